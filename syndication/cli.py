@@ -1,0 +1,356 @@
+"""The `syndication` command (Typer). Output: Rich tables on a terminal, JSON with --json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from syndication.clock import isoformat, utcnow
+from syndication.settings import ConfigError, PartnerConfig, Settings, SourceConfig, load_settings
+
+app = typer.Typer(help="Republish partner agencies' news, properly credited.", no_args_is_help=True,
+                  add_completion=False)
+partner_app = typer.Typer(help="Manage partners.", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+class State:
+    config: str | None = None
+
+
+_state = State()
+
+
+@app.callback()
+def main_callback(
+    config: Annotated[str | None, typer.Option("--config", help="TOML config file.", envvar=None)] = None,
+) -> None:
+    _state.config = config
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    # Plain write: one line, never wrapped to the terminal width.
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(_state.config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def runtime(s: Settings | None = None) -> Any:
+    from syndication.runtime import open_runtime
+
+    try:
+        return open_runtime(s or settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ingest(
+    partners: Annotated[list[str] | None, typer.Argument(help="Partner ids (all when none).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Poll every source of the named partners now, process synchronously, print a summary."""
+    from syndication import jobs
+    from syndication.db.models import Partner, Source
+    from syndication.schedule import claim_sources
+
+    rt = runtime()
+    try:
+        with rt.sessions() as session:
+            known = set(session.scalars(select(Partner.id)))
+            for pid in partners or ():
+                if pid not in known:
+                    raise fail(f"unknown partner {pid!r}")
+            query = select(Source).where(Source.kind != "push").order_by(Source.partner_id, Source.id)
+            if partners:
+                query = query.where(Source.partner_id.in_(partners))
+            sources = [(s.id, s.partner_id, s.locator) for s in session.scalars(query)]
+        reports: list[dict[str, Any]] = []
+        show_progress = not as_json and console.is_terminal
+        progress = None
+        if show_progress:
+            from rich.progress import Progress
+
+            progress = Progress(console=console, transient=True)
+            progress.start()
+            task = progress.add_task("Polling sources", total=len(sources))
+        for sid, pid, locator in sources:
+            claimed = claim_sources(rt.sessions, [sid], utcnow(), lease_seconds=rt.settings.schedule.lease_seconds)
+            if not claimed:
+                reports.append({"partner": pid, "source": locator, "status": "error", "new": 0, "updated": 0,
+                                "unchanged": 0, "rejected": 0, "error": "source is being polled by another process"})
+            else:
+                rep = jobs.poll_source(rt, sid, claimed[0][1])
+                if rep is not None:
+                    reports.append(rep.as_dict())
+            if progress is not None:
+                progress.advance(task)
+        if progress is not None:
+            progress.stop()
+        jobs.publish_dirty(rt)
+    finally:
+        rt.close()
+    if as_json:
+        emit_json({"sources": reports})
+        return
+    table = Table(title="Ingest")
+    for col in ("partner", "source", "status", "new", "updated", "unchanged", "rejected", "error"):
+        table.add_column(col, overflow="fold")
+    for r in reports:
+        colour = {"ok": "green", "not_modified": "cyan", "error": "red"}[r["status"]]
+        table.add_row(r["partner"], r["source"], f"[{colour}]{r['status']}[/]", *(str(r[k]) for k in
+                      ("new", "updated", "unchanged", "rejected")), r["error"] or "")
+    console.print(table)
+
+
+@app.command()
+def publish(as_json: JsonOpt = False) -> None:
+    """Regenerate every channel now."""
+    from syndication import jobs
+
+    rt = runtime()
+    try:
+        results = jobs.publish_all(rt)
+    finally:
+        rt.close()
+    rows = [{"channel": r.channel, "format": r.format, "path": r.path, "items": r.items, "changed": r.changed}
+            for r in results]
+    if as_json:
+        emit_json({"channels": rows})
+        return
+    table = Table(title="Publish")
+    for col in ("channel", "format", "items", "changed", "path"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
+    console.print(table)
+
+
+def source_status(rt: Any) -> list[dict[str, Any]]:
+    from syndication.db.models import Source
+
+    out = []
+    with rt.sessions() as session:
+        for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
+            state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
+            out.append({
+                "partner": s.partner_id,
+                "source": s.locator,
+                "kind": s.kind,
+                "state": state,
+                "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
+                "interval": s.interval,
+                "last_attempt": isoformat(s.last_attempt_at),
+                "last_success": isoformat(s.last_success_at),
+                "last_error": s.last_error,
+                "last_error_at": isoformat(s.last_error_at),
+                "last_status": s.last_status,
+                "consecutive_errors": s.consecutive_errors,
+                "next_poll": isoformat(s.next_poll_at) if s.kind != "push" else None,
+                "disabled_reason": s.disabled_reason,
+                "parse_problem": s.parse_problem,
+                "last_poll": s.last_counts,
+            })
+    return out
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Each source's health."""
+    rt = runtime()
+    try:
+        rows = source_status(rt)
+    finally:
+        rt.close()
+    if as_json:
+        emit_json({"sources": rows})
+        return
+    table = Table(title="Sources")
+    for col in ("partner", "kind", "source", "state", "last attempt", "errors", "next poll", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        colour = {"ok": "green", "failing": "red", "disabled": "yellow"}[r["state"]]
+        table.add_row(r["partner"], r["kind"], r["source"], f"[{colour}]{r['state']}[/]", r["last_attempt"] or "-",
+                      str(r["consecutive_errors"]), r["next_poll"] or "-", r["last_error"] or "")
+    console.print(table)
+
+
+@partner_app.command("list")
+def partner_list(as_json: JsonOpt = False) -> None:
+    """List partners and their sources."""
+    from syndication.db.models import Partner, Source
+
+    rt = runtime()
+    try:
+        with rt.sessions() as session:
+            sources: dict[str, list[dict[str, Any]]] = {}
+            for s in session.scalars(select(Source).order_by(Source.id)):
+                sources.setdefault(s.partner_id, []).append(
+                    {"kind": s.kind, "source": s.locator, "interval": s.interval, "enabled": s.enabled})
+            rows: list[dict[str, Any]] = [{"id": p.id, "name": p.name, "homepage": p.homepage, "credit": p.credit,
+                     "license_url": p.license_url, "usage_terms": p.usage_terms, "sources": sources.get(p.id, [])}
+                    for p in session.scalars(select(Partner).order_by(Partner.id))]
+    finally:
+        rt.close()
+    if as_json:
+        emit_json({"partners": rows})
+        return
+    table = Table(title="Partners")
+    for col in ("id", "name", "credit", "sources"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["credit"], "\n".join(f"{s['kind']}: {s['source']}" for s in r["sources"]))
+    console.print(table)
+
+
+@partner_app.command("add")
+def partner_add(
+    partner_id: Annotated[str, typer.Argument(metavar="ID")],
+    name: Annotated[str, typer.Option("--name")],
+    feed_url: Annotated[str | None, typer.Option("--feed-url")] = None,
+    interval: Annotated[int, typer.Option("--interval")] = 300,
+    credit: Annotated[str | None, typer.Option("--credit")] = None,
+    license_url: Annotated[str | None, typer.Option("--license-url")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add (or update) a partner, optionally with a feed source."""
+    from pydantic import ValidationError
+
+    from syndication.db.session import transaction
+    from syndication.partners import upsert_partner
+
+    try:
+        sources = [SourceConfig(kind="feed", url=feed_url, interval=interval)] if feed_url else []
+        cfg = PartnerConfig(id=partner_id, name=name, credit=credit, license_url=license_url, sources=sources)
+    except ValidationError as exc:
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise fail(msg) from None
+    rt = runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            upsert_partner(session, cfg)
+    finally:
+        rt.close()
+    if as_json:
+        emit_json({"partner": partner_id, "sources": [s.locator for s in sources]})
+    else:
+        console.print(f"partner {partner_id} saved" + (f" with feed {feed_url}" if feed_url else ""))
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """The embedded service: HTTP + scheduler + in-process executor, one process."""
+    import uvicorn
+
+    from syndication.dispatch import make_dispatcher
+    from syndication.service import start_scheduler
+    from syndication.web.app import create_app
+
+    setup_logging()
+    rt = runtime()
+    rt.dispatcher = make_dispatcher(rt)
+    sched = start_scheduler(rt)
+    logging.getLogger("syndication").info(
+        "embedded service on http://%s:%d (database %s, data dir %s)", host, port,
+        rt.engine.url.render_as_string(hide_password=True), rt.settings.data_dir)
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    finally:
+        sched.shutdown(wait=False)
+        rt.close()
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Scaled-out role: the HTTP server only (feeds, API, ops)."""
+    import uvicorn
+
+    from syndication.dispatch import make_dispatcher
+    from syndication.web.app import create_app
+
+    setup_logging()
+    rt = runtime()
+    rt.dispatcher = make_dispatcher(rt)
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    finally:
+        rt.close()
+
+
+@app.command()
+def scheduler() -> None:
+    """Scaled-out role: claim due sources by lease and dispatch them (several may run at once)."""
+    from syndication.dispatch import make_dispatcher
+    from syndication.service import start_scheduler
+
+    setup_logging()
+    rt = runtime()
+    if rt.settings.embedded:
+        logging.getLogger("syndication").warning("no broker_url set: dispatching to this process's executor")
+    rt.dispatcher = make_dispatcher(rt)
+    sched = start_scheduler(rt)
+    try:
+        _wait_for_signal()
+    finally:
+        sched.shutdown(wait=False)
+        rt.close()
+
+
+def _register_areas() -> None:
+    from syndication.commands import intake, operators, publish, scale
+
+    for area in (intake, publish, operators, scale):
+        area.register(app)
+
+
+_register_areas()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The database is the truth: every accepted item, event and publication is a row here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from syndication.clock import UTC
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, on SQLite (naive storage) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    homepage: Mapped[str | None] = mapped_column(String(2000))
+    credit: Mapped[str] = mapped_column(String(300))
+    license_url: Mapped[str | None] = mapped_column(String(2000))
+    usage_terms: Mapped[str | None] = mapped_column(Text)
+    copyright: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(35))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "kind", "locator", name="uq_sources_partner_kind_locator"),
+        Index("ix_sources_due", "enabled", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # The configured URL (feed) or path (folder); "push" for push sources. Part of the identity.
+    locator: Mapped[str] = mapped_column(String(2000))
+    effective_url: Mapped[str | None] = mapped_column(String(2000))
+    interval: Mapped[int] = mapped_column(Integer, default=300)
+    consume: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Credentials are stored only for fetching; never returned by status or the API.
+    credentials: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    etag: Mapped[str | None] = mapped_column(String(1000))
+    last_modified: Mapped[str | None] = mapped_column(String(200))
+    next_poll_at: Mapped[datetime]
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    parse_problem: Mapped[str | None] = mapped_column(Text)
+    last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "key", name="uq_items_partner_key"),
+        Index("ix_items_sort", "sort_at"),
+        Index("ix_items_partner_sort", "partner_id", "sort_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    key: Mapped[str] = mapped_column(String(128))
+    guid: Mapped[str | None] = mapped_column(String(2000))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    authors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    language: Mapped[str | None] = mapped_column(String(35))
+    published_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Newest-first ordering key: the partner's publish time, never in the future.
+    sort_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="usable")
+    change_note: Mapped[str | None] = mapped_column(Text)
+    embargo_until: Mapped[datetime | None]
+    attribution: Mapped[dict[str, Any]] = mapped_column(JSON)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class ItemVersion(Base):
+    """Every version of an item is kept; the items row holds the current one."""
+
+    __tablename__ = "item_versions"
+    __table_args__ = (UniqueConstraint("item_id", "version", name="uq_item_versions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
+class Event(Base):
+    """The outbox: written in the same transaction as the item change it describes."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_pending", "relayed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # item.created | item.updated | item.withdrawn | ...
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    relayed_at: Mapped[datetime | None]
+
+
+class Channel(Base):
+    """Publication state of a channel; `dirty_since` set by the relay, cleared by the publisher."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dirty_since: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+
+
+class ChannelFile(Base):
+    __tablename__ = "channel_files"
+    __table_args__ = (UniqueConstraint("channel_id", "format", name="uq_channel_files"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(2000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)
+    written_at: Mapped[datetime]
+
+
+class FolderFile(Base):
+    """Files read from a folder source, by content hash, so none is processed twice."""
+
+    __tablename__ = "folder_files"
+    __table_args__ = (UniqueConstraint("source_id", "name", name="uq_folder_files"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # processing | done | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime]
+
+
+class PushKey(Base):
+    __tablename__ = "push_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Poll(Base):
+    """One row per poll attempt: what operators read when a source misbehaves."""
+
+    __tablename__ = "polls"
+    __table_args__ = (Index("ix_polls_source_time", "source_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | not_modified | error
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(200))
+    args: Mapped[list[Any]] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    replayed_at: Mapped[datetime | None]

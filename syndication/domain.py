@@ -1,0 +1,134 @@
+"""Typed values passed between the stages. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+SourceKind = Literal["feed", "folder", "push"]
+ItemOutcome = Literal["new", "updated", "unchanged", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerPolicy:
+    """What a partner asks of us when we republish its items."""
+
+    id: str
+    name: str
+    credit: str
+    homepage: str | None = None
+    license_url: str | None = None
+    usage_terms: str | None = None
+    copyright: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry as a partner's document gave it, before any cleaning."""
+
+    guid: str | None
+    link: str | None
+    title: str | None
+    content_html: str | None
+    summary_html: str | None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    language: str | None = None
+    base_url: str | None = None
+    enclosures: tuple[Enclosure, ...] = ()
+    # Partner-supplied workflow fields (push API `_syndication`, or equivalents in a feed).
+    status: str | None = None
+    change_note: str | None = None
+    embargo_until: datetime | None = None
+    original_agency: str | None = None
+    image_credit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    link: str | None
+    language: str | None
+    entries: tuple[ParsedEntry, ...]
+    format: str  # "rss", "atom", "json", ...
+    # Set when the document was ill-formed but some entries were recovered.
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Everything we say about who made an item and on what terms it is republished."""
+
+    credit: str
+    partner_id: str
+    partner_name: str
+    original_url: str | None
+    license_url: str | None = None
+    usage_terms: str | None = None
+    rights: str | None = None
+    authors: tuple[str, ...] = ()
+    distributing_source: str | None = None
+    original_agency: str | None = None
+    dateline_place: str | None = None
+    dateline_date: str | None = None
+    image_credits: tuple[ImageCredit, ...] = ()
+    extracted: tuple[str, ...] = ()  # the raw lines we turned into data, for operators
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCredit:
+    credit: str
+    caption: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisedItem:
+    partner_id: str
+    key: str  # stable partner-scoped identity
+    guid: str | None
+    url: str | None
+    title: str
+    content_html: str
+    summary: str | None
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    published: datetime
+    updated: datetime
+    language: str | None
+    attribution: Attribution
+    content_hash: str
+    status: str = "usable"  # usable | corrected | withdrawn
+    change_note: str | None = None
+    embargo_until: datetime | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    guid: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    results: list[tuple[str, ItemOutcome, str | None]] = field(default_factory=list)
+
+    def add(self, key: str, outcome: ItemOutcome, reason: str | None = None) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.results.append((key, outcome, reason))

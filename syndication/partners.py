@@ -1,0 +1,81 @@
+"""Partners and their sources: config upsert, and the `partner add` operation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from syndication.clock import utcnow
+from syndication.db.models import Partner, Source
+from syndication.db.session import transaction
+from syndication.settings import ConfigError, PartnerConfig, Settings, SourceConfig
+
+
+def source_locator(cfg: SourceConfig) -> str:
+    if cfg.kind == "folder":
+        return str(Path(cfg.path or "").resolve())
+    return cfg.locator
+
+
+def validate_sources(settings: Settings) -> None:
+    for i, p in enumerate(settings.partners):
+        for j, s in enumerate(p.sources):
+            if s.kind == "folder" and not Path(s.path or "").is_dir():
+                raise ConfigError(f"partners[{i}].sources[{j}].path: folder {s.path!r} does not exist")
+
+
+def sync_partners(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Upsert partners and sources from the config; the database keeps anything added since."""
+    validate_sources(settings)
+    with transaction(sessions) as session:
+        for cfg in settings.partners:
+            upsert_partner(session, cfg)
+
+
+def upsert_partner(session: Session, cfg: PartnerConfig) -> Partner:
+    now = utcnow()
+    row = session.get(Partner, cfg.id)
+    values = {
+        "name": cfg.name,
+        "homepage": cfg.homepage,
+        "credit": cfg.credit or cfg.name,
+        "license_url": cfg.license_url,
+        "usage_terms": cfg.usage_terms,
+        "copyright": cfg.copyright,
+        "language": cfg.language,
+    }
+    if row is None:
+        row = Partner(id=cfg.id, created_at=now, updated_at=now, **values)
+        session.add(row)
+    elif any(getattr(row, k) != v for k, v in values.items()):
+        for k, v in values.items():
+            setattr(row, k, v)
+        row.updated_at = now
+    session.flush()
+    for s in cfg.sources:
+        upsert_source(session, cfg.id, s)
+    return row
+
+
+def upsert_source(session: Session, partner_id: str, cfg: SourceConfig) -> Source:
+    locator = source_locator(cfg)
+    row = session.scalar(
+        select(Source).where(Source.partner_id == partner_id, Source.kind == cfg.kind, Source.locator == locator)
+    )
+    creds = None
+    if cfg.token or cfg.username:
+        creds = {"username": cfg.username, "password": cfg.password, "token": cfg.token}
+    if row is None:
+        row = Source(
+            partner_id=partner_id, kind=cfg.kind, locator=locator, interval=cfg.interval, consume=cfg.consume,
+            enabled=True, credentials=creds, next_poll_at=utcnow(), consecutive_errors=0, created_at=utcnow(),
+        )
+        session.add(row)
+    else:
+        row.interval, row.consume = cfg.interval, cfg.consume
+        if creds is not None:
+            row.credentials = creds
+    session.flush()
+    return row

@@ -1,0 +1,153 @@
+"""Store a batch of normalised items: decide new/updated/unchanged, upsert, write outbox events.
+
+One transaction per fetched document (DESIGN.md principles 1, 4, 6). `decide` is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from syndication.db.models import Event, Item, ItemVersion
+from syndication.domain import IngestCounts, NormalisedItem, Rejection
+
+Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
+
+
+def decide(item: NormalisedItem, existing: Item | None) -> Decision:
+    if existing is None:
+        return "new"
+    if item.status == "withdrawn":
+        return "unchanged" if existing.status == "withdrawn" else "withdrawn"
+    if existing.content_hash == item.content_hash and existing.embargo_until == item.embargo_until:
+        return "unchanged"
+    return "corrected" if item.status == "corrected" else "updated"
+
+
+def attribution_json(item: NormalisedItem) -> dict[str, Any]:
+    data = asdict(item.attribution)
+    data["image_credits"] = [asdict(c) for c in item.attribution.image_credits]
+    data["authors"] = list(item.attribution.authors)
+    data["extracted"] = list(item.attribution.extracted)
+    return data
+
+
+def store_items(
+    session: Session,
+    items: list[NormalisedItem],
+    rejections: list[Rejection],
+    *,
+    now: datetime,
+    source_id: int | None,
+) -> IngestCounts:
+    """Upsert the items of one document in the caller's transaction."""
+    counts = IngestCounts()
+    for r in rejections:
+        counts.add(r.guid or "", "rejected", r.reason)
+    if not items:
+        return counts
+    partner_id = items[0].partner_id
+    keys = [i.key for i in items]
+    existing: dict[str, Item] = {}
+    # Chunked IN lists keep both SQLite's and PostgreSQL's parameter limits happy.
+    for start in range(0, len(keys), 500):
+        rows = session.scalars(
+            select(Item).where(Item.partner_id == partner_id, Item.key.in_(keys[start : start + 500]))
+        )
+        existing.update({row.key: row for row in rows})
+    new_rows: list[tuple[Item, NormalisedItem]] = []
+    for item in items:
+        row = existing.get(item.key)
+        decision = decide(item, row)
+        if decision == "unchanged":
+            if row is not None:
+                row.last_seen_at = now
+            counts.add(item.key, "unchanged")
+            continue
+        if decision == "new":
+            row = Item(
+                partner_id=item.partner_id,
+                key=item.key,
+                source_id=source_id,
+                first_seen_at=now,
+                version=1,
+            )
+            _apply(row, item, now)
+            session.add(row)
+            existing[item.key] = row
+            new_rows.append((row, item))
+            counts.add(item.key, "new")
+            continue
+        assert row is not None
+        if decision == "withdrawn":
+            row.status = "withdrawn"
+            row.change_note = item.change_note
+            row.last_seen_at = now
+            row.updated_at = max(now, row.updated_at)
+            session.flush()
+            session.add(_event("item.withdrawn", row, item, now))
+            counts.add(item.key, "updated")
+            continue
+        previous_updated = row.updated_at
+        row.version += 1
+        _apply(row, item, now)
+        # A material change must move `updated` forward even when the partner did not.
+        if row.updated_at <= previous_updated:
+            row.updated_at = max(now, previous_updated)
+        session.flush()
+        session.add(_version(row, now))
+        session.add(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
+        counts.add(item.key, "updated")
+    if new_rows:
+        session.flush()
+        for row, item in new_rows:
+            session.add(_version(row, now))
+            kind = "item.withdrawn" if item.status == "withdrawn" else "item.created"
+            session.add(_event(kind, row, item, now))
+    return counts
+
+
+def _apply(row: Item, item: NormalisedItem, now: datetime) -> None:
+    row.guid = item.guid
+    row.url = item.url
+    row.title = item.title
+    row.content_html = item.content_html
+    row.summary = item.summary
+    row.authors = list(item.authors)
+    row.categories = list(item.categories)
+    row.language = item.language
+    row.published_at = item.published
+    row.updated_at = item.updated
+    row.sort_at = min(item.published, now)
+    row.last_seen_at = now
+    row.content_hash = item.content_hash
+    row.status = "withdrawn" if item.status == "withdrawn" else "usable"
+    row.change_note = item.change_note
+    row.embargo_until = item.embargo_until
+    row.attribution = attribution_json(item)
+    row.flags = list(item.flags)
+
+
+def _version(row: Item, now: datetime) -> ItemVersion:
+    return ItemVersion(
+        item_id=row.id,
+        version=row.version,
+        title=row.title,
+        content_html=row.content_html,
+        content_hash=row.content_hash,
+        recorded_at=now,
+    )
+
+
+def _event(kind: str, row: Item, item: NormalisedItem, now: datetime) -> Event:
+    return Event(
+        kind=kind,
+        item_id=row.id,
+        partner_id=row.partner_id,
+        payload={"version": row.version, "change_note": item.change_note},
+        created_at=now,
+    )

@@ -1,0 +1,48 @@
+"""Process roles: the scheduler tick (embedded and scaled) and the embedded `run`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from syndication import jobs
+from syndication.clock import UTC, utcnow
+from syndication.runtime import Runtime
+from syndication.schedule import claim_due
+
+log = logging.getLogger(__name__)
+
+
+def tick(rt: Runtime) -> int:
+    """Claim due sources and dispatch them; relay pending events. Returns how many were claimed."""
+    assert rt.dispatcher is not None
+    try:
+        claimed = claim_due(
+            rt.sessions, utcnow(), lease_seconds=rt.settings.schedule.lease_seconds,
+            limit=rt.settings.schedule.claim_batch,
+        )
+        for source_id, token in claimed:
+            rt.dispatcher.poll(source_id, token)
+        # Events written by other processes (push API, other workers) reach the publisher here too.
+        if jobs.relay(rt):
+            rt.dispatcher.publish_dirty()
+        return len(claimed)
+    except Exception:
+        log.exception("scheduler tick failed")
+        return 0
+
+
+def start_scheduler(rt: Runtime) -> BackgroundScheduler:
+    """APScheduler only ticks; the claim in the database is what prevents double work."""
+    assert rt.dispatcher is not None
+    dispatcher = rt.dispatcher
+    sched = BackgroundScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    sched.add_job(tick, "interval", args=[rt], seconds=rt.settings.schedule.tick, next_run_time=now,
+                  max_instances=1, coalesce=True, id="tick")
+    sched.add_job(dispatcher.publish_all, "interval", seconds=rt.settings.publish.refresh_interval,
+                  next_run_time=now, max_instances=1, coalesce=True, id="refresh")
+    sched.start()
+    return sched

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syndication.settings import ConfigError, load_settings
+
+GOOD = """
+[publish]
+window = 7
+
+[[partners]]
+id = "turan"
+name = "Turan News Agency"
+credit = "Turan news agency"
+[[partners.sources]]
+kind = "feed"
+url = "https://turan.az/rss"
+interval = 300
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_file() -> None:
+    s = load_settings(None)
+    assert s.data_dir == Path("var")
+    assert s.broker_url == "" and s.embedded
+    assert s.fetch.allow_private_addresses is False
+    assert s.effective_database_url.startswith("sqlite:///") and s.effective_database_url.endswith("var/syndication.db")
+
+
+def test_toml_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, GOOD)
+    s = load_settings(path)
+    assert s.publish.window == 7 and s.partners[0].sources[0].url == "https://turan.az/rss"
+    monkeypatch.setenv("SYNDICATION_PUBLISH__WINDOW", "9")
+    monkeypatch.setenv("SYNDICATION_FETCH__ALLOW_PRIVATE_ADDRESSES", "true")
+    monkeypatch.setenv("SYNDICATION_DATA_DIR", str(tmp_path / "d"))
+    s = load_settings(path)
+    assert s.publish.window == 9  # env beats TOML
+    assert s.publish.refresh_interval == 60  # the rest of [publish] survives the merge
+    assert s.fetch.allow_private_addresses is True
+    assert s.data_dir == tmp_path / "d"
+
+
+def test_config_env_var_and_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("SYNDICATION_CONFIG", str(path))
+    assert load_settings(None).partners[0].id == "turan"
+    monkeypatch.delenv("SYNDICATION_CONFIG")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "syndication.toml").write_text(GOOD.replace("window = 7", "window = 3"))
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(None).publish.window == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD.replace("window = 7", "windw = 7"), "unknown key 'publish.windw'"),
+        ("bogus = 1\n" + GOOD, "unknown key 'bogus'"),
+        (GOOD + "\nbogus = 1\n", "unknown key 'partners[0].sources[0].bogus'"),
+        (GOOD.replace('id = "turan"', 'id = "Turan!"'), "partners[0].id"),
+        (GOOD.replace('name = "Turan News Agency"\n', ""), "missing required key 'partners[0].name'"),
+        (GOOD.replace("https://turan.az/rss", "ftp://turan.az/rss"), "http(s)"),
+        (GOOD.replace('kind = "feed"', 'kind = "carrier-pigeon"'), "partners[0].sources[0].kind"),
+        ("[publish\n", "invalid TOML"),
+    ],
+)
+def test_config_errors_name_key_and_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert str(path) in message and expected in message
+    assert "\n" not in message
+
+
+def test_duplicate_partner_ids_rejected(tmp_path: Path) -> None:
+    text = GOOD + GOOD.split("[publish]\nwindow = 7\n", 1)[1]
+    with pytest.raises(ConfigError, match="duplicate partner id 'turan'"):
+        load_settings(write(tmp_path, text))

@@ -1,0 +1,5 @@
+"""Celery app for the scaled-out mode: `celery -A workers worker -Q fetch,process,publish,notify`."""
+
+from workers.celery_app import app
+
+__all__ = ["app"]
