@@ -141,7 +141,7 @@ def publish(as_json: JsonOpt = False) -> None:
         results = jobs.publish_all(rt)
     finally:
         rt.close()
-    rows = [{"channel": r.channel, "format": r.format, "path": r.path, "items": r.items, "changed": r.changed}
+    rows: list[dict[str, Any]] = [{"channel": r.channel, "format": r.format, "path": r.path, "items": r.items, "changed": r.changed}
             for r in results]
     if as_json:
         emit_json({"channels": rows})
