@@ -21,6 +21,8 @@ app = typer.Typer(help="Republish partner agencies' news, properly credited.", n
                   add_completion=False)
 partner_app = typer.Typer(help="Manage partners.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
+# Area modules add subcommands to `partner` (e.g. `partner key`) through this handle.
+app.partner_app = partner_app  # type: ignore[attr-defined]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -339,9 +341,9 @@ def scheduler() -> None:
 
 
 def _register_areas() -> None:
-    from syndication.commands import intake, operators, publish, scale
+    from syndication.commands import intake, operators, publish, push, scale
 
-    for area in (intake, publish, operators, scale):
+    for area in (intake, push, publish, operators, scale):
         area.register(app)
 
 
