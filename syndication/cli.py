@@ -66,8 +66,18 @@ def runtime(s: Settings | None = None) -> Any:
         raise fail(str(exc)) from None
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def setup_logging(level: int | None = None) -> dict[str, Any]:
+    """Text or JSON lines per settings.log; returns extra uvicorn.run kwargs (JSON: uvicorn logs via ours)."""
+    from syndication.logs import configure
+
+    try:
+        cfg = load_settings(_state.config).log
+    except ConfigError:
+        from syndication.settings import LogSettings
+
+        cfg = LogSettings()
+    configure(cfg.format, level if level is not None else cfg.level)
+    return {"log_config": None} if cfg.format == "json" else {}
 
 
 def emit_json(data: Any) -> None:
@@ -158,6 +168,7 @@ def publish(as_json: JsonOpt = False) -> None:
 
 def source_status(rt: Any) -> list[dict[str, Any]]:
     from syndication.db.models import Source
+    from syndication.intake.credentials import describe_credentials
 
     out = []
     with rt.sessions() as session:
@@ -169,7 +180,8 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
                 "kind": s.kind,
                 "state": state,
                 "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
-                "interval": s.interval,
+                "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
+                "configured_interval": s.interval,  # the configured minimum
                 "last_attempt": isoformat(s.last_attempt_at),
                 "last_success": isoformat(s.last_success_at),
                 "last_error": s.last_error,
@@ -180,29 +192,19 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
                 "disabled_reason": s.disabled_reason,
                 "parse_problem": s.parse_problem,
                 "last_poll": s.last_counts,
+                # [intake]: accepted = new + updated + unchanged; never any secret, only the auth scheme.
+                "enabled": s.enabled,
+                "partly_parsed": bool(s.parse_problem),
+                "last_accepted": (s.last_counts or {}).get(
+                    "accepted", sum((s.last_counts or {}).get(k, 0) for k in ("new", "updated", "unchanged"))),
+                "last_rejected": (s.last_counts or {}).get("rejected", 0),
+                "redirects": s.redirects or [],
+                "credentials": describe_credentials(s.credentials),
             })
     return out
 
 
-@app.command()
-def status(as_json: JsonOpt = False) -> None:
-    """Each source's health."""
-    rt = runtime()
-    try:
-        rows = source_status(rt)
-    finally:
-        rt.close()
-    if as_json:
-        emit_json({"sources": rows})
-        return
-    table = Table(title="Sources")
-    for col in ("partner", "kind", "source", "state", "last attempt", "errors", "next poll", "last error"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        colour = {"ok": "green", "failing": "red", "disabled": "yellow"}[r["state"]]
-        table.add_row(r["partner"], r["kind"], r["source"], f"[{colour}]{r['state']}[/]", r["last_attempt"] or "-",
-                      str(r["consecutive_errors"]), r["next_poll"] or "-", r["last_error"] or "")
-    console.print(table)
+# `status` lives in syndication/commands/operators.py (builds on source_status above).
 
 
 @partner_app.command("list")
@@ -287,7 +289,7 @@ def run(
     from syndication.service import start_scheduler
     from syndication.web.app import create_app
 
-    setup_logging()
+    log_args = setup_logging()
     rt = runtime()
     rt.dispatcher = make_dispatcher(rt)
     sched = start_scheduler(rt)
@@ -295,7 +297,7 @@ def run(
         "embedded service on http://%s:%d (database %s, data dir %s)", host, port,
         rt.engine.url.render_as_string(hide_password=True), rt.settings.data_dir)
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info", **log_args)
     finally:
         sched.shutdown(wait=False)
         rt.close()
@@ -312,11 +314,11 @@ def web(
     from syndication.dispatch import make_dispatcher
     from syndication.web.app import create_app
 
-    setup_logging()
+    log_args = setup_logging()
     rt = runtime()
     rt.dispatcher = make_dispatcher(rt)
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info", **log_args)
     finally:
         rt.close()
 

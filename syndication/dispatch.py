@@ -7,6 +7,7 @@ Tasks carry ids and lease tokens only. This is the only module of `syndication` 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,7 +63,11 @@ class LocalDispatcher:
     def _poll(self, source_id: int, lease_token: str) -> None:
         from syndication import jobs
 
-        report = jobs.poll_source(self.rt, source_id, lease_token)
+        try:
+            report = jobs.poll_source(self.rt, source_id, lease_token)
+        except Exception:  # a lost database connection, say: the lease expires and the source is re-claimed
+            log.exception("poll of source %s failed", source_id)
+            return
         if report is not None and (report.new or report.updated):
             self.publish_dirty()
 
@@ -100,14 +105,17 @@ class LocalDispatcher:
 
 
 class CeleryDispatcher:
-    def __init__(self, settings: Settings) -> None:
+    """Scaled mode: send ids (and lease tokens) to the queues; workers run the same jobs."""
+
+    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         self.settings = settings
-        self.app = make_celery(settings)
+        self.app = app if app is not None else make_celery(settings)
 
     def poll(self, source_id: int, lease_token: str) -> None:
         self.app.send_task(TASK_POLL, args=[source_id, lease_token], queue="fetch")
 
     def publish_dirty(self) -> None:
+        # Debounced: the countdown (seconds) stays far below the visibility timeout (see CelerySettings).
         self.app.send_task(TASK_PUBLISH_DIRTY, queue="publish", countdown=self.settings.publish.debounce)
 
     def publish_all(self) -> None:
@@ -123,30 +131,96 @@ def make_dispatcher(rt: Runtime) -> Dispatcher:
     return CeleryDispatcher(rt.settings)
 
 
+# Routing by task name: any task of ours lands on the queue of its kind of work, including tasks other
+# areas add later (name them syndication.poll_*, process_*, store_*, publish_*, notify_*, deliver_*).
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    TASK_POLL: {"queue": "fetch"},
+    "syndication.poll_*": {"queue": "fetch"},
+    "syndication.fetch_*": {"queue": "fetch"},
+    "syndication.process_*": {"queue": "process"},
+    "syndication.store_*": {"queue": "process"},
+    "syndication.publish_*": {"queue": "publish"},
+    "syndication.notify_*": {"queue": "notify"},
+    "syndication.deliver_*": {"queue": "notify"},
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration of scaled mode (DESIGN.md, Celery + Redis pitfalls).
+
+    Redelivery bound: a task whose worker dies (kill -9, host lost) stays in Redis' unacked set; any live
+    worker's sweep (every `restore_interval` s) puts it back once it is older than `visibility_timeout`.
+    So it runs again within visibility_timeout + restore_interval (+ the time to reach an idle worker).
+    A task killed alone (its pool child dies, the worker survives) is requeued at once
+    (task_reject_on_worker_lost). A running task never reaches the visibility timeout: time_limit is below
+    it, and so is every countdown (retry backoff, publish debounce).
+    """
+    c = settings.celery
+    return {
+        "task_queues": None,  # set in make_celery (kombu objects)
+        "task_default_queue": "process",
+        "task_routes": TASK_ROUTES,
+        "task_create_missing_queues": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "result_backend": None,
+        # At least once: ack after the task ran; requeue when its process died; tasks are idempotent.
+        "task_acks_late": True,
+        "task_acks_on_failure_or_timeout": True,  # a task that failed for good is dead-lettered, not requeued
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # (not worker_disable_prefetch: the debounced publish_dirty waits reserved, and would block a slot)
+        "task_soft_time_limit": c.soft_time_limit,
+        "task_time_limit": c.time_limit,
+        "worker_max_tasks_per_child": c.max_tasks_per_child,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # keep trying while Redis restarts
+        "broker_transport_options": {
+            "visibility_timeout": c.visibility_timeout,
+            "unacked_restore_interval": c.restore_interval,
+            "unacked_restore_throttle": 1,  # the sweep period is restore_interval itself
+            "unacked_mutex_expire": max(10, int(c.restore_interval * 4)),
+            "socket_timeout": 30,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+            **({"global_keyprefix": c.key_prefix} if c.key_prefix else {}),
+        },
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5,
+                                      "interval_max": 3},
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,  # Flower
+        "task_send_sent_event": True,
+    }
+
+
 def make_celery(settings: Settings) -> Celery:
     from celery import Celery
     from kombu import Queue
 
-    app = Celery("syndication", broker=settings.broker_url, set_as_current=False)
-    app.conf.update(
-        task_queues=[Queue(q) for q in QUEUES],
-        task_default_queue="process",
-        task_routes={
-            TASK_POLL: {"queue": "fetch"},
-            TASK_PUBLISH_DIRTY: {"queue": "publish"},
-            TASK_PUBLISH_ALL: {"queue": "publish"},
-        },
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_soft_time_limit=240,
-        task_time_limit=300,
-        worker_max_tasks_per_child=1000,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
-        worker_hijack_root_logger=False,
-    )
+    app = Celery("syndication", broker=settings.broker_url or None, set_as_current=False)
+    conf = celery_config(settings)
+    conf["task_queues"] = [Queue(q, routing_key=q) for q in QUEUES]
+    app.conf.update(conf)
+    from celery.signals import before_task_publish
+
+    # [operators] the age of the oldest waiting message is read from this header (syndication.ops).
+    before_task_publish.connect(_stamp_enqueued_at, weak=False, dispatch_uid="syndication.enqueued_at")
     return app
+
+
+def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    import time
+
+    if headers is not None:
+        headers["enqueued_at"] = time.time()
+
+
+def retry_delay(retries: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform(base/2, min(cap, base * 2**retries))."""
+    top = min(cap, base * (2**retries))
+    return (rng or random).uniform(min(base / 2, top), top)

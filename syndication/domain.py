@@ -22,6 +22,15 @@ class PartnerPolicy:
     usage_terms: str | None = None
     copyright: str | None = None
     language: str | None = None
+    # [normalise] rights policy and rules (see syndication/pipeline/policy.py).
+    attribution_template: str | None = None
+    no_derivatives: bool = False
+    tracking_pixel_url: str | None = None
+    default_image_credit: str | None = None
+    furniture_selectors: tuple[str, ...] = ()
+    furniture_patterns: tuple[str, ...] = ()
+    allowed_iframe_hosts: tuple[str, ...] = ()
+    embargo_delay: int = 0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,15 @@ class Attribution:
     dateline_date: str | None = None
     image_credits: tuple[ImageCredit, ...] = ()
     extracted: tuple[str, ...] = ()  # the raw lines we turned into data, for operators
+    # [normalise] policy fields the publisher needs to compose the footer, and provenance.
+    license_name: str | None = None
+    attribution_template: str | None = None
+    tracking_pixel_url: str | None = None
+    no_derivatives: bool = False
+    canonical_url: str | None = None
+    source_place: str | None = None
+    dateline_agency: str | None = None
+    extracted_from: tuple[str, ...] = ()  # "body:source-line", "entry:author", ... per field
 
 
 @dataclass(frozen=True, slots=True)

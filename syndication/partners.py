@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
@@ -29,12 +29,30 @@ def validate_sources(settings: Settings) -> None:
 def sync_partners(sessions: sessionmaker[Session], settings: Settings) -> None:
     """Upsert partners and sources from the config; the database keeps anything added since."""
     validate_sources(settings)
+    key = None
+    if any(s.password or s.token for p in settings.partners for s in p.sources):
+        key = credentials_key(settings)
     with transaction(sessions) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # [scale-out] Several processes (two schedulers, web, ...) start at once: one syncs at a time,
+            # the next then sees the rows (read-committed) instead of inserting them again.
+            session.execute(text("SELECT pg_advisory_xact_lock(724012)"))
         for cfg in settings.partners:
-            upsert_partner(session, cfg)
+            upsert_partner(session, cfg, credentials_key=key)
 
 
-def upsert_partner(session: Session, cfg: PartnerConfig) -> Partner:
+def credentials_key(settings: Settings) -> bytes:
+    """The key sealing stored source credentials (see syndication.intake.credentials)."""
+    from syndication.intake.credentials import CredentialsError, load_key
+
+    configured = settings.fetch.credentials_key
+    try:
+        return load_key(configured.get_secret_value() if configured else None, settings.data_dir)
+    except CredentialsError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def upsert_partner(session: Session, cfg: PartnerConfig, *, credentials_key: bytes | None = None) -> Partner:
     now = utcnow()
     row = session.get(Partner, cfg.id)
     values = {
@@ -55,18 +73,27 @@ def upsert_partner(session: Session, cfg: PartnerConfig) -> Partner:
         row.updated_at = now
     session.flush()
     for s in cfg.sources:
-        upsert_source(session, cfg.id, s)
+        upsert_source(session, cfg.id, s, credentials_key=credentials_key)
     return row
 
 
-def upsert_source(session: Session, partner_id: str, cfg: SourceConfig) -> Source:
+def upsert_source(
+    session: Session, partner_id: str, cfg: SourceConfig, *, credentials_key: bytes | None = None
+) -> Source:
     locator = source_locator(cfg)
     row = session.scalar(
         select(Source).where(Source.partner_id == partner_id, Source.kind == cfg.kind, Source.locator == locator)
     )
-    creds = None
-    if cfg.token or cfg.username:
-        creds = {"username": cfg.username, "password": cfg.password, "token": cfg.token}
+    from syndication.intake.credentials import seal_credentials
+
+    creds = seal_credentials(
+        credentials_key,
+        username=cfg.username,
+        password=cfg.password.get_secret_value() if cfg.password else None,
+        token=cfg.token.get_secret_value() if cfg.token else None,
+        password_env=cfg.password_env,
+        token_env=cfg.token_env,
+    )
     if row is None:
         row = Source(
             partner_id=partner_id, kind=cfg.kind, locator=locator, interval=cfg.interval, consume=cfg.consume,

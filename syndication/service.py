@@ -25,6 +25,8 @@ def tick(rt: Runtime) -> int:
         )
         for source_id, token in claimed:
             rt.dispatcher.poll(source_id, token)
+        # Items whose embargo just passed become events, so their channels are republished ([normalise]).
+        jobs.release_embargoes(rt)
         # Events written by other processes (push API, other workers) reach the publisher here too.
         if jobs.relay(rt):
             rt.dispatcher.publish_dirty()
@@ -44,5 +46,22 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
                   max_instances=1, coalesce=True, id="tick")
     sched.add_job(dispatcher.publish_all, "interval", seconds=rt.settings.publish.refresh_interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="refresh")
+    # [publish] webhook deliveries of republishing notices (claimed by lease: safe from several schedulers).
+    sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
+                  next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
     sched.start()
     return sched
+
+
+def _deliver_notices(rt: Runtime) -> None:
+    """Embedded: run deliveries on the scheduler thread; scaled: hand them to a worker on the notify queue."""
+    try:
+        app = getattr(rt.dispatcher, "app", None)
+        if app is not None and not rt.settings.embedded:
+            from syndication.publish.webhooks import QUEUE, TASK_DELIVER_NOTICES
+
+            app.send_task(TASK_DELIVER_NOTICES, queue=QUEUE)
+        else:
+            jobs.deliver_notices(rt)
+    except Exception:
+        log.exception("webhook delivery run failed")

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PARTNER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -35,9 +43,25 @@ class SourceConfig(_Strict):
     interval: int = Field(default=300, ge=5, le=7 * 86400)
     # A folder with consume = false is read in place: files stay, and are re-read only when they change.
     consume: bool = True
+    # Fetch credentials ([intake]): HTTP Basic (username + password) or a bearer token. A secret may be
+    # given literally (stored sealed) or as the name of an environment variable read at fetch time.
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SourceConfig:
+        if (self.token or self.token_env) and (self.username or self.password or self.password_env):
+            raise ValueError("give either a bearer token or username/password, not both")
+        if (self.password or self.password_env) and not self.username:
+            raise ValueError("a password needs a username")
+        if self.password and self.password_env:
+            raise ValueError("give password or password_env, not both")
+        if self.token and self.token_env:
+            raise ValueError("give token or token_env, not both")
+        return self
 
     @model_validator(mode="after")
     def _locator(self) -> SourceConfig:
@@ -75,6 +99,56 @@ class PartnerConfig(_Strict):
     copyright: str | None = None
     language: str | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
+    # Rights policy and normalisation rules ([normalise]); all optional, sensible defaults apply.
+    attribution_template: str | None = None
+    no_derivatives: bool = False
+    tracking_pixel_url: str | None = None
+    default_image_credit: str | None = None
+    furniture_selectors: list[str] = Field(default_factory=list)
+    furniture_patterns: list[str] = Field(default_factory=list)
+    allowed_iframe_hosts: list[str] = Field(default_factory=list)
+    embargo_delay: int = Field(default=0, ge=0, le=30 * 86400)  # seconds after publication
+    # [publish] republishing notices: webhook endpoint and secret, token for /notices/<id>.atom?token=...
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    notices_token: SecretStr | None = None
+
+    @field_validator("furniture_selectors")
+    @classmethod
+    def _selectors(cls, v: list[str]) -> list[str]:
+        from cssselect import ExpressionError, SelectorError
+        from lxml.cssselect import CSSSelector
+
+        for sel in v:
+            try:
+                CSSSelector(sel)
+            except (SelectorError, ExpressionError) as exc:
+                raise ValueError(f"invalid CSS selector {sel!r}: {exc}") from None
+        return v
+
+    @field_validator("furniture_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ValueError(f"invalid pattern {pat!r}: {exc}") from None
+        return v
+
+    @field_validator("attribution_template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        from syndication.pipeline.policy import check_template
+
+        return check_template(v) if v is not None else v
+
+    @field_validator("tracking_pixel_url")
+    @classmethod
+    def _pixel(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_feed_url(v)
+        return v
 
     @field_validator("id")
     @classmethod
@@ -94,13 +168,82 @@ class FetchSettings(_Strict):
     user_agent: str = "syndication/0.1 (+https://github.com/syndication/syndication)"
     backoff_cap: int = 24 * 3600
     max_interval: int = 6 * 3600
+    # [intake] total time for one fetch (a server dripping bytes never trips read_timeout).
+    total_timeout: float = Field(default=120.0, gt=0)
+    # [intake] key sealing literal source passwords/tokens in the database (Fernet, url-safe base64);
+    # unset: generated once in <data_dir>/credentials.key. Give every host the same key when scaled out.
+    credentials_key: SecretStr | None = None
 
 
 class PublishSettings(_Strict):
     window: int = Field(default=100, ge=1, le=10_000)
-    refresh_interval: int = Field(default=60, ge=1)
+    refresh_interval: int = Field(default=300, ge=1)  # seconds; the first full publish runs at start
     debounce: float = Field(default=1.0, ge=0)
     ttl: int = Field(default=15, ge=1)  # minutes, RSS <ttl> and Cache-Control
+    # RFC 5005 archive pages: items per page (default: the channel's window).
+    archive_page_size: int | None = Field(default=None, ge=1, le=10_000)
+    # RFC 6721: how long a withdrawn item stays as an at:deleted-entry tombstone in the Atom feed.
+    tombstone_days: float = Field(default=7.0, ge=0)
+
+
+class WebSubSettings(_Strict):
+    """`[websub]`: ping a hub (hub.mode=publish) when a channel changes."""
+
+    hub_url: str | None = None
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_delay: float = Field(default=1.0, ge=0)  # seconds, doubled per retry
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("hub_url")
+    @classmethod
+    def _hub(cls, v: str | None) -> str | None:
+        return check_feed_url(v) if v else v
+
+
+class NoticesSettings(_Strict):
+    """`[notices]`: republishing notices feeds."""
+
+    window: int = Field(default=200, ge=1, le=10_000)
+    # How a partner proves it may read /notices/<partner_id>.atom: its push key as a bearer token ("key"),
+    # its notices_token (bearer or ?token=) ("token"), or either.
+    auth: Literal["key", "token", "either"] = "either"
+
+
+class WebhookSettings(_Strict):
+    """`[webhooks]`: signed POSTs of notices to partner and subscriber endpoints."""
+
+    interval: float = Field(default=30.0, gt=0)  # seconds between delivery runs
+    batch: int = Field(default=100, ge=1)
+    timeout: float = Field(default=10.0, gt=0)
+    lease_seconds: int = Field(default=120, ge=5)
+    backoff_base: float = Field(default=30.0, ge=0)  # seconds; doubled per failed attempt, ±20 % jitter
+    backoff_cap: float = Field(default=3600.0, ge=0)
+    max_age: float = Field(default=24 * 3600.0, gt=0)  # seconds after which a retrying delivery fails
+
+
+NoticeKind = Literal["republished", "updated", "corrected", "withdrawn", "rights_changed"]
+
+
+class SubscriberConfig(_Strict):
+    """`[[subscribers]]`: a downstream republisher's webhook endpoint."""
+
+    id: str
+    webhook_url: str
+    webhook_secret: SecretStr
+    kinds: list[NoticeKind] = Field(default_factory=lambda: list[NoticeKind](["corrected", "withdrawn"]))
+    partners: list[str] = Field(default_factory=list)  # empty = every partner
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not PARTNER_ID_RE.match(v):
+            raise ValueError(f"subscriber id {v!r} must match [a-z0-9][a-z0-9-]*")
+        return v
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_feed_url(v)
 
 
 class ScheduleSettings(_Strict):
@@ -110,8 +253,46 @@ class ScheduleSettings(_Strict):
     executor_threads: int = Field(default=4, ge=1)
 
 
+class ApiSettings(_Strict):
+    """The partner push API (`[api]`)."""
+
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Requests a partner may send at once before the per-minute rate applies (default: one minute's worth).
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+    # Server-side secret mixed into push-key hashes (HMAC-SHA256). Set it (e.g. SYNDICATION_API__KEY_PEPPER)
+    # identically on every host that issues or checks keys; unset, one is generated under the data dir.
+    key_pepper: SecretStr | None = None
+
+
 class FolderSettings(_Strict):
     settle_seconds: float = Field(default=2.0, ge=0)
+
+
+class CelerySettings(_Strict):
+    """Scaled mode ([scale-out]). Invariant: time_limit < visibility_timeout, retry_backoff_max < visibility_timeout.
+
+    A task lost with its worker (kill -9) is redelivered within visibility_timeout + restore_interval seconds.
+    """
+
+    soft_time_limit: float = Field(default=100, gt=0)
+    time_limit: float = Field(default=120, gt=0)
+    visibility_timeout: int = Field(default=150, ge=2)
+    restore_interval: float = Field(default=5, gt=0)  # kombu unacked_restore_interval (throttle 1)
+    max_tasks_per_child: int = Field(default=500, ge=1)
+    max_retries: int = Field(default=5, ge=0)
+    retry_backoff: float = Field(default=2.0, gt=0)  # first retry after ~this many seconds, doubling
+    retry_backoff_max: float = Field(default=60.0, gt=0)
+    # Prefix of every Redis key (queues, unacked set, ...): deployments (or tests) sharing one Redis stay apart.
+    key_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CelerySettings:
+        if not self.soft_time_limit < self.time_limit < self.visibility_timeout:
+            raise ValueError("need soft_time_limit < time_limit < visibility_timeout")
+        if self.retry_backoff_max >= self.visibility_timeout:
+            raise ValueError("retry_backoff_max must be below visibility_timeout (longer countdowns re-run)")
+        return self
 
 
 class ChannelConfig(_Strict):
@@ -131,6 +312,22 @@ class ChannelConfig(_Strict):
         return v
 
 
+class OpsSettings(_Strict):
+    # Operator token for /ops, its actions and /metrics. Unset: served to loopback clients only.
+    token: str | None = None
+    refresh_seconds: int = Field(default=10, ge=0)  # /ops meta refresh; 0 = off
+
+
+class LogSettings(_Strict):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SYNDICATION_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -145,8 +342,16 @@ class Settings(BaseSettings):
     publish: PublishSettings = Field(default_factory=PublishSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     folder: FolderSettings = Field(default_factory=FolderSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    websub: WebSubSettings = Field(default_factory=WebSubSettings)
+    notices: NoticesSettings = Field(default_factory=NoticesSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    subscribers: list[SubscriberConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -101,6 +101,7 @@ class FeedServer:
     port: int
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -142,16 +143,39 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
+            if not isinstance(body, (bytes, bytearray)):
+                # A handler may return an iterable of chunks: streamed with chunked encoding, never held whole.
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for chunk in body if send_body else ():
+                        if chunk:
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                return
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if send_body and status != 304:
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a limit tripped)
+                    self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802
             self._serve(True)
 
         def do_HEAD(self) -> None:  # noqa: N802
             self._serve(False)
+
+        def do_POST(self) -> None:  # noqa: N802
+            # [publish] hub and webhook stubs: the body is read first; handlers find it in self.request_body,
+            # and server.posts records (path, headers, body).
+            length = int(self.headers.get("Content-Length") or 0)
+            self.request_body = self.rfile.read(length) if length else b""
+            server.posts.append((self.path, {k.lower(): v for k, v in self.headers.items()}, self.request_body))
+            self._serve(True)
 
     return Handler
 

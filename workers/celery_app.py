@@ -1,19 +1,33 @@
-"""Celery app and thin task wrappers over syndication.jobs (ids in, nothing else)."""
+"""Celery app and thin task wrappers over syndication.jobs (ids in, nothing else).
+
+Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A workers worker -Q process,publish`,
+`celery -A workers worker -Q notify` (docs/scaling-out.md). Every task here is idempotent: a poll with a stale
+lease token does nothing, stores are upserts, publishing writes only changed files.
+
+Failures: a transient one (deadletters.is_transient: lost database connection, broker hiccup, soft time
+limit) is retried with exponential backoff and jitter up to settings.celery.max_retries times; a permanent
+one is not retried. Either way a task that gives up is written to the dead_letters table.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
+from typing import Any
 
+from celery import Task
 from celery.signals import worker_process_shutdown
 
-from syndication import jobs
+from syndication import deadletters, jobs
+from syndication.db.session import make_engine, make_sessionmaker
 from syndication.dispatch import (
     TASK_POLL,
     TASK_PUBLISH_ALL,
     TASK_PUBLISH_DIRTY,
     CeleryDispatcher,
     make_celery,
+    retry_delay,
 )
 from syndication.runtime import Runtime, open_runtime
 from syndication.settings import load_settings
@@ -31,8 +45,9 @@ def runtime() -> Runtime:
     global _rt
     with _rt_lock:
         if _rt is None:
-            _rt = open_runtime(_settings, sync_partners=False)
-            _rt.dispatcher = CeleryDispatcher(_settings)
+            rt = open_runtime(_settings, sync_partners=False)
+            rt.dispatcher = CeleryDispatcher(_settings, app)
+            _rt = rt
         return _rt
 
 
@@ -42,21 +57,67 @@ def _close(**_: object) -> None:
         _rt.close()
 
 
-@app.task(name=TASK_POLL)
+class SyndicationTask(Task):  # type: ignore[misc]
+    """Retry transient failures with backoff + jitter; dead-letter whatever fails for good."""
+
+    max_retries = _settings.celery.max_retries
+    typing = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.run(*args, **kwargs)
+        except Exception as exc:
+            if deadletters.is_transient(exc) and self.request.retries < (self.max_retries or 0):
+                c = _settings.celery
+                delay = retry_delay(self.request.retries, c.retry_backoff, c.retry_backoff_max)
+                log.warning("%s%s: transient failure (%s); retry %d/%d in %.1fs", self.name, list(args),
+                            deadletters.error_text(exc), self.request.retries + 1, self.max_retries, delay)
+                raise self.retry(exc=exc, countdown=delay) from exc
+            raise
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        attempts = (getattr(self.request, "retries", 0) or 0) + 1
+        tb_text = str(einfo) if einfo is not None else "".join(traceback.format_exception(exc))
+        # A hard time limit calls this in the worker's main process: never open the pool's runtime there (its
+        # connections would be inherited by pool processes forked later); use a short-lived engine instead.
+        engine = None if _rt is not None else make_engine(_settings.effective_database_url)
+        try:
+            sessions = _rt.sessions if _rt is not None else make_sessionmaker(engine)  # type: ignore[arg-type]
+            deadletters.record(sessions, task=self.name, args=list(args or []),
+                               error=deadletters.error_text(exc), traceback=tb_text, attempts=attempts)
+        except Exception:
+            log.exception("could not write the dead letter of %s%s (error was %s)", self.name, args, exc)
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+
+@app.task(name=TASK_POLL, base=SyndicationTask)
 def poll_source(source_id: int, lease_token: str) -> dict[str, object] | None:
+    """Poll one source (fetch + parse + normalise + store, one batch per document); a stale lease is a no-op."""
     rt = runtime()
-    report = jobs.poll_source(rt, source_id, lease_token)
+    report = jobs.poll_source(rt, source_id, lease_token, raise_transient=True)
     if report is not None and (report.new or report.updated):
+        # Outbox relay + publish, exactly as in embedded mode (debounced on the publish queue).
         assert rt.dispatcher is not None
         rt.dispatcher.publish_dirty()
     return report.as_dict() if report else None
 
 
-@app.task(name=TASK_PUBLISH_DIRTY)
+@app.task(name=TASK_PUBLISH_DIRTY, base=SyndicationTask)
 def publish_dirty() -> int:
     return len(jobs.publish_dirty(runtime()))
 
 
-@app.task(name=TASK_PUBLISH_ALL)
+@app.task(name=TASK_PUBLISH_ALL, base=SyndicationTask)
 def publish_all() -> int:
     return len(jobs.publish_all(runtime()))
+
+
+from syndication.publish.webhooks import TASK_DELIVER_NOTICES  # noqa: E402
+
+
+@app.task(name=TASK_DELIVER_NOTICES, base=SyndicationTask)  # routed to the notify queue (TASK_ROUTES)
+def deliver_notices() -> dict[str, object]:
+    """[publish] One webhook delivery run; deliveries are claimed by lease, so concurrent runs never overlap."""
+    return jobs.deliver_notices(runtime())

@@ -1,9 +1,211 @@
-"""CLI commands of the [operators] area."""
+"""CLI commands of the [operators] area: status (--json, --watch), failures, replay, pause/resume/poll."""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated, Any
+
 import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet": "magenta"}
+
+
+def _age(iso: str | None, now: float) -> str:
+    from datetime import datetime
+
+    from syndication.health import human_age
+
+    if not iso:
+        return "-"
+    t = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    delta = now - t
+    return f"{human_age(delta)} ago" if delta >= 0 else f"in {human_age(-delta)}"
+
+
+def render_status(snap: dict[str, Any]) -> Group:
+    """The Rich view of an ops snapshot: sources, pipeline, queues, failures."""
+    now = time.time()
+    sources = Table(title=f"Sources ({snap['mode']} mode, {snap['generated_at']})")
+    sources.add_column("id", no_wrap=True)
+    sources.add_column("partner", no_wrap=True)
+    sources.add_column("state", no_wrap=True, min_width=7)
+    sources.add_column("polls", no_wrap=True)
+    sources.add_column("err", justify="right")
+    sources.add_column("24h", justify="right")
+    sources.add_column("source", overflow="fold", ratio=2)
+    sources.add_column("last error", overflow="fold", ratio=2)
+    for r in snap["sources"]:
+        colour = STATE_COLOURS.get(r["state"], "white")
+        state = f"[{colour}]{r['state']}[/]" + ("\npaused" if r.get("paused") else "") + (
+            "\n[red]overdue[/]" if r.get("overdue") else "")
+        polls = (f"attempt {_age(r['last_attempt'], now)}\nsuccess {_age(r['last_success'], now)}\n"
+                 f"next {_age(r['next_poll'], now)}")
+        src = Text(f"{r['kind']} every {r.get('interval')}s\n{r.get('effective_url') or r['source']}")
+        sources.add_row(str(r.get("id", "")), r["partner"], state, polls, str(r["consecutive_errors"]),
+                        str(r.get("items_24h", "")), src, Text(r["last_error"] or ""))
+    pipe = Table(title="Pipeline (received / updated / rejected / published)")
+    for col in ("partner", "1 h", "24 h"):
+        pipe.add_column(col)
+    for p in snap["pipeline"]["partners"]:
+        pipe.add_row(p["partner"], *(
+            f"{p[f'received_{w}']} / {p[f'updated_{w}']} / {p[f'rejected_{w}']} / {p[f'published_{w}']}"
+            for w in ("1h", "24h")))
+    lag = snap["pipeline"]["lag_seconds"]
+    from syndication.health import human_age as h
+
+    lag_line = Text(
+        f"lag to first seen p50 {h(lag['first_seen']['p50'])}, p95 {h(lag['first_seen']['p95'])}; "
+        f"to republished p50 {h(lag['republished']['p50'])}, p95 {h(lag['republished']['p95'])}; "
+        f"overdue sources: {len(snap['pipeline']['overdue'])}")
+    q = snap["queues"]
+    queues = Table(title=f"Queues ({q.get('mode')})")
+    for col in ("queue", "depth", "oldest"):
+        queues.add_column(col)
+    for row in q.get("queues", []):
+        age = row.get("oldest_age_seconds")
+        queues.add_row(row["queue"], str(row["depth"]), "-" if age is None else f"{age:.0f}s")
+    extra = f"running: {q.get('running')}"
+    if q.get("workers") is not None:
+        extra += f"; workers online: {len(q['workers'])} ({', '.join(q['workers'])})"
+    if q.get("error"):
+        extra += f"; [red]{q['error']}[/]"
+    dls = snap["failures"]["dead_letters"]
+    fail_line = Text(f"dead letters waiting: {len(dls)}; failed deliveries: "
+                     f"{len(snap['failures']['deliveries']['items'])}", style="red" if dls else "")
+    return Group(sources, pipe, lag_line, queues, Text.from_markup(extra), fail_line)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
+    from syndication import cli
+
+    @app.command()
+    def status(
+        as_json: JsonOpt = False,
+        watch: Annotated[float | None, typer.Option("--watch", help="Refresh every N seconds (Ctrl-C stops).",
+                                                    min=0.5)] = None,
+    ) -> None:
+        """Each source's health, the pipeline, queues and failures."""
+        from syndication import ops
+
+        if watch is not None and as_json:
+            raise cli.fail("--watch and --json cannot be combined")
+        rt = cli.runtime()
+        try:
+            if watch is None:
+                snap = ops.snapshot(rt)
+                if as_json:
+                    cli.emit_json(snap)
+                else:
+                    cli.console.print(render_status(snap))
+                return
+            from rich.live import Live
+
+            try:
+                with Live(render_status(ops.snapshot(rt)), console=cli.console, auto_refresh=False,
+                          screen=False) as live:
+                    while True:
+                        time.sleep(watch)
+                        live.update(render_status(ops.snapshot(rt)), refresh=True)
+            except KeyboardInterrupt:
+                pass
+        finally:
+            rt.close()
+
+    @app.command()
+    def failures(as_json: JsonOpt = False,
+                 all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False) -> None:
+        """Dead letters and failed notice deliveries."""
+        from syndication import ops
+
+        rt = cli.runtime()
+        try:
+            data: dict[str, Any] = {"dead_letters": ops.dead_letters(rt, include_replayed=all_),
+                    "deliveries": ops.failed_deliveries(rt)}
+        finally:
+            rt.close()
+        if as_json:
+            cli.emit_json(data)
+            return
+        table = Table(title="Dead letters")
+        for col in ("id", "task", "args", "attempts", "created", "replayed", "error"):
+            table.add_column(col, overflow="fold")
+        for d in data["dead_letters"]:
+            table.add_row(str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
+                          d["replayed_at"] or "-", Text(d["error"]))
+        cli.console.print(table)
+        deliveries = data["deliveries"]
+        if not deliveries["available"]:
+            cli.console.print(f"Failed deliveries: {deliveries['note']}")
+            return
+        dt = Table(title="Failed notice deliveries")
+        keys = list(deliveries["items"][0]) if deliveries["items"] else ["id"]
+        for k in keys:
+            dt.add_column(k, overflow="fold")
+        for row in deliveries["items"]:
+            dt.add_row(*(Text(str(row.get(k, ""))) for k in keys))
+        cli.console.print(dt)
+
+    @app.command()
+    def replay(ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Dead letter ids.")],
+               as_json: JsonOpt = False) -> None:
+        """Re-dispatch dead-lettered tasks (embedded: run them here) and mark them replayed."""
+        from syndication import ops
+        from syndication.dispatch import make_dispatcher
+
+        rt = cli.runtime()
+        results: list[dict[str, Any]] = []
+        failed = False
+        try:
+            if not rt.settings.embedded:
+                rt.dispatcher = make_dispatcher(rt)
+            for dl_id in ids:
+                try:
+                    results.append({"id": dl_id, "ok": True, "message": ops.replay(rt, dl_id)})
+                except ops.OpsError as exc:
+                    failed = True
+                    results.append({"id": dl_id, "ok": False, "message": str(exc)})
+        finally:
+            rt.close()
+        if as_json:
+            cli.emit_json({"replayed": results})
+        else:
+            for r in results:
+                (cli.console if r["ok"] else cli.err_console).print(("" if r["ok"] else "error: ") + r["message"])
+        if failed:
+            raise typer.Exit(1)
+
+    source_app = typer.Typer(help="Operate on sources: poll now, pause, resume.", no_args_is_help=True)
+    app.add_typer(source_app, name="source")
+
+    def _act(action: str, source_id: int) -> None:
+        from syndication import ops
+
+        rt = cli.runtime()
+        try:
+            paused = action == "pause"
+            msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
+        except ops.OpsError as exc:
+            raise cli.fail(str(exc), 1) from None
+        finally:
+            rt.close()
+        cli.console.print(msg)
+
+    @source_app.command("poll")
+    def source_poll(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+        """Poll a source now."""
+        _act("poll", source_id)
+
+    @source_app.command("pause")
+    def source_pause(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+        """Stop polling a source until resumed."""
+        _act("pause", source_id)
+
+    @source_app.command("resume")
+    def source_resume(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+        """Resume a paused (or disabled) source and poll it at once."""
+        _act("resume", source_id)

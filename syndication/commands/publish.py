@@ -1,9 +1,120 @@
-"""CLI commands of the [publish] area."""
+"""CLI commands of the [publish] area.
+
+    syndication notices [--partner ID] [--state STATE] [--kind KIND] [--limit N] [--json]
+    syndication notices retry NOTICE_ID...      requeue the failed deliveries of these notices
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Any
+
 import typer
+
+notices_app = typer.Typer(help="Republishing notices and their webhook deliveries.", invoke_without_command=True)
+
+STATE_HELP = "Only notices with a delivery in this state (pending, retrying, delivered, failed)."
+
+
+@notices_app.callback()
+def notices_list(
+    ctx: typer.Context,
+    partner: Annotated[str | None, typer.Option("--partner", help="Only this partner's notices.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help=STATE_HELP)] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only notices of this kind.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """List notices (newest first) with the state of each webhook delivery."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlalchemy import select
+
+    from syndication import cli
+    from syndication.clock import isoformat
+    from syndication.db.models import Delivery, Notice
+    from syndication.publish.notices import KINDS
+    from syndication.publish.webhooks import STATES
+
+    if state is not None and state not in STATES:
+        raise cli.fail(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+    if kind is not None and kind not in KINDS:
+        raise cli.fail(f"unknown kind {kind!r}; one of: {', '.join(KINDS)}")
+    rt = cli.runtime()
+    try:
+        with rt.sessions() as session:
+            query = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)
+            if partner is not None:
+                query = query.where(Notice.partner_id == partner)
+            if kind is not None:
+                query = query.where(Notice.kind == kind)
+            if state is not None:
+                query = query.where(Notice.id.in_(select(Delivery.notice_id).where(Delivery.state == state)))
+            notices = list(session.scalars(query))
+            deliveries: dict[int, list[Delivery]] = {}
+            for d in session.scalars(select(Delivery).where(Delivery.notice_id.in_([n.id for n in notices]))
+                                     .order_by(Delivery.id)):
+                deliveries.setdefault(d.notice_id, []).append(d)
+    finally:
+        rt.close()
+    rows: list[dict[str, Any]] = []
+    for n in notices:
+        rows.append({
+            "id": n.id, "uid": n.uid, "kind": n.kind, "time": isoformat(n.created_at), "partner": n.partner_id,
+            "partner_item_id": n.partner_item_id, "partner_item_url": n.partner_item_url, "item_id": n.item_uid,
+            "item_version": n.item_version, "item_url": n.item_url, "title": n.title, "channels": n.channels,
+            "attribution": n.attribution, "reason": n.reason, "action": n.action,
+            "deliveries": [
+                {"id": d.id, "endpoint": d.endpoint, "state": d.state, "attempts": d.attempts,
+                 "last_status": d.last_status, "last_error": d.last_error,
+                 "next_attempt": isoformat(d.next_attempt_at) if d.state in ("pending", "retrying") else None,
+                 "delivered_at": isoformat(d.delivered_at) if d.delivered_at else None}
+                for d in deliveries.get(n.id, [])
+            ],
+        })
+    if as_json:
+        cli.emit_json({"notices": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title="Notices")
+    for col in ("id", "time", "kind", "partner", "title", "action", "deliveries"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        ds = ", ".join(f"{d['endpoint']}={d['state']}" for d in r["deliveries"]) or "-"
+        table.add_row(str(r["id"]), r["time"], r["kind"], r["partner"], r["title"] or "", r["action"], ds)
+    cli.console.print(table)
+
+
+@notices_app.command("retry")
+def notices_retry(
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Notice ids (the `id` column).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Requeue the failed webhook deliveries of these notices (resubscribing endpoints that sent 410)."""
+    from sqlalchemy import select
+
+    from syndication import cli
+    from syndication.clock import utcnow
+    from syndication.db.models import Notice
+    from syndication.publish.webhooks import retry
+
+    rt = cli.runtime()
+    try:
+        with rt.sessions() as session:
+            known = set(session.scalars(select(Notice.id).where(Notice.id.in_(ids))))
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise cli.fail("unknown notice id(s): " + ", ".join(map(str, missing)))
+        count = retry(rt.sessions, rt.settings, ids, utcnow())
+    finally:
+        rt.close()
+    if as_json:
+        cli.emit_json({"requeued": count})
+        return
+    sys.stdout.write(f"requeued {count} failed deliver{'y' if count == 1 else 'ies'}\n")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
+    app.add_typer(notices_app, name="notices")

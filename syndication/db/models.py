@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -95,6 +96,10 @@ class Source(Base):
     parse_problem: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    # [intake] adaptive poll interval (between `interval`, the configured minimum, and fetch.max_interval),
+    # and the redirect chain of the last fetch ([[status, url], ...]).
+    current_interval: Mapped[int | None] = mapped_column(Integer)
+    redirects: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Item(Base):
@@ -103,6 +108,9 @@ class Item(Base):
         UniqueConstraint("partner_id", "key", name="uq_items_partner_key"),
         Index("ix_items_sort", "sort_at"),
         Index("ix_items_partner_sort", "partner_id", "sort_at"),
+        Index("ix_items_embargo_pending", "embargo_released_at", "embargo_until"),  # [normalise] release scan
+        Index("ix_items_source_sort", "source_id", "sort_at"),  # [operators] 0006_operators
+        Index("ix_items_first_seen", "first_seen_at"),  # [operators] 0006_operators
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -130,6 +138,12 @@ class Item(Base):
     embargo_until: Mapped[datetime | None]
     attribution: Mapped[dict[str, Any]] = mapped_column(JSON)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # [normalise] story de-duplication (revision 0004_normalise)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"), index=True)
+    simhash: Mapped[int | None] = mapped_column(BigInteger)  # signed form of the 64-bit SimHash
+    body_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    title_key: Mapped[str | None] = mapped_column(Text)
+    embargo_released_at: Mapped[datetime | None]
 
 
 class ItemVersion(Base):
@@ -151,7 +165,10 @@ class Event(Base):
     """The outbox: written in the same transaction as the item change it describes."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_pending", "relayed_at", "id"),)
+    __table_args__ = (
+        Index("ix_events_pending", "relayed_at", "id"),
+        Index("ix_events_item_kind", "item_id", "kind"),  # [operators] 0006_operators
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))  # item.created | item.updated | item.withdrawn | ...
@@ -216,7 +233,10 @@ class Poll(Base):
     """One row per poll attempt: what operators read when a source misbehaves."""
 
     __tablename__ = "polls"
-    __table_args__ = (Index("ix_polls_source_time", "source_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_polls_source_time", "source_id", "started_at"),
+        Index("ix_polls_started", "started_at"),  # [operators] 0006_operators
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
@@ -242,3 +262,137 @@ class DeadLetter(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     replayed_at: Mapped[datetime | None]
+
+
+# ---------------------------------------------------------------- [publish] notices, deliveries, WebSub, archives
+
+
+class Notice(Base):
+    """A republishing notice: immutable, created in the relay transaction that consumes its event."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_partner_time", "partner_id", "created_at"),
+        Index("ix_notices_kind_time", "kind", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(45), unique=True)  # urn:uuid:..., the Atom id
+    event_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # republished | updated | corrected | withdrawn | rights_changed
+    created_at: Mapped[datetime]
+    partner_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    partner_item_id: Mapped[str | None] = mapped_column(String(2000))
+    partner_item_url: Mapped[str | None] = mapped_column(String(2000))
+    item_uid: Mapped[str | None] = mapped_column(String(100))
+    item_version: Mapped[int | None] = mapped_column(Integer)
+    item_url: Mapped[str | None] = mapped_column(String(2000))
+    title: Mapped[str | None] = mapped_column(Text)
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    attribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))  # none | update | remove
+
+
+class Delivery(Base):
+    """One notice to one webhook endpoint: pending -> delivered | retrying -> failed."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "endpoint", name="uq_deliveries_notice_endpoint"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(100))  # "partner:<id>" | "subscriber:<id>"
+    url: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(16))  # pending | retrying | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """Endpoint state that outlives single deliveries: a 410 unsubscribes it."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # "partner:<id>" | "subscriber:<id>"
+    url: Mapped[str] = mapped_column(String(2000))
+    unsubscribed_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebSubPing(Base):
+    __tablename__ = "websub_pings"
+    __table_args__ = (Index("ix_websub_pings_time", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(200))
+    topic_url: Mapped[str] = mapped_column(String(2000))
+    hub_url: Mapped[str] = mapped_column(String(2000))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | failed
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ArchiveEntry(Base):
+    """RFC 5005: the archive page an item was assigned to when it left a channel's window. Never moves."""
+
+    __tablename__ = "archive_entries"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "item_id", name="uq_archive_entries"),
+        Index("ix_archive_entries_page", "channel_id", "page"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int] = mapped_column(Integer)
+    assigned_at: Mapped[datetime]
+
+
+class ArchivePage(Base):
+    """A page is frozen (never rewritten) once it is full and its successor exists."""
+
+    __tablename__ = "archive_pages"
+    __table_args__ = (UniqueConstraint("channel_id", "page", name="uq_archive_pages"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[str] = mapped_column(String(200))
+    page: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    frozen_at: Mapped[datetime | None]
+
+
+class PartnerPolicyState(Base):
+    """The last partner rights policy seen by the relay, to emit `rights_changed` notices."""
+
+    __tablename__ = "partner_policy_state"
+
+    partner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime]
+
+
+class Story(Base):
+    """One news story carried by one or more partners' items ([normalise], revision 0004_normalise)."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text)
+    original_agency: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

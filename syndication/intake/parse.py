@@ -6,6 +6,7 @@ feedparser only ever gets bytes, with its sanitiser off (ours is nh3, later in t
 from __future__ import annotations
 
 import calendar
+import codecs
 import io
 import json
 import re
@@ -18,12 +19,19 @@ import feedparser
 
 from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
 
-# A DOCTYPE with or without an internal subset, anywhere before the root element. Removing it
-# defuses entity expansion attacks (billion laughs) and external entities before any parser runs.
-_DOCTYPE_RE = re.compile(rb"<!DOCTYPE(?:[^\[>]|\"[^\"]*\"|'[^']*')*(?:\[.*?\]\s*)?>", re.S | re.I)
-_PROLOG_LIMIT = 1 << 20
+# A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
+# (billion laughs, also on one line) and external entities before any parser runs. The alternatives are
+# disjoint (no quote or bracket in the plain-character classes), so a hostile DOCTYPE cannot make the
+# regex backtrack.
+_DOCTYPE_RE = re.compile(
+    rb"<!DOCTYPE(?:[^\[>\"']|\"[^\"]*\"|'[^']*')*(?:\[(?:[^\]\"']|\"[^\"]*\"|'[^']*')*\]\s*)?>", re.I
+)
+_DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.I)
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
 
 JSON_TYPES = ("application/feed+json", "application/json")
+# Root elements of feed formats: an empty but well-formed one is a feed with no entries, not "not a feed".
+FEED_ROOTS = ("rss", "feed", "rdf:rdf", "channel")
 
 
 class ParseError(Exception):
@@ -31,41 +39,204 @@ class ParseError(Exception):
 
 
 def strip_doctype(body: bytes) -> bytes:
-    head = body[:_PROLOG_LIMIT]
-    idx = head.upper().find(b"<!DOCTYPE")
-    if idx < 0:
-        return body
-    match = _DOCTYPE_RE.search(body, idx)
-    if match is None:
-        # An unterminated DOCTYPE: cut from it to the first root element we can find.
-        nxt = re.search(rb"<[A-Za-z]", body[idx + 9 :])
-        return body[:idx] + (body[idx + 9 + nxt.start() :] if nxt else b"")
-    return body[: match.start()] + body[match.end() :]
+    """Remove every DOCTYPE declaration (with its internal subset) from the prolog, before the root element.
+
+    The prolog is walked token by token (whitespace, comments, processing instructions, DOCTYPEs), so a
+    DOCTYPE hidden after a comment is found, and text that only looks like one inside the document (e.g. in
+    a CDATA section) is left alone. A DOCTYPE after the root element is ill-formed and the strict parser
+    refuses it; the fallback parser never expands declared entities.
+    """
+    return _walk_prolog(body)[0]
+
+
+_PROLOG_WS = re.compile(rb"[\s\x00]*")  # NULs: UTF-16/32 prologs are walked on the converted bytes anyway
+_PROLOG_LIMIT = 1 << 20
+
+
+def _walk_prolog(body: bytes) -> tuple[bytes, bytes | None]:
+    """(body without prolog DOCTYPEs, the root element's name or None)."""
+    out: list[bytes] = []
+    keep_from = 0
+    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
+    limit = min(len(body), _PROLOG_LIMIT)
+    while pos < limit:  # every step below moves pos forward or leaves the loop
+        pos = _PROLOG_WS.match(body, pos).end()  # type: ignore[union-attr]
+        if pos >= limit:
+            break
+        if body.startswith(b"<?", pos):
+            end = body.find(b"?>", pos + 2)
+            pos = len(body) if end < 0 else end + 2
+            continue
+        if body.startswith(b"<!--", pos):
+            end = body.find(b"-->", pos + 4)
+            pos = len(body) if end < 0 else end + 3
+            continue
+        if _DOCTYPE_START.match(body, pos):
+            out.append(body[keep_from:pos])
+            match = _DOCTYPE_RE.match(body, pos)
+            if match is not None:
+                pos = match.end()
+            else:  # unterminated: cut to the first element after it
+                nxt = _ROOT_START.search(body, pos + 9)
+                pos = nxt.start() if nxt else len(body)
+            keep_from = pos
+            continue
+        break
+    root = None
+    m = re.compile(rb"<([A-Za-z_][\w:.-]*)").match(body, pos)
+    if m:
+        root = m.group(1)
+    if not out:
+        return body, root
+    out.append(body[keep_from:])
+    return b"".join(out), root
+
+
+def root_element(body: bytes) -> str | None:
+    """The name of the document's root element (after the prolog), or None."""
+    root = _walk_prolog(body)[1]
+    return root.decode("ascii", "replace") if root else None
+
+
+# ---------------------------------------------------------------- character encoding
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+# XML 1.0 Appendix F: the first bytes of a document without a BOM tell the encoding family.
+_SNIFF = (
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+)
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']", re.S)
+_XML_DECL_ANY = re.compile(r"^\s*<\?xml[^>]*?\?>", re.S)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]{1,40})", re.I)
+# Characters XML 1.0 forbids; they break the strict parser and are never content.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SINGLE_BYTE = ("iso8859", "latin", "cp125", "ascii", "windows-125", "us-ascii", "cp1252", "mac-roman")
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().lower()).name
+    except LookupError:
+        return None
+
+
+def declared_encodings(body: bytes, content_type: str | None) -> tuple[str | None, str | None, str | None]:
+    """(BOM, Content-Type charset, XML declaration) encodings of a document, each None when absent."""
+    bom = next((enc for mark, enc in _BOMS if body.startswith(mark)), None)
+    header = None
+    if content_type:
+        m = _CHARSET.search(content_type)
+        header = m.group(1) if m else None
+    decl = None
+    head = body[len(next((mk for mk, e in _BOMS if e == bom), b"")):][:1024] if bom else body[:1024]
+    family = bom or next((enc for mark, enc in _SNIFF if head.startswith(mark)), None)
+    if family and family.startswith(("utf-16", "utf-32")):
+        head = head.decode(family, "ignore").encode("ascii", "ignore")
+    dm = _XML_DECL.match(head)
+    if dm:
+        decl = dm.group(1).decode("ascii")
+    elif family and not bom:
+        decl = family
+    return bom, header, decl
+
+
+def decode_xml(body: bytes, content_type: str | None = None) -> tuple[str, str, str | None]:
+    """Decode an XML document: (text, encoding used, note when the declared encodings were wrong).
+
+    Order (XML 1.0 Appendix F with RFC 7303): a byte order mark wins; then the Content-Type charset; then
+    the XML declaration; then UTF-8. A declaration that does not decode the bytes is skipped; a single-byte
+    charset declared for bytes that are valid multi-byte UTF-8 is taken to be a lie (UTF-8 is used). When
+    nothing fits, windows-1252 with replacement characters keeps the text readable.
+    """
+    bom, header, decl = declared_encodings(body, content_type)
+    if bom:
+        mark = next(mk for mk, e in _BOMS if e == bom)
+        return body[len(mark):].decode(bom, "replace"), bom, None
+    sniffed = next((enc for mark, enc in _SNIFF if body.startswith(mark)), None)
+    if sniffed:  # no BOM, but the first bytes are "<?" in UTF-16/32: that family and byte order decide
+        return body.decode(sniffed, "replace"), sniffed, None
+    declared = [c for c in (_codec(header), _codec(decl)) if c]
+    unknown = [n for n, c in ((header, _codec(header)), (decl, _codec(decl))) if n and not c]
+    candidates: list[str] = []
+    for c in (*declared, "utf-8"):
+        if c not in candidates:
+            candidates.append(c)
+    is_ascii = body.isascii()
+    for enc in candidates:
+        if not is_ascii and enc != "utf-8" and enc.replace("_", "-").startswith(_SINGLE_BYTE):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                return text, "utf-8", f"declared {enc} but the bytes are UTF-8"
+        try:
+            text = body.decode(enc)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        note = None
+        if declared and enc != declared[0]:
+            note = f"declared {declared[0]} does not decode the document; used {enc}"
+        elif unknown:
+            note = f"unknown encoding {unknown[0]!r}; used {enc}"
+        return text, enc, note
+    return body.decode("cp1252", "replace"), "cp1252", (
+        f"declared {(declared or ['utf-8'])[0]} does not decode the document; used windows-1252"
+    )
+
+
+def to_utf8(body: bytes, content_type: str | None = None) -> tuple[bytes, str | None]:
+    """The document re-encoded as UTF-8 (declaration rewritten, XML-illegal characters removed), and a note."""
+    text, _enc, note = decode_xml(body, content_type)
+    text = _XML_ILLEGAL.sub("", text)
+    text = _XML_DECL_ANY.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
+    return text.encode("utf-8", "replace"), note
 
 
 def describe_body(body: bytes, content_type: str | None, status: int | None = None) -> str:
-    snippet = body[:60].decode("utf-8", "replace").replace("\n", " ").strip()
+    """What came back, for an error: status, content type, size and the first bytes (as text when text)."""
+    head = body[:60]
+    text: str | None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still text; anything else is binary.
+        text = head[: exc.start].decode("utf-8") if exc.start >= len(head) - 3 and len(body) > 60 else None
+    snippet = " ".join(text.split()) if text is not None else None
+    binary = snippet is None or any(not ch.isprintable() for ch in snippet)
+    shown = repr(head) if binary else repr(snippet)
     parts = []
     if status is not None:
         parts.append(f"HTTP {status}")
     parts.append(f"content type {content_type or 'unknown'}")
     parts.append(f"{len(body)} bytes")
-    parts.append(f"starting {snippet!r}" if snippet else "empty body")
+    parts.append(f"starting {shown}" if body.strip() else "empty body")
     return ", ".join(parts)
 
 
 def parse_document(
-    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None
+    body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None, *, status: int | None = None
 ) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document; raise ParseError when it is not a feed at all."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     ctype = headers.get("content-type", "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
-        raise ParseError(f"not a feed: {describe_body(body, ctype or None)}")
+        raise ParseError(f"not a feed: {describe_body(body, ctype or None, status)}")
     if stripped[:1] in (b"{", b"[") or any(t in ctype for t in JSON_TYPES):
-        return parse_json_feed(body, ctype)
-    return parse_xml_feed(body, headers, url)
+        return parse_json_feed(body, ctype, status=status)
+    return parse_xml_feed(body, headers, url, status=status)
 
 
 def _struct_to_dt(value: time.struct_time | None) -> datetime | None:
@@ -84,18 +255,35 @@ def _first(*values: Any) -> Any:
     return None
 
 
-def parse_xml_feed(body: bytes, headers: Mapping[str, str], url: str | None = None) -> ParsedFeed:
-    clean = strip_doctype(body)
-    resp_headers = dict(headers)
+def parse_xml_feed(
+    body: bytes, headers: Mapping[str, str], url: str | None = None, *, status: int | None = None,
+    fast: bool = True,
+) -> ParsedFeed:
+    """RSS/Atom/RDF bytes -> ParsedFeed. Our charset decision and DOCTYPE stripping run before feedparser."""
+    ctype = headers.get("content-type")
+    converted, _charset_note = to_utf8(body, ctype)
+    utf8, root = _walk_prolog(converted)
+    resp_headers = {k: v for k, v in headers.items() if k in ("content-location", "content-language")}
     if url:
         resp_headers.setdefault("content-location", url)
-    resp_headers.setdefault("content-type", "text/xml")
-    d = feedparser.parse(
-        io.BytesIO(clean),
-        response_headers=resp_headers,
-        sanitize_html=False,
-        resolve_relative_uris=True,
-    )
+    if fast:  # plain, well-formed RSS 2.0 / Atom 1.0 via lxml; None = anything else, feedparser decides
+        from syndication.intake.fastparse import try_parse
+
+        quick = try_parse(utf8, resp_headers.get("content-location"), resp_headers.get("content-language"))
+        if quick is not None:
+            return quick
+    # The bytes are UTF-8 now, whatever the partner declared; feedparser must not second-guess that.
+    resp_headers["content-type"] = "application/xml; charset=utf-8"
+    try:
+        d = feedparser.parse(
+            io.BytesIO(utf8),
+            response_headers=resp_headers,
+            sanitize_html=False,
+            resolve_relative_uris=True,
+        )
+    except Exception as err:  # feedparser's own bugs must not escape as crashes
+        described = describe_body(body, ctype, status)
+        raise ParseError(f"parser failed: {err.__class__.__name__}: {err} ({described})") from None
     version = d.get("version") or ""
     problem: str | None = None
     if d.get("bozo"):
@@ -103,9 +291,11 @@ def parse_xml_feed(body: bytes, headers: Mapping[str, str], url: str | None = No
         problem = f"{exc.__class__.__name__}: {exc}" if exc is not None else "ill-formed document"
         if isinstance(exc, feedparser.CharacterEncodingOverride):
             problem = None  # recovered by feedparser; not worth flagging
+    root_name = (root or b"").decode("ascii", "replace").lower()
+    if not version and not d.entries and root_name in FEED_ROOTS and not problem:
+        version = "cdf" if root_name == "channel" else root_name  # a well-formed feed with no entries yet
     if not version and not d.entries:
-        ctype = headers.get("content-type")
-        reason = f"not a feed: {describe_body(body, ctype)}"
+        reason = f"not a feed: {describe_body(body, ctype, status)}"
         if problem:
             reason += f" ({problem})"
         raise ParseError(reason)
@@ -193,15 +383,15 @@ def _parse_dt(value: Any) -> datetime | None:
     return dt.astimezone(UTC)
 
 
-def parse_json_feed(body: bytes, ctype: str = "") -> ParsedFeed:
+def parse_json_feed(body: bytes, ctype: str = "", *, status: int | None = None) -> ParsedFeed:
     try:
         doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"not a feed: invalid JSON ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ParseError(f"not a feed: invalid JSON ({exc}; {describe_body(body, ctype or None, status)})") from None
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         items = doc["items"]
     else:
-        raise ParseError("not a feed: JSON without an 'items' list")
+        raise ParseError(f"not a feed: JSON without an 'items' list ({describe_body(body, ctype or None, status)})")
     lang = doc.get("language") if isinstance(doc.get("language"), str) else None
     entries = []
     for raw in items:

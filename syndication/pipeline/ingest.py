@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from syndication.db.models import Event, Item, ItemVersion
 from syndication.domain import IngestCounts, NormalisedItem, Rejection
+from syndication.pipeline.stories import assign_story
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
 
@@ -23,7 +24,11 @@ def decide(item: NormalisedItem, existing: Item | None) -> Decision:
         return "new"
     if item.status == "withdrawn":
         return "unchanged" if existing.status == "withdrawn" else "withdrawn"
-    if existing.content_hash == item.content_hash and existing.embargo_until == item.embargo_until:
+    embargo_same = existing.embargo_until == item.embargo_until or (
+        # A delay from the partner's policy counts from first sight when the entry has no date: not a change.
+        "embargo_from_policy" in item.flags and existing.embargo_until is not None
+    )
+    if existing.content_hash == item.content_hash and embargo_same:
         return "unchanged"
     return "corrected" if item.status == "corrected" else "updated"
 
@@ -60,6 +65,7 @@ def store_items(
         )
         existing.update({row.key: row for row in rows})
     new_rows: list[tuple[Item, NormalisedItem]] = []
+    story_rows: list[Item] = []
     for item in items:
         row = existing.get(item.key)
         decision = decide(item, row)
@@ -80,6 +86,7 @@ def store_items(
             session.add(row)
             existing[item.key] = row
             new_rows.append((row, item))
+            story_rows.append(row)
             counts.add(item.key, "new")
             continue
         assert row is not None
@@ -94,7 +101,8 @@ def store_items(
             continue
         previous_updated = row.updated_at
         row.version += 1
-        _apply(row, item, now)
+        _apply(row, item, now, keep_embargo="embargo_from_policy" in item.flags)
+        story_rows.append(row)
         # A material change must move `updated` forward even when the partner did not.
         if row.updated_at <= previous_updated:
             row.updated_at = max(now, previous_updated)
@@ -108,10 +116,35 @@ def store_items(
             session.add(_version(row, now))
             kind = "item.withdrawn" if item.status == "withdrawn" else "item.created"
             session.add(_event(kind, row, item, now))
+    if story_rows:
+        session.flush()
+        for row in story_rows:
+            assign_story(session, row, now)
     return counts
 
 
-def _apply(row: Item, item: NormalisedItem, now: datetime) -> None:
+def release_embargoes(session: Session, now: datetime, limit: int = 1000) -> list[str]:
+    """Items whose embargo has just passed: mark them released and write `item.released` events, so the
+    relay marks their channels dirty and the publisher adds them. Returns the partner ids concerned."""
+    rows = list(session.scalars(
+        select(Item)
+        .where(Item.embargo_until.is_not(None), Item.embargo_until <= now, Item.embargo_released_at.is_(None))
+        .order_by(Item.embargo_until, Item.id)
+        .limit(limit)
+    ))
+    partners: list[str] = []
+    for row in rows:
+        row.embargo_released_at = now
+        if row.status != "withdrawn":
+            session.add(Event(kind="item.released", item_id=row.id, partner_id=row.partner_id,
+                              payload={"version": row.version, "embargo_until": row.embargo_until.isoformat()
+                                       if row.embargo_until else None}, created_at=now))
+            if row.partner_id not in partners:
+                partners.append(row.partner_id)
+    return partners
+
+
+def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool = False) -> None:
     row.guid = item.guid
     row.url = item.url
     row.title = item.title
@@ -127,7 +160,10 @@ def _apply(row: Item, item: NormalisedItem, now: datetime) -> None:
     row.content_hash = item.content_hash
     row.status = "withdrawn" if item.status == "withdrawn" else "usable"
     row.change_note = item.change_note
-    row.embargo_until = item.embargo_until
+    if not (keep_embargo and row.embargo_until is not None):
+        if row.embargo_until != item.embargo_until:
+            row.embargo_released_at = None
+        row.embargo_until = item.embargo_until
     row.attribution = attribution_json(item)
     row.flags = list(item.flags)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from syndication.domain import (
     Attribution,
@@ -17,9 +18,10 @@ from syndication.domain import (
     PartnerPolicy,
     Rejection,
 )
-from syndication.pipeline.attribute import extract
+from syndication.pipeline.attribute import FurnitureRules, extract, strip_selected
+from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
-from syndication.pipeline.text import clean_text, plain_text
+from syndication.pipeline.text import clean_text, plain_text, xml_legal
 
 FUTURE_TOLERANCE = timedelta(days=1)
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
@@ -87,14 +89,19 @@ def normalise_entry(
     feed_language: str | None = None,
     document_url: str | None = None,
 ) -> NormalisedItem | Rejection:
+    now = as_utc(now)
     base = entry.base_url or feed_link or document_url
     link = clean_url(entry.link, base) or clean_url(entry.guid if _looks_like_url(entry.guid) else None)
     base = entry.base_url or link or feed_link or document_url
     title = plain_text(entry.title)
     raw_html = entry.content_html or entry.summary_html or ""
-    body = sanitize_html(raw_html, base)
-    ex = extract(body)
-    body = sanitize_html(ex.html, base) if ex.html != body else body
+    if policy.furniture_selectors:
+        raw_html = strip_selected(xml_legal(raw_html), policy.furniture_selectors)
+    body = sanitize_html(raw_html, base, iframe_hosts=policy.allowed_iframe_hosts)
+    rules = FurnitureRules(selectors=policy.furniture_selectors, patterns=policy.furniture_patterns)
+    ex = extract(body, rules, remove=not policy.no_derivatives)
+    if ex.html != body:
+        body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts)
     if not title:
         title = _title_from_body(body)
     if not title and not body:
@@ -104,25 +111,56 @@ def normalise_entry(
         summary = summary[:597].rsplit(" ", 1)[0] + "…"
 
     flags: list[str] = []
-    published = entry.published or entry.updated or now
+    raw_date = entry.published or entry.updated
+    partner_published = as_utc(raw_date) if raw_date is not None else None
+    published = partner_published or now
+    if partner_published is None:
+        flags.append("date_missing")
     if published > now + FUTURE_TOLERANCE:
         published = now
         flags.append("future_date_clamped")
-    updated = entry.updated or published
+    updated = as_utc(entry.updated) if entry.updated else published
     if updated > now + FUTURE_TOLERANCE:
         updated = now
         if "future_date_clamped" not in flags:
             flags.append("future_date_clamped")
     updated = max(updated, published)
 
-    authors = _dedupe(clean_text(a) for a in (*entry.authors, *ex.bylines) if "@" not in a or "(" in a)
-    authors = tuple(_strip_email(a) for a in authors if _strip_email(a))
+    sources: list[str] = []
+    entry_authors = [clean_text(a) for a in entry.authors]
+    authors = _dedupe(_strip_email(a) for a in (*entry_authors, *ex.bylines))
+    if entry_authors:
+        sources.append("authors:entry")
+    if ex.bylines:
+        sources.append("authors:body-byline")
     categories = _dedupe(clean_text(c) for c in entry.categories)
-    credits = ex.image_credits
+    default_credit = clean_text(policy.default_image_credit) or None
+    credits = tuple(
+        c if c.credit or not default_credit else ImageCredit(credit=default_credit, caption=c.caption, url=c.url)
+        for c in ex.image_credits
+    )
+    if ex.image_credits:
+        sources.append("image_credits:body-photo-line")
     if entry.image_credit:
         credits = (ImageCredit(credit=clean_text(entry.image_credit)), *credits)
-    agency = clean_text(entry.original_agency) or ex.original_agency or ex.dateline_agency
-    rights = policy.copyright.format(year=published.year, credit=policy.credit) if policy.copyright else None
+        sources.append("image_credits:entry")
+    if not credits and default_credit and "<img" in body:
+        credits = (ImageCredit(credit=default_credit),)
+        sources.append("image_credits:policy-default")
+    agency = clean_text(entry.original_agency) or ex.original_agency or ex.dateline_agency or None
+    if entry.original_agency:
+        sources.append("original_agency:entry")
+    elif ex.original_agency:
+        sources.append("original_agency:body-source-line")
+    elif ex.dateline_agency:
+        sources.append("original_agency:body-dateline")
+    if ex.distributing_source:
+        sources.append("distributing_source:body-source-line")
+    if ex.dateline_place:
+        sources.append("dateline:body-dateline")
+    elif ex.source_place:
+        sources.append("dateline:body-source-line")
+    rights = rights_line(policy.copyright, policy.credit, published.year)
     attribution = Attribution(
         credit=policy.credit,
         partner_id=policy.id,
@@ -133,25 +171,31 @@ def normalise_entry(
         rights=rights,
         authors=authors,
         distributing_source=ex.distributing_source,
-        original_agency=agency or None,
+        original_agency=agency,
         dateline_place=ex.dateline_place or ex.source_place,
         dateline_date=ex.dateline_date,
         image_credits=credits,
         extracted=ex.lines,
+        license_name=license_name(policy.license_url),
+        attribution_template=policy.attribution_template,
+        tracking_pixel_url=policy.tracking_pixel_url,
+        no_derivatives=policy.no_derivatives,
+        canonical_url=link,
+        source_place=ex.source_place,
+        dateline_agency=ex.dateline_agency,
+        extracted_from=tuple(sources),
     )
-    status = (entry.status or "usable").lower()
-    if status in WITHDRAWN_WORDS:
-        status = "withdrawn"
-    elif status in ("corrected", "correction") or title.upper().startswith(("CORRECTION:", "CORRECTED:")) or any(
-        c.lower() in ("correction", "corrected") for c in categories
-    ):
-        status = "corrected"
-    else:
-        status = "usable"
-    language = clean_text(entry.language or feed_language or policy.language) or None
+    status = entry_status(entry.status, title, categories)
+    language = next(
+        (tag for tag in map(_language, (entry.language, feed_language, policy.language)) if tag), None
+    )
     content_hash = _digest(
         title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
     )
+    embargo = as_utc(entry.embargo_until) if entry.embargo_until else None
+    if embargo is None and policy.embargo_delay > 0:
+        embargo = published + timedelta(seconds=policy.embargo_delay)
+        flags.append("embargo_from_policy")
     return NormalisedItem(
         partner_id=policy.id,
         key=key,
@@ -169,9 +213,44 @@ def normalise_entry(
         content_hash=content_hash,
         status=status,
         change_note=clean_text(entry.change_note) or None,
-        embargo_until=entry.embargo_until,
+        embargo_until=embargo,
         flags=tuple(flags),
     )
+
+
+CORRECTION_PREFIXES = ("CORRECTION:", "CORRECTED:", "UPDATE:", "UPDATED:", "CORRECTION -", "UPDATE -")
+WITHDRAWN_PREFIXES = ("WITHDRAWN:", "KILL:", "KILLED:", "MANDATORY KILL", "CANCELED:", "CANCELLED:")
+
+
+def entry_status(status: str | None, title: str, categories: tuple[str, ...]) -> str:
+    """usable | corrected | withdrawn, from the partner's status field, title prefix or categories."""
+    word = clean_text(status).lower()
+    cats = {c.lower() for c in categories}
+    upper = title.upper().lstrip()
+    if word in WITHDRAWN_WORDS or cats & WITHDRAWN_WORDS or upper.startswith(WITHDRAWN_PREFIXES):
+        return "withdrawn"
+    if word in ("corrected", "correction", "updated") or upper.startswith(CORRECTION_PREFIXES) or cats & {
+        "correction", "corrected", "corrections"
+    }:
+        return "corrected"
+    return "usable"
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Timezone-aware UTC; a naive value is taken to be UTC already."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+_LANG = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$", re.I)
+
+
+def _language(value: str | None) -> str | None:
+    """BCP 47-ish tag ('en', 'en-GB', 'az-Latn'); anything else is dropped rather than published."""
+    tag = clean_text(value).replace("_", "-")
+    if not tag or not _LANG.match(tag):
+        return None
+    head, *rest = tag.split("-")
+    return "-".join([head.lower(), *(r.upper() if len(r) == 2 else r.title() if len(r) == 4 else r for r in rest)])
 
 
 def normalise_feed(

@@ -6,7 +6,9 @@ against the entry's base, stripping tracking parameters, and keeping only http(s
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -43,6 +45,9 @@ TRACKING_PARAMS = {
 }
 
 
+_URL_STRIP = re.compile("[\t\n\r\x7f]")
+
+
 def strip_tracking(url: str) -> str:
     parts = urlsplit(url)
     if not parts.query:
@@ -58,7 +63,8 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
     """Absolute http(s) URL without tracking parameters, or None."""
     if not url:
         return None
-    url = url.strip()
+    # As browsers do (WHATWG URL): drop tabs/newlines, trim; and nothing XML cannot carry.
+    url = _URL_STRIP.sub("", xml_legal(url)).strip().replace(" ", "%20")
     try:
         if base:
             url = urljoin(base, url)
@@ -70,28 +76,71 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
     return strip_tracking(url)
 
 
-def sanitize_html(fragment: str | None, base_url: str | None = None) -> str:
-    """Allowlisted, XML-legal, NFC HTML with absolute http(s) URLs only."""
+IFRAME_ATTRIBUTES = {"src", "width", "height", "title", "allowfullscreen", "loading"}
+# `data:` URLs are kept only on <img src>, only for these raster types, and only when small.
+DATA_IMAGE = re.compile(r"^data:image/(?:png|gif|jpeg|jpg|webp);base64,[A-Za-z0-9+/=\s]+$", re.I)
+MAX_DATA_IMAGE_CHARS = 16 * 1024
+
+
+def safe_data_image(value: str) -> str | None:
+    value = value.strip()
+    if len(value) > MAX_DATA_IMAGE_CHARS or not DATA_IMAGE.match(value):
+        return None
+    return "".join(value.split())
+
+
+def host_allowed(url: str, hosts: Iterable[str]) -> bool:
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in (h.lower().strip(".") for h in hosts) if h)
+
+
+def sanitize_html(fragment: str | None, base_url: str | None = None, *, iframe_hosts: Iterable[str] = ()) -> str:
+    """Allowlisted, XML-legal, NFC HTML with absolute http(s) URLs only.
+
+    Iframes survive only with a `src` on a host in `iframe_hosts` (a partner's policy); small raster
+    `data:` images survive on <img src>; every other `data:`/`javascript:` URL is dropped.
+    """
     if not fragment:
         return ""
     fragment = unicodedata.normalize("NFC", xml_legal(fragment))
+    hosts = tuple(iframe_hosts)
+    tags = ALLOWED_TAGS | {"iframe"} if hosts else ALLOWED_TAGS
+    attributes = {**ALLOWED_ATTRIBUTES, "iframe": IFRAME_ATTRIBUTES} if hosts else ALLOWED_ATTRIBUTES
 
     def _filter(tag: str, attr: str, value: str) -> str | None:
+        if tag == "iframe" and attr == "src":
+            url = clean_url(value, base_url)
+            return url if url and host_allowed(url, hosts) else None
         if attr in URL_ATTRIBUTES:
+            if tag == "img" and attr == "src" and value.lstrip()[:5].lower() == "data:":
+                return safe_data_image(value)
             return clean_url(value, base_url)
         if attr == "srcset":
             return None if base_url is None and "://" not in value else _clean_srcset(value, base_url)
         return value
 
-    return nh3.clean(
+    out = nh3.clean(
         fragment,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
+        tags=tags,
+        attributes=attributes,
         attribute_filter=_filter,
-        url_schemes={"http", "https"},
+        url_schemes={"http", "https", "data"},
         link_rel="noopener noreferrer",
         strip_comments=True,
     ).strip()
+    if hosts and "<iframe" in out:
+        out = _IFRAME.sub(_iframe, out).strip()
+    return out
+
+
+# An iframe's content is raw text that html5ever passes through unescaped; some readers would parse it as
+# markup. Keep allowed iframes empty; remove one whose src was refused (with whatever it held).
+_IFRAME = re.compile(r"<iframe(\s[^>]*)?>(.*?)(?:</iframe>|$)", re.S | re.I)
+
+
+def _iframe(m: re.Match[str]) -> str:
+    attrs = m.group(1) or ""
+    return f"<iframe{attrs}></iframe>" if re.search(r"\ssrc=", attrs) else ""
 
 
 def _clean_srcset(value: str, base: str | None) -> str | None:

@@ -56,6 +56,9 @@ class PublishedItem:
     updated: datetime
     attribution: dict[str, Any]
     version: int
+    # Every partner carrying this story (dicts: partner_id, partner_name, credit, url, id); set in channels
+    # that show a story once ([normalise]); empty otherwise.
+    carriers: tuple[dict[str, Any], ...] = ()
 
 
 def partner_channel_id(partner_id: str) -> str:
@@ -113,6 +116,9 @@ def select_items(
         query = query.where(Item.partner_id.in_(spec.partners))
     wanted = {c.lower() for c in spec.categories}
     out: list[PublishedItem] = []
+    # A story carried by several partners appears once where more than one partner's items meet.
+    dedupe = len(spec.partners) != 1
+    seen_stories: set[int] = set()
     # Category filters are applied here (categories are JSON); read in pages until the window is full.
     limit = spec.window if not wanted else spec.window * 4
     offset = 0
@@ -123,7 +129,13 @@ def select_items(
                 continue
             if spec.language and (row.language or "").split("-")[0] != spec.language.split("-")[0]:
                 continue
-            out.append(to_published(row, partners[row.partner_id]))
+            if dedupe and row.story_id is not None:
+                if row.story_id in seen_stories:
+                    continue
+                seen_stories.add(row.story_id)
+                out.append(story_item(session, row, spec, partners, now))
+            else:
+                out.append(to_published(row, partners[row.partner_id]))
             if len(out) >= spec.window:
                 break
         if len(rows) < limit:
@@ -149,3 +161,32 @@ def to_published(row: Item, partner: PartnerInfo) -> PublishedItem:
         attribution=dict(row.attribution or {}),
         version=row.version,
     )
+
+
+def story_item(
+    session: Session, row: Item, spec: ChannelSpec, partners: dict[str, PartnerInfo], now: datetime
+) -> PublishedItem:
+    """The copy of `row`'s story this channel shows (the originating agency's if it carries it), crediting
+    every carrier."""
+    from dataclasses import replace
+
+    from syndication.db.models import Story
+    from syndication.pipeline.stories import carrier_entry, preferred_carrier
+
+    query = (
+        select(Item)
+        .where(Item.story_id == row.story_id, Item.status != "withdrawn")
+        .where(or_(Item.embargo_until.is_(None), Item.embargo_until <= now))
+        .order_by(Item.published_at, Item.id)
+    )
+    if spec.partners:
+        query = query.where(Item.partner_id.in_(spec.partners))
+    members = [m for m in session.scalars(query) if m.partner_id in partners] or [row]
+    story = session.get(Story, row.story_id)
+    credits = {pid: p.credit for pid, p in partners.items()}
+    chosen = preferred_carrier(members, story.original_agency if story else None, credits)
+    carriers = tuple(
+        carrier_entry(m, partners[m.partner_id].credit, partners[m.partner_id].name, item_uid(m.partner_id, m.key))
+        for m in members
+    )
+    return replace(to_published(chosen, partners[chosen.partner_id]), carriers=carriers)

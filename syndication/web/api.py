@@ -1,11 +1,858 @@
-"""HTTP routes of this area, installed by syndication.web.app.create_app."""
+"""The partner-facing HTTP API (push items, manage feed sources, check an item), installed by create_app.
+
+Every route authenticates with ``Authorization: Bearer <key>`` (see syndication.keys) and answers errors
+as ``{"error": "<code>", "detail": "<sentence>"}``. Order of checks on a push: key (401/403), rate limit
+(429), Content-Type (415), size (413: Content-Length first, then while streaming), document (422), store.
+
+Design decisions:
+- A push is all-or-nothing. If any item fails validation the answer is 422 naming each failing item and
+  nothing is stored. The only per-item ``rejected`` result in a 202 is an exact repeat of an earlier
+  entry of the same document (same id and link): its first copy is stored, so nothing is lost.
+- Item results come in document order of the accepted items, then the repeats. ``id`` is the partner's
+  id (guid) when it sent one, else our key.
+- An XML document that is not well-formed is refused (422) rather than partly stored: the partner can
+  fix and resend, which a poll cannot ask for.
+- ``GET …/items/{item_id}`` takes the partner's id (guid, URL-encoded; it may contain "/") or our key
+  (``g:…``, ``l:…``, ``t:…``, as returned by a push). An id shared by several items answers 409 listing
+  their keys.
+- The rate limit is a token bucket per partner and per web process, spent by every authenticated request.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from syndication.clock import isoformat, utcnow
+from syndication.db.models import Channel, Item, ItemVersion, Partner, Source
+from syndication.db.session import transaction
+from syndication.domain import ParsedEntry, ParsedFeed, Rejection
+from syndication.keys import load_pepper, verify_key
 from syndication.runtime import Runtime
+from syndication.settings import check_feed_url
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1/partners/{partner_id}"
+XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
+JSON_TYPES = ("application/feed+json", "application/json")
+PUSH_STATUSES = ("usable", "corrected", "withdrawn", "canceled")
+MAX_NAMED_PROBLEMS = 20
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
+
+
+class ErrorBody(BaseModel):
+    """Every error of this API."""
+
+    error: str = Field(examples=["unknown_key"], description="A stable, machine-readable code.")
+    detail: str = Field(examples=["this key is not known"], description="A human sentence saying what to fix.")
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+
+def describe_validation(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:MAX_NAMED_PROBLEMS]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "request"
+        parts.append(f"{loc}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class ApiRoute(APIRoute):
+    """Our routes answer every error, FastAPI's own 422 included, as ErrorBody."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except ApiError as exc:
+                return error_response(exc)
+            except RequestValidationError as exc:
+                return error_response(ApiError(422, "invalid_request", describe_validation(exc.errors())))
+            except Exception:
+                log.exception("partner API: %s %s failed", request.method, request.url.path)
+                return error_response(ApiError(500, "internal_error", "something went wrong on our side; "
+                                               "retrying is safe (a repeated push creates no duplicates)"))
+
+        return handler
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err("Missing, malformed, unknown or revoked key (`missing_key`, `unknown_key`, `revoked_key`)."),
+    403: _err("The key belongs to another partner (`wrong_partner`)."),
+    422: _err("The request is invalid (`invalid_request`)."),
+    429: _err("Too many requests from this partner (`rate_limited`); see Retry-After."),
+}
+
+
+# ---------------------------------------------------------------- rate limit
+
+
+class RateLimiter:
+    """A token bucket per partner: `burst` requests at once, refilled at `per_minute` a minute."""
+
+    def __init__(self, per_minute: int, burst: int | None = None, clock: Callable[[], float] = time.monotonic):
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst or per_minute)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """Spend one token: 0.0 when allowed, else the seconds until one is available."""
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+# ---------------------------------------------------------------- push documents
+
+
+class JsonAuthor(BaseModel):
+    name: str | None = None
+    url: str | None = None
+    avatar: str | None = None
+
+
+class JsonAttachment(BaseModel):
+    url: str
+    mime_type: str | None = None
+    title: str | None = None
+    size_in_bytes: int | None = None
+    duration_in_seconds: float | None = None
+
+
+class SyndicationFields(BaseModel):
+    """Our extension fields of a pushed item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["usable", "corrected", "withdrawn", "canceled"] | None = Field(
+        default=None, description="`withdrawn` (or IPTC's `canceled`) removes the item from every channel."
+    )
+    change_note: str | None = Field(default=None, description="What changed, for corrections and withdrawals.")
+    embargo_until: str | None = Field(default=None, description="RFC 3339 time before which we do not publish.")
+    original_agency: str | None = None
+    image_credit: str | None = None
+
+
+class PushItem(BaseModel):
+    """A JSON Feed 1.1 item (other JSON Feed extension fields are allowed and ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | int | None = Field(default=None, description="Your stable id of the item (recommended).")
+    url: str | None = None
+    external_url: str | None = None
+    title: str | None = None
+    content_html: str | None = None
+    content_text: str | None = None
+    summary: str | None = None
+    image: str | None = None
+    date_published: str | None = Field(default=None, description="RFC 3339.")
+    date_modified: str | None = Field(default=None, description="RFC 3339.")
+    language: str | None = None
+    author: JsonAuthor | None = None
+    authors: list[JsonAuthor] | None = None
+    tags: list[str] | None = None
+    attachments: list[JsonAttachment] | None = None
+    syndication: SyndicationFields | None = Field(default=None, alias="_syndication")
+
+
+class PushDocument(BaseModel):
+    """A JSON Feed document, or just `{"items": [...]}`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    title: str | None = None
+    home_page_url: str | None = None
+    language: str | None = None
+    items: list[Any]
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's JSON schema with its `$defs` inlined, to embed in an OpenAPI request body."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[no-any-return]
+
+
+def _push_json_schema() -> dict[str, Any]:
+    doc = PushDocument.model_json_schema()
+    item = PushItem.model_json_schema(by_alias=True)
+    doc.setdefault("$defs", {}).update(item.pop("$defs", {}))
+    doc["properties"]["items"] = {"type": "array", "items": item}
+    return _inline_defs(doc)
+
+
+def _item_label(index: int, raw: Any) -> str:
+    ident = raw.get("id") if isinstance(raw, dict) else None
+    return f"items[{index}]" + (f" (id {str(ident)!r})" if isinstance(ident, (str, int)) else "")
+
+
+def parse_push_json(body: bytes) -> ParsedFeed:
+    """A pushed JSON document -> ParsedFeed, or ApiError(422) naming every failing item and why."""
+    from syndication.intake.parse import json_item_to_entry
+
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}')
+    try:
+        head = PushDocument.model_validate(doc)
+    except ValidationError as exc:
+        raise ApiError(422, "unparseable_document", describe_validation(exc.errors())) from None
+    problems: list[str] = []
+    entries: list[ParsedEntry] = []
+    for i, raw in enumerate(doc["items"]):
+        label = _item_label(i, raw)
+        if not isinstance(raw, dict):
+            problems.append(f"{label}: an item must be a JSON object")
+            continue
+        try:
+            PushItem.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"{label}: {describe_validation(exc.errors())}")
+            continue
+        raw, date_problems = _normalise_dates(raw)
+        if date_problems:
+            problems.extend(f"{label}: {p}" for p in date_problems)
+            continue
+        try:
+            entry = json_item_to_entry(raw, head.language)
+        except Exception as exc:  # the shared converter must not turn one odd item into a 500
+            log.exception("push: cannot convert %s", label)
+            problems.append(f"{label}: cannot read this item ({exc.__class__.__name__})")
+            continue
+        entries.append(entry)
+    if problems:
+        raise _invalid_items(problems)
+    fmt = "json" if str(head.version or "").startswith("https://jsonfeed.org/") else "json-items"
+    return ParsedFeed(
+        title=head.title, link=head.home_page_url, language=head.language, entries=tuple(entries), format=fmt
+    )
+
+
+DATE_FIELDS = (("date_published",), ("date_modified",), ("_syndication", "embargo_until"))
+
+
+def parse_date(value: str) -> datetime | None:
+    """RFC 3339 (a naive time is taken as UTC) or RFC 822; None when neither."""
+    text = value.strip()
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        try:
+            dt = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _normalise_dates(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Dates rewritten as RFC 3339 UTC; a date we cannot read must not silently become "now" (or,
+    for an embargo, "publish at once"), so it is a problem naming the field."""
+    out = dict(raw)
+    problems: list[str] = []
+    for path in DATE_FIELDS:
+        holder: dict[str, Any] = out
+        if len(path) == 2:
+            if not isinstance(out.get(path[0]), dict):
+                continue
+            holder = out[path[0]] = dict(out[path[0]])
+        value = holder.get(path[-1])
+        if value is None or value == "":
+            continue
+        parsed = parse_date(value) if isinstance(value, str) else None
+        if parsed is None:
+            problems.append(f"{'.'.join(path)}: {value!r} is not a date (use RFC 3339)")
+        else:
+            holder[path[-1]] = parsed.isoformat()
+    return out, problems
+
+
+def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
+    from syndication.intake.parse import ParseError, parse_xml_feed
+
+    try:
+        feed = parse_xml_feed(body, {"content-type": content_type}, None)
+    except ParseError as exc:
+        raise ApiError(422, "unparseable_document", str(exc)) from None
+    if feed.problem:
+        raise ApiError(422, "unparseable_document", f"the document is not well-formed: {feed.problem}")
+    return feed
+
+
+def _invalid_items(problems: list[str]) -> ApiError:
+    more = len(problems) - MAX_NAMED_PROBLEMS
+    detail = "; ".join(problems[:MAX_NAMED_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+    return ApiError(422, "invalid_items", f"nothing was stored: {detail}")
+
+
+def is_repeat(rejection: Rejection) -> bool:
+    """An exact repeat of an earlier entry of the same document (its first copy is kept)."""
+    return rejection.reason.startswith("duplicate of entry")
+
+
+def check_rejections(feed: ParsedFeed, rejections: list[Rejection]) -> None:
+    problems = []
+    for r in rejections:
+        if is_repeat(r):
+            continue
+        index = next((i for i, e in enumerate(feed.entries) if r.guid is not None and e.guid == r.guid), None)
+        label = f"item {index + 1}" if index is not None else "an item"
+        problems.append(f"{label}" + (f" (id {r.guid!r})" if r.guid else "") + f": {r.reason}")
+    if problems:
+        raise _invalid_items(problems)
+
+
+# ---------------------------------------------------------------- responses
+
+
+class ItemResult(BaseModel):
+    id: str = Field(description="Your id of the item, or our key when you sent none.")
+    status: Literal["new", "updated", "unchanged", "rejected"]
+    reason: str | None = None
+
+
+class PushResult(BaseModel):
+    items: list[ItemResult]
+
+
+class CredentialsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = Field(default=None, description="Sent as `Authorization: Bearer <token>`.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CredentialsIn:
+        if self.token and (self.username or self.password):
+            raise ValueError("give either a token or a username and password, not both")
+        if not self.token and not self.username:
+            raise ValueError("give a token, or a username (and password)")
+        return self
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="The feed's absolute http(s) URL.")
+    interval: int = Field(default=300, ge=60, le=7 * 86400, description="Seconds between polls (at least 60).")
+    credentials: CredentialsIn | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_feed_url(v.strip())
+
+
+class SourceOut(BaseModel):
+    id: int
+    kind: str
+    url: str
+    effective_url: str | None
+    interval: int
+    enabled: bool
+    disabled_reason: str | None
+    has_credentials: bool
+    created_at: str | None
+    next_poll_at: str | None
+    last_success_at: str | None
+    last_status: int | None
+    last_error: str | None
+
+
+class SourceList(BaseModel):
+    push_enabled: bool = Field(description="Whether this partner may push items.")
+    sources: list[SourceOut]
+
+
+class FeedUrls(BaseModel):
+    atom: str
+    rss: str
+    json_feed: str = Field(alias="json")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ChannelPlacement(BaseModel):
+    id: str
+    position: int = Field(description="1 = newest item of the channel.")
+    window: int
+    published_at: str | None = Field(description="When the channel's files were last generated.")
+    pending: bool = Field(description="True while a regeneration of the channel is due (changes not yet out).")
+    feeds: FeedUrls
+
+
+class VersionOut(BaseModel):
+    version: int
+    recorded_at: str | None
+
+
+class ItemStatus(BaseModel):
+    id: str
+    key: str
+    guid: str | None
+    uid: str = Field(description="The id we publish the item under (urn:uuid).")
+    title: str
+    url: str | None = Field(description="Your original URL.")
+    received: str | None = Field(description="When we first received the item.")
+    last_received: str | None
+    updated: str | None
+    version: int
+    versions: list[VersionOut]
+    status: Literal["usable", "withdrawn"]
+    change_note: str | None
+    embargo_until: str | None
+    embargoed: bool
+    published: bool = Field(description="Whether the item is in the current window of at least one channel.")
+    channels: list[ChannelPlacement]
+
+
+# ---------------------------------------------------------------- shell
+
+
+@dataclass
+class Api:
+    rt: Runtime
+    limiter: RateLimiter
+    _pepper: bytes | None = None
+
+    @property
+    def pepper(self) -> bytes:
+        if self._pepper is None:
+            self._pepper = load_pepper(self.rt.settings)
+        return self._pepper
+
+    def authenticate(self, partner_id: str, creds: HTTPAuthorizationCredentials | None) -> bool:
+        """Raise 401/403 unless the key is an active key of `partner_id`; return whether it has a push source."""
+        challenge = {"WWW-Authenticate": 'Bearer realm="syndication"'}
+        if creds is None or not creds.credentials:
+            raise ApiError(401, "missing_key", "send your key as 'Authorization: Bearer <key>'", challenge)
+        with self.rt.sessions() as session:
+            check = verify_key(session, creds.credentials, self.pepper)
+            if check.outcome == "malformed":
+                raise ApiError(401, "unknown_key", "this is not a key we issue (synd_<prefix>_<secret>)", challenge)
+            if check.outcome == "unknown":
+                log.info("push API: unknown key (prefix %s) for partner %s", check.prefix, partner_id)
+                raise ApiError(401, "unknown_key", "this key is not known; ask us for a new one", challenge)
+            if check.outcome == "revoked":
+                log.info("push API: revoked key (prefix %s) for partner %s", check.prefix, partner_id)
+                raise ApiError(401, "revoked_key", "this key has been revoked; ask us for a new one", challenge)
+            if check.partner_id != partner_id:
+                log.warning("push API: key of %s (prefix %s) used for %s", check.partner_id, check.prefix,
+                            partner_id)
+                raise ApiError(403, "wrong_partner", f"this key is not valid for partner {partner_id!r}")
+            push = session.scalar(
+                select(Source.id).where(Source.partner_id == partner_id, Source.kind == "push").limit(1)
+            )
+        wait = self.limiter.take(partner_id)
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise ApiError(
+                429, "rate_limited",
+                f"more than {self.rt.settings.api.rate_limit_per_minute} requests a minute; retry in {retry} s",
+                {"Retry-After": str(retry)},
+            )
+        return push is not None
+
+    # -- push
+
+    async def read_body(self, request: Request) -> bytes:
+        cap = self.rt.settings.api.max_body_bytes
+        too_big = ApiError(413, "payload_too_large", f"the body exceeds the limit of {cap} bytes")
+        declared = request.headers.get("content-length")
+        if declared and declared.strip().isdigit() and int(declared) > cap:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def store_push(self, partner_id: str, feed: ParsedFeed) -> PushResult:
+        from syndication.jobs import policy_of
+        from syndication.pipeline.ingest import store_items
+        from syndication.pipeline.normalise import normalise_feed
+
+        with self.rt.sessions() as session:
+            partner = session.get(Partner, partner_id)
+            source_id = session.scalar(
+                select(Source.id).where(Source.partner_id == partner_id, Source.kind == "push")
+                .order_by(Source.id).limit(1)
+            )
+            if partner is None or source_id is None:
+                raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source")
+            policy = policy_of(partner, self.rt.settings)
+        # Pure work outside the write transaction (SQLite has one writer at a time).
+        items, rejections = normalise_feed(feed, policy, now=utcnow())
+        check_rejections(feed, rejections)
+        for attempt in (1, 2):
+            now = utcnow()
+            try:
+                with transaction(self.rt.sessions) as session:
+                    counts = store_items(session, items, rejections, now=now, source_id=source_id)
+                    source = session.get(Source, source_id)
+                    if source is not None:
+                        source.last_attempt_at = source.last_success_at = now
+                        source.last_counts = {"new": counts.new, "updated": counts.updated,
+                                              "unchanged": counts.unchanged, "rejected": counts.rejected}
+                break
+            except IntegrityError:
+                # Two identical pushes raced to insert the same new item: the retry sees it and upserts.
+                if attempt == 2:
+                    raise
+        ids = {i.key: (i.guid or i.key) for i in items}
+        results = [ItemResult(id=ids.get(k, k), status=o, reason=r) for k, o, r in counts.results if o != "rejected"]
+        results += [ItemResult(id=k or "", status=o, reason=r) for k, o, r in counts.results if o == "rejected"]
+        log.info("push from %s: %d new, %d updated, %d unchanged, %d repeats", partner_id, counts.new,
+                 counts.updated, counts.unchanged, counts.rejected)
+        if (counts.new or counts.updated) and self.rt.dispatcher is not None:
+            try:
+                self.rt.dispatcher.publish_dirty()
+            except Exception:  # stored is stored; the scheduled refresh publishes it anyway
+                log.exception("push from %s: could not trigger publication", partner_id)
+        return PushResult(items=results)
+
+    # -- sources
+
+    def list_sources(self, partner_id: str) -> SourceList:
+        with self.rt.sessions() as session:
+            rows = list(session.scalars(
+                select(Source).where(Source.partner_id == partner_id).order_by(Source.id)
+            ))
+        return SourceList(
+            push_enabled=any(r.kind == "push" for r in rows),
+            sources=[source_out(r) for r in rows if r.kind == "feed"],
+        )
+
+    def add_source(self, partner_id: str, body: SourceIn) -> SourceOut:
+        from syndication.intake.fetch import Credentials, FetchError, fetch
+        from syndication.intake.parse import ParseError, parse_document
+        from syndication.jobs import fetch_policy
+
+        with self.rt.sessions() as session:
+            if session.scalar(select(Source.id).where(
+                Source.partner_id == partner_id, Source.kind == "feed", Source.locator == body.url
+            )) is not None:
+                raise ApiError(409, "source_exists", f"you already have a source with URL {body.url}")
+        creds = Credentials(**body.credentials.model_dump()) if body.credentials else None
+        try:
+            result = fetch(body.url, fetch_policy(self.rt), credentials=creds)
+            feed = parse_document(result.body, result.headers, result.url)
+        except FetchError as exc:
+            raise ApiError(422, "invalid_source", f"cannot fetch {body.url}: {exc.reason}") from None
+        except ParseError as exc:
+            raise ApiError(422, "invalid_source", f"{body.url} is not a feed we can read: {exc}") from None
+        record = None
+        if body.credentials is not None:
+            from syndication.intake.credentials import seal_credentials
+            from syndication.partners import credentials_key
+
+            # Stored sealed, like configured credentials (syndication.intake.credentials).
+            record = seal_credentials(credentials_key(self.rt.settings), **body.credentials.model_dump())
+        now = utcnow()
+        try:
+            with transaction(self.rt.sessions) as session:
+                row = Source(
+                    partner_id=partner_id, kind="feed", locator=body.url, interval=body.interval, consume=True,
+                    enabled=True, credentials=record,
+                    next_poll_at=now, consecutive_errors=0, created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                out = source_out(row)
+        except IntegrityError:
+            raise ApiError(409, "source_exists", f"you already have a source with URL {body.url}") from None
+        log.info("partner %s added feed source %s (%s, %d entries)", partner_id, out.id, feed.format,
+                 len(feed.entries))
+        return out
+
+    def delete_source(self, partner_id: str, source_id: int) -> None:
+        with transaction(self.rt.sessions) as session:
+            row = session.get(Source, source_id)
+            if row is None or row.partner_id != partner_id or row.kind != "feed":
+                raise ApiError(404, "not_found", f"you have no feed source {source_id}")
+            session.delete(row)
+        log.info("partner %s deleted feed source %s", partner_id, source_id)
+
+    # -- item status
+
+    def item_status(self, partner_id: str, item_id: str) -> ItemStatus:
+        from syndication.publish.channels import channel_specs, item_uid, partner_infos, select_items
+
+        now = utcnow()
+        settings = self.rt.settings
+        with self.rt.sessions() as session:
+            row = session.scalar(select(Item).where(Item.partner_id == partner_id, Item.key == item_id))
+            if row is None:
+                rows = list(session.scalars(
+                    select(Item).where(Item.partner_id == partner_id, Item.guid == item_id).order_by(Item.id)
+                ))
+                if len(rows) > 1:
+                    keys = ", ".join(r.key for r in rows)
+                    raise ApiError(409, "ambiguous_id", f"id {item_id!r} names several items; ask by key: {keys}")
+                row = rows[0] if rows else None
+            if row is None:
+                raise ApiError(404, "not_found", f"you have no item with id or key {item_id!r}")
+            versions = [
+                VersionOut(version=v.version, recorded_at=isoformat(v.recorded_at))
+                for v in session.scalars(
+                    select(ItemVersion).where(ItemVersion.item_id == row.id).order_by(ItemVersion.version)
+                )
+            ]
+            embargoed = row.embargo_until is not None and row.embargo_until > now
+            placements: list[ChannelPlacement] = []
+            if row.status != "withdrawn" and not embargoed:
+                specs = [
+                    s for s in channel_specs(settings, list(session.scalars(select(Partner))))
+                    if not s.partners or partner_id in s.partners
+                ]
+                state = {c.id: c for c in session.scalars(
+                    select(Channel).where(Channel.id.in_([s.id for s in specs]))
+                )}
+                infos = partner_infos(session)
+                for spec in specs:
+                    window = select_items(session, spec, infos, now)
+                    pos = next((i for i, p in enumerate(window) if p.id == row.id), None)
+                    if pos is None:
+                        continue
+                    ch = state.get(spec.id)
+                    base = f"{settings.public_url.rstrip('/')}/feeds/{spec.id}"
+                    placements.append(ChannelPlacement(
+                        id=spec.id, position=pos + 1, window=spec.window,
+                        published_at=isoformat(ch.published_at) if ch else None,
+                        pending=ch is None or ch.dirty_since is not None or ch.published_at is None,
+                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json"),
+                    ))
+            return ItemStatus(
+                id=row.guid or row.key, key=row.key, guid=row.guid, uid=item_uid(row.partner_id, row.key),
+                title=row.title, url=row.url, received=isoformat(row.first_seen_at),
+                last_received=isoformat(row.last_seen_at), updated=isoformat(row.updated_at),
+                version=row.version, versions=versions,
+                status="withdrawn" if row.status == "withdrawn" else "usable",
+                change_note=row.change_note, embargo_until=isoformat(row.embargo_until), embargoed=embargoed,
+                published=bool(placements), channels=placements,
+            )
+
+
+def source_out(row: Source) -> SourceOut:
+    return SourceOut(
+        id=row.id, kind=row.kind, url=row.locator, effective_url=row.effective_url, interval=row.interval,
+        enabled=row.enabled, disabled_reason=row.disabled_reason, has_credentials=bool(row.credentials),
+        created_at=isoformat(row.created_at), next_poll_at=isoformat(row.next_poll_at),
+        last_success_at=isoformat(row.last_success_at), last_status=row.last_status, last_error=row.last_error,
+    )
+
+
+def media_type(request: Request) -> tuple[str, str]:
+    raw = request.headers.get("content-type", "")
+    return raw.split(";", 1)[0].strip().lower(), raw
+
+
+bearer = HTTPBearer(auto_error=False, description="The push key we issued you (`syndication partner key`).")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+PartnerId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64, description="Your partner id.")]
 
 
 def install(app: FastAPI, rt: Runtime) -> None:
-    """Add this area's routes to the app."""
+    """Add the partner API routes to the app."""
+    s = rt.settings.api
+    api = Api(rt, RateLimiter(s.rate_limit_per_minute, s.rate_limit_burst))
+    app.state.partner_api = api
+    router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"])
+    json_schema = _push_json_schema()
+    push_body = {
+        "required": True,
+        "content": {
+            **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document."}} for t in XML_TYPES},
+            **{t: {"schema": json_schema} for t in JSON_TYPES},
+        },
+    }
+
+    @router.post(
+        "/items",
+        status_code=202,
+        response_model=PushResult,
+        summary="Push items",
+        openapi_extra={"requestBody": push_body},
+        responses={
+            **AUTH_ERRORS,
+            403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
+                      "(`no_push_source`)."),
+            413: _err("The body is larger than the limit (`payload_too_large`)."),
+            415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
+            422: _err("The document cannot be parsed (`unparseable_document`) or items fail validation "
+                      "(`invalid_items`, naming each); nothing was stored."),
+        },
+    )
+    async def push_items(partner_id: PartnerId, request: Request, creds: Bearer) -> PushResult:
+        """Store the items of an RSS, Atom or JSON document; answered once they are stored.
+
+        JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
+        `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
+        Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
+        """
+        can_push = await run_in_threadpool(api.authenticate, partner_id, creds)
+        if not can_push:
+            raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
+        mtype, raw_type = media_type(request)
+        if mtype not in XML_TYPES + JSON_TYPES:
+            accepted = ", ".join(XML_TYPES + JSON_TYPES)
+            raise ApiError(415, "unsupported_media_type",
+                           f"Content-Type {mtype or '(none)'!r} is not accepted; send one of {accepted}")
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise ApiError(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not accepted; send the "
+                           "document uncompressed")
+        body = await api.read_body(request)
+        parse: Callable[[], ParsedFeed] = (
+            (lambda: parse_push_json(body)) if mtype in JSON_TYPES else (lambda: parse_push_xml(body, raw_type))
+        )
+        feed = await run_in_threadpool(parse)
+        return await run_in_threadpool(api.store_push, partner_id, feed)
+
+    @router.get("/sources", response_model=SourceList, summary="List your feed sources", responses=AUTH_ERRORS)
+    def list_sources(partner_id: PartnerId, creds: Bearer) -> SourceList:
+        """Your feed sources and their health. Credentials are never returned."""
+        api.authenticate(partner_id, creds)
+        return api.list_sources(partner_id)
+
+    @router.post(
+        "/sources",
+        status_code=201,
+        response_model=SourceOut,
+        summary="Add a feed source",
+        responses={
+            **AUTH_ERRORS,
+            409: _err("You already have a source with this URL (`source_exists`)."),
+            422: _err("The request is invalid (`invalid_request`), or the URL cannot be fetched, is refused by "
+                      "the address guard or is not a feed (`invalid_source`, saying why)."),
+        },
+    )
+    def add_source(partner_id: PartnerId, body: SourceIn, creds: Bearer) -> SourceOut:
+        """We fetch the URL once now and accept it only if it is a feed; then we poll it every `interval` s."""
+        api.authenticate(partner_id, creds)
+        return api.add_source(partner_id, body)
+
+    @router.delete(
+        "/sources/{source_id}",
+        status_code=204,
+        response_class=Response,
+        summary="Delete one of your feed sources",
+        responses={**AUTH_ERRORS, 404: _err("You have no feed source with this id (`not_found`).")},
+    )
+    def delete_source(partner_id: PartnerId, source_id: int, creds: Bearer) -> Response:
+        """Stop polling it. Items already received stay."""
+        api.authenticate(partner_id, creds)
+        api.delete_source(partner_id, source_id)
+        return Response(status_code=204)
+
+    @router.get(
+        "/items/{item_id:path}",
+        response_model=ItemStatus,
+        summary="Where your item stands",
+        responses={
+            **AUTH_ERRORS,
+            404: _err("You have no item with this id or key (`not_found`)."),
+            409: _err("Several of your items share this id; ask by key (`ambiguous_id`)."),
+        },
+    )
+    def item_status(
+        partner_id: PartnerId,
+        item_id: Annotated[str, PathParam(description="Your id of the item (URL-encoded, it may contain '/'), "
+                                          "or our key as returned by a push (g:…, l:…, t:…).")],
+        creds: Bearer,
+    ) -> ItemStatus:
+        """`item_id`: your id of the item (URL-encoded) or our key. Says when we received it, its current
+        version, whether it is withdrawn or embargoed, and in which channels it is published now."""
+        api.authenticate(partner_id, creds)
+        return api.item_status(partner_id, item_id)
+
+    app.include_router(router)
+    _install_http_error_handler(app)
+
+
+def _install_http_error_handler(app: FastAPI) -> None:
+    """404/405 from the router under /api/v1/ (no route of ours ran) in our error shape too; other paths
+    keep whatever handler was there (FastAPI's default unless another area installed one)."""
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    previous = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/v1/") and isinstance(exc, StarletteHTTPException):
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+            detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+            if exc.status_code == 404:
+                detail = f"no such API route: {request.method} {request.url.path}"
+            elif exc.status_code == 405:
+                detail = f"{request.method} is not allowed on {request.url.path}"
+            return JSONResponse({"error": code, "detail": detail}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        result = previous(request, exc)
+        return await result if hasattr(result, "__await__") else result  # type: ignore[no-any-return]
+
+    app.add_exception_handler(StarletteHTTPException, handler)
+
+

@@ -1,11 +1,96 @@
-"""HTTP routes of this area, installed by syndication.web.app.create_app."""
+"""HTTP routes of the [publish] area: republishing notices feeds and our copy of each item.
+
+- GET|HEAD /notices/all.atom|.json   public: corrections and withdrawals.
+- GET|HEAD /notices/<partner>.atom|.json   the partner's notices, behind its push key
+  (`Authorization: Bearer <key>`) or its `notices_token` (bearer, or `?token=`), per `[notices] auth`.
+- GET /items/<id>   our copy of an item (the `alternate` link of every feed entry); 410 once withdrawn.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hmac
+from html import escape
 
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+
+from syndication.clock import utcnow
+from syndication.db.models import Item, Partner
+from syndication.publish.channels import partner_infos, to_published
+from syndication.publish.feeds import content_with_footer, item_license, item_rights
+from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
+from syndication.web.app import FileCache, serve_file
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def authorise(rt: Runtime, partner_id: str, request: Request) -> None:
+    """Raise 401 (no credentials) or 403 (wrong ones) unless the request may read this partner's notices."""
+    mode = rt.settings.notices.auth
+    bearer = _bearer(request)
+    token_q = request.query_params.get("token")
+    if not bearer and not token_q:
+        raise HTTPException(401, detail="credentials required: Authorization: Bearer <key> or ?token=",
+                            headers={"WWW-Authenticate": 'Bearer realm="notices"'})
+    config = next((p for p in rt.settings.partners if p.id == partner_id), None)
+    if mode in ("token", "either") and config is not None and config.notices_token is not None:
+        secret = config.notices_token.get_secret_value().encode("utf-8")
+        for candidate in (bearer, token_q):
+            if candidate and hmac.compare_digest(candidate.encode("utf-8"), secret):
+                return
+    if mode in ("key", "either") and bearer:
+        from syndication import keys
+
+        with rt.sessions() as session:
+            check = keys.verify_key(session, bearer, keys.load_pepper(rt.settings))
+        if check.outcome == "ok" and check.partner_id == partner_id:
+            return
+    raise HTTPException(403, detail="these credentials may not read this partner's notices")
 
 
 def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
+    cache = FileCache()
+    ttl = rt.settings.publish.ttl * 60
+
+    @app.api_route("/notices/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
+    def notices_feed(filename: str, request: Request) -> Response:
+        name, dot, ext = filename.rpartition(".")
+        if not dot or ext not in ("atom", "json") or not name:
+            raise HTTPException(404, detail="no such notices feed")
+        if name == PUBLIC_FEED:
+            return serve_file(request, notices_dir(rt.settings), filename, ttl, cache)
+        with rt.sessions() as session:
+            known = session.get(Partner, name) is not None
+        if not known:
+            raise HTTPException(404, detail="no such notices feed")
+        authorise(rt, name, request)
+        return serve_file(request, notices_dir(rt.settings), filename, ttl, cache,
+                          cache_control=f"private, max-age={min(ttl, 60)}")
+
+    @app.get("/items/{item_id}", include_in_schema=False)
+    def item_page(item_id: int) -> HTMLResponse:
+        with rt.sessions() as session:
+            row = session.get(Item, item_id)
+            if row is None or (row.embargo_until is not None and row.embargo_until > utcnow()):
+                raise HTTPException(404, detail="no such item")
+            if row.status == "withdrawn":
+                raise HTTPException(410, detail="this item was withdrawn" + (
+                    f": {row.change_note}" if row.change_note else ""))
+            item = to_published(row, partner_infos(session)[row.partner_id])
+        lang = f' lang="{escape(item.language)}"' if item.language else ""
+        canonical = f'<link rel="canonical" href="{escape(item.url)}">' if item.url else ""
+        lic = item_license(item)
+        lic_link = f'<link rel="license" href="{escape(lic)}">' if lic else ""
+        html = (
+            f"<!doctype html><html{lang}><head><meta charset=\"utf-8\"><title>{escape(item.title)}</title>"
+            f"{canonical}{lic_link}</head><body><article><h1>{escape(item.title)}</h1>"
+            f"{content_with_footer(item)}<footer><small>{escape(item_rights(item))}</small></footer>"
+            "</article></body></html>"
+        )
+        return HTMLResponse(html, headers={"Cache-Control": f"public, max-age={ttl}"})

@@ -1,11 +1,394 @@
-"""HTTP routes of this area, installed by syndication.web.app.create_app."""
+"""Operator pages (/ops), actions, /metrics; installed by syndication.web.app.create_app.
+
+Server-rendered HTML (Jinja2, autoescaped), no JavaScript needed, a meta refresh. Access:
+- `[ops] token` set: `Authorization: Bearer <token>`, or the login form's cookie (HttpOnly, SameSite=Strict);
+  no credentials -> 401 (with the login form), wrong ones -> 403.
+- no token: loopback clients only (others get 403), and every page says so.
+Forms POST with a CSRF field (an HMAC only this server can make) and the Origin is checked; Bearer
+requests need no CSRF field (browsers never add that header by themselves).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from jinja2 import DictLoader, Environment, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from syndication import ops
+from syndication.health import human_age
 from syndication.runtime import Runtime
+
+COOKIE = "syndication_ops"
+STATE_CLASSES = {"ok": "ok", "failing": "bad", "disabled": "warn", "quiet": "quiet"}
+
+BASE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+{% if refresh %}<meta http-equiv="refresh" content="{{ refresh }}">{% endif %}
+<title>{% block title %}Operations{% endblock %} · {{ service }}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1rem 2rem;color:#222;background:#fafafa}
+h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e3e3;padding:.25rem .45rem;
+text-align:left;vertical-align:top}th{background:#f0f0f0;font-weight:600}td.num{text-align:right}
+.state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;color:#fff}
+.ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#b26a00}.quiet{background:#6a1b9a}
+.note{background:#fff8e1;border:1px solid #ffe082;padding:.4rem .6rem;margin:.5rem 0}
+.flash{background:#e8f5e9;border:1px solid #a5d6a7;padding:.4rem .6rem;margin:.5rem 0}
+.err{color:#c62828;word-break:break-word}form.inline{display:inline;margin:0}button{cursor:pointer}
+nav a{margin-right:1rem}small{color:#666}code{font-size:12px}
+</style></head><body>
+<nav><a href="/ops">Dashboard</a><a href="/metrics">/metrics</a><a href="/ops/status.json">JSON</a>
+{% if logout %}<form class="inline" method="post" action="/ops/logout"><button>Log out</button></form>{% endif %}</nav>
+{% if loopback_only %}<p class="note" id="loopback-note">No operator token is configured
+(<code>[ops] token</code> / <code>SYNDICATION_OPS__TOKEN</code>): these pages are served to loopback clients only.</p>
+{% endif %}
+{% if flash %}<p class="flash" id="flash">{{ flash }}</p>{% endif %}
+{% block body %}{% endblock %}
+</body></html>"""
+
+DASHBOARD = """{% extends "base" %}{% block body %}
+<h1>{{ service }} — operations <small>{{ snap.mode }} mode · {{ snap.generated_at }}</small></h1>
+<p>Sources: {% for state, n in snap.sources_by_state.items() %}<span class="state {{ classes[state] }}">{{ state }}
+{{ n }}</span> {% endfor %} · overdue: <b id="overdue-count">{{ snap.pipeline.overdue|length }}</b>
+· dead letters: <b>{{ snap.failures.dead_letters|length }}</b></p>
+
+<h2 id="sources">Sources</h2>
+<table id="sources-table"><thead><tr><th>id</th><th>partner</th><th>kind</th><th>URL / path</th><th>state</th>
+<th>last attempt</th><th>last success</th><th>errors</th><th>last error</th><th>next poll</th><th>interval</th>
+<th>items 24 h</th><th>actions</th></tr></thead><tbody>
+{% for s in snap.sources %}<tr id="source-{{ s.id }}" data-state="{{ s.state }}">
+<td><a href="/ops/sources/{{ s.id }}">{{ s.id }}</a></td><td>{{ s.partner }}</td><td>{{ s.kind }}</td>
+<td><code>{{ s.effective_url or s.source }}</code></td>
+<td><span class="state {{ classes[s.state] }}">{{ s.state }}</span>{% if s.paused %} <small>paused</small>{% endif %}
+{% if s.overdue %} <small class="err">overdue {{ age(s.overdue_seconds) }}</small>{% endif %}
+{% if s.state == "quiet" %} <small>silent {{ age(s.silence_seconds) }}
+(usual gap {{ age(s.usual_gap_seconds) }})</small>{% endif %}</td>
+<td class="last-attempt"><time datetime="{{ s.last_attempt or '' }}">{{ s.last_attempt or "never" }}</time>
+<br><small>{{ ago(s.last_attempt) }}</small></td>
+<td>{{ s.last_success or "never" }}<br><small>{{ ago(s.last_success) }}</small></td>
+<td class="num">{{ s.consecutive_errors }}</td>
+<td class="err">{{ s.last_error or "" }}</td><td>{{ s.next_poll or "-" }}<br><small>{{ ago(s.next_poll) }}</small></td>
+<td class="num">{{ s.interval }}s</td>
+<td class="num">{{ s.items_24h }}</td>
+<td>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button name="action" value="poll">Poll now</button></form>
+{% endif %}
+{% if s.paused or s.state == "disabled" %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/resume">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Resume</button></form>
+{% else %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/pause">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Pause</button></form>{% endif %}</td></tr>
+{% else %}<tr><td colspan="13">No sources configured.</td></tr>{% endfor %}
+</tbody></table>
+
+<h2 id="pipeline">Pipeline</h2>
+<table><thead><tr><th rowspan="2">partner</th><th colspan="4">last hour</th><th colspan="4">last 24 hours</th></tr>
+<tr><th>received</th><th>updated</th><th>rejected</th><th>published</th><th>received</th><th>updated</th>
+<th>rejected</th><th>published</th></tr></thead><tbody>
+{% for p in snap.pipeline.partners %}<tr><td>{{ p.partner }}</td>
+{% for w in ("1h", "24h") %}{% for k in ("received", "updated", "rejected", "published") %}
+<td class="num">{{ p[k ~ "_" ~ w] }}</td>{% endfor %}{% endfor %}</tr>{% endfor %}</tbody></table>
+<p>Lag from the partner's publish time (items first seen in the last 24 h):
+to first seen p50 {{ age(lag.first_seen.p50) }}, p95 {{ age(lag.first_seen.p95) }} ({{ lag.first_seen.count }} items);
+to republished p50 {{ age(lag.republished.p50) }}, p95 {{ age(lag.republished.p95) }}
+({{ lag.republished.count }} items).</p>
+<p>Overdue sources (due but not yet polled): {% for o in snap.pipeline.overdue %}<a href="/ops/sources/{{ o.id }}">{{
+o.partner }} #{{ o.id }}</a> ({{ age(o.overdue_seconds) }}){% if not loop.last %}, {% endif %}
+{% else %}none{% endfor %}</p>
+
+<h2 id="queues">Queues</h2>
+{% set q = snap.queues %}
+{% if q.error %}<p class="err">{{ q.error }}</p>{% endif %}
+{% if q.note %}<p>{{ q.note }}</p>{% endif %}
+<table><thead><tr><th>queue</th><th>waiting</th><th>oldest message</th></tr></thead><tbody>
+{% for r in q.queues %}<tr><td>{{ r.queue }}</td><td class="num">{{ r.depth }}</td>
+<td>{{ age(r.oldest_age_seconds) }}</td></tr>{% endfor %}</tbody></table>
+<p>{% if q.mode == "embedded" %}In-process executor: {{ q.running }} job(s) running.
+{% else %}Tasks running (reserved by workers): {{ q.running if q.running is not none else "?" }}{% if
+q.oldest_running_age_seconds %}, oldest {{ age(q.oldest_running_age_seconds) }}{% endif %}.
+Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }}{% if q.workers %}
+({{ q.workers|join(", ") }}){% endif %}{% endif %}.{% endif %}</p>
+
+<h2 id="failures">Failures</h2>
+<h3>Dead letters</h3>
+<table id="dead-letters"><thead><tr><th>id</th><th>task</th><th>args</th><th>attempts</th><th>created</th><th>error</th>
+<th></th></tr></thead><tbody>
+{% for d in snap.failures.dead_letters %}<tr id="dead-letter-{{ d.id }}"><td>{{ d.id }}</td><td>{{ d.task }}</td>
+<td><code>{{ d.args }}</code></td><td class="num">{{ d.attempts }}</td><td>{{ d.created_at }}</td>
+<td class="err">{{ d.error }}</td><td><form class="inline" method="post" action="/ops/dead-letters/{{ d.id }}/replay">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Replay</button></form></td></tr>
+{% else %}<tr><td colspan="7">None.</td></tr>{% endfor %}</tbody></table>
+<h3>Failed notice deliveries</h3>
+{% set dl = snap.failures.deliveries %}
+{% if not dl.available %}<p>{{ dl.note }}</p>{% else %}
+<table id="deliveries"><thead><tr><th>id</th><th>notice</th><th>endpoint</th><th>attempts</th><th>last error</th>
+<th></th></tr></thead><tbody>
+{% for d in dl["items"] %}<tr><td>{{ d.id }}</td><td>{{ d.notice_id }}</td><td>{{ d.endpoint }}</td>
+<td class="num">{{ d.attempts }}</td><td class="err">{{ d.last_error }}</td>
+<td><form class="inline" method="post" action="/ops/deliveries/{{ d.id }}/retry">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Retry</button></form></td></tr>
+{% else %}<tr><td colspan="6">None.</td></tr>{% endfor %}</tbody></table>{% endif %}
+{% endblock %}"""
+
+SOURCE = """{% extends "base" %}{% block title %}Source {{ s.id }}{% endblock %}{% block body %}
+<h1>Source {{ s.id }} · {{ s.partner }} <span class="state {{ classes[s.state] }}">{{ s.state }}</span></h1>
+<table id="source-detail">
+{% for k in ("kind", "source", "effective_url", "interval", "last_attempt", "last_success", "consecutive_errors",
+"last_error", "last_error_at", "last_status", "next_poll", "items_24h", "last_item", "disabled_reason",
+"parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{{
+s[k] if s[k] is not none else "-" }}</td></tr>{% endfor %}
+</table>
+<p>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
+<input type="hidden" name="csrf" value="{{ csrf }}"><input type="hidden" name="next" value="/ops/sources/{{ s.id }}">
+<button>Poll now</button></form>{% endif %}
+{% if s.paused or s.state == "disabled" %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/resume">
+<input type="hidden" name="csrf" value="{{ csrf }}"><input type="hidden" name="next" value="/ops/sources/{{ s.id }}">
+<button>Resume</button></form>{% else %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/pause">
+<input type="hidden" name="csrf" value="{{ csrf }}"><input type="hidden" name="next" value="/ops/sources/{{ s.id }}">
+<button>Pause</button></form>{% endif %}</p>
+<h2>Recent polls</h2>
+<table id="polls"><thead><tr><th>started</th><th>outcome</th><th>HTTP</th><th>ms</th><th>new</th><th>updated</th>
+<th>unchanged</th><th>rejected</th><th>error</th></tr></thead><tbody>
+{% for p in polls %}<tr><td>{{ p.started_at }}</td><td><span class="state {{
+"bad" if p.outcome == "error" else "ok" }}">{{ p.outcome }}</span></td>
+<td>{{ p.http_status or "" }}</td><td class="num">{{ p.duration_ms }}</td>
+<td class="num">{{ p.new }}</td><td class="num">{{ p.updated }}</td><td class="num">{{ p.unchanged }}</td>
+<td class="num">{{ p.rejected }}</td><td class="err">{{ p.error or "" }}</td></tr>
+{% else %}<tr><td colspan="9">No polls yet.</td></tr>{% endfor %}</tbody></table>
+{% endblock %}"""
+
+LOGIN = """{% extends "base" %}{% block title %}Log in{% endblock %}{% block body %}
+<h1>Operator login</h1>
+{% if error %}<p class="err">{{ error }}</p>{% endif %}
+<form method="post" action="/ops/login"><label>Operator token
+<input type="password" name="token" autocomplete="current-password" required></label>
+<input type="hidden" name="next" value="{{ next }}"><button>Log in</button></form>
+<p><small>Scripts may send <code>Authorization: Bearer &lt;token&gt;</code> instead.</small></p>
+{% endblock %}"""
+
+_env = Environment(loader=DictLoader({"base": BASE, "dashboard": DASHBOARD, "source": SOURCE, "login": LOGIN}),
+                   autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+class Access:
+    """Who may see and do what on the operator pages (see the module docstring)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.token = rt.settings.ops.token or None
+        # The CSRF key: from the token when set (same in every web process), else per process.
+        base = self.token.encode() if self.token else secrets.token_bytes(32)
+        self._key = hashlib.sha256(b"syndication-ops\0" + base).digest()
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.token is None
+
+    def session_value(self) -> str:
+        return hmac.new(self._key, b"session", hashlib.sha256).hexdigest()
+
+    def csrf(self) -> str:
+        return hmac.new(self._key, b"csrf", hashlib.sha256).hexdigest()
+
+    def check(self, request: Request) -> tuple[int, str, bool]:
+        """(status, reason, needs_csrf): status 200 when allowed, else 401 or 403."""
+        if self.token is None:
+            host = request.client.host if request.client else ""
+            # Through a reverse proxy every client looks local: a forwarded request is never "loopback".
+            proxied = any(h in request.headers for h in ("forwarded", "x-forwarded-for", "x-real-ip"))
+            if _is_loopback(host) and not proxied:
+                return 200, "", True
+            return 403, "no operator token configured: operator pages are served to loopback clients only", True
+        auth = request.headers.get("authorization", "")
+        if auth:
+            scheme, _, value = auth.partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
+                return 200, "", False
+            return 403, "invalid operator token", False
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            if hmac.compare_digest(cookie.encode(), self.session_value().encode()):
+                return 200, "", True
+            return 403, "invalid operator session; log in again", True
+        return 401, "operator token required", True
+
+
+def _ago(iso: str | None) -> str:
+    """"5m ago" / "in 3h 2m" for an ISO timestamp ("" when none)."""
+    if not iso:
+        return ""
+    from datetime import datetime
+
+    from syndication.clock import utcnow
+
+    delta = (utcnow() - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds()
+    return f"{human_age(delta)} ago" if delta >= 0 else f"in {human_age(-delta)}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _safe_next(value: str | None, default: str = "/ops") -> str:
+    if value and value.startswith("/ops") and not value.startswith("//"):
+        return value
+    return default
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
 
 
 def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
+    access = Access(rt)
+    refresh = rt.settings.ops.refresh_seconds
+
+    def page(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
+        body = _env.get_template(name).render(
+            service=rt.settings.service_name, loopback_only=access.loopback_only, csrf=access.csrf(),
+            classes=STATE_CLASSES, age=human_age, ago=_ago, flash=request.query_params.get("msg"),
+            logout=access.token is not None and COOKIE in request.cookies, **ctx)
+        headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                   "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                              "frame-ancestors 'none'"}
+        return HTMLResponse(body, status_code=status, headers=headers)
+
+    def denied(request: Request, status: int, reason: str) -> Response:
+        resp: Response
+        if _wants_html(request):
+            if status == 401:
+                resp = page("login", request, 401, error=None, next=_safe_next(request.url.path), refresh=0)
+            else:
+                resp = page("login" if access.token else "base", request, status, error=reason,
+                            next=_safe_next(request.url.path), refresh=0)
+        else:
+            resp = JSONResponse({"error": reason}, status_code=status)
+        if status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="syndication-ops"'
+        return resp
+
+    def guard(request: Request) -> Response | None:
+        status, reason, _ = access.check(request)
+        return None if status == 200 else denied(request, status, reason)
+
+    async def guard_post(request: Request) -> tuple[Response | None, dict[str, str]]:
+        status, reason, needs_csrf = access.check(request)
+        if status != 200:
+            return denied(request, status, reason), {}
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        if needs_csrf and (not hmac.compare_digest(form.get("csrf", "").encode(), access.csrf().encode())
+                           or not _same_origin(request)):
+            return JSONResponse({"error": "missing or invalid CSRF token (reload the page)"}, status_code=403), form
+        return None, form
+
+    def done(request: Request, form: dict[str, str], message: str, status: int = 200) -> Response:
+        if request.headers.get("authorization") and not _wants_html(request):
+            return JSONResponse({"message": message} if status == 200 else {"error": message}, status_code=status)
+        return RedirectResponse(f"{_safe_next(form.get('next'))}?msg={quote(message)}", status_code=303)
+
+    @app.get("/ops", include_in_schema=False)
+    def dashboard(request: Request) -> Response:
+        if (resp := guard(request)) is not None:
+            return resp
+        snap = ops.snapshot(rt)
+        return page("dashboard", request, snap=snap, lag=snap["pipeline"]["lag_seconds"], refresh=refresh)
+
+    @app.get("/ops/status.json", include_in_schema=False)
+    def status_json(request: Request) -> Response:
+        if (resp := guard(request)) is not None:
+            return resp
+        return JSONResponse(ops.snapshot(rt), headers={"Cache-Control": "no-store"})
+
+    @app.get("/ops/sources/{source_id}", include_in_schema=False)
+    def source_page(source_id: int, request: Request) -> Response:
+        if (resp := guard(request)) is not None:
+            return resp
+        row = next((s for s in ops.source_rows(rt) if s.get("id") == source_id), None)
+        if row is None:
+            return JSONResponse({"error": f"no source {source_id}"}, status_code=404)
+        return page("source", request, s=row, polls=ops.recent_polls(rt, source_id), refresh=refresh)
+
+    async def act(request: Request, fn: Any, *args: Any) -> Response:
+        resp, form = await guard_post(request)
+        if resp is not None:
+            return resp
+        try:
+            message = await run_in_threadpool(fn, rt, *args)
+        except ops.OpsError as exc:
+            if request.headers.get("authorization") and not _wants_html(request):
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            return done(request, form, f"error: {exc}")
+        return done(request, form, message)
+
+    @app.post("/ops/sources/{source_id}/poll", include_in_schema=False)
+    async def poll_now(source_id: int, request: Request) -> Response:
+        return await act(request, ops.poll_now, source_id)
+
+    @app.post("/ops/sources/{source_id}/pause", include_in_schema=False)
+    async def pause(source_id: int, request: Request) -> Response:
+        return await act(request, ops.set_paused, source_id, True)
+
+    @app.post("/ops/sources/{source_id}/resume", include_in_schema=False)
+    async def resume(source_id: int, request: Request) -> Response:
+        return await act(request, ops.set_paused, source_id, False)
+
+    @app.post("/ops/dead-letters/{dead_letter_id}/replay", include_in_schema=False)
+    async def replay(dead_letter_id: int, request: Request) -> Response:
+        return await act(request, ops.replay, dead_letter_id)
+
+    @app.post("/ops/deliveries/{delivery_id}/retry", include_in_schema=False)
+    async def retry(delivery_id: int, request: Request) -> Response:
+        return await act(request, ops.retry_delivery, delivery_id)
+
+    @app.get("/ops/login", include_in_schema=False)
+    def login_form(request: Request) -> Response:
+        if access.token is None:
+            return RedirectResponse("/ops", status_code=303)
+        return page("login", request, error=None, next=_safe_next(request.query_params.get("next")), refresh=0)
+
+    @app.post("/ops/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        if access.token is None:
+            return RedirectResponse("/ops", status_code=303)
+        if not hmac.compare_digest(form.get("token", "").encode(), access.token.encode()):
+            return page("login", request, 403, error="wrong operator token", next=_safe_next(form.get("next")),
+                        refresh=0)
+        resp = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+        resp.set_cookie(COOKIE, access.session_value(), httponly=True, samesite="strict", path="/",
+                        secure=request.url.scheme == "https")
+        return resp
+
+    @app.post("/ops/logout", include_in_schema=False)
+    def logout() -> Response:
+        resp = RedirectResponse("/ops/login", status_code=303)
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        if (resp := guard(request)) is not None:
+            return resp
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from syndication.metrics import render
+
+        return Response(render(rt), media_type=CONTENT_TYPE_LATEST)

@@ -88,7 +88,9 @@ def test_credit_reaches_every_format(tmp_path: Path, feed_server: FeedServer) ->
     feeds = tmp_path / "var/public/feeds"
     a = feedparser.parse((feeds / "all.atom").read_bytes()).entries[0]
     assert a.source.title == "Turan Agency" and a.source.id == url and a.source.updated
-    assert a.link == "https://agency.example/news/0"
+    # [publish] (issue 5): the alternate link is our copy; the original is linked rel="via".
+    assert a.link.startswith("http://127.0.0.1:8000/items/")
+    assert any(link.rel == "via" and link.href == "https://agency.example/news/0" for link in a.links)
     assert any(link.rel == "license" for link in a.links)
     r = feedparser.parse((feeds / "all.rss").read_bytes()).entries[0]
     assert r.source == {"href": url, "title": "Turan Agency"}

@@ -44,7 +44,7 @@ def test_toml_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SYNDICATION_DATA_DIR", str(tmp_path / "d"))
     s = load_settings(path)
     assert s.publish.window == 9  # env beats TOML
-    assert s.publish.refresh_interval == 60  # the rest of [publish] survives the merge
+    assert s.publish.refresh_interval == 300  # the rest of [publish] survives the merge (default: 5 min)
     assert s.fetch.allow_private_addresses is True
     assert s.data_dir == tmp_path / "d"
 

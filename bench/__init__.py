@@ -1,0 +1,1 @@
+"""Benchmark harness: `python -m bench [WORKLOAD] [--json] [--quick]`. Prints figures; asserts nothing timed."""

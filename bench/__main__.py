@@ -1,0 +1,134 @@
+"""python -m bench [WORKLOAD] [--json] [--quick]
+
+WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | all (default: all).
+--quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import procs, workloads
+from bench.common import machine
+
+WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory")
+EXTRA = ("embedded",)  # ingest without the scaled part (for before/after comparisons)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("workload", nargs="?", default="all", choices=(*WORKLOADS, *EXTRA, "all"))
+    ap.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every workload")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.CRITICAL)
+    if os.environ.get("BENCH_PROPOSED_STORIES") == "1":
+        from bench import proposed_story_match
+
+        proposed_story_match.install()
+    if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
+        import syndication.intake.fastparse as fastparse
+
+        fastparse.try_parse = lambda *a, **k: None  # type: ignore[assignment]
+    size = workloads.QUICK if args.quick else workloads.FULL
+    chosen = WORKLOADS if args.workload == "all" else (args.workload,)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "size": "quick" if args.quick else "full",
+        "proposed_stories": os.environ.get("BENCH_PROPOSED_STORIES") == "1",
+        "fast_path": os.environ.get("BENCH_NO_FASTPATH") != "1",
+        "results": {},
+    }
+    say = (lambda *_: None) if args.json else (lambda *a: print(*a, flush=True))
+    m = report["machine"]
+    say(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
+        f"lxml fast path {'on' if report['fast_path'] else 'OFF'}"
+        + ("; PROPOSED story matching patched in (embedded and workers)" if report["proposed_stories"] else ""))
+    res = report["results"]
+    with workloads.tmpdir() as tmp:
+        work = Path(tmp)
+        feeds_dir = work / "feeds"
+        bodies = workloads.write_feeds(feeds_dir, size)
+        store_dir = work / "store"
+        with procs.feed_server(feeds_dir) as base:
+            if {"ingest", "embedded", "repoll", "latency"} & set(chosen):
+                t = time.perf_counter()
+                r = workloads.ingest_embedded(size, work, base, bodies, keep=store_dir)
+                etags = {p.name: '"' + __import__("hashlib").sha256(p.read_bytes()).hexdigest()[:24] + '"'
+                         for p in feeds_dir.iterdir()}
+                r["baseline_repoll_bare_httpx_s"] = round(workloads.repoll_baseline(size, base, etags), 3)
+                res["ingest"] = {k: v for k, v in r.items() if not k.startswith(("repoll", "baseline_repoll"))}
+                res["repoll"] = {"feeds": size.feeds, "seconds": r["repoll_s"],
+                                 "baseline_bare_httpx_s": r["baseline_repoll_bare_httpx_s"]}
+                if r["truncated_at_budget_s"]:
+                    say(f"  (over budget: stopped starting polls after {r['truncated_at_budget_s']} s with "
+                        f"{r['stored']}/{r['items']} items stored; figure = stored / elapsed)")
+                say(f"ingest embedded: {r['items_per_s']} items/s  (feedparser alone "
+                    f"{r['baseline_feedparser_items_per_s']} items/s; ratio {r['ratio_to_baseline']}x; "
+                    f"{r['items']} items; runs {r['runs']}) [{time.perf_counter() - t:.0f}s]")
+                shown = r["repoll_s"] if r["repoll_s"] is not None else "skipped (ingest over budget)"
+                say(f"repoll: {shown} s for {size.feeds} unchanged feeds  "
+                    f"(bare conditional GETs {r['baseline_repoll_bare_httpx_s']} s)")
+            if {"ingest", "scaled"} & set(chosen):
+                t = time.perf_counter()
+                one = workloads.ingest_scaled(size, work, base, 1)
+                two = workloads.ingest_scaled(size, work, base, 2)
+                res["scaled"] = {"1_worker_items_per_s": one["items_per_s"],
+                                 "2_workers_items_per_s": two["items_per_s"],
+                                 "speedup": round(two["items_per_s"] / one["items_per_s"], 2),
+                                 "truncated_at_budget_s": one["truncated_at_budget_s"] or two["truncated_at_budget_s"]}
+                if res["scaled"]["truncated_at_budget_s"]:
+                    say(f"  (scaled rounds stopped at the {res['scaled']['truncated_at_budget_s']:g} s budget; "
+                        "figures = stored / elapsed)")
+                say(f"ingest scaled (Celery, PostgreSQL, Redis): 1 worker {one['items_per_s']} items/s, 2 workers "
+                    f"{two['items_per_s']} items/s, speedup {res['scaled']['speedup']}x "
+                    f"[{time.perf_counter() - t:.0f}s]")
+            if "latency" in chosen:
+                t = time.perf_counter()
+                r = workloads.latency(size, work, store_dir, base)
+                res["latency"] = r
+                say(f"latency ({r['mode']}, store {r['store_items']} items, {r['config']}): p50 {r['p50_s']} s, "
+                    f"p95 {r['p95_s']} s over {r['pushes']} pushes [{time.perf_counter() - t:.0f}s]")
+        if {"publish", "serve"} & set(chosen):
+            t = time.perf_counter()
+            r = workloads.publish(size, work)
+            res["publish"] = r
+            say(f"publish: {r['channels']} channels x 3 formats; after one new item publish_dirty "
+                f"{r['publish_dirty_ms']} ms, {r['files_changed']} files / {r['bytes_written']} bytes written; "
+                f"publish_all {r['publish_all_ms']} ms (0 files rewritten); baseline render-only of all "
+                f"{r['baseline_render_all_ms']} ms [{time.perf_counter() - t:.0f}s]")
+        if "serve" in chosen:
+            t = time.perf_counter()
+            r = workloads.serve(size, work, work / "publish")
+            res["serve"] = r
+            say(f"serve /feeds/all.atom ({r['bytes']} bytes, {r['load_generator']}): 200s {r['rps_200']} req/s, "
+                f"304s {r['rps_304']} req/s  (bare ASGI on uvicorn: {r['baseline_bare_asgi_rps_200']} / "
+                f"{r['baseline_bare_asgi_rps_304']} req/s) [{time.perf_counter() - t:.0f}s]")
+        if "memory" in chosen:
+            t = time.perf_counter()
+            r = workloads.memory(size, work)
+            res["memory"] = r
+            say(f"memory: {r['feed_bytes']} byte feed ({r['feed_items']} items): peak RSS {r['ingest_peak_rss_mb']} MB"
+                f" (feedparser alone {r['baseline_feedparser_peak_rss_mb']} MB); {size.cap_probe_mb} MB feed refused "
+                f"at the cap: declared {r['cap_declared_refused']} ({r['cap_declared_peak_rss_mb']} MB), streamed "
+                f"{r['cap_streamed_refused']} ({r['cap_streamed_peak_rss_mb']} MB) [{time.perf_counter() - t:.0f}s]")
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    say(f"total {report['seconds']} s")
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

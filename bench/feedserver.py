@@ -1,0 +1,92 @@
+"""The partners' side: a threaded HTTP server on 127.0.0.1 in its own process (so it does not share the
+measured process's GIL). Serves every file of a directory at /<name> with an ETag and 304s, and
+/stream/<bytes> as an endless-looking RSS document of that size without Content-Length (cap tests).
+
+    python -m bench.feedserver DIR  -> prints "PORT <n>" when listening
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def make_handler(files: dict[str, tuple[bytes, str]]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/stream/"):
+                self._stream(int(path.rsplit("/", 1)[1]), declared=self.path.endswith("?declared"))
+                return
+            hit = files.get(path.lstrip("/"))
+            if hit is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body, etag = hit
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _stream(self, size: int, declared: bool) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            if declared:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            head = b'<?xml version="1.0"?><rss version="2.0"><channel><title>big</title>'
+            chunk = b"<item><title>x</title><description>" + b"y" * 65000 + b"</description></item>"
+            try:
+                self.wfile.write(head)
+                sent = len(head)
+                while sent < size:
+                    piece = chunk[: size - sent]
+                    self.wfile.write(piece)
+                    sent += len(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
+
+
+def load(directory: Path) -> dict[str, tuple[bytes, str]]:
+    files = {}
+    for p in sorted(directory.iterdir()):
+        if p.is_file():
+            body = p.read_bytes()
+            files[p.name] = (body, '"' + hashlib.sha256(body).hexdigest()[:24] + '"')
+    return files
+
+
+def main() -> None:
+    directory = Path(sys.argv[1])
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(load(directory)))
+    httpd.daemon_threads = True
+    httpd.request_queue_size = 256
+    print(f"PORT {httpd.server_address[1]}", flush=True)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Dead letters: work that failed for good (retries exhausted, or a permanent error) — Redis keeps none.
+
+Rows of `dead_letters` (task, args, error, traceback, attempts, created_at, replayed_at). Written by the
+Celery tasks (workers/celery_app.py) when a task gives up, and by ingest when one item of a batch cannot
+be stored (the rest of the batch is stored). Operators list and replay them (the `failures`/`replay`
+commands and pages build on `list_dead_letters`, `get_dead_letter` and `replay`).
+
+Also here: `is_transient(exc)`, the one rule for "retry this" versus "give up now".
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback as tb
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from syndication.clock import utcnow
+from syndication.db.models import DeadLetter, Source
+from syndication.db.session import transaction
+
+if TYPE_CHECKING:
+    from syndication.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Task names as recorded in dead_letters.task (the Celery task names, plus one for an item of a batch).
+TASK_POLL = "syndication.poll_source"
+TASK_PUBLISH_DIRTY = "syndication.publish_dirty"
+TASK_PUBLISH_ALL = "syndication.publish_all"
+TASK_STORE_ITEM = "syndication.store_item"  # args: [source_id, item_key, guid]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying: lost/refused database connections, broker and network hiccups,
+    a soft time limit. False for everything else (bad data, constraint violations, bugs)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
+    if isinstance(exc, PoolTimeout | ConnectionError | TimeoutError):
+        return True
+    try:
+        from celery.exceptions import SoftTimeLimitExceeded
+        from kombu.exceptions import OperationalError as BrokerError
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ImportError:  # pragma: no cover - celery[redis] is a dependency
+        return False
+    return isinstance(exc, SoftTimeLimitExceeded | BrokerError | RedisConnectionError | RedisTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterInfo:
+    id: int
+    task: str
+    args: list[Any]
+    error: str
+    traceback: str | None
+    attempts: int
+    created_at: datetime
+    replayed_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "task": self.task, "args": self.args, "error": self.error,
+            "traceback": self.traceback, "attempts": self.attempts,
+            "created_at": self.created_at.isoformat(),
+            "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
+        }
+
+
+def _info(row: DeadLetter) -> DeadLetterInfo:
+    return DeadLetterInfo(row.id, row.task, list(row.args or []), row.error, row.traceback, row.attempts,
+                          row.created_at, row.replayed_at)
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:4000]
+
+
+def add(
+    session: Session, *, task: str, args: list[Any], error: str, traceback: str | None, attempts: int,
+    now: datetime | None = None,
+) -> DeadLetter:
+    """Add a dead letter in the caller's transaction."""
+    row = DeadLetter(task=task, args=list(args), error=error[:4000], traceback=traceback, attempts=attempts,
+                     created_at=now or utcnow(), replayed_at=None)
+    session.add(row)
+    return row
+
+
+def record(
+    sessions: sessionmaker[Session], *, task: str, args: list[Any], error: str | BaseException,
+    traceback: str | None = None, attempts: int = 1, now: datetime | None = None,
+) -> int:
+    """Write one dead letter in its own transaction; return its id. `error` may be the exception itself
+    (then its traceback is taken from it unless given)."""
+    if isinstance(error, BaseException):
+        if traceback is None and error.__traceback__ is not None:
+            traceback = "".join(tb.format_exception(error))
+        error = error_text(error)
+    with transaction(sessions) as session:
+        row = add(session, task=task, args=args, error=error, traceback=traceback, attempts=attempts, now=now)
+        session.flush()
+        log.warning("dead letter %s: %s%s failed after %d attempt(s): %s", row.id, task, args, attempts, error)
+        return row.id
+
+
+def list_dead_letters(
+    sessions: sessionmaker[Session], *, include_replayed: bool = False, task: str | None = None, limit: int = 100,
+) -> list[DeadLetterInfo]:
+    """Newest first. By default only those not replayed yet."""
+    with sessions() as session:
+        query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+        if not include_replayed:
+            query = query.where(DeadLetter.replayed_at.is_(None))
+        if task:
+            query = query.where(DeadLetter.task == task)
+        return [_info(r) for r in session.scalars(query)]
+
+
+def get_dead_letter(sessions: sessionmaker[Session], dead_letter_id: int) -> DeadLetterInfo | None:
+    with sessions() as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        return _info(row) if row else None
+
+
+class ReplayError(Exception):
+    """The dead letter cannot be replayed (unknown id, already replayed, unknown task, source gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    id: int
+    task: str
+    action: str  # what was done, one line for operators
+
+
+def replay(rt: Runtime, dead_letter_id: int, *, force: bool = False) -> ReplayResult:
+    """Send the failed work again through the runtime's dispatcher and mark the letter replayed.
+
+    - poll_source / store_item: the source is polled again now, its validators (ETag/Last-Modified)
+      cleared so the whole document is fetched and processed (stores are idempotent upserts);
+    - publish_dirty / publish_all: every channel is regenerated.
+    Raises ReplayError with a one-line reason; `force` replays a letter already replayed.
+    """
+    from syndication.schedule import claim_sources
+
+    if rt.dispatcher is None:
+        raise ReplayError("no dispatcher: open the runtime with a dispatcher first")
+    now = utcnow()
+    with transaction(rt.sessions) as session:
+        row = session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise ReplayError(f"no dead letter {dead_letter_id}")
+        if row.replayed_at is not None and not force:
+            raise ReplayError(f"dead letter {dead_letter_id} was already replayed at {row.replayed_at.isoformat()}")
+        task, args = row.task, list(row.args or [])
+        source_id: int | None = None
+        if task in (TASK_POLL, TASK_STORE_ITEM):
+            if not args or not isinstance(args[0], int):
+                raise ReplayError(f"dead letter {dead_letter_id}: {task} without a source id")
+            source_id = args[0]
+            src = session.get(Source, source_id)
+            if src is None:
+                raise ReplayError(f"dead letter {dead_letter_id}: source {source_id} no longer exists")
+            src.etag = None
+            src.last_modified = None
+            src.next_poll_at = now
+        elif task not in (TASK_PUBLISH_DIRTY, TASK_PUBLISH_ALL) and not _generic_replay(rt, task, args, check=True):
+            raise ReplayError(f"dead letter {dead_letter_id}: don't know how to replay task {task!r}")
+        session.execute(update(DeadLetter).where(DeadLetter.id == dead_letter_id).values(replayed_at=now))
+    if source_id is not None:
+        claimed = claim_sources(rt.sessions, [source_id], now, lease_seconds=rt.settings.schedule.lease_seconds)
+        if claimed:
+            rt.dispatcher.poll(*claimed[0])
+            action = f"source {source_id} polled again (full fetch)"
+        else:
+            action = f"source {source_id} is being polled now; due again with a full fetch"
+    elif task in (TASK_PUBLISH_DIRTY, TASK_PUBLISH_ALL):
+        rt.dispatcher.publish_all()
+        action = "all channels regenerated"
+    else:
+        action = _generic_replay(rt, task, args, check=False)
+    return ReplayResult(dead_letter_id, task, action)
+
+
+def _generic_replay(rt: Runtime, task: str, args: list[Any], *, check: bool) -> str:
+    """Other tasks (e.g. syndication.deliver_notices): scaled mode sends the same task with the same args
+    again; embedded mode runs the job of the same name (jobs.<name>(rt, *args)) now. '' when impossible."""
+    from syndication import jobs
+
+    app = getattr(rt.dispatcher, "app", None)
+    if app is not None and not rt.settings.embedded:
+        if not check:
+            app.send_task(task, args=args)
+        return f"task {task} sent again"
+    func = getattr(jobs, task.removeprefix("syndication."), None)
+    if not task.startswith("syndication.") or not callable(func):
+        return ""
+    if not check:
+        func(rt, *args)
+    return f"job {task} run again"

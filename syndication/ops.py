@@ -1,0 +1,539 @@
+"""Operators' view and actions (the shell around syndication.health).
+
+`snapshot(rt)` reads sources, items, polls, events, channels, dead letters (and notice deliveries when
+the [publish] area's table exists) plus the queues, and returns one JSON-able dict; the CLI (`status`,
+`failures`), the /ops pages and /metrics all read the same figures. Actions: poll now, pause/resume,
+replay a dead letter, retry a failed delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, case, func, inspect, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from syndication import health
+from syndication.clock import isoformat, utcnow
+from syndication.db.models import Channel, DeadLetter, Event, Item, Poll, Source
+from syndication.db.session import transaction
+from syndication.runtime import Runtime
+from syndication.schedule import POLLED_KINDS, claim_sources
+
+log = logging.getLogger(__name__)
+
+PAUSED_REASON = "paused by operator"
+QUEUES = ("fetch", "process", "publish", "notify")
+KOMBU_SEP = "\x06\x16"
+KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
+ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
+FAILED_DELIVERY_STATES = ("failed", "dead", "error", "abandoned")
+
+
+class OpsError(Exception):
+    """An operator action that cannot be done; the message is shown as is."""
+
+
+# ---------------------------------------------------------------- sources
+
+
+def source_rows(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
+    """cli.source_status rows (the `status --json` contract) plus operators' fields."""
+    from syndication.cli import source_status
+
+    now = now or utcnow()
+    rows = source_status(rt)
+    grace = health.overdue_grace(rt.settings.schedule.tick)
+    since24 = now - timedelta(hours=24)
+    with rt.sessions() as session:
+        sources = list(session.scalars(select(Source).order_by(Source.partner_id, Source.id)))
+        items24 = dict(session.execute(
+            select(Item.source_id, func.count()).where(Item.first_seen_at >= since24).group_by(Item.source_id)
+        ).all())
+        recent: dict[int, list[datetime]] = {}
+        for s in sources:
+            recent[s.id] = list(session.scalars(
+                select(Item.sort_at).where(Item.source_id == s.id)
+                .order_by(Item.sort_at.desc()).limit(health.QUIET_HISTORY)
+            ))
+    by_key = {(s.partner_id, s.locator, s.kind): s for s in sources}
+    out = []
+    for row in rows:
+        src = by_key.get((row["partner"], row["source"], row["kind"]))
+        if src is None:
+            out.append(row)
+            continue
+        verdict = health.quiet_verdict(recent.get(src.id, []), now, src.interval)
+        polled = src.kind in POLLED_KINDS
+        overdue = health.is_overdue(enabled=src.enabled, polled=polled, next_poll_at=src.next_poll_at,
+                                    lease_expires_at=src.lease_expires_at, now=now, grace=grace)
+        row = dict(row)
+        row.update({
+            "id": src.id,
+            "state": health.source_state(enabled=src.enabled, consecutive_errors=src.consecutive_errors,
+                                         quiet=verdict.quiet),
+            "paused": (not src.enabled) and src.disabled_reason == PAUSED_REASON,
+            "items_24h": int(items24.get(src.id, 0)),
+            "last_item": isoformat(max(recent[src.id])) if recent.get(src.id) else None,
+            "silence_seconds": None if verdict.silence_seconds is None else round(verdict.silence_seconds),
+            "usual_gap_seconds": None if verdict.usual_gap_seconds is None else round(verdict.usual_gap_seconds),
+            "quiet_after_seconds": None if verdict.threshold_seconds is None else round(verdict.threshold_seconds),
+            "overdue": overdue,
+            "overdue_seconds": round(health.overdue_seconds(src.next_poll_at, now)) if overdue else 0,
+            "polling": bool(src.lease_token and src.lease_expires_at and src.lease_expires_at >= now),
+        })
+        out.append(row)
+    return out
+
+
+def get_source(rt: Runtime, source_id: int) -> Source:
+    with rt.sessions() as session:
+        src = session.get(Source, source_id)
+        if src is None:
+            raise OpsError(f"no source {source_id}")
+        session.expunge(src)
+        return src
+
+
+def recent_polls(rt: Runtime, source_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    with rt.sessions() as session:
+        polls = session.scalars(select(Poll).where(Poll.source_id == source_id)
+                                .order_by(Poll.started_at.desc(), Poll.id.desc()).limit(limit))
+        return [{"id": p.id, "started_at": isoformat(p.started_at), "duration_ms": p.duration_ms,
+                 "outcome": p.outcome, "http_status": p.http_status, "new": p.new, "updated": p.updated,
+                 "unchanged": p.unchanged, "rejected": p.rejected, "error": p.error} for p in polls]
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+LAG_SAMPLE = 2000  # lag percentiles over the newest items of the window
+
+
+def pipeline(rt: Runtime, now: datetime | None = None, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Per partner: received / updated / rejected / published over 1 h and 24 h; lags; overdue sources."""
+    now = now or utcnow()
+    since1, since24 = now - timedelta(hours=1), now - timedelta(hours=24)
+    stats: dict[str, dict[str, int]] = defaultdict(lambda: {
+        f"{k}_{w}": 0 for k in ("received", "updated", "rejected", "published") for w in ("1h", "24h")})
+    with rt.sessions() as session:
+        from syndication.db.models import Partner
+
+        for pid in session.scalars(select(Partner.id).order_by(Partner.id)):
+            stats[pid]  # noqa: B018 - every partner gets a row
+        poll_rows = session.execute(
+            select(Source.partner_id,
+                   func.sum(case((Poll.started_at >= since1, Poll.updated), else_=0)),
+                   func.sum(Poll.updated),
+                   func.sum(case((Poll.started_at >= since1, Poll.rejected), else_=0)),
+                   func.sum(Poll.rejected))
+            .join(Source, Source.id == Poll.source_id).where(Poll.started_at >= since24).group_by(Source.partner_id)
+        ).all()
+        for pid, u1, u24, r1, r24 in poll_rows:
+            st = stats[pid]
+            st["updated_1h"], st["updated_24h"] = int(u1 or 0), int(u24 or 0)
+            st["rejected_1h"], st["rejected_24h"] = int(r1 or 0), int(r24 or 0)
+        for pid, n1, n24 in session.execute(
+            select(Item.partner_id, func.count(case((Item.first_seen_at >= since1, Item.id))), func.count())
+            .where(Item.first_seen_at >= since24).group_by(Item.partner_id)
+        ):
+            stats[pid]["received_1h"], stats[pid]["received_24h"] = int(n1), int(n24)
+        # Published: the item's creation event was relayed and a channel carrying its partner published since.
+        pc, ac = aliased(Channel), aliased(Channel)
+        republished = or_(pc.published_at >= Event.relayed_at, ac.published_at >= Event.relayed_at)
+        for pid, n1, n24 in session.execute(
+            select(Item.partner_id, func.count(func.distinct(case((Item.first_seen_at >= since1, Item.id)))),
+                   func.count(func.distinct(Item.id)))
+            .join(Event, and_(Event.item_id == Item.id, Event.kind == "item.created", Event.relayed_at.is_not(None)))
+            .outerjoin(pc, pc.id == literal("partners/") + Item.partner_id)
+            .outerjoin(ac, ac.id == literal("all"))
+            .where(Item.first_seen_at >= since24, republished).group_by(Item.partner_id)
+        ):
+            stats[pid]["published_1h"], stats[pid]["published_24h"] = int(n1), int(n24)
+        # Lags over the newest LAG_SAMPLE items first seen in the window (percentiles need the values).
+        published_at = _channel_published(session)
+        sample = session.execute(
+            select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at)
+            .where(Item.first_seen_at >= since24).order_by(Item.first_seen_at.desc()).limit(LAG_SAMPLE)
+        ).all()
+        relayed_at = _creation_relayed(session, Event.item_id.in_([r[0] for r in sample])) if sample else {}
+    seen_lags: list[float] = []
+    republish_lags: list[float] = []
+    for iid, pid, published, first_seen in sample:
+        seen_lags.append((first_seen - published).total_seconds())
+        at = _republished_at(pid, relayed_at.get(iid), published_at)
+        if at is not None:
+            republish_lags.append((at - published).total_seconds())
+    srcs = sources if sources is not None else source_rows(rt, now)
+    overdue = [{"id": s.get("id"), "partner": s["partner"], "source": s["source"],
+                "overdue_seconds": s.get("overdue_seconds", 0), "next_poll": s["next_poll"]}
+               for s in srcs if s.get("overdue")]
+    return {
+        "partners": [{"partner": pid, **stats[pid]} for pid in sorted(stats)],
+        "lag_seconds": {"first_seen": health.lag_summary(seen_lags),
+                        "republished": health.lag_summary(republish_lags)},
+        "overdue": overdue,
+    }
+
+
+def _channel_published(session: Session) -> dict[str, datetime]:
+    return {cid: at for cid, at in session.execute(select(Channel.id, Channel.published_at)) if at is not None}
+
+
+def _republished_at(partner_id: str, relayed: datetime | None, published_at: dict[str, datetime]) -> datetime | None:
+    """An item is republished when its creation event was relayed and a channel carrying its partner was
+    published since (the relay runs at the start of the publish job, so relay time ~ republish time)."""
+    if relayed is None:
+        return None
+    for cid in (f"partners/{partner_id}", "all"):
+        at = published_at.get(cid)
+        if at is not None and at >= relayed:
+            return relayed
+    return None
+
+
+def _creation_relayed(session: Session, condition: Any) -> dict[int, datetime]:
+    """item id -> when its item.created event was relayed (by the (item_id, kind) index)."""
+    return {int(iid or 0): at for iid, at in session.execute(
+        select(Event.item_id, func.min(Event.relayed_at)).where(Event.kind == "item.created", condition)
+        .group_by(Event.item_id)) if at is not None}
+
+
+LAG_SETTLE = timedelta(hours=24)  # an item not republished a day after it was first seen stops being waited for
+
+
+def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> tuple[int, list[float], list[float]]:
+    """Lags (republish - partner publish, seconds) of items with id > after_id.
+
+    Returns (new watermark, settled lags, unsettled lags): items up to the watermark are final (republished,
+    or first seen more than LAG_SETTLE ago); lags past it may still change, so callers count them afresh.
+    """
+    now = now or utcnow()
+    with rt.sessions() as session:
+        published_at = _channel_published(session)
+        relayed_at = _creation_relayed(session, Event.item_id > after_id)
+        rows = session.execute(select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at)
+                               .where(Item.id > after_id).order_by(Item.id)).all()
+    watermark, settled, unsettled = after_id, [], []
+    contiguous = True
+    for iid, pid, published, first_seen in rows:
+        at = _republished_at(pid, relayed_at.get(iid), published_at)
+        lag = None if at is None else max(0.0, (at - published).total_seconds())
+        final = at is not None or now - first_seen > LAG_SETTLE
+        if contiguous and final:
+            watermark = iid
+            if lag is not None:
+                settled.append(lag)
+        else:
+            contiguous = False
+            if lag is not None:
+                unsettled.append(lag)
+    return watermark, settled, unsettled
+
+
+# ---------------------------------------------------------------- queues
+
+
+def queues(rt: Runtime) -> dict[str, Any]:
+    """Scaled: Celery queue depth and oldest message age from Redis, workers online, tasks running.
+    Embedded: the in-process executor's queued and running jobs."""
+    if rt.settings.embedded:
+        return {"mode": "embedded", **executor_state(rt.dispatcher)}
+    try:
+        return {"mode": "scaled", **redis_queues(rt.settings.broker_url), "workers": workers_online(rt)}
+    except Exception as exc:  # the broker being down is exactly what operators must see
+        return {"mode": "scaled", "error": f"broker not answering: {exc.__class__.__name__}: {exc}",
+                "queues": [], "running": None, "workers": None}
+
+
+def executor_state(dispatcher: Any) -> dict[str, Any]:
+    if dispatcher is None or not hasattr(dispatcher, "pending"):
+        return {"queues": [], "running": 0, "note": "no executor in this process"}
+    queued = 0
+    out = []
+    for name, attr in (("poll", "_pool"), ("publish", "_publisher")):
+        pool = getattr(dispatcher, attr, None)
+        depth = pool._work_queue.qsize() if pool is not None and hasattr(pool, "_work_queue") else 0
+        queued += depth
+        out.append({"queue": name, "depth": depth, "oldest_age_seconds": None})
+    return {"queues": out, "running": max(0, int(dispatcher.pending) - queued)}
+
+
+def redis_queues(broker_url: str, now: float | None = None) -> dict[str, Any]:
+    import redis
+
+    now = time.time() if now is None else now
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        out = []
+        for q in QUEUES:
+            keys = [q if pri == 0 else f"{q}{KOMBU_SEP}{pri}" for pri in KOMBU_PRIORITY_STEPS]
+            pipe = client.pipeline()
+            for k in keys:
+                pipe.llen(k)
+                pipe.lindex(k, -1)  # kombu LPUSHes and BRPOPs: the oldest message is at the right end
+            res = pipe.execute()
+            depth = sum(int(res[i]) for i in range(0, len(res), 2))
+            ages = [a for a in (message_age(res[i], now) for i in range(1, len(res), 2)) if a is not None]
+            out.append({"queue": q, "depth": depth, "oldest_age_seconds": round(max(ages), 3) if ages else None})
+        running = int(client.hlen("unacked"))
+        oldest_unacked = client.zrange("unacked_index", 0, 0, withscores=True)
+        running_age = round(now - float(oldest_unacked[0][1]), 3) if oldest_unacked else None
+        return {"queues": out, "running": running, "oldest_running_age_seconds": running_age}
+    finally:
+        client.close()
+
+
+def message_age(raw: bytes | None, now: float) -> float | None:
+    """Age of a kombu Redis message from our enqueue stamp (headers.enqueued_at)."""
+    if not raw:
+        return None
+    try:
+        msg = json.loads(raw)
+        stamp = (msg.get("headers") or {}).get(ENQUEUED_HEADER)
+        return max(0.0, now - float(stamp)) if stamp is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+_PING_TTL = 15.0
+
+
+def workers_online(rt: Runtime, timeout: float = 0.5) -> list[str] | None:
+    """Celery workers answering a ping (cached for a few seconds: a ping waits `timeout`)."""
+    cached = rt.extras.get("ops.workers")
+    if cached is not None and time.monotonic() - cached[0] < _PING_TTL:
+        return list(cached[1])
+    app = getattr(rt.dispatcher, "app", None)
+    if app is None:
+        from syndication.dispatch import make_celery
+
+        app = rt.extras.get("ops.celery") or make_celery(rt.settings)
+        rt.extras["ops.celery"] = app
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    except Exception:
+        log.warning("worker ping failed", exc_info=True)
+        return None
+    names = sorted(name for reply in replies for name in reply)
+    rt.extras["ops.workers"] = (time.monotonic(), names)
+    return names
+
+
+def broker_ready(broker_url: str) -> str | None:
+    """None when the broker answers, else the reason."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return None
+    except Exception as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+
+
+# ---------------------------------------------------------------- failures
+
+
+def dead_letters(rt: Runtime, *, include_replayed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    with rt.sessions() as session:
+        q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+        if not include_replayed:
+            q = q.where(DeadLetter.replayed_at.is_(None))
+        return [{"id": d.id, "task": d.task, "args": d.args, "error": d.error, "attempts": d.attempts,
+                 "created_at": isoformat(d.created_at), "replayed_at": isoformat(d.replayed_at)}
+                for d in session.scalars(q)]
+
+
+def _deliveries_table(rt: Runtime) -> Table | None:
+    """The [publish] area's deliveries table, when it exists (model imported defensively)."""
+    from syndication.db import models
+
+    model = getattr(models, "Delivery", None) or getattr(models, "NoticeDelivery", None)
+    table = getattr(model, "__table__", None)
+    if isinstance(table, Table) and inspect(rt.engine).has_table(table.name):
+        return table
+    return None
+
+
+def _state_column(table: Table) -> Any:
+    for name in ("state", "status"):
+        if name in table.c:
+            return table.c[name]
+    return None
+
+
+def failed_deliveries(rt: Runtime, limit: int = 200) -> dict[str, Any]:
+    table = _deliveries_table(rt)
+    if table is None:
+        return {"available": False, "note": "notice deliveries are not recorded yet (no deliveries table)",
+                "items": []}
+    col = _state_column(table)
+    if col is None:
+        return {"available": False, "note": "deliveries table has no state column", "items": []}
+    pk = list(table.primary_key.columns)[0]
+    with rt.sessions() as session:
+        rows = session.execute(select(table).where(col.in_(FAILED_DELIVERY_STATES)).order_by(pk.desc())
+                               .limit(limit)).mappings().all()
+    hidden = {"secret", "signature", "token", "body", "payload"}
+    items = [{k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in r.items() if k not in hidden}
+             for r in rows]
+    return {"available": True, "note": None, "items": items}
+
+
+def delivery_counts(rt: Runtime) -> dict[str, int] | None:
+    table = _deliveries_table(rt)
+    col = _state_column(table) if table is not None else None
+    if table is None or col is None:
+        return None
+    with rt.sessions() as session:
+        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
+
+
+def notice_counts(rt: Runtime) -> dict[str, int] | None:
+    from syndication.db import models
+
+    model = getattr(models, "Notice", None)
+    table = getattr(model, "__table__", None)
+    if not isinstance(table, Table) or not inspect(rt.engine).has_table(table.name):
+        return None
+    col = table.c.get("kind")
+    if col is None:
+        col = _state_column(table)
+    if col is None:
+        return None
+    with rt.sessions() as session:
+        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
+
+
+def retry_delivery(rt: Runtime, delivery_id: int) -> str:
+    """Requeue a failed notice delivery through the [publish] area's webhooks.retry (by its notice)."""
+    import importlib
+
+    table = _deliveries_table(rt)
+    if table is None or "notice_id" not in table.c or _state_column(table) is None:
+        raise OpsError("notice deliveries are not available")
+    pk = list(table.primary_key.columns)[0]
+    with rt.sessions() as session:
+        row = session.execute(select(table.c.notice_id, _state_column(table)).where(pk == delivery_id)).first()
+    if row is None:
+        raise OpsError(f"no delivery {delivery_id}")
+    if row[1] not in FAILED_DELIVERY_STATES:
+        raise OpsError(f"delivery {delivery_id} is {row[1]}, not failed")
+    try:
+        webhooks: Any = importlib.import_module("syndication.publish.webhooks")
+    except ImportError:
+        raise OpsError("notice deliveries cannot be retried in this version") from None
+    count = webhooks.retry(rt.sessions, rt.settings, [int(row[0])], utcnow())
+    log.info("operator retried delivery %s (notice %s)", delivery_id, row[0],
+             extra={"delivery_id": delivery_id, "notice_id": row[0]})
+    return f"delivery {delivery_id}: {count} failed deliver{'y' if count == 1 else 'ies'} of notice {row[0]} requeued"
+
+
+# ---------------------------------------------------------------- the whole picture
+
+
+def snapshot(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    sources = source_rows(rt, now)
+    by_state = {s: 0 for s in health.STATES}
+    for row in sources:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + 1
+    return {
+        "generated_at": isoformat(now),
+        "mode": "embedded" if rt.settings.embedded else "scaled",
+        "sources": sources,
+        "sources_by_state": by_state,
+        "pipeline": pipeline(rt, now, sources),
+        "queues": queues(rt),
+        "failures": {"dead_letters": dead_letters(rt), "deliveries": failed_deliveries(rt)},
+    }
+
+
+# ---------------------------------------------------------------- actions
+
+
+def poll_now(rt: Runtime, source_id: int) -> str:
+    """Claim the source and dispatch a poll (synchronously when this process has no dispatcher)."""
+    from syndication import jobs
+
+    src = get_source(rt, source_id)
+    if src.kind not in POLLED_KINDS:
+        raise OpsError(f"source {source_id} is a {src.kind} source: nothing to poll")
+    claimed = claim_sources(rt.sessions, [source_id], utcnow(), lease_seconds=rt.settings.schedule.lease_seconds)
+    if not claimed:
+        raise OpsError(f"source {source_id} is being polled right now")
+    token = claimed[0][1]
+    log.info("operator poll-now of source %s", source_id, extra={"source_id": source_id, "partner": src.partner_id})
+    if rt.dispatcher is not None:
+        rt.dispatcher.poll(source_id, token)
+        return f"poll of source {source_id} dispatched"
+    report = jobs.poll_source(rt, source_id, token)
+    if report is not None and (report.new or report.updated):
+        jobs.publish_dirty(rt)
+    return f"source {source_id} polled: {report.status if report else 'skipped'}"
+
+
+def set_paused(rt: Runtime, source_id: int, paused: bool) -> str:
+    with transaction(rt.sessions) as session:
+        src = session.get(Source, source_id)
+        if src is None:
+            raise OpsError(f"no source {source_id}")
+        if paused:
+            src.enabled, src.disabled_reason = False, PAUSED_REASON
+        else:
+            src.enabled, src.disabled_reason = True, None
+            src.next_poll_at = min(src.next_poll_at, utcnow())
+        log.info("operator %s source %s", "paused" if paused else "resumed", source_id,
+                 extra={"source_id": source_id, "partner": src.partner_id})
+    return f"source {source_id} {'paused' if paused else 'resumed'}"
+
+
+class SyncDispatcher:
+    """Runs work in the calling thread (CLI `replay` in embedded mode: done when the command returns)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def poll(self, source_id: int, lease_token: str) -> None:
+        from syndication import jobs
+
+        report = jobs.poll_source(self.rt, source_id, lease_token)
+        if report is not None and (report.new or report.updated):
+            jobs.publish_dirty(self.rt)
+
+    def publish_dirty(self) -> None:
+        from syndication import jobs
+
+        jobs.publish_dirty(self.rt)
+
+    def publish_all(self) -> None:
+        from syndication import jobs
+
+        jobs.publish_all(self.rt)
+
+    def close(self) -> None:
+        pass
+
+
+def replay(rt: Runtime, dead_letter_id: int) -> str:
+    """Re-dispatch a dead letter's work (syndication.deadletters.replay) and mark it replayed."""
+    from syndication import deadletters
+
+    if rt.dispatcher is None:
+        rt.dispatcher = SyncDispatcher(rt)
+    try:
+        result = deadletters.replay(rt, dead_letter_id)
+    except deadletters.ReplayError as exc:
+        raise OpsError(str(exc)) from None
+    log.info("operator replayed dead letter %s (%s): %s", dead_letter_id, result.task, result.action,
+             extra={"dead_letter_id": dead_letter_id, "task": result.task})
+    return f"dead letter {dead_letter_id} ({result.task}): {result.action}"

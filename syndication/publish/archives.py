@@ -1,0 +1,147 @@
+"""RFC 5005 archives and RFC 6721 tombstones of a channel.
+
+Items that leave a channel's window are appended, oldest first, to numbered archive pages of a fixed
+size; an item's page never changes (archive_entries). A page is frozen once it is full and its successor
+exists: it is then written one last time (with its next-archive link) and never rewritten, so its bytes
+are stable across regenerations. Only the newest page is open. Withdrawn items leave the open page;
+frozen pages keep what they archived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from syndication.db.models import ArchiveEntry, ArchivePage, Channel, Item
+from syndication.publish.channels import ChannelSpec, PartnerInfo, PublishedItem, item_uid, to_published
+from syndication.publish.feeds import Tombstone
+
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    page: int
+    items: int
+    frozen: bool
+
+
+def matches(spec: ChannelSpec, row: Item) -> bool:
+    """The channel's filters on one item (partners are filtered in SQL too)."""
+    if spec.partners and row.partner_id not in spec.partners:
+        return False
+    wanted = {c.lower() for c in spec.categories}
+    if wanted and not wanted.intersection(str(c).lower() for c in row.categories or ()):
+        return False
+    return not (spec.language and (row.language or "").split("-")[0] != spec.language.split("-")[0])
+
+
+def lock_channel(session: Session, channel_id: str) -> None:
+    """Serialise archive assignment per channel (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE does it)."""
+    query = select(Channel).where(Channel.id == channel_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    if session.scalar(query) is None:
+        session.add(Channel(id=channel_id))
+        session.flush()
+
+
+def assign(
+    session: Session, spec: ChannelSpec, window: list[PublishedItem], page_size: int, now: datetime
+) -> list[PageState]:
+    """Append items older than the window to archive pages (in the caller's transaction)."""
+    lock_channel(session, spec.id)
+    pages = {p.page: p for p in session.scalars(select(ArchivePage).where(ArchivePage.channel_id == spec.id))}
+    if len(window) >= spec.window and window:
+        oldest = session.scalar(select(func.min(Item.sort_at)).where(Item.id.in_([i.id for i in window])))
+        query = (
+            select(Item)
+            .outerjoin(ArchiveEntry, and_(ArchiveEntry.channel_id == spec.id, ArchiveEntry.item_id == Item.id))
+            .where(ArchiveEntry.id.is_(None))
+            .where(Item.status != "withdrawn")
+            .where(or_(Item.embargo_until.is_(None), Item.embargo_until <= now))
+            .where(Item.sort_at <= oldest)
+            .where(Item.id.not_in([i.id for i in window]))
+            .order_by(Item.sort_at.asc(), Item.id.asc())
+        )
+        if spec.partners:
+            query = query.where(Item.partner_id.in_(spec.partners))
+        last = max(pages) if pages else 0
+        # Where several partners meet, a story shows once ([normalise] de-duplication): other carriers of a
+        # story already in the window or the archive are recorded on page 0, which is never rendered.
+        stories = _shown_stories(session, spec, [i.id for i in window]) if len(spec.partners) != 1 else None
+        for row in session.scalars(query):
+            if not matches(spec, row):
+                continue
+            story = getattr(row, "story_id", None)
+            if stories is not None and story is not None:
+                if story in stories:
+                    session.add(ArchiveEntry(channel_id=spec.id, item_id=row.id, page=0, assigned_at=now))
+                    continue
+                stories.add(story)
+            page = pages.get(last)
+            if page is None or page.items >= page_size:
+                last += 1
+                page = ArchivePage(channel_id=spec.id, page=last, items=0, frozen_at=None)
+                session.add(page)
+                pages[last] = page
+            page.items += 1
+            session.add(ArchiveEntry(channel_id=spec.id, item_id=row.id, page=last, assigned_at=now))
+        session.flush()
+    return [PageState(n, p.items, p.frozen_at is not None) for n, p in sorted(pages.items())]
+
+
+def _shown_stories(session: Session, spec: ChannelSpec, window_ids: list[int]) -> set[int] | None:
+    story_col = getattr(Item, "story_id", None)
+    if story_col is None:
+        return None
+    shown = set(session.scalars(select(story_col).where(Item.id.in_(window_ids), story_col.is_not(None))))
+    shown.update(session.scalars(
+        select(story_col).join(ArchiveEntry, ArchiveEntry.item_id == Item.id)
+        .where(ArchiveEntry.channel_id == spec.id, ArchiveEntry.page > 0, story_col.is_not(None))
+    ))
+    return shown
+
+
+def page_items(
+    session: Session, spec: ChannelSpec, page: int, partners: dict[str, PartnerInfo], *, frozen: bool
+) -> list[PublishedItem]:
+    query = (
+        select(Item)
+        .join(ArchiveEntry, ArchiveEntry.item_id == Item.id)
+        .where(ArchiveEntry.channel_id == spec.id, ArchiveEntry.page == page)
+        .order_by(Item.sort_at.desc(), Item.id.desc())
+    )
+    if not frozen:
+        query = query.where(Item.status != "withdrawn")
+    return [to_published(row, partners[row.partner_id]) for row in session.scalars(query)]
+
+
+def mark_frozen(session: Session, channel_id: str, pages: list[int], now: datetime) -> None:
+    for row in session.scalars(
+        select(ArchivePage).where(ArchivePage.channel_id == channel_id, ArchivePage.page.in_(pages))
+    ):
+        if row.frozen_at is None:
+            row.frozen_at = now
+
+
+def tombstones(
+    session: Session, spec: ChannelSpec, now: datetime, days: float, item_url: str
+) -> tuple[Tombstone, ...]:
+    """Withdrawn items of this channel, withdrawn within `days`, newest first."""
+    if days <= 0:
+        return ()
+    query = (
+        select(Item)
+        .where(Item.status == "withdrawn", Item.updated_at >= now - timedelta(days=days))
+        .order_by(Item.updated_at.desc(), Item.id.desc())
+    )
+    if spec.partners:
+        query = query.where(Item.partner_id.in_(spec.partners))
+    out = []
+    for row in session.scalars(query):
+        if matches(spec, row):
+            out.append(Tombstone(item_uid(row.partner_id, row.key), row.updated_at, row.change_note or "withdrawn",
+                                 item_url.rstrip("/") + f"/{row.id}"))
+    return tuple(out)

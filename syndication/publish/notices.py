@@ -1,0 +1,401 @@
+"""Republishing notices: what we did with a partner's item, as immutable rows, feeds and webhooks.
+
+A notice is created by the outbox relay in the transaction that consumes its event (so every event
+yields exactly one notice: `notices.event_id` is unique and the event is marked relayed in the same
+commit), together with one delivery row per subscribed webhook endpoint. `rights_changed` notices
+come from comparing each partner's rights policy with the last one seen.
+
+Feeds: <data_dir>/public/notices/<partner_id>.atom|.json (served behind the partner's key or token)
+and notices/all.atom|.json (public: corrections and withdrawals only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from syndication.db.models import (
+    Channel,
+    Delivery,
+    Event,
+    Item,
+    Notice,
+    Partner,
+    PartnerPolicyState,
+    WebhookEndpoint,
+)
+from syndication.db.session import transaction
+from syndication.publish.archives import matches
+from syndication.publish.channels import ChannelSpec, channel_specs, item_uid
+from syndication.publish.feeds import ATOM, EPOCH, GENERATOR, SYND, license_name
+from syndication.publish.files import write_if_changed
+from syndication.settings import Settings
+
+
+class ImmutableNoticeError(RuntimeError):
+    """Notices are an audit trail: once written they are never changed."""
+
+
+@event.listens_for(Notice, "before_update")
+def _refuse_update(_mapper: Any, _connection: Any, target: Notice) -> None:
+    raise ImmutableNoticeError(f"notice {target.uid} is immutable")
+
+
+KINDS = ("republished", "updated", "corrected", "withdrawn", "rights_changed")
+EVENT_KINDS = {
+    "item.created": "republished",
+    "item.updated": "updated",
+    "item.corrected": "corrected",
+    "item.withdrawn": "withdrawn",
+    "item.released": "republished",  # [normalise]: an embargoed item's embargo passed
+}
+ACTIONS = {"republished": "none", "updated": "update", "corrected": "update", "withdrawn": "remove",
+           "rights_changed": "update"}
+PUBLIC_KINDS = ("corrected", "withdrawn")
+PUBLIC_FEED = "all"
+NOTICE_CHANNEL_PREFIX = "notices/"
+
+
+def notices_dir(settings: Settings) -> Path:
+    return settings.public_dir / "notices"
+
+
+def notice_channel(name: str) -> str:
+    return NOTICE_CHANNEL_PREFIX + name
+
+
+def item_url(settings: Settings, item_id: int) -> str:
+    return f"{settings.public_url.rstrip('/')}/items/{item_id}"
+
+
+def partner_endpoint(partner_id: str) -> str:
+    return f"partner:{partner_id}"
+
+
+def subscriber_endpoint(subscriber_id: str) -> str:
+    return f"subscriber:{subscriber_id}"
+
+
+def endpoints_for(settings: Settings, partner_id: str, kind: str) -> list[tuple[str, str]]:
+    """(endpoint id, url) of every configured webhook that wants this notice."""
+    out = []
+    for p in settings.partners:
+        if p.id == partner_id and p.webhook_url and p.webhook_secret is not None:
+            out.append((partner_endpoint(p.id), p.webhook_url))
+    for s in settings.subscribers:
+        if kind in s.kinds and (not s.partners or partner_id in s.partners):
+            out.append((subscriber_endpoint(s.id), s.webhook_url))
+    return out
+
+
+def endpoint_secret(settings: Settings, endpoint: str) -> str | None:
+    kind, _, ident = endpoint.partition(":")
+    if kind == "partner":
+        for p in settings.partners:
+            if p.id == ident and p.webhook_secret is not None:
+                return p.webhook_secret.get_secret_value()
+    elif kind == "subscriber":
+        for s in settings.subscribers:
+            if s.id == ident:
+                return s.webhook_secret.get_secret_value()
+    return None
+
+
+def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
+    a = dict(item.attribution or {}) if item is not None else {}
+    lic = a.get("license_url") or (partner.license_url if partner else None)
+    return {
+        "credit": a.get("credit") or (partner.credit if partner else None),
+        "license_url": lic,
+        "license_name": a.get("license_name") or license_name(lic),
+        "usage_terms": a.get("usage_terms") or (partner.usage_terms if partner else None),
+        "rights": a.get("rights") or (partner.copyright if partner else None),
+    }
+
+
+def add_notice(
+    session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
+    version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
+    event_id: int | None = None, partner: Partner | None = None,
+) -> Notice:
+    """Create a notice and its pending deliveries in the caller's transaction."""
+    if partner is None:
+        partner = session.get(Partner, partner_id)
+    notice = Notice(
+        uid=f"urn:uuid:{uuid.uuid4()}",
+        event_id=event_id,
+        kind=kind,
+        created_at=now,
+        partner_id=partner_id,
+        item_id=item.id if item else None,
+        partner_item_id=(item.guid or item.key) if item else None,
+        partner_item_url=item.url if item else None,
+        item_uid=item_uid(item.partner_id, item.key) if item else None,
+        item_version=(version or item.version) if item else None,
+        item_url=item_url(settings, item.id) if item else None,
+        title=item.title if item else (partner.name if partner else partner_id),
+        channels=list(channels),
+        attribution=_attribution(item, partner),
+        reason=reason,
+        action=ACTIONS[kind],
+    )
+    session.add(notice)
+    session.flush()
+    eps = endpoints_for(settings, partner_id, kind)
+    if eps:
+        known = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
+            WebhookEndpoint.id.in_([e for e, _ in eps])))}
+        for endpoint, url in eps:
+            row = known.get(endpoint)
+            if row is None:
+                session.add(WebhookEndpoint(id=endpoint, url=url))
+            elif row.url != url:
+                # A new URL is a new subscription.
+                row.url, row.unsubscribed_at, row.reason = url, None, None
+            elif row.unsubscribed_at is not None:
+                continue
+            session.add(Delivery(
+                notice_id=notice.id, endpoint=endpoint, url=url, state="pending", attempts=0,
+                next_attempt_at=now, expires_at=now + timedelta(seconds=settings.webhooks.max_age), created_at=now,
+            ))
+    return notice
+
+
+def record_for_events(
+    session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
+) -> set[str]:
+    """One notice per item event (called by the relay, in its transaction). Returns notice feeds to rewrite."""
+    dirty: set[str] = set()
+    events = [e for e in events if e.kind in EVENT_KINDS and e.item_id is not None]
+    if not events:
+        return dirty
+    done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_([e.id for e in events]))))
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
+    partners = {p.id: p for p in session.scalars(select(Partner))}
+    for ev in events:
+        item = items.get(ev.item_id or 0)
+        if ev.id in done or item is None:
+            continue
+        kind = EVENT_KINDS[ev.kind]
+        payload = ev.payload or {}
+        if ev.kind == "item.created" and item.embargo_until is not None:
+            continue  # an embargoed item is republished when released (one item.released event follows)
+        channels = [s.id for s in specs if matches(s, item)]
+        add_notice(session, settings, kind=kind, partner_id=ev.partner_id, now=now, item=item,
+                   version=payload.get("version"), channels=channels,
+                   reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
+                   event_id=ev.id, partner=partners.get(ev.partner_id))
+        dirty.add(notice_channel(ev.partner_id))
+        if kind in PUBLIC_KINDS:
+            dirty.add(notice_channel(PUBLIC_FEED))
+    return dirty
+
+
+def policy_of(partner: Partner) -> dict[str, Any]:
+    return {"credit": partner.credit, "license_url": partner.license_url, "usage_terms": partner.usage_terms,
+            "copyright": partner.copyright}
+
+
+def check_rights_changes(session: Session, settings: Settings, now: datetime) -> set[str]:
+    """Emit `rights_changed` when a partner's rights policy differs from the last one seen."""
+    dirty: set[str] = set()
+    states = {s.partner_id: s for s in session.scalars(select(PartnerPolicyState))}
+    specs: list[ChannelSpec] | None = None
+    for partner in session.scalars(select(Partner).order_by(Partner.id)):
+        policy = policy_of(partner)
+        digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()
+        state = states.get(partner.id)
+        if state is None:
+            session.add(PartnerPolicyState(partner_id=partner.id, policy_hash=digest, policy=policy, recorded_at=now))
+            continue
+        if state.policy_hash == digest:
+            continue
+        changed = sorted(k for k in policy if policy[k] != (state.policy or {}).get(k))
+        if specs is None:
+            specs = channel_specs(settings, list(session.scalars(select(Partner))))
+        add_notice(session, settings, kind="rights_changed", partner_id=partner.id, now=now, partner=partner,
+                   channels=[s.id for s in specs if not s.partners or partner.id in s.partners],
+                   reason="changed: " + ", ".join(changed))
+        state.policy_hash, state.policy, state.recorded_at = digest, policy, now
+        dirty.add(notice_channel(partner.id))
+    return dirty
+
+
+# ---------------------------------------------------------------- feeds
+
+
+def notice_dict(n: Notice) -> dict[str, Any]:
+    return {
+        "id": n.uid,
+        "number": n.id,
+        "kind": n.kind,
+        "time": _rfc3339(n.created_at),
+        "partner": n.partner_id,
+        "partner_item_id": n.partner_item_id,
+        "partner_item_url": n.partner_item_url,
+        "item_id": n.item_uid,
+        "item_version": n.item_version,
+        "item_url": n.item_url,
+        "title": n.title,
+        "channels": list(n.channels or []),
+        "attribution": dict(n.attribution or {}),
+        "reason": n.reason,
+        "action": n.action,
+    }
+
+
+def _rfc3339(dt: datetime) -> str:
+    from syndication.publish.feeds import _rfc3339 as fmt
+
+    return fmt(dt)
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _summary(n: Notice) -> str:
+    what = {"republished": "We republished", "updated": "We updated our copy of",
+            "corrected": "We corrected our copy of", "withdrawn": "We withdrew",
+            "rights_changed": "The rights policy changed for"}[n.kind]
+    subject = f"“{n.title}”" if n.item_uid else (n.title or n.partner_id)
+    text = f"{what} {subject}."
+    if n.reason:
+        text += f" Reason: {n.reason}."
+    text += f" Action for republishers: {n.action}."
+    return text
+
+
+def render_notices_atom(name: str, title: str, notices: Sequence[Notice], settings: Settings) -> bytes:
+    a = f"{{{ATOM}}}"
+    s = f"{{{SYND}}}"
+    base = settings.public_url.rstrip("/")
+    self_url = f"{base}/notices/{name}.atom"
+    root = etree.Element(a + "feed", nsmap={None: ATOM, "syn": SYND})
+    _sub(root, a + "id", self_url)
+    _sub(root, a + "title", title, type="text")
+    _sub(root, a + "updated", _rfc3339(max((n.created_at for n in notices), default=EPOCH)))
+    _sub(root, a + "link", rel="self", href=self_url, type="application/atom+xml")
+    _sub(root, a + "link", rel="alternate", href=base + "/", type="text/html")
+    author = _sub(root, a + "author")
+    _sub(author, a + "name", settings.service_name)
+    _sub(root, a + "generator", GENERATOR)
+    for n in notices:
+        d = notice_dict(n)
+        e = _sub(root, a + "entry")
+        _sub(e, a + "id", n.uid)
+        _sub(e, a + "title", f"{n.kind}: {n.title or n.partner_id}", type="text")
+        _sub(e, a + "updated", d["time"])
+        _sub(e, a + "published", d["time"])
+        if n.item_url:
+            _sub(e, a + "link", rel="related", href=n.item_url, type="text/html")
+        if n.partner_item_url:
+            _sub(e, a + "link", rel="via", href=n.partner_item_url)
+        lic = d["attribution"].get("license_url")
+        if lic:
+            _sub(e, a + "link", rel="license", href=lic)
+        _sub(e, a + "category", term=n.kind, scheme=SYND + "#kind")
+        _sub(e, a + "category", term=n.action, scheme=SYND + "#action")
+        rights = d["attribution"].get("rights")
+        if rights:
+            _sub(e, a + "rights", str(rights).replace("{year}", str(n.created_at.year)), type="text")
+        _sub(e, a + "content", _summary(n), type="text")
+        el = _sub(e, s + "notice")
+        for key in ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
+                    "item_url", "reason"):
+            if d[key] is not None:
+                _sub(el, s + key.replace("_", "-"), str(d[key]))
+        chans = _sub(el, s + "channels")
+        for c in d["channels"]:
+            _sub(chans, s + "channel", c)
+        attr = _sub(el, s + "attribution")
+        for key, value in d["attribution"].items():
+            if value is not None:
+                _sub(attr, s + key.replace("_", "-"), str(value))
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def render_notices_json(name: str, title: str, notices: Sequence[Notice], settings: Settings) -> bytes:
+    base = settings.public_url.rstrip("/")
+    items = []
+    for n in notices:
+        d = notice_dict(n)
+        entry: dict[str, Any] = {"id": n.uid}
+        if n.item_url:
+            entry["url"] = n.item_url
+        if n.partner_item_url:
+            entry["external_url"] = n.partner_item_url
+        entry.update({"title": f"{n.kind}: {n.title or n.partner_id}", "content_text": _summary(n),
+                      "date_published": d["time"], "tags": [n.kind, n.action], "_syndication": d})
+        items.append(entry)
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": title,
+        "home_page_url": base + "/",
+        "feed_url": f"{base}/notices/{name}.json",
+        "authors": [{"name": settings.service_name}],
+        "items": items,
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
+    query = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(window)
+    if name == PUBLIC_FEED:
+        query = query.where(Notice.kind.in_(PUBLIC_KINDS))
+    else:
+        query = query.where(Notice.partner_id == name)
+    return list(session.scalars(query))
+
+
+def publish_feeds(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only_dirty: bool
+) -> list[Path]:
+    """Rewrite the notices feeds that changed; return the files written."""
+    with transaction(sessions) as session:
+        dirty_rows = {
+            c.id: c.dirty_since
+            for c in session.scalars(select(Channel).where(Channel.id.like(NOTICE_CHANNEL_PREFIX + "%"),
+                                                          Channel.dirty_since.is_not(None)))
+        }
+        extra = check_rights_changes(session, settings, now)
+        partners = {p.id: p.name for p in session.scalars(select(Partner))}
+    names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows} | {
+        c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in extra}
+    if not only_dirty:
+        names |= set(partners) | {PUBLIC_FEED}
+    written: list[Path] = []
+    out_dir = notices_dir(settings)
+    with sessions() as session:
+        docs = []
+        for name in sorted(names):
+            if name != PUBLIC_FEED and name not in partners:
+                continue
+            title = (f"{settings.service_name}: corrections and withdrawals" if name == PUBLIC_FEED
+                     else f"{settings.service_name}: republishing notices for {partners[name]}")
+            rows = feed_notices(session, name, settings.notices.window)
+            docs.append((out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings)))
+            docs.append((out_dir / f"{name}.json", render_notices_json(name, title, rows, settings)))
+    for path, data in docs:
+        if write_if_changed(path, data):
+            written.append(path)
+    if dirty_rows:
+        from sqlalchemy import update
+
+        with transaction(sessions) as session:
+            for cid, since in dirty_rows.items():
+                session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_since <= since)
+                                .values(dirty_since=None, published_at=now))
+    return written

@@ -1,0 +1,61 @@
+"""The Celery configuration of scaled mode: routing, at-least-once delivery, limits and the redelivery bound."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from syndication.deadletters import is_transient
+from syndication.dispatch import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY, make_celery, retry_delay
+from syndication.settings import ConfigError, load_settings
+
+
+def test_queues_routing_and_delivery_guarantees() -> None:
+    app = make_celery(load_settings(None, broker_url="redis://127.0.0.1:6379/0"))
+    conf = app.conf
+    assert [q.name for q in conf.task_queues] == list(QUEUES)
+    router = app.amqp.router
+    for task, queue in [(TASK_POLL, "fetch"), (TASK_PUBLISH_DIRTY, "publish"), (TASK_PUBLISH_ALL, "publish"),
+                        ("syndication.deliver_notices", "notify"), ("syndication.process_batch", "process")]:
+        assert router.route({}, task)["queue"].name == queue, task
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_soft_time_limit < conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]
+    assert conf.broker_transport_options["unacked_restore_throttle"] == 1
+    assert conf.worker_max_tasks_per_child > 0
+    assert conf.task_serializer == "json" and not conf.task_always_eager
+
+
+def test_limits_must_stay_below_the_visibility_timeout() -> None:
+    with pytest.raises(ConfigError, match="visibility_timeout"):
+        load_settings(None, celery={"time_limit": 200, "visibility_timeout": 150})
+    with pytest.raises(ConfigError, match="retry_backoff_max"):
+        load_settings(None, celery={"retry_backoff_max": 300})
+
+
+def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
+    rng = random.Random(7)
+    for retries in range(10):
+        top = min(60.0, 2.0 * 2**retries)
+        delays = [retry_delay(retries, 2.0, 60.0, rng) for _ in range(50)]
+        assert all(min(1.0, top) <= d <= top for d in delays)
+        assert len(set(delays)) > 1  # jitter
+    assert max(retry_delay(20, 2.0, 60.0, rng) for _ in range(50)) <= 60.0
+
+
+def test_transient_versus_permanent() -> None:
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    assert is_transient(OperationalError("SELECT 1", {}, Exception("server closed the connection")))
+    assert is_transient(ConnectionRefusedError())
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient(DataError("INSERT", {}, Exception("value too long")))
+    assert not is_transient(ValueError("bad document"))
+
+
+def test_key_prefix_separates_deployments_sharing_a_redis() -> None:
+    plain = make_celery(load_settings(None, broker_url="redis://127.0.0.1:6379/0"))
+    assert "global_keyprefix" not in plain.conf.broker_transport_options
+    app = make_celery(load_settings(None, broker_url="redis://127.0.0.1:6379/0", celery={"key_prefix": "blue:"}))
+    assert app.conf.broker_transport_options["global_keyprefix"] == "blue:"

@@ -1,0 +1,112 @@
+"""Pure poll decisions: backoff, Retry-After, 410, adaptive interval."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from syndication.intake.decide import (
+    RETRY_AFTER_MAX,
+    PollOutcome,
+    adaptive_interval,
+    backoff_delay,
+    decide,
+    parse_retry_after,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+DAY = 86400
+
+
+def run(outcome: PollOutcome, errors: int = 0, current: int | None = None, seed: int = 1):
+    return decide(outcome, now=NOW, configured_interval=300, current_interval=current, consecutive_errors=errors,
+                  backoff_cap=DAY, max_interval=6 * 3600, rng=random.Random(seed))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("120", 120.0),
+    ("0", 0.0),
+    ("  30 ", 30.0),
+    ("Sat, 28 Nov 2026 12:05:00 GMT", 300.0),
+    ("Sat, 28 Nov 2026 11:00:00 GMT", 0.0),  # in the past: now
+    ("99999999999", float(RETRY_AFTER_MAX)),
+    ("soon", None),
+    ("-5", None),
+    ("", None),
+    (None, None),
+])
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    rng = random.Random(7)
+    for errors, base in ((1, 300), (2, 600), (3, 1200), (6, 9600)):
+        delay = backoff_delay(300, errors, DAY, rng)
+        assert base * 0.8 <= delay <= base * 1.2
+    assert backoff_delay(300, 60, DAY, rng) <= DAY
+    assert backoff_delay(300, 10_000, DAY, rng) <= DAY  # no overflow
+    # Jitter: two sources failing together do not come back together.
+    assert len({round(backoff_delay(300, 3, DAY, random.Random(s))) for s in range(10)}) > 5
+
+
+def test_success_resets_errors_and_keeps_interval_without_dates() -> None:
+    d = run(PollOutcome(ok=True, status=304), errors=4, current=1200)
+    assert d.consecutive_errors == 0 and d.enabled and d.interval == 1200
+    assert d.next_poll_at == NOW + timedelta(seconds=1200)
+
+
+@pytest.mark.parametrize("status", [404, 500, 502, None])
+def test_errors_back_off(status: int | None) -> None:
+    first = run(PollOutcome(ok=False, status=status, error="x"), errors=0)
+    fifth = run(PollOutcome(ok=False, status=status, error="x"), errors=4)
+    assert first.consecutive_errors == 1 and fifth.consecutive_errors == 5 and fifth.enabled
+    assert 240 <= first.delay <= 360
+    assert 300 * 16 * 0.8 <= fifth.delay <= 300 * 16 * 1.2
+    assert run(PollOutcome(ok=False, status=status), errors=30).delay <= DAY
+
+
+def test_gone_disables_with_reason() -> None:
+    d = run(PollOutcome(ok=False, status=410, error="HTTP 410 Gone"))
+    assert d.enabled is False and "410" in (d.disabled_reason or "")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(status: int) -> None:
+    d = run(PollOutcome(ok=False, status=status, headers={"retry-after": "7200"}))
+    assert d.delay == 7200 and d.next_poll_at == NOW + timedelta(seconds=7200)
+    d = run(PollOutcome(ok=False, status=status, headers={"retry-after": "Sat, 28 Nov 2026 15:00:00 GMT"}))
+    assert d.delay == 3 * 3600
+    # Never earlier than the backoff would be.
+    d = run(PollOutcome(ok=False, status=status, headers={"retry-after": "1"}), errors=3)
+    assert d.delay >= 300 * 8 * 0.8
+    # Without (or with a broken) Retry-After: plain backoff.
+    assert run(PollOutcome(ok=False, status=status, headers={"retry-after": "later"})).delay <= 360
+
+
+def test_retry_after_ignored_for_other_statuses() -> None:
+    assert run(PollOutcome(ok=False, status=500, headers={"retry-after": "7200"})).delay <= 360
+
+
+def test_adaptive_interval_from_publishing_rate() -> None:
+    week = [NOW - timedelta(days=d) for d in range(7)]  # one a day, document reaching back further
+    older = [NOW - timedelta(days=10)]
+    assert adaptive_interval(week + older, NOW, 300, 6 * 3600) == 6 * 3600  # daily -> max 6 h
+    assert adaptive_interval(week + older, NOW, 300, 2 * DAY) == DAY
+    busy = [NOW - timedelta(minutes=10 * i) for i in range(100)]  # every 10 min, document covers 16 h
+    assert adaptive_interval(busy, NOW, 60, 6 * 3600) == pytest.approx(594, abs=2)
+    assert adaptive_interval(busy, NOW, 900, 6 * 3600) == 900  # never below the configured minimum
+    assert adaptive_interval([], NOW, 300, 6 * 3600) == 6 * 3600
+    assert adaptive_interval([NOW - timedelta(days=30)], NOW, 300, 6 * 3600) == 6 * 3600
+    future = [NOW + timedelta(days=1)] * 50
+    assert adaptive_interval(future, NOW, 300, 6 * 3600) == 6 * 3600  # future dates do not count
+
+
+def test_success_with_dates_adapts_interval_within_bounds() -> None:
+    busy = tuple(NOW - timedelta(minutes=i) for i in range(500))
+    assert run(PollOutcome(ok=True, status=200, published=busy)).interval == 300
+    quiet = (NOW - timedelta(days=3),)
+    d = run(PollOutcome(ok=True, status=200, published=quiet))
+    assert d.interval == 6 * 3600 and d.next_poll_at == NOW + timedelta(hours=6)
