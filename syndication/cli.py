@@ -153,8 +153,10 @@ def publish(as_json: JsonOpt = False) -> None:
         results = jobs.publish_all(rt)
     finally:
         rt.close()
-    rows: list[dict[str, Any]] = [{"channel": r.channel, "format": r.format, "path": r.path, "items": r.items, "changed": r.changed}
-            for r in results]
+    rows: list[dict[str, Any]] = [
+        {"channel": r.channel, "format": r.format, "path": r.path, "items": r.items, "changed": r.changed}
+        for r in results
+    ]
     if as_json:
         emit_json({"channels": rows})
         return

@@ -13,8 +13,8 @@ from tests.conftest import FeedServer
 def test_feeds_served_with_validators(make_runtime, feed_server: FeedServer) -> None:  # type: ignore[no-untyped-def]
     url = feed_server.add_feed("/t.rss", rss(2))
     rt = make_runtime(partners=[{"id": "turan", "name": "Turan", "sources": [{"kind": "feed", "url": url}]}])
-    from syndication.schedule import claim_due
     from syndication.clock import utcnow
+    from syndication.schedule import claim_due
 
     for sid, token in claim_due(rt.sessions, utcnow(), lease_seconds=60, limit=10):
         jobs.poll_source(rt, sid, token)
