@@ -245,7 +245,8 @@ def queues(rt: Runtime) -> dict[str, Any]:
     if rt.settings.embedded:
         return {"mode": "embedded", **executor_state(rt.dispatcher)}
     try:
-        return {"mode": "scaled", **redis_queues(rt.settings.broker_url), "workers": workers_online(rt)}
+        state = redis_queues(rt.settings.broker_url, key_prefix=rt.settings.celery.key_prefix)
+        return {"mode": "scaled", **state, "workers": workers_online(rt)}
     except Exception as exc:  # the broker being down is exactly what operators must see
         return {"mode": "scaled", "error": f"broker not answering: {exc.__class__.__name__}: {exc}",
                 "queues": [], "running": None, "workers": None}
@@ -264,7 +265,10 @@ def executor_state(dispatcher: Any) -> dict[str, Any]:
     return {"queues": out, "running": max(0, int(dispatcher.pending) - queued)}
 
 
-def redis_queues(broker_url: str, now: float | None = None) -> dict[str, Any]:
+def redis_queues(broker_url: str, now: float | None = None, key_prefix: str = "") -> dict[str, Any]:
+    """Depth and oldest message age per Celery queue, and unacked (running or lost) tasks, from Redis.
+
+    `key_prefix` is Celery's `global_keyprefix` (settings.celery.key_prefix), applied to every kombu key."""
     import redis
 
     now = time.time() if now is None else now
@@ -272,7 +276,7 @@ def redis_queues(broker_url: str, now: float | None = None) -> dict[str, Any]:
     try:
         out = []
         for q in QUEUES:
-            keys = [q if pri == 0 else f"{q}{KOMBU_SEP}{pri}" for pri in KOMBU_PRIORITY_STEPS]
+            keys = [key_prefix + (q if pri == 0 else f"{q}{KOMBU_SEP}{pri}") for pri in KOMBU_PRIORITY_STEPS]
             pipe = client.pipeline()
             for k in keys:
                 pipe.llen(k)
@@ -281,8 +285,8 @@ def redis_queues(broker_url: str, now: float | None = None) -> dict[str, Any]:
             depth = sum(int(res[i]) for i in range(0, len(res), 2))
             ages = [a for a in (message_age(res[i], now) for i in range(1, len(res), 2)) if a is not None]
             out.append({"queue": q, "depth": depth, "oldest_age_seconds": round(max(ages), 3) if ages else None})
-        running = int(client.hlen("unacked"))
-        oldest_unacked = client.zrange("unacked_index", 0, 0, withscores=True)
+        running = int(client.hlen(key_prefix + "unacked"))
+        oldest_unacked = client.zrange(key_prefix + "unacked_index", 0, 0, withscores=True)
         running_age = round(now - float(oldest_unacked[0][1]), 3) if oldest_unacked else None
         return {"queues": out, "running": running, "oldest_running_age_seconds": running_age}
     finally:

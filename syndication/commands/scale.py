@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import typer
 
@@ -114,21 +114,6 @@ def stop_worker(proc: subprocess.Popen[bytes], *, kill: bool = False, timeout: f
     return proc.returncode
 
 
-def queue_depths(broker_url: str, key_prefix: str = "") -> dict[str, Any]:
-    """Length of each queue and the number of unacknowledged tasks (delivered, not finished) in Redis."""
-    import redis
-
-    client = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=5)
-    try:
-        queues = {q: int(client.llen(key_prefix + q)) for q in QUEUES}
-        unacked = int(client.hlen(key_prefix + "unacked"))
-        oldest = client.zrange(key_prefix + "unacked_index", 0, 0, withscores=True)
-        oldest_age = round(time.time() - float(oldest[0][1]), 1) if oldest else None
-    finally:
-        client.close()
-    return {"queues": queues, "unacked": unacked, "oldest_unacked_age": oldest_age}
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
 
@@ -164,14 +149,18 @@ def register(app: typer.Typer) -> None:
         s = settings()
         if s.embedded:
             raise fail("no broker configured (SYNDICATION_BROKER_URL is empty): nothing is queued in embedded mode")
+        from syndication.ops import redis_queues
+
         try:
-            depths = queue_depths(s.broker_url, s.celery.key_prefix)
+            state = redis_queues(s.broker_url, key_prefix=s.celery.key_prefix)
         except Exception as exc:
             raise fail(f"broker not answering: {exc.__class__.__name__}: {exc}", code=1) from None
         if as_json:
-            sys.stdout.write(json.dumps(depths, indent=2) + "\n")
+            sys.stdout.write(json.dumps(state, indent=2) + "\n")
             return
-        for name, n in depths["queues"].items():
-            console.print(f"{name:<8} {n:>8} waiting")
-        age = depths["oldest_unacked_age"]
-        console.print(f"{'unacked':<8} {depths['unacked']:>8} running or lost (oldest {age} s)")
+        for q in state["queues"]:
+            age = q["oldest_age_seconds"]
+            oldest = f" (oldest {age} s)" if age is not None else ""
+            console.print(f"{q['queue']:<8} {q['depth']:>8} waiting{oldest}")
+        age = state["oldest_running_age_seconds"]
+        console.print(f"{'unacked':<8} {state['running']:>8} running or lost (oldest {age} s)")

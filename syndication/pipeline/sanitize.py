@@ -119,15 +119,26 @@ def sanitize_html(fragment: str | None, base_url: str | None = None, *, iframe_h
             return None if base_url is None and "://" not in value else _clean_srcset(value, base_url)
         return value
 
-    out = nh3.clean(
-        fragment,
-        tags=tags,
-        attributes=attributes,
-        attribute_filter=_filter,
-        url_schemes={"http", "https", "data"},
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-    ).strip()
+    def _clean(html: str) -> str:
+        return nh3.clean(
+            html,
+            tags=tags,
+            attributes=attributes,
+            attribute_filter=_filter,
+            url_schemes={"http", "https", "data"},
+            link_rel="noopener noreferrer",
+            strip_comments=True,
+        ).strip()
+
+    out = _clean(fragment)
+    # Removing a disallowed element can leave a tree html5ever serialises in a form it would parse
+    # differently (e.g. `<p><p></p></p>` after an <object> goes). Re-clean until the output is stable,
+    # so that sanitising is idempotent and what we store is what any reader will parse.
+    for _ in range(3):
+        again = _clean(out)
+        if again == out:
+            break
+        out = again
     if hosts and "<iframe" in out:
         out = _IFRAME.sub(_iframe, out).strip()
     return out
