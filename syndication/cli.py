@@ -279,12 +279,8 @@ def _wait_for_signal() -> None:
         pass
 
 
-@app.command()
-def run(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-) -> None:
-    """The embedded service: HTTP + scheduler + in-process executor, one process."""
+def _serve(host: str, port: int, *, with_scheduler: bool) -> None:
+    """Run the HTTP app; with the scheduler too in the embedded role."""
     import uvicorn
 
     from syndication.dispatch import make_dispatcher
@@ -294,15 +290,25 @@ def run(
     log_args = setup_logging()
     rt = runtime()
     rt.dispatcher = make_dispatcher(rt)
-    sched = start_scheduler(rt)
+    sched = start_scheduler(rt) if with_scheduler else None
     logging.getLogger("syndication").info(
-        "embedded service on http://%s:%d (database %s, data dir %s)", host, port,
+        "%s on http://%s:%d (database %s, data dir %s)", "embedded service" if with_scheduler else "web", host, port,
         rt.engine.url.render_as_string(hide_password=True), rt.settings.data_dir)
     try:
         uvicorn.run(create_app(rt), host=host, port=port, log_level="info", **log_args)
     finally:
-        sched.shutdown(wait=False)
+        if sched is not None:
+            sched.shutdown(wait=False)
         rt.close()
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """The embedded service: HTTP + scheduler + in-process executor, one process."""
+    _serve(host, port, with_scheduler=True)
 
 
 @app.command()
@@ -311,18 +317,7 @@ def web(
     port: Annotated[int, typer.Option("--port")] = 8000,
 ) -> None:
     """Scaled-out role: the HTTP server only (feeds, API, ops)."""
-    import uvicorn
-
-    from syndication.dispatch import make_dispatcher
-    from syndication.web.app import create_app
-
-    log_args = setup_logging()
-    rt = runtime()
-    rt.dispatcher = make_dispatcher(rt)
-    try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info", **log_args)
-    finally:
-        rt.close()
+    _serve(host, port, with_scheduler=False)
 
 
 @app.command()

@@ -44,15 +44,6 @@ GENERATOR = "syndication"  # no version: an upgrade must not change every feed's
 EBU_SCHEME = "urn:ebu"
 PHOTO_ROLE = "photographer"  # EBU role code
 
-LICENSE_NAMES = {
-    "creativecommons.org/licenses/by/": "CC BY",
-    "creativecommons.org/licenses/by-sa/": "CC BY-SA",
-    "creativecommons.org/licenses/by-nd/": "CC BY-ND",
-    "creativecommons.org/licenses/by-nc/": "CC BY-NC",
-    "creativecommons.org/licenses/by-nc-sa/": "CC BY-NC-SA",
-    "creativecommons.org/licenses/by-nc-nd/": "CC BY-NC-ND",
-    "creativecommons.org/publicdomain/zero/": "CC0",
-}
 
 EXT_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
 
@@ -111,16 +102,6 @@ class Extras:
 
 
 NO_EXTRAS = Extras()
-
-
-def license_name(url: str | None) -> str | None:
-    if not url:
-        return None
-    for frag, name in LICENSE_NAMES.items():
-        if frag in url:
-            version = url.split(frag, 1)[1].strip("/").split("/")[0]
-            return f"{name} {version}".strip()
-    return None
 
 
 def attribution_footer(item: PublishedItem) -> str:
