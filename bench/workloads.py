@@ -9,9 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ class Size:
 
 FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_000, pushes=50,
             publish_partners=19, publish_items=100, serve_seconds=5, memory_mb=20, cap_probe_mb=100,
-            budget=90)
+            budget=75)
 QUICK = Size(feeds=6, items=10, repeats=1, scaled_repeats=1, latency_store=60, pushes=5,
              publish_partners=3, publish_items=10, serve_seconds=1, memory_mb=2, cap_probe_mb=20,
              budget=60)
@@ -118,7 +120,17 @@ def _poll_round(rt: Any, budget: float | None = None) -> tuple[float, list[Any],
     ex.shutdown(wait=True, cancel_futures=True)
     elapsed = time.perf_counter() - t0
     reports = [f.result() for f in futures if f.done() and not f.cancelled()]
+    rt.extras["bench_unpolled"] = [c for c, f in zip(claimed, futures, strict=True) if f.cancelled()]
     return elapsed, reports, truncated
+
+
+def _complete_round(rt: Any) -> None:
+    """Set-up after an over-budget round (not timed): poll the feeds it did not reach, story search
+    skipped, so repoll has all 200 feeds and latency has its full store."""
+    from syndication import jobs
+
+    with no_story_matching(), ThreadPoolExecutor(rt.settings.schedule.executor_threads) as ex:
+        list(ex.map(lambda c: jobs.poll_source(rt, c[0], c[1]), rt.extras.pop("bench_unpolled", [])))
 
 
 def _count_items(rt: Any) -> tuple[int, int]:
@@ -146,7 +158,9 @@ def ingest_embedded(size: Size, work: Path, base_url: str, bodies: list[bytes],
                 errors = [rep.error for rep in reports if rep and rep.error][:3]
                 raise RuntimeError(f"ingest stored {total}/{expected} items ({attributed} attributed): {errors}")
             rates.append(total / elapsed)
-            if not truncated:
+            if truncated:
+                _complete_round(rt)
+            if not truncated or r == 0:
                 repoll, reports, _ = _poll_round(rt)
                 statuses = {rep.status for rep in reports if rep}
                 if statuses != {"not_modified"}:
@@ -322,11 +336,8 @@ def top_up_store(store_dir: Path, target: int, base_url: str, feeds: int) -> int
     from syndication.db.session import transaction
     from syndication.intake.parse import parse_document
     from syndication.pipeline.normalise import normalise_feed
-    from syndication.pipeline.stories import fingerprint_row
 
     rt = _runtime(base_settings(store_dir, partners=[partner_config(i, base_url) for i in range(feeds)]))
-    original = ingest.assign_story
-    ingest.assign_story = lambda session, row, now: fingerprint_row(row) and None  # type: ignore[assignment]
     try:
         with rt.sessions() as s:
             have = {p for (p,) in s.execute(select(Item.partner_id).distinct())}
@@ -343,12 +354,29 @@ def top_up_store(store_dir: Path, target: int, base_url: str, feeds: int) -> int
                 policy = jobs.policy_of(s.get(Partner, f"agency{i}"))
             now = utcnow()
             items, rejections = normalise_feed(parsed, policy, now=now, document_url=f"{base_url}/feed{i}.xml")
-            with transaction(rt.sessions) as session:
+            with no_story_matching(), transaction(rt.sessions) as session:
                 total += ingest.store_items(session, items, rejections, now=now, source_id=None).new
         return total
     finally:
-        ingest.assign_story = original  # type: ignore[assignment]
         rt.close()
+
+
+@contextmanager
+def no_story_matching() -> Iterator[None]:
+    """Set-up only (never inside a measurement): store items with their fingerprints but without the
+    cross-partner story search, which the synthetic items (all distinct) would not match anyway."""
+    import syndication.pipeline.ingest as ingest
+    from syndication.pipeline.stories import fingerprint_row
+
+    def fingerprint_only(session: Any, row: Any, now: datetime) -> None:
+        fingerprint_row(row)
+
+    original = ingest.assign_story
+    ingest.assign_story = fingerprint_only
+    try:
+        yield
+    finally:
+        ingest.assign_story = original
 
 
 def _store_sender(rt: Any) -> Callable[[int, str], None]:
@@ -434,12 +462,14 @@ def publish(size: Size, work: Path) -> dict[str, Any]:
             store_items(session, items, rej, now=now, source_id=None)
 
     try:
-        for p in range(size.publish_partners):
-            store(p, [entry(p, i) for i in range(size.publish_items)])
+        with no_story_matching():  # set-up; the measured part below is publishing
+            for p in range(size.publish_partners):
+                store(p, [entry(p, i) for i in range(size.publish_items)])
         jobs.publish_all(rt)
         dirty_ms, all_ms, written, changed, total_files, render_ms = [], [], [], [], [], []
         for r in range(max(3, size.repeats)):
-            store(r % size.publish_partners, [entry(r % size.publish_partners, 10_000 + r)])
+            with no_story_matching():
+                store(r % size.publish_partners, [entry(r % size.publish_partners, 10_000 + r)])
             t0 = time.perf_counter()
             res = jobs.publish_dirty(rt)
             dirty_ms.append((time.perf_counter() - t0) * 1000)

@@ -109,9 +109,17 @@ def poll_source(
     except Exception as exc:  # errors are data: record, never crash the worker
         if raise_transient and is_transient(exc):
             raise
-        log.exception("poll of source %s failed", source_id)
+        log.exception("poll of source %s failed", source_id, extra={"partner": policy.id, "source_id": source_id})
         report = SourceReport(policy.id, locator, "error", error=f"internal error: {exc.__class__.__name__}: {exc}")
         _finish(rt, source_id, started, t0, report, http_status=None)
+    # One line per poll: what operators grep for when a source misbehaves (JSON logs carry the ids).
+    log.log(
+        logging.WARNING if report.status == "error" else logging.INFO,
+        "poll %s source %s: %s new=%d updated=%d unchanged=%d rejected=%d%s",
+        policy.id, source_id, report.status, report.new, report.updated, report.unchanged, report.rejected,
+        f" error={report.error}" if report.error else "",
+        extra={"partner": policy.id, "source_id": source_id},
+    )
     return report
 
 

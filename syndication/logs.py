@@ -38,6 +38,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+QUIET_LOGGERS = ("apscheduler", "alembic.runtime.plugins", "httpx", "httpcore")
+
+
 def configure(fmt: str = "text", level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:
     """Install one handler on the root logger (replacing earlier ones of ours)."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -50,6 +53,10 @@ def configure(fmt: str = "text", level: str | int = "INFO", stream: TextIO | Non
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else logging.getLevelName(level.upper()))
+    # Libraries that narrate routine work at INFO (every scheduler tick, every migration plugin) would
+    # drown what operators need to read; keep their warnings.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
 
 

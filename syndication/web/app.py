@@ -129,10 +129,14 @@ def create_app(rt: Runtime) -> FastAPI:
     cache = FileCache()
     ttl = rt.settings.publish.ttl * 60
 
-    @app.api_route("/feeds/{rel:path}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def feeds(rel: str, request: Request) -> Response:
-        # async: a stat and a dict lookup need no thread-pool hop (2.5x the 304 rate; see bench/README.md).
-        return serve_file(request, rt.settings.feeds_dir, rel, ttl, cache)
+    async def feeds(request: Request) -> Response:
+        # The hot path: a plain Starlette route (no FastAPI parameter validation) and async (a stat and a
+        # dict lookup need no thread-pool hop) — 304s went from ~700 to ~4,900 req/s (bench/README.md).
+        return serve_file(request, rt.settings.feeds_dir, request.path_params["rel"], ttl, cache)
+
+    from starlette.routing import Route
+
+    app.router.routes.append(Route("/feeds/{rel:path}", feeds, methods=["GET", "HEAD"], include_in_schema=False))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
