@@ -43,7 +43,7 @@ class Size:
 
 FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_000, pushes=50,
             publish_partners=19, publish_items=100, serve_seconds=5, memory_mb=20, cap_probe_mb=100,
-            budget=75)
+            budget=45)
 QUICK = Size(feeds=6, items=10, repeats=1, scaled_repeats=1, latency_store=60, pushes=5,
              publish_partners=3, publish_items=10, serve_seconds=1, memory_mb=2, cap_probe_mb=20,
              budget=60)
