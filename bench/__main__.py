@@ -30,10 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every workload")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
-    if os.environ.get("BENCH_PROPOSED_STORIES") == "1":
-        from bench import proposed_story_match
-
-        proposed_story_match.install()
     if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
         import syndication.intake.fastparse as fastparse
 

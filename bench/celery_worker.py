@@ -1,5 +1,5 @@
-"""`python -m bench.celery_worker ARGS` = `celery ARGS`, with the bench's opt-in patches applied first
-(BENCH_PROPOSED_STORIES=1), so the scaled workload measures the same code as the embedded one."""
+"""`python -m bench.celery_worker ARGS` = `celery ARGS`, with the bench's opt-in switches applied first
+(BENCH_NO_FASTPATH=1), so the scaled workload measures the same code as the embedded one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 import sys
 
 if __name__ == "__main__":
-    if os.environ.get("BENCH_PROPOSED_STORIES") == "1":
-        from bench import proposed_story_match
+    if os.environ.get("BENCH_NO_FASTPATH") == "1":
+        import syndication.intake.fastparse as fastparse
 
-        proposed_story_match.install()
+        fastparse.try_parse = lambda *a, **k: None  # type: ignore[assignment]
     from celery.__main__ import main
 
     sys.argv[0] = "celery"

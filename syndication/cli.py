@@ -77,7 +77,10 @@ def setup_logging(level: int | None = None) -> dict[str, Any]:
 
         cfg = LogSettings()
     configure(cfg.format, level if level is not None else cfg.level)
-    return {"log_config": None} if cfg.format == "json" else {}
+    extra: dict[str, Any] = {"access_log": cfg.access}
+    if cfg.format == "json":
+        extra["log_config"] = None
+    return extra
 
 
 def emit_json(data: Any) -> None:

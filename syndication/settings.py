@@ -321,6 +321,9 @@ class OpsSettings(_Strict):
 class LogSettings(_Strict):
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # One line per HTTP request: off by default — feed readers poll constantly, and writing a line per
+    # 304 halves the requests a process serves (bench: serve). Turn on to debug clients.
+    access: bool = False
 
     @field_validator("level", mode="before")
     @classmethod

@@ -111,6 +111,8 @@ class Item(Base):
         Index("ix_items_embargo_pending", "embargo_released_at", "embargo_until"),  # [normalise] release scan
         Index("ix_items_source_sort", "source_id", "sort_at"),  # [operators] 0006_operators
         Index("ix_items_first_seen", "first_seen_at"),  # [operators] 0006_operators
+        Index("ix_items_published", "published_at"),  # story window (0008_story_indexes)
+        Index("ix_items_url", "url"),  # story exact match by canonical URL (0008_story_indexes)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

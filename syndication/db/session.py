@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITE_OPTION = "syndication_write"
 
 
 def make_engine(url: str) -> Engine:
@@ -41,8 +42,14 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # One writer at a time, decided at BEGIN: two claimers never both read "due".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Write transactions (`transaction()`, migrations) take the write lock at BEGIN: one writer at a
+        # time, decided up front, so two claimers never both read "due" and a read never has to be
+        # upgraded to a write (which WAL cannot wait for). Plain reading sessions begin DEFERRED and
+        # never queue behind a writer.
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -51,7 +58,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A write transaction: committed on success, rolled back on error (BEGIN IMMEDIATE on SQLite)."""
     with factory() as session, session.begin():
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
 
 
@@ -69,7 +78,7 @@ def migrate(engine: Engine) -> None:
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
             # Two processes starting at once must not both create the tables.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724011)")

@@ -9,6 +9,7 @@ preferring the originating agency's copy (`preferred_carrier`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from syndication.db.models import Item, Story
 from syndication.pipeline.dedupe import (
+    BODY_MATCH_DISTANCE,
+    SIMILAR_TITLE_DISTANCE,
+    TITLE_MATCH_DISTANCE,
     WINDOW,
     Fingerprint,
     duplicate_reason,
@@ -29,7 +33,58 @@ from syndication.pipeline.dedupe import (
 from syndication.pipeline.policy import same_org
 
 REASON_RANK = {"url": 0, "body": 1, "title+simhash": 2, "similar-title+simhash": 3, "simhash": 4}
-CANDIDATE_LIMIT = 2000
+# No near-duplicate rule accepts a larger SimHash distance; a cheap XOR prefilter before the full decision.
+MAX_NEAR_DISTANCE = max(TITLE_MATCH_DISTANCE, SIMILAR_TITLE_DISTANCE, BODY_MATCH_DISTANCE)
+_COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Item.simhash, Item.published_at,
+         Item.story_id)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    id: int
+    partner_id: str
+    url: str | None
+    title_key: str
+    body_hash: str | None
+    simhash: int | None
+    published: datetime
+    story_id: int | None
+
+    @classmethod
+    def of(cls, r: Any) -> _Candidate:
+        return cls(r[0], r[1], r[2], r[3] or "", r[4], from_signed(r[5]), r[6], r[7])
+
+    def fingerprint(self) -> Fingerprint:
+        return Fingerprint(self.url, self.title_key, self.body_hash, self.simhash, self.published, 0)
+
+
+@dataclass
+class _Window:
+    """Fingerprints of the items published within the loaded time range, read once per transaction
+    (one fetched document) as plain columns, and extended as the document's items are stored."""
+
+    tx: Any
+    lo: datetime | None = None
+    hi: datetime | None = None
+    rows: dict[int, _Candidate] = field(default_factory=dict)
+
+    def cover(self, session: Session, lo: datetime, hi: datetime) -> None:
+        if self.lo is not None and self.hi is not None and self.lo <= lo and hi <= self.hi:
+            return
+        new_lo = lo if self.lo is None else min(lo, self.lo)
+        new_hi = hi if self.hi is None else max(hi, self.hi)
+        query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(new_lo, new_hi))
+        for r in session.execute(query):
+            self.rows.setdefault(r[0], _Candidate.of(r))
+        self.lo, self.hi = new_lo, new_hi
+
+
+def _window(session: Session) -> _Window:
+    tx = session.get_transaction()
+    w = session.info.get("story_window")
+    if w is None or w.tx is not tx:
+        w = session.info["story_window"] = _Window(tx)
+    return w
 
 
 def fingerprint_row(row: Item) -> Fingerprint:
@@ -40,53 +95,76 @@ def fingerprint_row(row: Item) -> Fingerprint:
     return fp
 
 
-def _stored_fingerprint(row: Item) -> Fingerprint:
-    return Fingerprint(row.url, row.title_key or "", row.body_hash, from_signed(row.simhash), row.published_at, 0)
+def _may_match(fp: Fingerprint, cand: _Candidate) -> bool:
+    if fp.url and cand.url == fp.url:
+        return True
+    if fp.body_hash and cand.body_hash == fp.body_hash:
+        return True
+    if fp.simhash is None or cand.simhash is None:
+        return False
+    return (fp.simhash ^ cand.simhash).bit_count() <= MAX_NEAR_DISTANCE
 
 
 def assign_story(session: Session, row: Item, now: datetime) -> int | None:
-    """Fingerprint `row` and join it to the story of the best-matching item of another partner."""
+    """Fingerprint `row` and join it to the story of the best-matching item of another partner.
+
+    Candidates: every other partner's item published within the window (from the per-document window
+    cache), plus any item with the same URL or body hash whenever it was published (indexed lookups)."""
     fp = fingerprint_row(row)
     lo, hi = row.published_at - WINDOW, row.published_at + WINDOW
-    conditions: list[ColumnElement[bool]] = [Item.published_at.between(lo, hi)]
+    window = _window(session)
+    window.cover(session, lo, hi)
+    candidates: dict[int, _Candidate] = {}
+    for cand in window.rows.values():
+        if cand.partner_id == row.partner_id or cand.id == row.id or not lo <= cand.published <= hi:
+            continue
+        if _may_match(fp, cand):
+            candidates[cand.id] = cand
+    exact: list[ColumnElement[bool]] = []
     if row.url:
-        conditions.append(Item.url == row.url)
+        exact.append(Item.url == row.url)
     if fp.body_hash:
-        conditions.append(Item.body_hash == fp.body_hash)
-    query = (
-        select(Item)
-        .where(Item.partner_id != row.partner_id, Item.title_key.is_not(None), or_(*conditions))
-        .order_by(Item.published_at)
-        .limit(CANDIDATE_LIMIT)
-    )
-    if row.id is not None:
-        query = query.where(Item.id != row.id)
-    best: tuple[tuple[int, int, int], Item] | None = None
-    for cand in session.scalars(query):
-        reason = duplicate_reason(fp, _stored_fingerprint(cand))
+        exact.append(Item.body_hash == fp.body_hash)
+    if exact:
+        query = select(*_COLS).where(Item.partner_id != row.partner_id, Item.title_key.is_not(None), or_(*exact))
+        for r in session.execute(query):
+            if r[0] != row.id:
+                candidates.setdefault(r[0], window.rows.get(r[0]) or _Candidate.of(r))
+    best: tuple[tuple[int, int, int], _Candidate] | None = None
+    for cand in sorted(candidates.values(), key=lambda c: (c.published, c.id)):
+        reason = duplicate_reason(fp, cand.fingerprint())
         if reason is None:
             continue
-        cand_hash = from_signed(cand.simhash)
-        distance = hamming(fp.simhash, cand_hash) if fp.simhash is not None and cand_hash is not None else 64
+        distance = hamming(fp.simhash, cand.simhash) if fp.simhash is not None and cand.simhash is not None else 64
         rank = (REASON_RANK[reason], 0 if cand.story_id else 1, distance)
         if best is None or rank < best[0]:
             best = (rank, cand)
+    # This item is now a candidate for the rest of the document's items (other partners' documents
+    # reload the window in their own transaction).
+    if row.id is not None:
+        window.rows[row.id] = _Candidate(row.id, row.partner_id, row.url, fp.title_key, fp.body_hash, fp.simhash,
+                                         row.published_at, None)
     if best is None:
         # A changed item that no longer matches anything leaves its story.
         row.story_id = None
         return None
     cand = best[1]
+    cand_item = session.get(Item, cand.id)
+    assert cand_item is not None
     story_id = cand.story_id
     if story_id is None:
-        story = Story(title=cand.title, original_agency=None, created_at=now, updated_at=now)
+        story = Story(title=cand_item.title, original_agency=None, created_at=now, updated_at=now)
         session.add(story)
         session.flush()
         story_id = story.id
+        cand_item.story_id = story_id
         cand.story_id = story_id
     row.story_id = story_id
+    if row.id is not None:
+        window.rows[row.id].story_id = story_id
     story_row = session.get(Story, story_id)
     if story_row is not None:
-        agency = _agency(row) or _agency(cand)
+        agency = _agency(row) or _agency(cand_item)
         if agency and not story_row.original_agency:
             story_row.original_agency = agency
         story_row.updated_at = now

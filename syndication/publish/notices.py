@@ -34,9 +34,9 @@ from syndication.db.models import (
     WebhookEndpoint,
 )
 from syndication.db.session import transaction
+from syndication.pipeline.policy import license_name
 from syndication.publish.archives import matches
 from syndication.publish.channels import ChannelSpec, channel_specs, item_uid
-from syndication.pipeline.policy import license_name
 from syndication.publish.feeds import ATOM, EPOCH, GENERATOR, SYND
 from syndication.publish.files import write_if_changed
 from syndication.settings import Settings

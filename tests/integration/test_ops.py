@@ -353,7 +353,10 @@ def test_json_logs_when_configured(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     monkeypatch.setenv("SYNDICATION_LOG__FORMAT", "json")
     monkeypatch.setenv("SYNDICATION_LOG__LEVEL", "debug")
     try:
-        assert cli.setup_logging() == {"log_config": None}  # uvicorn then logs through our JSON handler
+        # uvicorn then logs through our JSON handler; one line per request only when log.access is on
+        assert cli.setup_logging() == {"log_config": None, "access_log": False}
+        monkeypatch.setenv("SYNDICATION_LOG__ACCESS", "true")
+        assert cli.setup_logging()["access_log"] is True
         logging.getLogger("syndication.jobs").debug("poll of %s done", 7, extra={"partner": "turan", "source_id": 7,
                                                                                "item_id": 42})
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
