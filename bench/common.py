@@ -5,6 +5,7 @@ Everything here is deterministic (seeded) and free of I/O except `machine()`, so
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import platform
@@ -104,8 +105,30 @@ class Article:
     author: str
 
 
+_SYLLABLES = ("ba", "ko", "ri", "tan", "mel", "dor", "sha", "vin", "lu", "gre", "pol", "zan", "ter", "mi", "fa",
+              "ques", "ro", "al", "en", "ir", "ste", "nov", "ka", "bur", "lin", "os", "mar", "de", "sul", "chi")
+
+
+def _vocabulary(size: int = 6000) -> tuple[str, ...]:
+    """The news words above plus made-up words: real articles draw on thousands of words, and a tiny
+    vocabulary would make unrelated synthetic articles look like near-duplicates to story matching."""
+    rng = random.Random(0)
+    words, seen = list(WORDS), set(WORDS)
+    while len(words) < size:
+        w = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+        if w not in seen:
+            seen.add(w)
+            words.append(w)
+    return tuple(words)
+
+
+VOCABULARY = _vocabulary()
+# Zipf-like word frequencies (weight 1/rank), as in natural text.
+_CUM_WEIGHTS = tuple(itertools.accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
+
+
 def _sentence(rng: random.Random, n: int) -> str:
-    words = [rng.choice(WORDS) for _ in range(n)]
+    words = rng.choices(VOCABULARY, cum_weights=_CUM_WEIGHTS, k=n)
     return words[0].capitalize() + " " + " ".join(words[1:]) + "."
 
 

@@ -46,16 +46,21 @@ class Fingerprint:
 
 def title_key(title: str) -> str:
     """Lower-case, accents folded, punctuation and workflow prefixes ("UPDATE:") removed."""
-    t = _PREFIX.sub("", title or "")
-    t = unicodedata.normalize("NFKD", t.casefold())
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    t = _fold(_PREFIX.sub("", title or ""))
     return " ".join(_NON_WORD.sub(" ", t).split())
 
 
+def _fold(text: str) -> str:
+    """Case- and accent-folded text (ASCII text only needs casefolding)."""
+    text = text.casefold()
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
 def body_words(html: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", plain_text(html).casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", text).split()
+    return _NON_WORD.sub(" ", _fold(plain_text(html))).split()
 
 
 def body_hash(words: list[str]) -> str | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from syndication.db.models import Event, Item, ItemVersion
 from syndication.domain import IngestCounts, NormalisedItem, Rejection
-from syndication.pipeline.stories import assign_story
+from syndication.pipeline.stories import assign_story, prepare_window
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
 
@@ -118,6 +118,7 @@ def store_items(
             session.add(_event(kind, row, item, now))
     if story_rows:
         session.flush()
+        prepare_window(session, story_rows)
         for row in story_rows:
             assign_story(session, row, now)
     return counts

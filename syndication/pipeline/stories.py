@@ -67,16 +67,29 @@ class _Window:
     lo: datetime | None = None
     hi: datetime | None = None
     rows: dict[int, _Candidate] = field(default_factory=dict)
+    # Exact-match candidates (same URL or body hash, published at any time) read for a whole document
+    # by `prepare_window`; None when not prepared (then each item looks its own up).
+    exact: dict[str, list[_Candidate]] | None = None
+    fingerprints: dict[int, Fingerprint] = field(default_factory=dict)
 
     def cover(self, session: Session, lo: datetime, hi: datetime) -> None:
-        if self.lo is not None and self.hi is not None and self.lo <= lo and hi <= self.hi:
+        """Make sure every item published in [lo, hi] is loaded, reading only the part not yet loaded."""
+        if self.lo is None or self.hi is None:
+            self._load(session, lo, hi)
+            self.lo, self.hi = lo, hi
             return
-        new_lo = lo if self.lo is None else min(lo, self.lo)
-        new_hi = hi if self.hi is None else max(hi, self.hi)
-        query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(new_lo, new_hi))
+        if lo < self.lo:
+            self._load(session, lo, self.lo)
+            self.lo = lo
+        if hi > self.hi:
+            self._load(session, self.hi, hi)
+            self.hi = hi
+
+    def _load(self, session: Session, lo: datetime, hi: datetime) -> None:
+        query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
         for r in session.execute(query):
-            self.rows.setdefault(r[0], _Candidate.of(r))
-        self.lo, self.hi = new_lo, new_hi
+            if r[0] not in self.rows:
+                self.rows[r[0]] = _Candidate.of(r)
 
 
 def _window(session: Session) -> _Window:
@@ -95,6 +108,31 @@ def fingerprint_row(row: Item) -> Fingerprint:
     return fp
 
 
+def prepare_window(session: Session, rows: Sequence[Item]) -> None:
+    """Fingerprint a whole document's items and read everything their story matching needs in a few
+    queries: the time window (one range query) and the same-URL / same-body candidates (IN lists)."""
+    if not rows:
+        return
+    window = _window(session)
+    for row in rows:
+        if row.id is not None:
+            window.fingerprints[row.id] = fingerprint_row(row)
+    published = [row.published_at for row in rows]
+    window.cover(session, min(published) - WINDOW, max(published) + WINDOW)
+    urls = sorted({row.url for row in rows if row.url})
+    bodies = sorted({row.body_hash for row in rows if row.body_hash})
+    exact: dict[str, list[_Candidate]] = {}
+    for column, values in ((Item.url, urls), (Item.body_hash, bodies)):
+        for start in range(0, len(values), 500):
+            query = select(*_COLS).where(Item.title_key.is_not(None), column.in_(values[start : start + 500]))
+            for r in session.execute(query):
+                cand = window.rows.get(r[0]) or _Candidate.of(r)
+                for key in (cand.url, cand.body_hash):
+                    if key and cand not in exact.setdefault(key, []):
+                        exact[key].append(cand)
+    window.exact = exact
+
+
 def _may_match(fp: Fingerprint, cand: _Candidate) -> bool:
     if fp.url and cand.url == fp.url:
         return True
@@ -110,26 +148,37 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
 
     Candidates: every other partner's item published within the window (from the per-document window
     cache), plus any item with the same URL or body hash whenever it was published (indexed lookups)."""
-    fp = fingerprint_row(row)
-    lo, hi = row.published_at - WINDOW, row.published_at + WINDOW
     window = _window(session)
+    fp = window.fingerprints.pop(row.id, None) if row.id is not None else None
+    if fp is None:
+        fp = fingerprint_row(row)
+    lo, hi = row.published_at - WINDOW, row.published_at + WINDOW
     window.cover(session, lo, hi)
     candidates: dict[int, _Candidate] = {}
+    # The hot loop of ingest: plain locals, no ORM attribute access inside.
+    partner_id, row_id = row.partner_id, row.id
     for cand in window.rows.values():
-        if cand.partner_id == row.partner_id or cand.id == row.id or not lo <= cand.published <= hi:
+        if cand.partner_id == partner_id or cand.id == row_id or not lo <= cand.published <= hi:
             continue
         if _may_match(fp, cand):
             candidates[cand.id] = cand
-    exact: list[ColumnElement[bool]] = []
-    if row.url:
-        exact.append(Item.url == row.url)
-    if fp.body_hash:
-        exact.append(Item.body_hash == fp.body_hash)
-    if exact:
-        query = select(*_COLS).where(Item.partner_id != row.partner_id, Item.title_key.is_not(None), or_(*exact))
-        for r in session.execute(query):
-            if r[0] != row.id:
-                candidates.setdefault(r[0], window.rows.get(r[0]) or _Candidate.of(r))
+    if window.exact is not None:
+        for key in (row.url, fp.body_hash):
+            for cand in window.exact.get(key or "", ()):
+                if cand.partner_id != row.partner_id and cand.id != row.id:
+                    candidates.setdefault(cand.id, cand)
+    else:
+        exact: list[ColumnElement[bool]] = []
+        if row.url:
+            exact.append(Item.url == row.url)
+        if fp.body_hash:
+            exact.append(Item.body_hash == fp.body_hash)
+        if exact:
+            query = select(*_COLS).where(Item.partner_id != row.partner_id, Item.title_key.is_not(None),
+                                         or_(*exact))
+            for r in session.execute(query):
+                if r[0] != row.id:
+                    candidates.setdefault(r[0], window.rows.get(r[0]) or _Candidate.of(r))
     best: tuple[tuple[int, int, int], _Candidate] | None = None
     for cand in sorted(candidates.values(), key=lambda c: (c.published, c.id)):
         reason = duplicate_reason(fp, cand.fingerprint())
