@@ -420,9 +420,20 @@ def release_embargoes(rt: Runtime) -> int:
         return len(_release(session, utcnow()))
 
 
+RELAY_BATCH = 500
+
+
 def relay(rt: Runtime) -> set[str]:
-    with transaction(rt.sessions) as session:
-        return relay_outbox(session, rt.settings, utcnow())
+    """Relay every pending event, a batch per transaction: a backlog (a first bulk ingest, an outage)
+    must not hold the write lock for long, so pushes and polls interleave with it."""
+    dirty: set[str] = set()
+    while True:
+        with transaction(rt.sessions) as session:
+            batch = relay_outbox(session, rt.settings, utcnow(), limit=RELAY_BATCH)
+            relayed = session.info.get("relayed_events", 0)
+        dirty |= batch
+        if relayed < RELAY_BATCH:
+            return dirty
 
 
 def publish_dirty(rt: Runtime) -> list[ChannelResult]:
