@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from syndication import deadletters
 from syndication.clock import utcnow
-from syndication.db.models import FolderFile, Partner, Poll, Source
+from syndication.db.models import Event, FolderFile, Partner, Poll, Source
 from syndication.db.session import transaction
 from syndication.deadletters import is_transient
 from syndication.domain import IngestCounts, ParsedFeed, PartnerPolicy
@@ -430,9 +430,10 @@ def relay(rt: Runtime) -> set[str]:
     while True:
         with transaction(rt.sessions) as session:
             batch = relay_outbox(session, rt.settings, utcnow(), limit=RELAY_BATCH)
-            relayed = session.info.get("relayed_events", 0)
+            pending = session.scalar(select(Event.id).where(Event.relayed_at.is_(None)).limit(1))
         dirty |= batch
-        if relayed < RELAY_BATCH:
+        # Stop when drained, or when what is left is locked by another relayer (PostgreSQL skips those).
+        if not batch or pending is None:
             return dirty
 
 

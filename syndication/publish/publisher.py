@@ -41,7 +41,6 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     events = list(session.scalars(query))
-    session.info["relayed_events"] = len(events)  # lets a caller loop until a batch comes back short
     if not events:
         return set()
     specs = channel_specs(settings, list(session.scalars(select(Partner))))
