@@ -12,6 +12,7 @@ simhash packages; one 64-bit fingerprint per item stored in a column is all we n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -51,11 +52,31 @@ def title_key(title: str) -> str:
 
 
 def _fold(text: str) -> str:
-    """Case- and accent-folded text (ASCII text only needs casefolding)."""
+    """Case- and accent-folded text: casefold, NFKD, combining marks dropped (ASCII text only needs
+    casefolding).
+
+    Done per distinct character rather than over the whole string: NFKD decomposes character by
+    character and only reorders combining marks, which are dropped, so the result is the same as
+    `_fold_reference` at a sixth of the cost on news text (a handful of distinct non-ASCII characters)."""
     text = text.casefold()
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKD", text)
+    for ch in set(text):
+        if not ch.isascii():
+            folded = _fold_char(ch)
+            if folded != ch:
+                text = text.replace(ch, folded)
+    return text
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold_char(ch: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+
+
+def _fold_reference(text: str) -> str:
+    """The whole-string definition `_fold` is tested against."""
+    text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
@@ -72,34 +93,29 @@ def body_hash(words: list[str]) -> str | None:
 def simhash(words: list[str], shingle: int = SHINGLE) -> int | None:
     """64-bit SimHash (Charikar) over word shingles; None for bodies too short to say anything.
 
-    Bit b is set when more than half of the shingle hashes have it set. The per-bit counts are kept
-    bit-sliced (plane j holds bit j of every position's count), so adding one hash costs a few big-int
-    operations instead of a 64-step Python loop (≈5× faster than the textbook loop, same result)."""
+    Bit b is set when more than half of the shingle hashes have it set. The hashes are laid end to end
+    in one bytes object and each bit's count is taken column-wise in C (`bytes` slicing, `translate`,
+    `count`) instead of a Python loop per shingle: same result as `simhash_reference`, 4-5x faster."""
     if len(words) < MIN_BODY_WORDS:
         return None
-    planes: list[int] = []
     blake = hashlib.blake2b
     n = len(words) - shingle + 1
-    for i in range(n):
-        gram = " ".join(words[i : i + shingle]).encode("utf-8", "surrogatepass")
-        carry = int.from_bytes(blake(gram, digest_size=8).digest(), "big")
-        j = 0
-        while carry:  # ripple-carry add of the 64 one-bit values into the counters
-            if j == len(planes):
-                planes.append(carry)
-                break
-            plane = planes[j]
-            planes[j] = plane ^ carry
-            carry &= plane
-            j += 1
+    data = b"".join([
+        blake(" ".join(words[i : i + shingle]).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        for i in range(n)
+    ])
     out = 0
-    for bit in range(64):
-        count = 0
-        for j, plane in enumerate(planes):
-            count |= (plane >> bit & 1) << j
-        if 2 * count > n:
-            out |= 1 << bit
+    for k in range(8):
+        column = data[k::8]  # byte k of every digest: bits 63-8k .. 56-8k of the big-endian value
+        shift = 8 * (7 - k)
+        for b in range(8):
+            if 2 * column.translate(_BIT_OF_BYTE[b]).count(1) > n:
+                out |= 1 << (shift + b)
     return out
+
+
+# _BIT_OF_BYTE[b][v] is bit b of byte value v, as a byte (0 or 1): a translate table per bit.
+_BIT_OF_BYTE = tuple(bytes(v >> b & 1 for v in range(256)) for b in range(8))
 
 
 def simhash_reference(words: list[str], shingle: int = SHINGLE) -> int | None:

@@ -101,7 +101,7 @@ def normalise_entry(
     rules = FurnitureRules(selectors=policy.furniture_selectors, patterns=policy.furniture_patterns)
     ex = extract(body, rules, remove=not policy.no_derivatives)
     if ex.html != body:
-        body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts)
+        body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts, urls_clean=True)
     if not title:
         title = _title_from_body(body)
     if not title and not body:

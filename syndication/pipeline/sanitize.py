@@ -6,9 +6,12 @@ against the entry's base, stripping tracking parameters, and keeping only http(s
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -96,48 +99,68 @@ def host_allowed(url: str, hosts: Iterable[str]) -> bool:
     return any(host == h or host.endswith("." + h) for h in (h.lower().strip(".") for h in hosts) if h)
 
 
-def sanitize_html(fragment: str | None, base_url: str | None = None, *, iframe_hosts: Iterable[str] = ()) -> str:
+# The entry being sanitised: its base URL and the partner's iframe hosts. The filter is a module-level
+# function so each `nh3.Cleaner` (its allowlist converted once, not per call) is built once per set of
+# iframe hosts; a context variable is per thread, so concurrent polls do not see each other's base.
+_URL_CONTEXT: ContextVar[tuple[str | None, tuple[str, ...]]] = ContextVar("sanitize_url_context", default=(None, ()))
+
+
+def _filter(tag: str, attr: str, value: str) -> str | None:
+    base_url, hosts = _URL_CONTEXT.get()
+    if tag == "iframe" and attr == "src":
+        url = clean_url(value, base_url)
+        return url if url and host_allowed(url, hosts) else None
+    if attr in URL_ATTRIBUTES:
+        if tag == "img" and attr == "src" and value.lstrip()[:5].lower() == "data:":
+            return safe_data_image(value)
+        return clean_url(value, base_url)
+    if attr == "srcset":
+        return None if base_url is None and "://" not in value else _clean_srcset(value, base_url)
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _cleaners(hosts: tuple[str, ...]) -> tuple[nh3.Cleaner, nh3.Cleaner]:
+    """(with the URL filter, without it) for this set of iframe hosts."""
+    tags = ALLOWED_TAGS | {"iframe"} if hosts else ALLOWED_TAGS
+    attributes = {**ALLOWED_ATTRIBUTES, "iframe": IFRAME_ATTRIBUTES} if hosts else ALLOWED_ATTRIBUTES
+    options: dict[str, Any] = {"tags": tags, "attributes": attributes, "url_schemes": {"http", "https", "data"},
+                               "link_rel": "noopener noreferrer", "strip_comments": True}
+    return nh3.Cleaner(attribute_filter=_filter, **options), nh3.Cleaner(**options)
+
+
+def sanitize_html(
+    fragment: str | None, base_url: str | None = None, *, iframe_hosts: Iterable[str] = (), urls_clean: bool = False
+) -> str:
     """Allowlisted, XML-legal, NFC HTML with absolute http(s) URLs only.
 
     Iframes survive only with a `src` on a host in `iframe_hosts` (a partner's policy); small raster
     `data:` images survive on <img src>; every other `data:`/`javascript:` URL is dropped.
+
+    `urls_clean=True` is for HTML whose attributes are already this function's output (sanitised HTML
+    with elements removed): the URL filter, a Python call per attribute and the costliest part, is
+    skipped because every rewrite it makes is idempotent (`clean_url`, `safe_data_image`, srcset, the
+    iframe host check each map their own output to itself).
     """
     if not fragment:
         return ""
     fragment = unicodedata.normalize("NFC", xml_legal(fragment))
     hosts = tuple(iframe_hosts)
-    tags = ALLOWED_TAGS | {"iframe"} if hosts else ALLOWED_TAGS
-    attributes = {**ALLOWED_ATTRIBUTES, "iframe": IFRAME_ATTRIBUTES} if hosts else ALLOWED_ATTRIBUTES
-
-    def _filter(tag: str, attr: str, value: str) -> str | None:
-        if tag == "iframe" and attr == "src":
-            url = clean_url(value, base_url)
-            return url if url and host_allowed(url, hosts) else None
-        if attr in URL_ATTRIBUTES:
-            if tag == "img" and attr == "src" and value.lstrip()[:5].lower() == "data:":
-                return safe_data_image(value)
-            return clean_url(value, base_url)
-        if attr == "srcset":
-            return None if base_url is None and "://" not in value else _clean_srcset(value, base_url)
-        return value
-
-    def _clean(html: str) -> str:
-        return nh3.clean(
-            html,
-            tags=tags,
-            attributes=attributes,
-            attribute_filter=_filter,
-            url_schemes={"http", "https", "data"},
-            link_rel="noopener noreferrer",
-            strip_comments=True,
-        ).strip()
-
-    out = _clean(fragment)
+    filtered, plain = _cleaners(hosts)
+    if urls_clean:
+        out = plain.clean(fragment).strip()
+    else:
+        token = _URL_CONTEXT.set((base_url, hosts))
+        try:
+            out = filtered.clean(fragment).strip()
+        finally:
+            _URL_CONTEXT.reset(token)
     # Removing a disallowed element can leave a tree html5ever serialises in a form it would parse
     # differently (e.g. `<p><p></p></p>` after an <object> goes). Re-clean until the output is stable,
-    # so that sanitising is idempotent and what we store is what any reader will parse.
+    # so that sanitising is idempotent and what we store is what any reader will parse. The attribute
+    # values are already filtered (see `urls_clean`), so these passes run without the filter.
     for _ in range(3):
-        again = _clean(out)
+        again = plain.clean(out).strip()
         if again == out:
             break
         out = again

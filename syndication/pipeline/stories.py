@@ -8,20 +8,20 @@ preferring the originating agency's copy (`preferred_carrier`).
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from syndication.db.models import Item, Story
+from syndication.db.models import Event, Item, Story
 from syndication.pipeline.dedupe import (
-    BODY_MATCH_DISTANCE,
-    SIMILAR_TITLE_DISTANCE,
-    TITLE_MATCH_DISTANCE,
     WINDOW,
     Fingerprint,
     duplicate_reason,
@@ -31,49 +31,98 @@ from syndication.pipeline.dedupe import (
     to_signed,
 )
 from syndication.pipeline.policy import same_org
+from syndication.pipeline.story_index import Candidate, StoryIndex
 
 REASON_RANK = {"url": 0, "body": 1, "title+simhash": 2, "similar-title+simhash": 3, "simhash": 4}
-# No near-duplicate rule accepts a larger SimHash distance; a cheap XOR prefilter before the full decision.
-MAX_NEAR_DISTANCE = max(TITLE_MATCH_DISTANCE, SIMILAR_TITLE_DISTANCE, BODY_MATCH_DISTANCE)
 _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Item.simhash, Item.published_at,
          Item.story_id)
+# An event id missing below the newest one seen belongs to a transaction still in flight (PostgreSQL hands
+# out ids before commit) or to one rolled back; it is looked for again until it is this old.
+GAP_SECONDS = 600.0
+MAX_GAPS = 10_000
+MAX_INDEXED = 500_000  # beyond this the index is rebuilt from the window actually needed
 
 
-@dataclass(slots=True)
-class _Candidate:
-    id: int
-    partner_id: str
-    url: str | None
-    title_key: str
-    body_hash: str | None
-    simhash: int | None
-    published: datetime
-    story_id: int | None
+def _candidate(r: Any) -> Candidate:
+    return Candidate(r[0], r[1], r[2], r[3] or "", r[4], from_signed(r[5]), r[6], r[7])
 
-    @classmethod
-    def of(cls, r: Any) -> _Candidate:
-        return cls(r[0], r[1], r[2], r[3] or "", r[4], from_signed(r[5]), r[6], r[7])
 
-    def fingerprint(self) -> Fingerprint:
-        return Fingerprint(self.url, self.title_key, self.body_hash, self.simhash, self.published, 0)
+def _fingerprint_of(cand: Candidate) -> Fingerprint:
+    return Fingerprint(cand.url, cand.title_key, cand.body_hash, cand.simhash, cand.published, 0)
 
 
 @dataclass
-class _Window:
-    """Fingerprints of the items published within the loaded time range, read once per transaction
-    (one fetched document) as plain columns, and extended as the document's items are stored."""
+class _Shared:
+    """This process's index of one database's fingerprints over the time range [lo, hi], kept current
+    from the outbox: every committed item change writes an event, so the items of events newer than
+    `watermark` (and of ids still missing below it) are re-read at the start of each storing transaction.
+    Replaces reading the whole window in every transaction, which made ingest O(window) per document."""
 
-    tx: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    index: StoryIndex = field(default_factory=StoryIndex)
     lo: datetime | None = None
     hi: datetime | None = None
-    rows: dict[int, _Candidate] = field(default_factory=dict)
-    # Exact-match candidates (same URL or body hash, published at any time) read for a whole document
-    # by `prepare_window`; None when not prepared (then each item looks its own up).
-    exact: dict[str, list[_Candidate]] | None = None
-    fingerprints: dict[int, Fingerprint] = field(default_factory=dict)
+    watermark: int = 0
+    gaps: dict[int, float] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.index = StoryIndex()
+        self.lo = self.hi = None
+        self.watermark = 0
+        self.gaps.clear()
+
+    def sync(self, session: Session) -> None:
+        newest = session.scalar(select(func.max(Event.id))) or 0
+        if self.lo is None or newest < self.watermark:  # first use, or the outbox was emptied/restarted
+            self.reset()
+            self.watermark = newest
+            return
+        if newest == self.watermark and not self.gaps:
+            return
+        cond: ColumnElement[bool] = Event.id > self.watermark
+        if self.gaps:
+            cond = or_(cond, Event.id.in_(sorted(self.gaps)))
+        seen: set[int] = set()
+        item_ids: set[int] = set()
+        for event_id, item_id in session.execute(select(Event.id, Event.item_id).where(cond)):
+            seen.add(event_id)
+            if item_id is not None:
+                item_ids.add(item_id)
+        top = max(seen | {self.watermark})
+        clock = time.monotonic()
+        for event_id in seen:
+            self.gaps.pop(event_id, None)
+        for event_id in range(self.watermark + 1, top):
+            if event_id not in seen:
+                self.gaps.setdefault(event_id, clock)
+        stale = [e for e, t in self.gaps.items() if clock - t > GAP_SECONDS]
+        stale += sorted(self.gaps)[: max(0, len(self.gaps) - len(stale) - MAX_GAPS)]
+        for event_id in stale:
+            self.gaps.pop(event_id, None)
+        self.watermark = top
+        ids = sorted(item_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found: set[int] = set()
+            for r in session.execute(select(*_COLS).where(Item.id.in_(chunk))):
+                found.add(r[0])
+                cand = _candidate(r)
+                if r[3] is not None and self._covers(cand.published):
+                    self.index.add(cand)
+                else:
+                    self.index.remove(cand.id)
+            for gone in set(chunk) - found:
+                self.index.remove(gone)
+
+    def _covers(self, moment: datetime) -> bool:
+        return self.lo is not None and self.hi is not None and self.lo <= moment <= self.hi
 
     def cover(self, session: Session, lo: datetime, hi: datetime) -> None:
-        """Make sure every item published in [lo, hi] is loaded, reading only the part not yet loaded."""
+        """Make sure every item published in [lo, hi] is indexed, reading only the part not yet read."""
+        if len(self.index) > MAX_INDEXED:
+            watermark, gaps = self.watermark, dict(self.gaps)
+            self.reset()
+            self.watermark, self.gaps = watermark, gaps
         if self.lo is None or self.hi is None:
             self._load(session, lo, hi)
             self.lo, self.hi = lo, hi
@@ -81,6 +130,9 @@ class _Window:
         if lo < self.lo:
             self._load(session, lo, self.lo)
             self.lo = lo
+        elif lo - self.lo > 4 * WINDOW:  # time moved on: forget what no new item can be near
+            self.lo = lo - WINDOW
+            self.index.remove_published_before(self.lo)
         if hi > self.hi:
             self._load(session, self.hi, hi)
             self.hi = hi
@@ -88,16 +140,52 @@ class _Window:
     def _load(self, session: Session, lo: datetime, hi: datetime) -> None:
         query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
         for r in session.execute(query):
-            if r[0] not in self.rows:
-                self.rows[r[0]] = _Candidate.of(r)
+            if r[0] not in self.index:
+                self.index.add(_candidate(r))
 
 
-def _window(session: Session) -> _Window:
+_SHARED: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(session: Session) -> _Shared:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with _SHARED_LOCK:
+        shared = _SHARED.get(engine)
+        if shared is None:
+            shared = _SHARED[engine] = _Shared()
+        return shared
+
+
+@dataclass
+class _Tx:
+    """One storing transaction's view: its own items (an overlay the other transactions must not see
+    before commit), the fingerprints computed up front, and the document's exact-match candidates."""
+
+    tx: Any
+    overlay: StoryIndex = field(default_factory=StoryIndex)
+    fingerprints: dict[int, Fingerprint] = field(default_factory=dict)
+    exact: dict[str, list[Candidate]] | None = None
+    synced: bool = False
+
+
+def _tx_state(session: Session) -> _Tx:
     tx = session.get_transaction()
-    w = session.info.get("story_window")
-    if w is None or w.tx is not tx:
-        w = session.info["story_window"] = _Window(tx)
-    return w
+    state = session.info.get("story_tx")
+    if state is None or state.tx is not tx:
+        state = session.info["story_tx"] = _Tx(tx)
+    return state
+
+
+def _ensure_covered(session: Session, state: _Tx, lo: datetime, hi: datetime) -> _Shared:
+    shared = _shared(session)
+    with shared.lock:
+        if not state.synced:
+            shared.sync(session)
+            state.synced = True
+        shared.cover(session, lo, hi)
+    return shared
 
 
 def fingerprint_row(row: Item) -> Fingerprint:
@@ -110,63 +198,56 @@ def fingerprint_row(row: Item) -> Fingerprint:
 
 def prepare_window(session: Session, rows: Sequence[Item]) -> None:
     """Fingerprint a whole document's items and read everything their story matching needs in a few
-    queries: the time window (one range query) and the same-URL / same-body candidates (IN lists)."""
+    queries: the index brought up to date (outbox since last time, time range if not yet read) and the
+    same-URL / same-body candidates (IN lists)."""
     if not rows:
         return
-    window = _window(session)
+    state = _tx_state(session)
     for row in rows:
         if row.id is not None:
-            window.fingerprints[row.id] = fingerprint_row(row)
+            state.fingerprints[row.id] = fingerprint_row(row)
     published = [row.published_at for row in rows]
-    window.cover(session, min(published) - WINDOW, max(published) + WINDOW)
+    _ensure_covered(session, state, min(published) - WINDOW, max(published) + WINDOW)
     urls = sorted({row.url for row in rows if row.url})
     bodies = sorted({row.body_hash for row in rows if row.body_hash})
-    exact: dict[str, list[_Candidate]] = {}
+    exact: dict[str, list[Candidate]] = {}
     for column, values in ((Item.url, urls), (Item.body_hash, bodies)):
         for start in range(0, len(values), 500):
             query = select(*_COLS).where(Item.title_key.is_not(None), column.in_(values[start : start + 500]))
             for r in session.execute(query):
-                cand = window.rows.get(r[0]) or _Candidate.of(r)
+                cand = _candidate(r)
                 for key in (cand.url, cand.body_hash):
-                    if key and cand not in exact.setdefault(key, []):
-                        exact[key].append(cand)
-    window.exact = exact
-
-
-def _may_match(fp: Fingerprint, cand: _Candidate) -> bool:
-    if fp.url and cand.url == fp.url:
-        return True
-    if fp.body_hash and cand.body_hash == fp.body_hash:
-        return True
-    if fp.simhash is None or cand.simhash is None:
-        return False
-    return (fp.simhash ^ cand.simhash).bit_count() <= MAX_NEAR_DISTANCE
+                    if key and all(c.id != cand.id for c in exact.get(key, ())):
+                        exact.setdefault(key, []).append(cand)
+    state.exact = exact
 
 
 def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     """Fingerprint `row` and join it to the story of the best-matching item of another partner.
 
-    Candidates: every other partner's item published within the window (from the per-document window
-    cache), plus any item with the same URL or body hash whenever it was published (indexed lookups)."""
-    window = _window(session)
-    fp = window.fingerprints.pop(row.id, None) if row.id is not None else None
+    Candidates: other partners' items the index finds near (published within the window), plus any
+    item with the same URL or body hash whenever it was published (indexed database lookups). The
+    candidates' current columns are re-read before deciding, so an index entry that another process
+    has since changed or deleted can only cost a lookup, never a wrong story."""
+    state = _tx_state(session)
+    fp = state.fingerprints.pop(row.id, None) if row.id is not None else None
     if fp is None:
         fp = fingerprint_row(row)
     lo, hi = row.published_at - WINDOW, row.published_at + WINDOW
-    window.cover(session, lo, hi)
-    candidates: dict[int, _Candidate] = {}
-    # The hot loop of ingest: plain locals, no ORM attribute access inside.
+    shared = _ensure_covered(session, state, lo, hi)
     partner_id, row_id = row.partner_id, row.id
-    for cand in window.rows.values():
-        if cand.partner_id == partner_id or cand.id == row_id or not lo <= cand.published <= hi:
-            continue
-        if _may_match(fp, cand):
-            candidates[cand.id] = cand
-    if window.exact is not None:
+    found: set[int] = set()
+    with shared.lock:
+        near = list(shared.index.near(fp.title_key, fp.simhash))
+    near += state.overlay.near(fp.title_key, fp.simhash)
+    for cand in near:
+        if cand.partner_id != partner_id and cand.id != row_id and lo <= cand.published <= hi:
+            found.add(cand.id)
+    if state.exact is not None:
         for key in (row.url, fp.body_hash):
-            for cand in window.exact.get(key or "", ()):
-                if cand.partner_id != row.partner_id and cand.id != row.id:
-                    candidates.setdefault(cand.id, cand)
+            for cand in state.exact.get(key or "", ()):
+                if cand.partner_id != partner_id and cand.id != row_id:
+                    found.add(cand.id)
     else:
         exact: list[ColumnElement[bool]] = []
         if row.url:
@@ -174,25 +255,28 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         if fp.body_hash:
             exact.append(Item.body_hash == fp.body_hash)
         if exact:
-            query = select(*_COLS).where(Item.partner_id != row.partner_id, Item.title_key.is_not(None),
-                                         or_(*exact))
-            for r in session.execute(query):
-                if r[0] != row.id:
-                    candidates.setdefault(r[0], window.rows.get(r[0]) or _Candidate.of(r))
-    best: tuple[tuple[int, int, int], _Candidate] | None = None
-    for cand in sorted(candidates.values(), key=lambda c: (c.published, c.id)):
-        reason = duplicate_reason(fp, cand.fingerprint())
-        if reason is None:
-            continue
-        distance = hamming(fp.simhash, cand.simhash) if fp.simhash is not None and cand.simhash is not None else 64
-        rank = (REASON_RANK[reason], 0 if cand.story_id else 1, distance)
-        if best is None or rank < best[0]:
-            best = (rank, cand)
-    # This item is now a candidate for the rest of the document's items (other partners' documents
-    # reload the window in their own transaction).
-    if row.id is not None:
-        window.rows[row.id] = _Candidate(row.id, row.partner_id, row.url, fp.title_key, fp.body_hash, fp.simhash,
-                                         row.published_at, None)
+            query = select(Item.id).where(Item.partner_id != partner_id, Item.title_key.is_not(None), or_(*exact))
+            found.update(i for i in session.scalars(query) if i != row_id)
+    best: tuple[tuple[int, int, int], Candidate] | None = None
+    if found:
+        fresh = [_candidate(r) for r in session.execute(
+            select(*_COLS).where(Item.id.in_(sorted(found)), Item.title_key.is_not(None)))]
+        for cand in sorted(fresh, key=lambda c: (c.published, c.id)):
+            if cand.partner_id == partner_id:
+                continue
+            reason = duplicate_reason(fp, _fingerprint_of(cand))
+            if reason is None:
+                continue
+            distance = hamming(fp.simhash, cand.simhash) if fp.simhash is not None and cand.simhash is not None else 64
+            rank = (REASON_RANK[reason], 0 if cand.story_id else 1, distance)
+            if best is None or rank < best[0]:
+                best = (rank, cand)
+    mine = (Candidate(row.id, row.partner_id, row.url, fp.title_key, fp.body_hash, fp.simhash, row.published_at,
+                      None) if row.id is not None else None)
+    if mine is not None:
+        # A candidate for the rest of this transaction's items; other transactions see it through the
+        # outbox once this one commits.
+        state.overlay.add(mine)
     if best is None:
         # A changed item that no longer matches anything leaves its story.
         row.story_id = None
@@ -207,10 +291,9 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         session.flush()
         story_id = story.id
         cand_item.story_id = story_id
-        cand.story_id = story_id
     row.story_id = story_id
-    if row.id is not None:
-        window.rows[row.id].story_id = story_id
+    if mine is not None:
+        mine.story_id = story_id
     story_row = session.get(Story, story_id)
     if story_row is not None:
         agency = _agency(row) or _agency(cand_item)

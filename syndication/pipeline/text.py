@@ -12,6 +12,7 @@ import nh3
 # U+FFFE/U+FFFF. Removed on the way in so publishing can never break on them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _WS = re.compile(r"\s+")
+_TEXT_ONLY = nh3.Cleaner(tags=set())  # built once: nh3.clean converts its options on every call
 
 
 def xml_legal(text: str) -> str:
@@ -33,7 +34,7 @@ def plain_text(fragment: str | None) -> str:
     fragment = xml_legal(fragment)
     if "<" in fragment:
         # nh3 with no tags keeps the text and escapes it; unescape once to get plain text back.
-        fragment = html.unescape(nh3.clean(fragment, tags=set()))
+        fragment = html.unescape(_TEXT_ONLY.clean(fragment))
     elif "&" in fragment:
         fragment = html.unescape(fragment)
     return clean_text(fragment)

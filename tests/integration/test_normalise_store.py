@@ -157,6 +157,35 @@ def test_same_title_unrelated_bodies_or_far_apart_stay_separate(rt: Runtime) -> 
         assert all(i.story_id is None for i in session.scalars(select(Item)))
 
 
+def _words(prefix: str, n: int = 80) -> str:
+    return " ".join(f"{prefix}{i}" for i in range(n))
+
+
+def test_story_index_sees_what_another_process_stored_and_changed(
+    make_runtime: Callable[..., Runtime], database_url: str
+) -> None:
+    """Each process keeps its own index of fingerprints, brought up to date from the outbox: a story
+    stored or rewritten by another process (here: a second engine on the same database) is matched."""
+    one = make_runtime(database_url=database_url, partners=PARTNERS)
+    two = make_runtime(database_url=database_url, partners=PARTNERS)
+    body = _words("gamma")
+    reworded = body.replace("gamma7 ", "delta7 ").replace("gamma40 ", "delta40 ")
+    ingest(one, "turan", jsonfeed(jitem("a", title="Unrelated opening item", body=f"<p>{_words('zeta')}</p>")))
+    # Process two stores the story; process one, whose index was built before, must find it.
+    ingest(two, "commonspace", jsonfeed(jitem("b", title="Caspian ferry deal signed in Baku", body=f"<p>{body}</p>")))
+    ingest(one, "caspian-wire", jsonfeed(jitem("c", title="Caspian ferry deal signed in Baku",
+                                               body=f"<p>{reworded}</p>")))
+    # Process two rewrites turan's item into the same story (a new version): one must see the new text.
+    ingest(two, "turan", jsonfeed(jitem("a", title="Caspian ferry deal signed in Baku", body=f"<p>{reworded} x</p>")),
+           now=NOW + timedelta(minutes=5))
+    ingest(one, "caspian-wire", jsonfeed(jitem("d", title="Ferry deal: Caspian ferry signed in Baku today",
+                                               body=f"<p>{reworded} x</p>")))
+    with one.sessions() as session:
+        stories = {i.guid: i.story_id for i in session.scalars(select(Item))}
+    assert len(stories) == 4
+    assert stories["b"] is not None and len(set(stories.values())) == 1, stories
+
+
 # ------------------------------------------------------------------------------------------ versions
 
 

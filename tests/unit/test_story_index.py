@@ -1,0 +1,79 @@
+"""The story index finds exactly the items the near-duplicate rules accept: never fewer (a missed story),
+and, apart from the time window the caller checks, no more."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syndication.pipeline.dedupe import Fingerprint, duplicate_reason
+from syndication.pipeline.story_index import Candidate, StoryIndex
+
+WHEN = datetime(2026, 11, 1, 12, tzinfo=UTC)
+WORDS = ["baku", "talks", "gas", "pipeline", "minister", "says", "the", "of", "new", "deal", "summit", "caspian"]
+
+
+def _fp(c: Candidate) -> Fingerprint:
+    return Fingerprint(None, c.title_key, None, c.simhash, c.published, 0)
+
+
+def _flip(value: int, rng: random.Random, bits: int) -> int:
+    for b in rng.sample(range(64), bits):
+        value ^= 1 << b
+    return value
+
+
+@st.composite
+def population(draw: st.DrawFn) -> tuple[Candidate, list[Candidate]]:
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    base = rng.getrandbits(64)
+
+    def title() -> str:
+        return " ".join(rng.sample(WORDS, rng.randint(0, 8)))
+
+    probe = Candidate(0, "p", None, title(), None, base, WHEN, None)
+    others = []
+    for i in range(1, draw(st.integers(1, 80))):
+        # Distances around every rule's bound (10, 20, 24) and far beyond; titles equal, similar or not.
+        simhash = None if rng.random() < 0.05 else _flip(base, rng, rng.choice([0, 2, 9, 10, 11, 19, 20, 21, 24,
+                                                                                  25, 32, rng.randint(0, 64)]))
+        t = probe.title_key if rng.random() < 0.3 else title()
+        others.append(Candidate(i, "q", None, t, None, simhash, WHEN, None))
+    return probe, others
+
+
+@given(population())
+@settings(max_examples=300, deadline=None)
+def test_near_finds_exactly_what_the_rules_accept(case: tuple[Candidate, list[Candidate]]) -> None:
+    probe, others = case
+    index = StoryIndex()
+    for c in others:
+        index.add(c)
+    found = [c.id for c in index.near(probe.title_key, probe.simhash)]
+    assert len(found) == len(set(found)), "each candidate once"
+    expected = {c.id for c in others if duplicate_reason(_fp(probe), _fp(c)) is not None}
+    assert set(found) == expected
+
+
+def test_replacing_and_removing_entries_updates_every_lookup() -> None:
+    index = StoryIndex()
+    index.add(Candidate(1, "a", None, "gas pipeline talks in baku", None, 0xFFFF, WHEN, None))
+    assert [c.id for c in index.near("gas pipeline talks in baku", 0xFFFF)] == [1]
+    # Updated item: a different body and title; the old fingerprint must no longer be found.
+    index.add(Candidate(1, "a", None, "minister says new deal", None, 0xFFFF << 40, WHEN, None))
+    assert list(index.near("gas pipeline talks in baku", 0xFFFF)) == []
+    assert [c.id for c in index.near("minister says new deal", 0xFFFF << 40)] == [1]
+    index.remove(1)
+    assert list(index.near("minister says new deal", 0xFFFF << 40)) == []
+    assert len(index) == 0
+
+
+def test_old_entries_are_evicted_by_publication_time() -> None:
+    index = StoryIndex()
+    index.add(Candidate(1, "a", None, "t", None, 1, datetime(2026, 1, 1, tzinfo=UTC), None))
+    index.add(Candidate(2, "a", None, "t", None, 1, WHEN, None))
+    assert index.remove_published_before(datetime(2026, 6, 1, tzinfo=UTC)) == 1
+    assert 1 not in index and 2 in index
