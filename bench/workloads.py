@@ -143,14 +143,22 @@ def _count_items(rt: Any) -> tuple[int, int]:
 
 
 def ingest_embedded(size: Size, work: Path, base_url: str, bodies: list[bytes],
-                    keep: Path | None = None) -> dict[str, Any]:
+                    keep: Path | None = None, parse_processes: int = 0) -> dict[str, Any]:
+    """`parse_processes` > 0: the embedded runtime with that many parse processes (syndication/cpu.py),
+    started before the clock does, as a running service has them."""
+    from syndication import cpu
+
     expected = size.feeds * size.items
     rates, repolls, baselines = [], [], []
     truncated = False
     for r in range(size.repeats):
         baselines.append(feedparser_items_per_s(bodies[:40]))  # a rate: 40 documents measure it well enough
-        data_dir = work / f"embedded{r}"
-        rt = _runtime(base_settings(data_dir, partners=[partner_config(i, base_url) for i in range(size.feeds)]))
+        data_dir = work / f"embedded{r}-{parse_processes}"
+        rt = _runtime(base_settings(data_dir, partners=[partner_config(i, base_url) for i in range(size.feeds)],
+                                    schedule={"parse_processes": parse_processes}))
+        pool = cpu.attach(rt)
+        if pool is not None:
+            pool.warm()
         try:
             elapsed, reports, truncated = _poll_round(rt, size.budget)
             total, attributed = _count_items(rt)
@@ -175,6 +183,7 @@ def ingest_embedded(size: Size, work: Path, base_url: str, bodies: list[bytes],
     fp = median(baselines)
     items_s = median(rates)
     return {
+        "parse_processes": parse_processes,
         "items": expected,
         "stored": total,
         "truncated_at_budget_s": size.budget if truncated else None,

@@ -38,6 +38,9 @@ class LocalDispatcher:
 
     def __init__(self, rt: Runtime, threads: int = 4) -> None:
         self.rt = rt
+        from syndication import cpu
+
+        cpu.attach(rt)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self._lock = threading.Lock()

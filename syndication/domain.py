@@ -131,6 +131,12 @@ class NormalisedItem:
     change_note: str | None = None
     embargo_until: datetime | None = None
     flags: tuple[str, ...] = ()
+    # The story fingerprint (pipeline/dedupe.py), computed with the rest of the pure work so it can run
+    # in a parse process; `fingerprinted` False means "not computed" (storing computes it then).
+    fingerprinted: bool = False
+    title_key: str = ""
+    body_hash: str | None = None
+    simhash: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

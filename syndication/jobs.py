@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from syndication import deadletters
+from syndication import cpu, deadletters
 from syndication.clock import utcnow
 from syndication.db.models import Event, FolderFile, Partner, Poll, Source
 from syndication.db.session import transaction
@@ -171,18 +171,17 @@ def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: date
                 headers=result.headers, redirects=redirects)
         return report
     try:
-        parsed = parse_document(result.body, result.headers, result.url, status=result.status)
+        prepared = cpu.prepare(rt, result.body, result.headers, result.url, result.status, policy, utcnow())
     except ParseError as exc:
         report.status, report.error = "error", str(exc)
         _finish(rt, source_id, started, t0, report, http_status=result.status, headers=result.headers,
                 redirects=redirects)
         return report
-    _store_document(rt, source_id, policy, parsed, result.url, report)
+    _store_normalised(rt, source_id, prepared.items, prepared.rejections, report)
     _finish(
         rt, source_id, started, t0, report, http_status=result.status, etag=result.headers.get("etag"),
         last_modified=result.headers.get("last-modified"), permanent_url=result.permanent_url,
-        parse_problem=parsed.problem, headers=result.headers, redirects=redirects,
-        published=tuple(p for e in parsed.entries for p in (e.published or e.updated,) if p is not None),
+        parse_problem=prepared.problem, headers=result.headers, redirects=redirects, published=prepared.published,
     )
     return report
 
@@ -193,6 +192,14 @@ def _store_document(
 ) -> IngestCounts:
     now = utcnow()
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
+    return _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+
+
+def _store_normalised(
+    rt: Runtime, source_id: int, items: list[Any], rejections: list[Any], report: SourceReport,
+    folder_file: tuple[str, str] | None = None, now: datetime | None = None,
+) -> IngestCounts:
+    now = now or utcnow()
     try:
         with transaction(rt.sessions) as session:
             counts = store_items(session, items, rejections, now=now, source_id=source_id)

@@ -26,6 +26,9 @@ class Runtime:
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.close()
+        pool = self.extras.pop("parse_pool", None)  # syndication.cpu.POOL_KEY
+        if pool is not None:
+            pool.close()
         self.engine.dispose()
 
 

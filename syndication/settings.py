@@ -251,6 +251,9 @@ class ScheduleSettings(_Strict):
     lease_seconds: int = Field(default=300, ge=5)
     claim_batch: int = Field(default=50, ge=1)
     executor_threads: int = Field(default=4, ge=1)
+    # Embedded mode: worker processes that parse, normalise and fingerprint fetched documents (syndication/
+    # cpu.py), so polling uses more than one core. 0 keeps everything in the one process.
+    parse_processes: int = Field(default=0, ge=0, le=64)
 
 
 class ApiSettings(_Strict):

@@ -5,15 +5,16 @@ One transaction per fetched document (DESIGN.md principles 1, 4, 6). `decide` is
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Event, Item, ItemVersion
-from syndication.domain import IngestCounts, NormalisedItem, Rejection
+from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
+from syndication.pipeline.dedupe import Fingerprint
 from syndication.pipeline.stories import assign_story, prepare_window
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
@@ -34,11 +35,18 @@ def decide(item: NormalisedItem, existing: Item | None) -> Decision:
 
 
 def attribution_json(item: NormalisedItem) -> dict[str, Any]:
-    data = asdict(item.attribution)
-    data["image_credits"] = [asdict(c) for c in item.attribution.image_credits]
-    data["authors"] = list(item.attribution.authors)
-    data["extracted"] = list(item.attribution.extracted)
+    """The attribution as stored (JSON column). Field by field rather than `dataclasses.asdict`, whose
+    recursive deep copy was a tenth of the storing time; equal output (tested)."""
+    a = item.attribution
+    data: dict[str, Any] = {f: getattr(a, f) for f in _ATTRIBUTION_FIELDS}
+    data["image_credits"] = [{"credit": c.credit, "caption": c.caption, "url": c.url} for c in a.image_credits]
+    data["authors"] = list(a.authors)
+    data["extracted"] = list(a.extracted)
+    data["extracted_from"] = list(a.extracted_from)
     return data
+
+
+_ATTRIBUTION_FIELDS = tuple(f.name for f in fields(Attribution))
 
 
 def store_items(
@@ -65,7 +73,12 @@ def store_items(
         )
         existing.update({row.key: row for row in rows})
     new_rows: list[tuple[Item, NormalisedItem]] = []
+    # Versions and outbox events are inserted in bulk at the end (in this order: events keep the
+    # document's order, updates before new items as before); no ORM object is needed for them.
+    versions: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     story_rows: list[Item] = []
+    story_items: list[NormalisedItem] = []
     for item in items:
         row = existing.get(item.key)
         decision = decide(item, row)
@@ -87,6 +100,7 @@ def store_items(
             existing[item.key] = row
             new_rows.append((row, item))
             story_rows.append(row)
+            story_items.append(item)
             counts.add(item.key, "new")
             continue
         assert row is not None
@@ -95,30 +109,35 @@ def store_items(
             row.change_note = item.change_note
             row.last_seen_at = now
             row.updated_at = max(now, row.updated_at)
-            session.flush()
-            session.add(_event("item.withdrawn", row, item, now))
+            events.append(_event("item.withdrawn", row, item, now))
             counts.add(item.key, "updated")
             continue
         previous_updated = row.updated_at
         row.version += 1
         _apply(row, item, now, keep_embargo="embargo_from_policy" in item.flags)
         story_rows.append(row)
+        story_items.append(item)
         # A material change must move `updated` forward even when the partner did not.
         if row.updated_at <= previous_updated:
             row.updated_at = max(now, previous_updated)
-        session.flush()
-        session.add(_version(row, now))
-        session.add(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
+        versions.append(_version(row, now))
+        events.append(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
         counts.add(item.key, "updated")
     if new_rows:
         session.flush()
         for row, item in new_rows:
-            session.add(_version(row, now))
+            versions.append(_version(row, now))
             kind = "item.withdrawn" if item.status == "withdrawn" else "item.created"
-            session.add(_event(kind, row, item, now))
+            events.append(_event(kind, row, item, now))
+    if versions:
+        session.execute(insert(ItemVersion), versions)
+    if events:
+        session.execute(insert(Event), events)
     if story_rows:
         session.flush()
-        prepare_window(session, story_rows)
+        known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, item.published, 0)
+                 for row, item in zip(story_rows, story_items, strict=True) if item.fingerprinted}
+        prepare_window(session, story_rows, known)
         for row in story_rows:
             assign_story(session, row, now)
     return counts
@@ -169,22 +188,12 @@ def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool
     row.flags = list(item.flags)
 
 
-def _version(row: Item, now: datetime) -> ItemVersion:
-    return ItemVersion(
-        item_id=row.id,
-        version=row.version,
-        title=row.title,
-        content_html=row.content_html,
-        content_hash=row.content_hash,
-        recorded_at=now,
-    )
+def _version(row: Item, now: datetime) -> dict[str, Any]:
+    return {"item_id": row.id, "version": row.version, "title": row.title, "content_html": row.content_html,
+            "content_hash": row.content_hash, "recorded_at": now}
 
 
-def _event(kind: str, row: Item, item: NormalisedItem, now: datetime) -> Event:
-    return Event(
-        kind=kind,
-        item_id=row.id,
-        partner_id=row.partner_id,
-        payload={"version": row.version, "change_note": item.change_note},
-        created_at=now,
-    )
+def _event(kind: str, row: Item, item: NormalisedItem, now: datetime) -> dict[str, Any]:
+    return {"kind": kind, "item_id": row.id, "partner_id": row.partner_id,
+            "payload": {"version": row.version, "change_note": item.change_note}, "created_at": now,
+            "relayed_at": None}

@@ -19,6 +19,7 @@ from syndication.domain import (
     Rejection,
 )
 from syndication.pipeline.attribute import FurnitureRules, extract, strip_selected
+from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text, xml_legal
@@ -196,6 +197,7 @@ def normalise_entry(
     if embargo is None and policy.embargo_delay > 0:
         embargo = published + timedelta(seconds=policy.embargo_delay)
         flags.append("embargo_from_policy")
+    fp = fingerprint(link, title, body, published)
     return NormalisedItem(
         partner_id=policy.id,
         key=key,
@@ -215,6 +217,10 @@ def normalise_entry(
         change_note=clean_text(entry.change_note) or None,
         embargo_until=embargo,
         flags=tuple(flags),
+        fingerprinted=True,
+        title_key=fp.title_key,
+        body_hash=fp.body_hash,
+        simhash=fp.simhash,
     )
 
 

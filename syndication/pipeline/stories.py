@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -189,14 +189,17 @@ def _ensure_covered(session: Session, state: _Tx, lo: datetime, hi: datetime) ->
 
 
 def fingerprint_row(row: Item) -> Fingerprint:
-    fp = fingerprint(row.url, row.title, row.content_html, row.published_at)
+    return _set_fingerprint(row, fingerprint(row.url, row.title, row.content_html, row.published_at))
+
+
+def _set_fingerprint(row: Item, fp: Fingerprint) -> Fingerprint:
     row.simhash = to_signed(fp.simhash)
     row.body_hash = fp.body_hash
     row.title_key = fp.title_key
     return fp
 
 
-def prepare_window(session: Session, rows: Sequence[Item]) -> None:
+def prepare_window(session: Session, rows: Sequence[Item], known: Mapping[int, Fingerprint] | None = None) -> None:
     """Fingerprint a whole document's items and read everything their story matching needs in a few
     queries: the index brought up to date (outbox since last time, time range if not yet read) and the
     same-URL / same-body candidates (IN lists)."""
@@ -205,7 +208,8 @@ def prepare_window(session: Session, rows: Sequence[Item]) -> None:
     state = _tx_state(session)
     for row in rows:
         if row.id is not None:
-            state.fingerprints[row.id] = fingerprint_row(row)
+            fp = (known or {}).get(row.id)
+            state.fingerprints[row.id] = fingerprint_row(row) if fp is None else _set_fingerprint(row, fp)
     published = [row.published_at for row in rows]
     _ensure_covered(session, state, min(published) - WINDOW, max(published) + WINDOW)
     urls = sorted({row.url for row in rows if row.url})

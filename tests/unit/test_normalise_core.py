@@ -363,3 +363,30 @@ def test_duplicate_decisions() -> None:
 def test_rejection_when_nothing_to_publish() -> None:
     out = normalise_entry(entry(title=None, content_html=None), "k", POLICY, now=NOW)
     assert isinstance(out, Rejection)
+
+
+def test_stored_attribution_and_fingerprint_equal_their_definitions() -> None:
+    """The fast paths of storing: attribution_json equals dataclasses.asdict after the JSON round trip,
+    and the fingerprint computed in normalise equals the one computed from the stored columns."""
+    import json
+    from dataclasses import asdict
+
+    from syndication.domain import Attribution, ImageCredit
+    from syndication.pipeline.ingest import attribution_json
+
+    policy = POLICY
+    body = "<p>BAKU, 3 March – " + " ".join(f"word{i}" for i in range(40)) + "</p><p>Photo: Jane Roe / AP</p>"
+    entry = ParsedEntry(guid="g1", link="https://p.example/a", title="A title", content_html=body,
+                        summary_html=None, authors=("Ann",), categories=("news",),
+                        published=datetime(2026, 3, 3, 9, tzinfo=UTC))
+    item = normalise_entry(entry, "k", policy, now=datetime(2026, 3, 3, 10, tzinfo=UTC))
+    assert isinstance(item, NormalisedItem) and item.fingerprinted
+    credited = replace(item, attribution=replace(item.attribution, image_credits=(
+        ImageCredit("AP", "caption", "https://p.example/i.jpg"), ImageCredit("Jane Roe"))))
+    for it in (item, credited):
+        reference = asdict(it.attribution)
+        assert json.loads(json.dumps(attribution_json(it))) == json.loads(json.dumps(reference))
+    assert set(attribution_json(item)) == {f for f in Attribution.__dataclass_fields__}
+    fp = fingerprint(item.url, item.title, item.content_html, item.published)
+    assert (item.title_key, item.body_hash, item.simhash) == (fp.title_key, fp.body_hash, fp.simhash)
+    assert item.simhash is not None
