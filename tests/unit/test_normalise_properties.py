@@ -165,3 +165,40 @@ def test_normalising_twice_changes_nothing(entry: ParsedEntry, policy: PartnerPo
         assert second.attribution.extracted == first.attribution.extracted
     else:  # nothing left to extract: the lines already left the body
         assert second.attribution.extracted == ()
+
+
+def _clean_url_reference(url: str | None, base: str | None = None) -> str | None:
+    """clean_url as first written: both regex passes and urljoin for every relative URL."""
+    import re
+    from urllib.parse import urljoin, urlsplit
+
+    from syndication.pipeline.sanitize import strip_tracking
+    from syndication.pipeline.text import xml_legal
+
+    if not url:
+        return None
+    url = re.sub("[\t\n\r\x7f]", "", xml_legal(url)).strip().replace(" ", "%20")
+    try:
+        if base:
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return strip_tracking(url)
+
+
+_URL_PIECES = st.sampled_from(["/", "//", "./", "../", ".", "..", "/.", "news", "a b", "\t", "\n", "?", "#", "&",
+                               "utm_source=x", "id=1", "http:", "https:", "HTTP://", "mailto:", "x.example",
+                               "\\", "%2e", "é", "\x7f", "[::1]", ":8080", ";p", "=", "\x00"])
+
+
+@given(st.lists(_URL_PIECES, max_size=8).map("".join),
+       st.sampled_from([None, "", "https://agency.example/news/", "http://A.example:8080/x/y?q#f", "HTTPS://b.example",
+                        "mailto:x@y", "file:///tmp/x", "https://c.example/a/./b/../", "//nohost/path"]))
+@settings(max_examples=600)
+def test_clean_url_fast_paths_equal_the_reference(url: str, base: str | None) -> None:
+    from syndication.pipeline.sanitize import clean_url
+
+    assert clean_url(url, base) == _clean_url_reference(url, base)
