@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from syndication.db.models import Event, Item, ItemVersion
 from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
 from syndication.pipeline.dedupe import Fingerprint
-from syndication.pipeline.stories import assign_story, prepare_window
+from syndication.pipeline.stories import assign_story, prepare_window, sync_index
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
 
@@ -63,6 +63,7 @@ def store_items(
         counts.add(r.guid or "", "rejected", r.reason)
     if not items:
         return counts
+    sync_index(session)
     partner_id = items[0].partner_id
     keys = [i.key for i in items]
     existing: dict[str, Item] = {}

@@ -165,6 +165,7 @@ class _Tx:
 
     tx: Any
     overlay: StoryIndex = field(default_factory=StoryIndex)
+    overlay_partners: set[str] = field(default_factory=set)
     fingerprints: dict[int, Fingerprint] = field(default_factory=dict)
     exact: dict[str, list[Candidate]] | None = None
     synced: bool = False
@@ -178,12 +179,23 @@ def _tx_state(session: Session) -> _Tx:
     return state
 
 
+def sync_index(session: Session) -> None:
+    """Bring this process's index up to date with what others committed. Called by store_items before it
+    writes anything: the transaction's own events must not move the watermark (if it rolls back, SQLite
+    hands the same ids to the next writer's events, which would then never be read)."""
+    state = _tx_state(session)
+    if not state.synced:
+        shared = _shared(session)
+        with shared.lock:
+            shared.sync(session)
+        state.synced = True
+
+
 def _ensure_covered(session: Session, state: _Tx, lo: datetime, hi: datetime) -> _Shared:
+    if not state.synced:
+        sync_index(session)
     shared = _shared(session)
     with shared.lock:
-        if not state.synced:
-            shared.sync(session)
-            state.synced = True
         shared.cover(session, lo, hi)
     return shared
 
@@ -243,7 +255,8 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     found: set[int] = set()
     with shared.lock:
         near = list(shared.index.near(fp.title_key, fp.simhash))
-    near += state.overlay.near(fp.title_key, fp.simhash)
+    if state.overlay_partners - {partner_id}:  # only other partners' items can be candidates
+        near += state.overlay.near(fp.title_key, fp.simhash)
     for cand in near:
         if cand.partner_id != partner_id and cand.id != row_id and lo <= cand.published <= hi:
             found.add(cand.id)
@@ -281,6 +294,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         # A candidate for the rest of this transaction's items; other transactions see it through the
         # outbox once this one commits.
         state.overlay.add(mine)
+        state.overlay_partners.add(mine.partner_id)
     if best is None:
         # A changed item that no longer matches anything leaves its story.
         row.story_id = None

@@ -186,6 +186,25 @@ def test_story_index_sees_what_another_process_stored_and_changed(
     assert stories["b"] is not None and len(set(stories.values())) == 1, stories
 
 
+def test_two_partners_stored_in_one_transaction_share_the_story(rt: Runtime) -> None:
+    """Items of this transaction are candidates before commit (the transaction's own overlay)."""
+    ingest(rt, "caspian-wire", jsonfeed(jitem("z", title="Unrelated", body=f"<p>{_words('psi')}</p>")))  # index built
+    body = _words("omega")
+    docs = {"turan": jitem("a", title="Caspian summit opens in Baku", body=f"<p>{body}</p>"),
+            "commonspace": jitem("b", title="Caspian summit opens in Baku", body=f"<p>{body} extra</p>")}
+    with transaction(rt.sessions) as session:
+        for pid, doc in docs.items():
+            doc["url"] = f"https://{pid}.example/story"
+            parsed = parse_document(json.dumps(jsonfeed(doc)).encode(), {}, f"https://{pid}.example/feed")
+            row = session.get(Partner, pid)
+            assert row is not None
+            items, rejections = normalise_feed(parsed, policy_of(row, rt.settings), now=NOW)
+            store_items(session, items, rejections, now=NOW, source_id=None)
+    with rt.sessions() as session:
+        stories = [i.story_id for i in session.scalars(select(Item).where(Item.partner_id != "caspian-wire"))]
+    assert len(stories) == 2 and stories[0] is not None and stories[0] == stories[1]
+
+
 # ------------------------------------------------------------------------------------------ versions
 
 
