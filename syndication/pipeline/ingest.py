@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any, Literal, cast
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Event, Item, ItemVersion
 from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
-from syndication.pipeline.dedupe import Fingerprint
+from syndication.pipeline.dedupe import Fingerprint, to_signed
 from syndication.pipeline.stories import assign_story, prepare_window, sync_index
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
@@ -80,7 +81,30 @@ def store_items(
     events: list[dict[str, Any]] = []
     story_rows: list[Item] = []
     story_items: list[NormalisedItem] = []
+    # New items are inserted in bulk (one INSERT .. RETURNING for the document) rather than through the
+    # unit of work, which was most of storing's cost; the ORM objects come back from RETURNING.
+    pending: list[tuple[dict[str, Any], NormalisedItem]] = []
+    pending_keys: set[str] = set()
+
+    def insert_pending() -> None:
+        if not pending:
+            return
+        # Rows are matched back by key (unique per partner), so RETURNING's order does not matter and the
+        # INSERT can carry many rows (asking SQLAlchemy to keep parameter order makes it one row per INSERT).
+        by_key = {row.key: row for row in session.scalars(insert(Item).returning(Item),
+                                                           [values for values, _ in pending])}
+        for _, item in pending:
+            row = by_key[item.key]
+            existing[item.key] = row
+            new_rows.append((row, item))
+            story_rows.append(row)
+            story_items.append(item)
+        pending.clear()
+        pending_keys.clear()
+
     for item in items:
+        if item.key in pending_keys:  # the same key twice in one batch: the second sees the first stored
+            insert_pending()
         row = existing.get(item.key)
         decision = decide(item, row)
         if decision == "unchanged":
@@ -89,19 +113,8 @@ def store_items(
             counts.add(item.key, "unchanged")
             continue
         if decision == "new":
-            row = Item(
-                partner_id=item.partner_id,
-                key=item.key,
-                source_id=source_id,
-                first_seen_at=now,
-                version=1,
-            )
-            _apply(row, item, now)
-            session.add(row)
-            existing[item.key] = row
-            new_rows.append((row, item))
-            story_rows.append(row)
-            story_items.append(item)
+            pending.append((_new_values(item, now, source_id), item))
+            pending_keys.add(item.key)
             counts.add(item.key, "new")
             continue
         assert row is not None
@@ -124,8 +137,8 @@ def store_items(
         versions.append(_version(row, now))
         events.append(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
         counts.add(item.key, "updated")
+    insert_pending()
     if new_rows:
-        session.flush()
         for row, item in new_rows:
             versions.append(_version(row, now))
             kind = "item.withdrawn" if item.status == "withdrawn" else "item.created"
@@ -163,6 +176,20 @@ def release_embargoes(session: Session, now: datetime, limit: int = 1000) -> lis
             if row.partner_id not in partners:
                 partners.append(row.partner_id)
     return partners
+
+
+def _new_values(item: NormalisedItem, now: datetime, source_id: int | None) -> dict[str, Any]:
+    """The column values of a new item, as `_apply` would set them on a fresh row."""
+    fresh = SimpleNamespace(embargo_until=None)
+    _apply(cast(Item, fresh), item, now)
+    values = vars(fresh)
+    values.update(partner_id=item.partner_id, key=item.key, source_id=source_id, first_seen_at=now, version=1,
+                  story_id=None)
+    if item.fingerprinted:
+        values.update(title_key=item.title_key, body_hash=item.body_hash, simhash=to_signed(item.simhash))
+    else:
+        values.update(title_key=None, body_hash=None, simhash=None)
+    return values
 
 
 def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool = False) -> None:

@@ -205,9 +205,10 @@ def fingerprint_row(row: Item) -> Fingerprint:
 
 
 def _set_fingerprint(row: Item, fp: Fingerprint) -> Fingerprint:
-    row.simhash = to_signed(fp.simhash)
-    row.body_hash = fp.body_hash
-    row.title_key = fp.title_key
+    # Assigned only when different: a new row inserted with its fingerprint needs no UPDATE.
+    signed = to_signed(fp.simhash)
+    if (row.simhash, row.body_hash, row.title_key) != (signed, fp.body_hash, fp.title_key):
+        row.simhash, row.body_hash, row.title_key = signed, fp.body_hash, fp.title_key
     return fp
 
 
