@@ -182,13 +182,17 @@ class Event(Base):
 
 
 class Channel(Base):
-    """Publication state of a channel; `dirty_since` set by the relay, cleared by the publisher."""
+    """Publication state of a channel; `dirty_since` set by the relay, cleared by the publisher.
+
+    `dirty_seq` moves on every mark (0009_channel_dirty_seq): the publisher clears a mark only if no
+    change was relayed after it read the channel, so nothing relayed during a render is dropped."""
 
     __tablename__ = "channels"
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     dirty_since: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
+    dirty_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ChannelFile(Base):

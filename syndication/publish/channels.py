@@ -91,15 +91,18 @@ def item_uid(partner_id: str, key: str) -> str:
 
 
 def partner_infos(session: Session) -> dict[str, PartnerInfo]:
+    # Columns, not ORM rows: sources carry JSON state (credentials, redirects, counts) we do not need here.
     feeds: dict[str, str] = {}
-    for src in session.scalars(select(Source).where(Source.kind == "feed").order_by(Source.id)):
-        feeds.setdefault(src.partner_id, src.effective_url or src.locator)
+    for partner_id, effective_url, locator in session.execute(
+        select(Source.partner_id, Source.effective_url, Source.locator).where(Source.kind == "feed").order_by(Source.id)
+    ):
+        feeds.setdefault(partner_id, effective_url or locator)
     return {
-        p.id: PartnerInfo(
-            p.id, p.name, p.homepage, feeds.get(p.id), p.credit, p.license_url, p.usage_terms, p.copyright,
-            p.updated_at,
+        pid: PartnerInfo(pid, name, homepage, feeds.get(pid), credit, license_url, usage_terms, copyright_, updated)
+        for pid, name, homepage, credit, license_url, usage_terms, copyright_, updated in session.execute(
+            select(Partner.id, Partner.name, Partner.homepage, Partner.credit, Partner.license_url,
+                   Partner.usage_terms, Partner.copyright, Partner.updated_at)
         )
-        for p in session.scalars(select(Partner))
     }
 
 

@@ -17,12 +17,17 @@ same under `_syndication`. Archive pages (RFC 5005) and tombstones (RFC 6721) ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
-from collections.abc import Sequence
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 import lxml.html
@@ -102,6 +107,119 @@ class Extras:
 
 
 NO_EXTRAS = Extras()
+
+
+class FragmentCache:
+    """Rendered entries (bytes, exactly as they appear inside their document), least recently used
+    evicted beyond `max_bytes`.
+
+    A channel document after one change differs from the previous one by one entry; re-rendering every
+    entry of the window (lxml tree + footer + serialisation, or the pure-Python indented JSON encoder)
+    was most of a publish. The key is everything the entry's bytes depend on: the format, the feed
+    context, and a digest of the whole published item (so a change of any field, including the carriers
+    a story-deduplicating channel adds, is a different entry; nothing relies on `version` being bumped).
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        # The digest of an item object, for its other formats (a document set renders each item 3 times).
+        # Published items are frozen and never mutated once loaded; holding the object keeps its id() from
+        # being reused while the memo entry lives.
+        self._digests: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
+
+    def digest(self, item: object, key: Callable[[], bytes] | None = None) -> bytes:
+        """fingerprint(item), or key() for values that do not pickle as their content (ORM rows)."""
+        with self._lock:
+            seen = self._digests.get(id(item))
+            if seen is not None and seen[0] is item:
+                return seen[1]
+        value = key() if key is not None else fingerprint(item)
+        with self._lock:
+            self._digests[id(item)] = (item, value)
+            while len(self._digests) > 1024:
+                self._digests.popitem(last=False)
+        return value
+
+    def get(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            data = self._entries.get(key)
+            if data is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return data
+        data = make()  # outside the lock: rendering is the slow part
+        with self._lock:
+            self.misses += 1
+            if key not in self._entries:
+                self._entries[key] = data
+                self._size += len(data)
+                while self._size > self.max_bytes and self._entries:
+                    _, old = self._entries.popitem(last=False)
+                    self._size -= len(old)
+        return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._digests.clear()
+            self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# The publisher's cache (one per process; the web process never renders).
+ENTRY_CACHE = FragmentCache()
+
+
+def fingerprint(value: object) -> bytes:
+    """A digest of a value's whole content. Equal pickles are equal values, so equal digests never
+    stand for different renderings (unequal pickles of equal values only cost a cache miss)."""
+    return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).digest()
+
+
+def xml_children(root: etree._Element, parent_tag: bytes) -> bytes:
+    """The pretty-printed bytes of the children of the innermost element (`parent_tag`, the start tag's
+    name) of a one-branch template document, exactly as they appear inside a full document: libxml2
+    indents by depth only, so an entry's bytes do not depend on its siblings."""
+    data = etree.tostring(root, encoding="utf-8", pretty_print=True)
+    start = data.index(b">\n", data.index(b"<" + parent_tag)) + 2
+    end = data.rindex(b"</" + parent_tag + b">")
+    return data[start:data.rindex(b"\n", 0, end) + 1]
+
+
+def splice_xml(skeleton: bytes, closing: bytes, fragments: Sequence[bytes]) -> bytes:
+    """Insert rendered children before the `closing` tail of a pretty-printed document."""
+    if not fragments:
+        return skeleton
+    if not skeleton.endswith(closing):
+        raise ValueError("document skeleton does not end as expected")
+    return b"".join((skeleton[: len(skeleton) - len(closing)], *fragments, closing))
+
+
+def json_fragment(obj: object, level: int) -> bytes:
+    """`obj` as json.dumps(indent=2) writes it at nesting `level` of a document (JSON strings hold no raw
+    newline, so re-indenting lines is exact)."""
+    pad = "  " * level
+    return (pad + json.dumps(obj, ensure_ascii=False, indent=2).replace("\n", "\n" + pad)).encode("utf-8")
+
+
+def json_with_items(doc: dict[str, object], fragments: Sequence[bytes]) -> bytes:
+    """json.dumps(doc | {"items": [...]}, indent=2) + newline, with pre-rendered items (json_fragment
+    level 2); "items" must be the document's last key."""
+    doc = {**doc, "items": []}
+    head = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    tail = b'"items": []\n}\n'
+    if not head.endswith(tail):
+        raise ValueError('"items" is not the last key of the JSON document')
+    if not fragments:
+        return head
+    return b"".join((head[: len(head) - len(b"[]\n}\n")], b"[\n", b",\n".join(fragments), b"\n  ]\n}\n"))
 
 
 def attribution_footer(item: PublishedItem) -> str:
@@ -243,11 +361,40 @@ def _self_url(spec: ChannelSpec, ctx: FeedContext, paging: Paging, ext: str) -> 
     return ctx.channel_url(spec.id, ext)
 
 
+ATOM_ENTRY_NSMAP = {None: ATOM, "media": MEDIA}  # what entries use: every Atom document declares these
+
+
+def _cached(
+    cache: FragmentCache, fmt: str, render: Callable[[PublishedItem, FeedContext], bytes],
+    items: Sequence[PublishedItem], ctx: FeedContext,
+) -> list[bytes]:
+    return [cache.get((fmt, ctx, cache.digest(item)), partial(render, item, ctx)) for item in items]
+
+
 def render_atom(
-    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS,
+    cache: FragmentCache | None = None,
 ) -> bytes:
+    """The Atom document; with a cache, entries are spliced in from it (same bytes, see FragmentCache)."""
+    root = _atom_root(spec, items, ctx, extras)
+    if cache is None:
+        for item in items:
+            _atom_entry(root, item, ctx)
+        return _to_bytes(root)
+    return splice_xml(_to_bytes(root), b"</feed>\n", _cached(cache, "atom", atom_entry_bytes, items, ctx))
+
+
+def atom_entry_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
+    root = etree.Element(f"{{{ATOM}}}feed", nsmap=ATOM_ENTRY_NSMAP)  # type: ignore[arg-type]
+    _atom_entry(root, item, ctx)
+    return xml_children(root, b"feed")
+
+
+def _atom_root(
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras
+) -> etree._Element:
     paging = extras.paging
-    nsmap = {None: ATOM, "media": MEDIA}
+    nsmap = dict(ATOM_ENTRY_NSMAP)
     if paging.archive_page is not None or paging.prev_archive is not None:
         nsmap["fh"] = FH
     if extras.tombstones:
@@ -271,9 +418,7 @@ def render_atom(
         _sub(root, f"{{{FH}}}archive")
     for t in extras.tombstones:
         _tombstone(root, t)
-    for item in items:
-        _atom_entry(root, item, ctx)
-    return _to_bytes(root)
+    return root
 
 
 def _tombstone(root: etree._Element, t: Tombstone) -> None:
@@ -326,11 +471,33 @@ def _atom_entry(root: etree._Element, item: PublishedItem, ctx: FeedContext) -> 
     _media(entry, item)
 
 
+RSS_NSMAP = {"atom": ATOM, "dc": DC, "dcterms": DCTERMS, "content": CONTENT, "media": MEDIA}
+
+
 def render_rss(
-    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS,
+    cache: FragmentCache | None = None,
 ) -> bytes:
+    """The RSS document; with a cache, items are spliced in from it (same bytes, see FragmentCache)."""
+    root, ch = _rss_root(spec, items, ctx, extras)
+    if cache is None:
+        for item in items:
+            _rss_item(ch, item, ctx)
+        return _to_bytes(root)
+    return splice_xml(_to_bytes(root), b"  </channel>\n</rss>\n", _cached(cache, "rss", rss_item_bytes, items, ctx))
+
+
+def rss_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
+    root = etree.Element("rss", {"version": "2.0"}, nsmap=RSS_NSMAP)  # type: ignore[arg-type]
+    _rss_item(_sub(root, "channel"), item, ctx)
+    return xml_children(root, b"channel")
+
+
+def _rss_root(
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras
+) -> tuple[etree._Element, etree._Element]:
     paging = extras.paging
-    nsmap = {"atom": ATOM, "dc": DC, "dcterms": DCTERMS, "content": CONTENT, "media": MEDIA}
+    nsmap = dict(RSS_NSMAP)
     if paging.archive_page is not None or paging.prev_archive is not None:
         nsmap["fh"] = FH
     root = etree.Element("rss", {"version": "2.0"}, nsmap=nsmap)  # type: ignore[arg-type]
@@ -349,36 +516,54 @@ def render_rss(
     _archive_links(ch, f"{{{ATOM}}}link", spec, ctx, paging, "rss")
     if paging.archive_page is not None:
         _sub(ch, f"{{{FH}}}archive")
-    for item in items:
-        it = _sub(ch, "item")
-        _sub(it, "title", item.title)
-        _sub(it, "link", ctx.item_url(item.id))
-        _sub(it, "guid", item.uid, isPermaLink="false")
-        _sub(it, "pubDate", _rfc822(item.published))
-        if item.url:
-            _sub(it, f"{{{ATOM}}}link", rel="via", href=item.url, type="text/html")
-        for name in item.authors or (item.partner.credit,):
-            _sub(it, f"{{{DC}}}creator", name)
-        for cat in item.categories:
-            _sub(it, "category", cat)
-        if item.language:
-            _sub(it, f"{{{DC}}}language", item.language)
-        _sub(it, "description", content_with_footer(item))
-        p = item.partner
-        _sub(it, "source", p.name, url=p.feed_url or p.homepage or ctx.base + "/")
-        _sub(it, f"{{{DC}}}rights", item_rights(item))
-        lic = item_license(item)
-        if lic:
-            _sub(it, f"{{{DCTERMS}}}license", lic)
-            _sub(it, f"{{{ATOM}}}link", rel="license", href=lic)
-        _sub(it, f"{{{DCTERMS}}}modified", _rfc3339(item.updated))
-        _media(it, item)
-    return _to_bytes(root)
+    return root, ch
+
+
+def _rss_item(ch: etree._Element, item: PublishedItem, ctx: FeedContext) -> None:
+    it = _sub(ch, "item")
+    _sub(it, "title", item.title)
+    _sub(it, "link", ctx.item_url(item.id))
+    _sub(it, "guid", item.uid, isPermaLink="false")
+    _sub(it, "pubDate", _rfc822(item.published))
+    if item.url:
+        _sub(it, f"{{{ATOM}}}link", rel="via", href=item.url, type="text/html")
+    for name in item.authors or (item.partner.credit,):
+        _sub(it, f"{{{DC}}}creator", name)
+    for cat in item.categories:
+        _sub(it, "category", cat)
+    if item.language:
+        _sub(it, f"{{{DC}}}language", item.language)
+    _sub(it, "description", content_with_footer(item))
+    p = item.partner
+    _sub(it, "source", p.name, url=p.feed_url or p.homepage or ctx.base + "/")
+    _sub(it, f"{{{DC}}}rights", item_rights(item))
+    lic = item_license(item)
+    if lic:
+        _sub(it, f"{{{DCTERMS}}}license", lic)
+        _sub(it, f"{{{ATOM}}}link", rel="license", href=lic)
+    _sub(it, f"{{{DCTERMS}}}modified", _rfc3339(item.updated))
+    _media(it, item)
 
 
 def render_json(
-    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras = NO_EXTRAS,
+    cache: FragmentCache | None = None,
 ) -> bytes:
+    """The JSON Feed document; with a cache, items are spliced in from it (same bytes, see FragmentCache)."""
+    doc = _json_head(spec, items, ctx, extras)
+    if cache is None:
+        doc["items"] = [_json_item(item, ctx) for item in items]
+        return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    return json_with_items(doc, _cached(cache, "json", json_item_bytes, items, ctx))
+
+
+def json_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
+    return json_fragment(_json_item(item, ctx), 2)
+
+
+def _json_head(
+    spec: ChannelSpec, items: Sequence[PublishedItem], ctx: FeedContext, extras: Extras
+) -> dict[str, object]:
     paging = extras.paging
     doc: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -409,8 +594,7 @@ def render_json(
             {"ref": t.ref, "when": _rfc3339(t.when), "comment": t.comment} for t in extras.tombstones
         ]
     doc["_syndication"] = feed_ext
-    doc["items"] = [_json_item(item, ctx) for item in items]
-    return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    return doc
 
 
 def _json_item(item: PublishedItem, ctx: FeedContext) -> dict[str, object]:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.models import (
@@ -37,7 +38,19 @@ from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
 from syndication.publish.archives import matches
 from syndication.publish.channels import ChannelSpec, channel_specs, item_uid
-from syndication.publish.feeds import ATOM, EPOCH, GENERATOR, SYND
+from syndication.publish.feeds import (
+    ATOM,
+    ENTRY_CACHE,
+    EPOCH,
+    GENERATOR,
+    SYND,
+    FragmentCache,
+    fingerprint,
+    json_fragment,
+    json_with_items,
+    splice_xml,
+    xml_children,
+)
 from syndication.publish.files import write_if_changed
 from syndication.settings import Settings
 
@@ -150,9 +163,9 @@ def add_notice(
         action=ACTIONS[kind],
     )
     session.add(notice)
-    session.flush()
     eps = endpoints_for(settings, partner_id, kind)
     if eps:
+        session.flush()  # deliveries need notice.id; without them the notices of a batch insert together
         known = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
             WebhookEndpoint.id.in_([e for e, _ in eps])))}
         for endpoint, url in eps:
@@ -182,6 +195,9 @@ def record_for_events(
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_([e.id for e in events]))))
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
     partners = {p.id: p for p in session.scalars(select(Partner))}
+    # The channels of an item depend only on these fields: a backlog of thousands of events over
+    # hundreds of channels asks each combination once.
+    channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
     for ev in events:
         item = items.get(ev.item_id or 0)
         if ev.id in done or item is None:
@@ -190,7 +206,10 @@ def record_for_events(
         payload = ev.payload or {}
         if ev.kind == "item.created" and item.embargo_until is not None:
             continue  # an embargoed item is republished when released (one item.released event follows)
-        channels = [s.id for s in specs if matches(s, item)]
+        key = (item.partner_id, tuple(str(c) for c in item.categories or ()), item.language)
+        channels = channels_of.get(key)
+        if channels is None:
+            channels = channels_of[key] = [s.id for s in specs if matches(s, item)]
         add_notice(session, settings, kind=kind, partner_id=ev.partner_id, now=now, item=item,
                    version=payload.get("version"), channels=channels,
                    reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
@@ -279,12 +298,18 @@ def _summary(n: Notice) -> str:
     return text
 
 
-def render_notices_atom(name: str, title: str, notices: Sequence[Notice], settings: Settings) -> bytes:
+NOTICE_NSMAP = {None: ATOM, "syn": SYND}
+
+
+def render_notices_atom(
+    name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None
+) -> bytes:
+    """The notices feed; with a cache, entries are spliced in from it (same bytes: notices never change,
+    and an entry is keyed by a digest of everything it shows)."""
     a = f"{{{ATOM}}}"
-    s = f"{{{SYND}}}"
     base = settings.public_url.rstrip("/")
     self_url = f"{base}/notices/{name}.atom"
-    root = etree.Element(a + "feed", nsmap={None: ATOM, "syn": SYND})
+    root = etree.Element(a + "feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
     _sub(root, a + "id", self_url)
     _sub(root, a + "title", title, type="text")
     _sub(root, a + "updated", _rfc3339(max((n.created_at for n in notices), default=EPOCH)))
@@ -293,63 +318,95 @@ def render_notices_atom(name: str, title: str, notices: Sequence[Notice], settin
     author = _sub(root, a + "author")
     _sub(author, a + "name", settings.service_name)
     _sub(root, a + "generator", GENERATOR)
-    for n in notices:
-        d = notice_dict(n)
-        e = _sub(root, a + "entry")
-        _sub(e, a + "id", n.uid)
-        _sub(e, a + "title", f"{n.kind}: {n.title or n.partner_id}", type="text")
-        _sub(e, a + "updated", d["time"])
-        _sub(e, a + "published", d["time"])
-        if n.item_url:
-            _sub(e, a + "link", rel="related", href=n.item_url, type="text/html")
-        if n.partner_item_url:
-            _sub(e, a + "link", rel="via", href=n.partner_item_url)
-        lic = d["attribution"].get("license_url")
-        if lic:
-            _sub(e, a + "link", rel="license", href=lic)
-        _sub(e, a + "category", term=n.kind, scheme=SYND + "#kind")
-        _sub(e, a + "category", term=n.action, scheme=SYND + "#action")
-        rights = d["attribution"].get("rights")
-        if rights:
-            _sub(e, a + "rights", str(rights).replace("{year}", str(n.created_at.year)), type="text")
-        _sub(e, a + "content", _summary(n), type="text")
-        el = _sub(e, s + "notice")
-        for key in ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
-                    "item_url", "reason"):
-            if d[key] is not None:
-                _sub(el, s + key.replace("_", "-"), str(d[key]))
-        chans = _sub(el, s + "channels")
-        for c in d["channels"]:
-            _sub(chans, s + "channel", c)
-        attr = _sub(el, s + "attribution")
-        for key, value in d["attribution"].items():
-            if value is not None:
-                _sub(attr, s + key.replace("_", "-"), str(value))
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    if cache is None:
+        for n in notices:
+            _notice_entry(root, n)
+        return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    skeleton = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return splice_xml(skeleton, b"</feed>\n", [
+        cache.get(("notice-atom", cache.digest(n, partial(_notice_key, n))), partial(_notice_entry_bytes, n))
+        for n in notices])
 
 
-def render_notices_json(name: str, title: str, notices: Sequence[Notice], settings: Settings) -> bytes:
+def _notice_key(n: Notice) -> bytes:
+    return fingerprint((n.uid, n.created_at, notice_dict(n)))
+
+
+def _notice_entry_bytes(n: Notice) -> bytes:
+    root = etree.Element(f"{{{ATOM}}}feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
+    _notice_entry(root, n)
+    return xml_children(root, b"feed")
+
+
+def _notice_entry(root: etree._Element, n: Notice) -> None:
+    a = f"{{{ATOM}}}"
+    s = f"{{{SYND}}}"
+    d = notice_dict(n)
+    e = _sub(root, a + "entry")
+    _sub(e, a + "id", n.uid)
+    _sub(e, a + "title", f"{n.kind}: {n.title or n.partner_id}", type="text")
+    _sub(e, a + "updated", d["time"])
+    _sub(e, a + "published", d["time"])
+    if n.item_url:
+        _sub(e, a + "link", rel="related", href=n.item_url, type="text/html")
+    if n.partner_item_url:
+        _sub(e, a + "link", rel="via", href=n.partner_item_url)
+    lic = d["attribution"].get("license_url")
+    if lic:
+        _sub(e, a + "link", rel="license", href=lic)
+    _sub(e, a + "category", term=n.kind, scheme=SYND + "#kind")
+    _sub(e, a + "category", term=n.action, scheme=SYND + "#action")
+    rights = d["attribution"].get("rights")
+    if rights:
+        _sub(e, a + "rights", str(rights).replace("{year}", str(n.created_at.year)), type="text")
+    _sub(e, a + "content", _summary(n), type="text")
+    el = _sub(e, s + "notice")
+    for key in ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
+                "item_url", "reason"):
+        if d[key] is not None:
+            _sub(el, s + key.replace("_", "-"), str(d[key]))
+    chans = _sub(el, s + "channels")
+    for c in d["channels"]:
+        _sub(chans, s + "channel", c)
+    attr = _sub(el, s + "attribution")
+    for key, value in d["attribution"].items():
+        if value is not None:
+            _sub(attr, s + key.replace("_", "-"), str(value))
+
+
+def _notice_item(n: Notice) -> dict[str, Any]:
+    d = notice_dict(n)
+    entry: dict[str, Any] = {"id": n.uid}
+    if n.item_url:
+        entry["url"] = n.item_url
+    if n.partner_item_url:
+        entry["external_url"] = n.partner_item_url
+    entry.update({"title": f"{n.kind}: {n.title or n.partner_id}", "content_text": _summary(n),
+                  "date_published": d["time"], "tags": [n.kind, n.action], "_syndication": d})
+    return entry
+
+
+def render_notices_json(
+    name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None
+) -> bytes:
     base = settings.public_url.rstrip("/")
-    items = []
-    for n in notices:
-        d = notice_dict(n)
-        entry: dict[str, Any] = {"id": n.uid}
-        if n.item_url:
-            entry["url"] = n.item_url
-        if n.partner_item_url:
-            entry["external_url"] = n.partner_item_url
-        entry.update({"title": f"{n.kind}: {n.title or n.partner_id}", "content_text": _summary(n),
-                      "date_published": d["time"], "tags": [n.kind, n.action], "_syndication": d})
-        items.append(entry)
-    doc = {
+    doc: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": title,
         "home_page_url": base + "/",
         "feed_url": f"{base}/notices/{name}.json",
         "authors": [{"name": settings.service_name}],
-        "items": items,
     }
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    if cache is None:
+        doc["items"] = [_notice_item(n) for n in notices]
+        return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return json_with_items(doc, [
+        cache.get(("notice-json", cache.digest(n, partial(_notice_key, n))), partial(_notice_json_bytes, n))
+        for n in notices])
+
+
+def _notice_json_bytes(n: Notice) -> bytes:
+    return json_fragment(_notice_item(n), 2)
 
 
 def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
@@ -362,12 +419,15 @@ def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
 
 
 def publish_feeds(
-    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only_dirty: bool
+    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only_dirty: bool,
+    between: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """Rewrite the notices feeds that changed; return the files written."""
+    """Rewrite the notices feeds that changed; return the files written.
+
+    `between` runs between feeds (the channel publisher serves fresh changes there first)."""
     with transaction(sessions) as session:
         dirty_rows = {
-            c.id: c.dirty_since
+            c.id: c.dirty_seq
             for c in session.scalars(select(Channel).where(Channel.id.like(NOTICE_CHANNEL_PREFIX + "%"),
                                                           Channel.dirty_since.is_not(None)))
         }
@@ -379,24 +439,25 @@ def publish_feeds(
         names |= set(partners) | {PUBLIC_FEED}
     written: list[Path] = []
     out_dir = notices_dir(settings)
-    with sessions() as session:
-        docs = []
-        for name in sorted(names):
-            if name != PUBLIC_FEED and name not in partners:
-                continue
-            title = (f"{settings.service_name}: corrections and withdrawals" if name == PUBLIC_FEED
-                     else f"{settings.service_name}: republishing notices for {partners[name]}")
+    for name in sorted(names):
+        if name != PUBLIC_FEED and name not in partners:
+            continue
+        if between is not None:
+            between()
+        title = (f"{settings.service_name}: corrections and withdrawals" if name == PUBLIC_FEED
+                 else f"{settings.service_name}: republishing notices for {partners[name]}")
+        with sessions() as session:
             rows = feed_notices(session, name, settings.notices.window)
-            docs.append((out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings)))
-            docs.append((out_dir / f"{name}.json", render_notices_json(name, title, rows, settings)))
-    for path, data in docs:
-        if write_if_changed(path, data):
-            written.append(path)
+        for path, data in (
+            (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
+            (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
+        ):
+            if write_if_changed(path, data):
+                written.append(path)
     if dirty_rows:
-        from sqlalchemy import update
-
         with transaction(sessions) as session:
-            for cid, since in dirty_rows.items():
-                session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_since <= since)
+            for cid, seq in dirty_rows.items():
+                # Only the mark we read: a notice recorded since then keeps its feed dirty.
+                session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_seq == seq)
                                 .values(dirty_since=None, published_at=now))
     return written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -9,9 +11,11 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication.clock import utcnow
 from syndication.db.models import Channel, ChannelFile, Event, Partner
 from syndication.db.session import transaction
 from syndication.publish import archives
+from syndication.publish.archives import PageState
 from syndication.publish.channels import (
     ChannelSpec,
     channel_specs,
@@ -19,7 +23,7 @@ from syndication.publish.channels import (
     partner_infos,
     select_items,
 )
-from syndication.publish.feeds import RENDERERS, Extras, FeedContext, Paging
+from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
 from syndication.publish.files import sha256, write_if_changed
 from syndication.settings import Settings
 
@@ -60,9 +64,13 @@ def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
     for cid in sorted(channel_ids):
         row = existing.get(cid)
         if row is None:
-            session.add(Channel(id=cid, dirty_since=now))
-        elif row.dirty_since is None:
+            session.add(Channel(id=cid, dirty_since=now, dirty_seq=1))
+            continue
+        if row.dirty_since is None:
             row.dirty_since = now
+        # Every mark moves the sequence, on an already dirty channel too: a publisher that read the channel
+        # before this change may have rendered without it, and must leave the mark for its next run.
+        row.dirty_seq = Channel.dirty_seq + 1
 
 
 def channel_path(feeds_dir: Path, channel_id: str, fmt: str) -> Path:
@@ -73,52 +81,148 @@ def archive_path(feeds_dir: Path, channel_id: str, page: int, fmt: str) -> Path:
     return feeds_dir / channel_id / "archive" / f"{page}.{fmt}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Doc:
+PREEMPT_INTERVAL = 0.05  # seconds between looks for changes relayed while a run works
+
+
+@dataclass(slots=True)
+class _ArchiveWork:
+    """Archive pages of one channel still to render after every current document of the run."""
+
     spec: ChannelSpec
-    fmt: str
-    path: Path
-    data: bytes
-    count: int
-    name: str  # channel id, or "<channel>/archive/<n>"
-    record: bool  # keep a channel_files row (current documents only)
+    pages: list[tuple[PageState, bool]]  # (page, complete: written for the last time, then frozen)
+    numbers: frozenset[int]
 
 
-def _render_channel(
-    sessions: sessionmaker[Session], settings: Settings, spec: ChannelSpec, ctx: FeedContext, now: datetime,
-    *, full: bool,
-) -> tuple[list[_Doc], list[int]]:
-    """Render the current documents and every archive page that may still change. Returns the pages
-    that are complete (full, successor exists) and get written for the last time."""
-    page_size = settings.publish.archive_page_size or spec.window
-    with transaction(sessions) as session:
-        partners = partner_infos(session)
-        items = select_items(session, spec, partners, now)
-        pages = archives.assign(session, spec, items, page_size, now)
-        stones = archives.tombstones(session, spec, now, settings.publish.tombstone_days, ctx.base + "/items")
-        docs: list[_Doc] = []
-        last = pages[-1].page if pages else None
-        current = Extras(Paging(prev_archive=last), stones)
-        for fmt in FORMATS:
-            data = RENDERERS[fmt](spec, items, ctx, current)
-            docs.append(_Doc(spec, fmt, channel_path(settings.feeds_dir, spec.id, fmt), data, len(items), spec.id,
-                             True))
-        freezing: list[int] = []
-        numbers = {p.page for p in pages}
+class _Run:
+    """One publish run: the current documents of the channels first, then archive pages, then notices.
+
+    Nothing is rendered under the database write lock (SQLite has one writer: pushes, polls and the relay
+    would queue behind a render), and each channel's files are written and its mark cleared as soon as
+    it is rendered. Between units of work the run looks for channels marked since it read them (a push
+    during a long run, e.g. the first one over a large store) and publishes their current documents
+    first, so a fresh change waits for one unit, not for the whole run.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, now: datetime) -> None:
+        self.sessions, self.settings, self.now = sessions, settings, now
+        self.ctx = FeedContext(public_url=settings.public_url, ttl_minutes=settings.publish.ttl,
+                               hub_url=settings.websub.hub_url)
+        with sessions() as session:
+            self.specs = {s.id: s for s in channel_specs(settings, list(session.scalars(select(Partner))))}
+            # Once per run, not per channel: it reads every partner and source.
+            self.partners = partner_infos(session)
+        self.results: list[ChannelResult] = []
+        self.archives: deque[_ArchiveWork] = deque()
+        self.pending: dict[str, ChannelSpec] = {}
+        self.known: dict[str, int | None] = {}  # dirty_seq as last read (run start, or when published)
+        self.full = False  # publish_all: also rewrite frozen archive pages whose files were lost
+        self._looked = time.monotonic()
+
+    def dirty(self) -> dict[str, int]:
+        with self.sessions() as session:
+            rows = session.execute(select(Channel.id, Channel.dirty_seq).where(Channel.dirty_since.is_not(None)))
+            return {cid: seq for cid, seq in rows if cid in self.specs}
+
+    def run(self, *, only_dirty: bool) -> list[ChannelResult]:
+        marks = self.dirty()
+        self.known = dict(marks)
+        self.pending = {sid: s for sid, s in self.specs.items() if not only_dirty or sid in marks}
+        self.full = not only_dirty
+        while self.pending:
+            self.preempt()
+            if self.pending:
+                self.current(self.pending.pop(next(iter(self.pending))))
+        while self.archives:
+            work = self.archives[0]
+            page, complete = work.pages.pop(0)
+            if not work.pages:
+                self.archives.popleft()
+            self.archive_page(work, page, complete)
+            self.preempt()
+        return self.results
+
+    def preempt(self) -> None:
+        """Publish the current documents of channels marked since this run read them."""
+        if time.monotonic() - self._looked < PREEMPT_INTERVAL:
+            return
+        self._looked = time.monotonic()
+        fresh = [cid for cid, seq in self.dirty().items() if self.known.get(cid) != seq]
+        for cid in sorted(fresh, key=list(self.specs).index):
+            self.pending.pop(cid, None)
+            self.current(self.specs[cid])
+
+    def current(self, spec: ChannelSpec) -> None:
+        settings, now = self.settings, self.now
+        page_size = settings.publish.archive_page_size or spec.window
+        with transaction(self.sessions) as session:
+            # What this render includes was relayed before this instant (it is inside our transaction), so
+            # it is the channel's published_at: operators compare it with events' relayed_at, and a run
+            # serving a change relayed after the run began must not look older than that change.
+            read_at = max(now, utcnow())
+            # The mark first, then the items: a change relayed after this read moves dirty_seq, so the
+            # mark is not cleared below even if these items already include the change.
+            seq = session.scalar(select(Channel.dirty_seq).where(Channel.id == spec.id))
+            items = select_items(session, spec, self.partners, now)
+            pages = archives.assign(session, spec, items, page_size, now)
+            stones = archives.tombstones(session, spec, now, settings.publish.tombstone_days,
+                                         self.ctx.base + "/items")
+        self.known[spec.id] = seq
+        extras = Extras(Paging(prev_archive=pages[-1].page if pages else None), stones)
+        docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt),
+                 RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS]
+        results = [ChannelResult(spec.id, fmt, str(path), len(items), write_if_changed(path, data))
+                   for fmt, path, data in docs]
+        with transaction(self.sessions) as session:
+            files = {f.format: f for f in session.scalars(select(ChannelFile).where(ChannelFile.channel_id == spec.id))}
+            for fmt, path, data in docs:
+                row = files.get(fmt)
+                digest = sha256(data)
+                if row is None:
+                    session.add(ChannelFile(channel_id=spec.id, format=fmt, path=str(path), sha256=digest,
+                                            size=len(data), items=len(items), written_at=now))
+                elif row.sha256 != digest:
+                    row.sha256, row.size, row.items, row.written_at = digest, len(data), len(items), now
+                    row.path = str(path)
+            if seq is not None:
+                # Only a mark we saw: one set while we rendered stays for the next run.
+                session.execute(
+                    update(Channel)
+                    .where(Channel.id == spec.id, Channel.dirty_seq == seq, Channel.dirty_since.is_not(None))
+                    .values(dirty_since=None, published_at=read_at)
+                )
+        self.results.extend(results)
+        numbers = frozenset(p.page for p in pages)
+        todo: list[tuple[PageState, bool]] = []
         for p in pages:
             complete = p.items >= page_size and (p.page + 1) in numbers
-            paths = {fmt: archive_path(settings.feeds_dir, spec.id, p.page, fmt) for fmt in FORMATS}
-            if p.frozen and not (full and not all(path.exists() for path in paths.values())):
+            if p.frozen and not (self.full and not all(
+                    archive_path(settings.feeds_dir, spec.id, p.page, fmt).exists() for fmt in FORMATS)):
                 continue  # frozen pages are never rewritten (unless their files were lost)
-            page_list = archives.page_items(session, spec, p.page, partners, frozen=p.frozen or complete)
-            extras = Extras(Paging(archive_page=p.page, prev_archive=p.page - 1 if p.page > 1 else None,
-                                   next_archive=p.page + 1 if (p.page + 1) in numbers else None))
-            for fmt in FORMATS:
-                data = RENDERERS[fmt](spec, page_list, ctx, extras)
-                docs.append(_Doc(spec, fmt, paths[fmt], data, len(page_list), f"{spec.id}/archive/{p.page}", False))
-            if complete and not p.frozen:
-                freezing.append(p.page)
-    return docs, freezing
+            todo.append((p, complete))
+        # A channel published again in this run (preempted) replaces its queued pages, in place: the new
+        # list has the newest page numbers, and pages written meanwhile are frozen, so not listed again.
+        work = _ArchiveWork(spec, todo, numbers)
+        at = next((i for i, w in enumerate(self.archives) if w.spec.id == spec.id), None)
+        if at is not None:
+            del self.archives[at]
+            if todo:
+                self.archives.insert(at, work)
+        elif todo:
+            self.archives.append(work)
+
+    def archive_page(self, work: _ArchiveWork, p: PageState, complete: bool) -> None:
+        spec, feeds_dir = work.spec, self.settings.feeds_dir
+        with self.sessions() as session:
+            page_list = archives.page_items(session, spec, p.page, self.partners, frozen=p.frozen or complete)
+        extras = Extras(Paging(archive_page=p.page, prev_archive=p.page - 1 if p.page > 1 else None,
+                               next_archive=p.page + 1 if (p.page + 1) in work.numbers else None))
+        for fmt in FORMATS:
+            write_if_changed(archive_path(feeds_dir, spec.id, p.page, fmt),
+                             RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE))
+        if complete and not p.frozen:
+            # Frozen as soon as written: a channel queued again by a later change (preempt) then skips it.
+            with transaction(self.sessions) as session:
+                archives.mark_frozen(session, spec.id, [p.page], self.now)
 
 
 def publish(
@@ -128,66 +232,13 @@ def publish(
 
     Also: RFC 5005 archive pages, notices feeds, and WebSub pings for channels that changed.
     """
-    with sessions() as session:
-        specs = channel_specs(settings, list(session.scalars(select(Partner))))
-        dirty = {c.id: c.dirty_since for c in session.scalars(select(Channel).where(Channel.dirty_since.is_not(None)))}
-    if only_dirty:
-        specs = [s for s in specs if s.id in dirty]
-    results: list[ChannelResult] = []
-    if specs:
-        results = _publish_channels(sessions, settings, now, specs, dirty, full=not only_dirty)
+    run = _Run(sessions, settings, now)
+    results = run.run(only_dirty=only_dirty)
     from syndication.publish import notices
 
-    notices.publish_feeds(sessions, settings, now, only_dirty=only_dirty)
+    notices.publish_feeds(sessions, settings, now, only_dirty=only_dirty, between=run.preempt)
     if settings.websub.hub_url:
         from syndication.publish import websub
 
         websub.ping_changed(sessions, settings, results, now)
-    return results
-
-
-def _publish_channels(
-    sessions: sessionmaker[Session], settings: Settings, now: datetime, specs: list[ChannelSpec],
-    dirty: dict[str, datetime | None], *, full: bool,
-) -> list[ChannelResult]:
-    ctx = FeedContext(public_url=settings.public_url, ttl_minutes=settings.publish.ttl,
-                      hub_url=settings.websub.hub_url)
-    results: list[ChannelResult] = []
-    rendered: list[_Doc] = []
-    freezing: dict[str, list[int]] = {}
-    for spec in specs:
-        docs, frozen = _render_channel(sessions, settings, spec, ctx, now, full=full)
-        rendered.extend(docs)
-        freezing[spec.id] = frozen
-    for doc in rendered:
-        changed = write_if_changed(doc.path, doc.data)
-        if doc.record:
-            results.append(ChannelResult(doc.spec.id, doc.fmt, str(doc.path), doc.count, changed))
-    with transaction(sessions) as session:
-        files = {(f.channel_id, f.format): f for f in session.scalars(select(ChannelFile))}
-        for doc in rendered:
-            if not doc.record:
-                continue
-            row = files.get((doc.spec.id, doc.fmt))
-            digest = sha256(doc.data)
-            if row is None:
-                session.add(
-                    ChannelFile(channel_id=doc.spec.id, format=doc.fmt, path=str(doc.path), sha256=digest,
-                                size=len(doc.data), items=doc.count, written_at=now)
-                )
-            elif row.sha256 != digest:
-                row.sha256, row.size, row.items, row.written_at = digest, len(doc.data), doc.count, now
-                row.path = str(doc.path)
-        for channel_id, pages in freezing.items():
-            if pages:
-                archives.mark_frozen(session, channel_id, pages, now)
-        for spec in specs:
-            since = dirty.get(spec.id)
-            if since is not None:
-                # Only clear marks we saw: a mark set while we rendered stays for the next run.
-                session.execute(
-                    update(Channel)
-                    .where(Channel.id == spec.id, Channel.dirty_since <= since)
-                    .values(dirty_since=None, published_at=now)
-                )
     return results
