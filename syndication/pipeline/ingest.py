@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any, Literal, cast
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from syndication.db.models import Event, Item, ItemVersion
 from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
@@ -89,12 +89,16 @@ def store_items(
     def insert_pending() -> None:
         if not pending:
             return
-        # Rows are matched back by key (unique per partner), so RETURNING's order does not matter and the
+        # Ids are matched back by key (unique per partner), so RETURNING's order does not matter and the
         # INSERT can carry many rows (asking SQLAlchemy to keep parameter order makes it one row per INSERT).
-        by_key = {row.key: row for row in session.scalars(insert(Item).returning(Item),
-                                                           [values for values, _ in pending])}
-        for _, item in pending:
-            row = by_key[item.key]
+        # Only the ids come back: the ORM objects are built from the values we hold, as if just loaded, so a
+        # large document's bodies are not held twice.
+        stmt = insert(Item).returning(Item.key, Item.id)
+        ids: dict[str, int] = {key: item_id for key, item_id in session.execute(stmt, [v for v, _ in pending])}
+        for values, item in pending:
+            row = Item(id=ids[item.key], **values)
+            make_transient_to_detached(row)
+            session.add(row)
             existing[item.key] = row
             new_rows.append((row, item))
             story_rows.append(row)
