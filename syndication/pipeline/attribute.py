@@ -360,8 +360,19 @@ def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
     return len(children) - cut
 
 
+# Every ASCII character clean_text drops or collapses (controls, whitespace): what is left after deleting
+# them is a lower bound on the cleaned length.
+_ASCII_SPACE_AND_CONTROLS = bytes(range(0x21))
+
+
 def _is_furniture(el: etree._Element, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
-    text = clean_text(el.text_content()) if hasattr(el, "text_content") else ""
+    raw = el.text_content() if hasattr(el, "text_content") else ""
+    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and raw.isascii()
+            and len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS):
+        # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
+        # text (a few microseconds per block, every block of every body) is not needed.
+        return defaults and el.tag == "footer"
+    text = clean_text(raw)
     heading = text
     if el.tag in ("ul", "ol", "div", "section", "aside", "nav") and len(el):
         heading = clean_text(el[0].text_content()) if hasattr(el[0], "text_content") else ""

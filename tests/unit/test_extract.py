@@ -203,3 +203,55 @@ def test_missing_parts_and_empty_input() -> None:
     assert only_story.html == STORY
     photo_only = extract(STORY + "<p>Photo: Reuters</p>")
     assert photo_only.image_credits == (ImageCredit("Reuters"),) and photo_only.distributing_source is None
+
+
+def _is_furniture_reference(el, patterns, defaults):  # type: ignore[no-untyped-def]
+    """_is_furniture before its shortcut for long paragraphs."""
+    from syndication.pipeline.attribute import FURNITURE_HEADINGS, HEADING_MAX_CHARS
+    from syndication.pipeline.text import clean_text
+
+    text = clean_text(el.text_content()) if hasattr(el, "text_content") else ""
+    heading = text
+    if el.tag in ("ul", "ol", "div", "section", "aside", "nav") and len(el):
+        heading = clean_text(el[0].text_content()) if hasattr(el[0], "text_content") else ""
+    if defaults and el.tag in ("aside", "nav", "footer"):
+        return True
+    for candidate in {text, heading}:
+        if not candidate:
+            continue
+        if defaults and len(candidate) <= HEADING_MAX_CHARS and FURNITURE_HEADINGS.match(candidate):
+            return True
+        if len(candidate) <= 300 and any(p.search(candidate) for p in patterns):
+            return True
+    return False
+
+
+def test_furniture_shortcut_equals_the_full_check() -> None:
+    import random
+    import re
+
+    import lxml.html
+
+    from syndication.pipeline.attribute import _is_furniture
+
+    rng = random.Random(3)
+    pieces = ["Related articles", "Read more", "Editor's choice", "Popular", " ", "\n\t", "\x0b", "é", "word",
+              "x" * 30, "Most read", ":", "  \n  ", "Photo: AP", "<b>Related</b>", "&nbsp;"]
+    tags = ["p", "div", "footer", "aside", "h2", "ul", "section", "blockquote"]
+    near_the_bound = [f"{head}{filler * k}" for head in ("Subscribe ", "Follow us on", "More from ")
+                      for filler in ("y", " y", "\n \t", "y  ") for k in range(0, 80, 3)]
+    for text in near_the_bound:
+        for tag in ("p", "footer", "h3"):
+            el = lxml.html.fragment_fromstring(f"<{tag}>{text}</{tag}>")
+            for defaults in (True, False):
+                assert _is_furniture(el, [], defaults) == _is_furniture_reference(el, [], defaults), (tag, text)
+    for _ in range(3000):
+        tag = rng.choice(tags)
+        inner = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        if tag in ("ul",):
+            inner = f"<li>{inner}</li><li>{rng.choice(pieces)}</li>"
+        el = lxml.html.fragment_fromstring(f"<{tag}>{inner}</{tag}>")
+        for patterns in ([], [re.compile("read more", re.I)]):
+            for defaults in (True, False):
+                assert _is_furniture(el, patterns, defaults) == _is_furniture_reference(el, patterns, defaults), (
+                    tag, inner, patterns, defaults)
