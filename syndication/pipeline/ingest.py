@@ -79,12 +79,10 @@ def store_items(
     # document's order, updates before new items as before); no ORM object is needed for them.
     versions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    story_rows: list[Item] = []
-    story_items: list[NormalisedItem] = []
+    stories: list[tuple[Item, NormalisedItem]] = []  # new and changed items, for story matching
     # New items are inserted in bulk (one INSERT .. RETURNING for the document) rather than through the
-    # unit of work, which was most of storing's cost; the ORM objects come back from RETURNING.
-    pending: list[tuple[dict[str, Any], NormalisedItem]] = []
-    pending_keys: set[str] = set()
+    # unit of work, which was most of storing's cost. Keyed by item key: values and item.
+    pending: dict[str, tuple[dict[str, Any], NormalisedItem]] = {}
 
     def insert_pending() -> None:
         if not pending:
@@ -94,20 +92,19 @@ def store_items(
         # Only the ids come back: the ORM objects are built from the values we hold, as if just loaded, so a
         # large document's bodies are not held twice.
         stmt = insert(Item).returning(Item.key, Item.id)
-        ids: dict[str, int] = {key: item_id for key, item_id in session.execute(stmt, [v for v, _ in pending])}
-        for values, item in pending:
-            row = Item(id=ids[item.key], **values)
+        ids: dict[str, int] = {key: item_id for key, item_id in
+                               session.execute(stmt, [values for values, _ in pending.values()])}
+        for key, (values, item) in pending.items():
+            row = Item(id=ids[key], **values)
             make_transient_to_detached(row)
             session.add(row)
-            existing[item.key] = row
+            existing[key] = row
             new_rows.append((row, item))
-            story_rows.append(row)
-            story_items.append(item)
+            stories.append((row, item))
         pending.clear()
-        pending_keys.clear()
 
     for item in items:
-        if item.key in pending_keys:  # the same key twice in one batch: the second sees the first stored
+        if item.key in pending:  # the same key twice in one batch: the second sees the first stored
             insert_pending()
         row = existing.get(item.key)
         decision = decide(item, row)
@@ -117,8 +114,7 @@ def store_items(
             counts.add(item.key, "unchanged")
             continue
         if decision == "new":
-            pending.append((_new_values(item, now, source_id), item))
-            pending_keys.add(item.key)
+            pending[item.key] = (_new_values(item, now, source_id), item)
             counts.add(item.key, "new")
             continue
         assert row is not None
@@ -133,8 +129,7 @@ def store_items(
         previous_updated = row.updated_at
         row.version += 1
         _apply(row, item, now, keep_embargo="embargo_from_policy" in item.flags)
-        story_rows.append(row)
-        story_items.append(item)
+        stories.append((row, item))
         # A material change must move `updated` forward even when the partner did not.
         if row.updated_at <= previous_updated:
             row.updated_at = max(now, previous_updated)
@@ -151,12 +146,12 @@ def store_items(
         session.execute(insert(ItemVersion), versions)
     if events:
         session.execute(insert(Event), events)
-    if story_rows:
+    if stories:
         session.flush()
         known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, item.published, 0)
-                 for row, item in zip(story_rows, story_items, strict=True) if item.fingerprinted}
-        prepare_window(session, story_rows, known)
-        for row in story_rows:
+                 for row, item in stories if item.fingerprinted}
+        prepare_window(session, [row for row, _ in stories], known)
+        for row, _ in stories:
             assign_story(session, row, now)
     return counts
 

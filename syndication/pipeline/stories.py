@@ -191,9 +191,8 @@ def sync_index(session: Session) -> None:
         state.synced = True
 
 
-def _ensure_covered(session: Session, state: _Tx, lo: datetime, hi: datetime) -> _Shared:
-    if not state.synced:
-        sync_index(session)
+def _ensure_covered(session: Session, lo: datetime, hi: datetime) -> _Shared:
+    sync_index(session)
     shared = _shared(session)
     with shared.lock:
         shared.cover(session, lo, hi)
@@ -224,7 +223,7 @@ def prepare_window(session: Session, rows: Sequence[Item], known: Mapping[int, F
             fp = (known or {}).get(row.id)
             state.fingerprints[row.id] = fingerprint_row(row) if fp is None else _set_fingerprint(row, fp)
     published = [row.published_at for row in rows]
-    _ensure_covered(session, state, min(published) - WINDOW, max(published) + WINDOW)
+    _ensure_covered(session, min(published) - WINDOW, max(published) + WINDOW)
     urls = sorted({row.url for row in rows if row.url})
     bodies = sorted({row.body_hash for row in rows if row.body_hash})
     exact: dict[str, list[Candidate]] = {}
@@ -251,7 +250,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     if fp is None:
         fp = fingerprint_row(row)
     lo, hi = row.published_at - WINDOW, row.published_at + WINDOW
-    shared = _ensure_covered(session, state, lo, hi)
+    shared = _ensure_covered(session, lo, hi)
     partner_id, row_id = row.partner_id, row.id
     found: set[int] = set()
     with shared.lock:
