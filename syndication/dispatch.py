@@ -64,15 +64,16 @@ class LocalDispatcher:
         self._track(self._pool.submit(self._poll, source_id, lease_token))
 
     def _poll(self, source_id: int, lease_token: str) -> None:
-        from syndication import jobs
+        from syndication import jobs, rounds
 
         try:
+            round_id = rounds.round_of(self.rt.sessions, source_id, lease_token)
             report = jobs.poll_source(self.rt, source_id, lease_token)
+            if report is not None:
+                # Published when its round of polls ends, not after each poll (syndication.rounds).
+                rounds.after_poll(self.rt.sessions, round_id, bool(report.new or report.updated), self.publish_dirty)
         except Exception:  # a lost database connection, say: the lease expires and the source is re-claimed
             log.exception("poll of source %s failed", source_id)
-            return
-        if report is not None and (report.new or report.updated):
-            self.publish_dirty()
 
     def publish_dirty(self) -> None:
         with self._lock:
@@ -113,19 +114,53 @@ class CeleryDispatcher:
     def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         self.settings = settings
         self.app = app if app is not None else make_celery(settings)
+        self._redis: Any = None
 
     def poll(self, source_id: int, lease_token: str) -> None:
         self.app.send_task(TASK_POLL, args=[source_id, lease_token], queue="fetch")
 
+    @property
+    def pending_key(self) -> str:
+        """Set (in the broker's Redis) while a debounced publish_dirty task waits to start."""
+        return f"{self.settings.celery.key_prefix}syndication:publish_dirty:pending"
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
+        return self._redis
+
     def publish_dirty(self) -> None:
-        # Debounced: the countdown (seconds) stays far below the visibility timeout (see CelerySettings).
-        self.app.send_task(TASK_PUBLISH_DIRTY, queue="publish", countdown=self.settings.publish.debounce)
+        """Debounced, and one task for every request made before it starts, whichever process made them:
+        the first request sets the pending key and sends the task; the task deletes the key before it
+        relays, so a change committed before a later request is either seen by that task or requests a new
+        one (no clock is compared). The key's expiry only bounds the damage of a task lost for good."""
+        debounce = self.settings.publish.debounce
+        try:
+            ttl = int((debounce + self.settings.celery.visibility_timeout) * 1000)
+            first = self._client().set(self.pending_key, "1", nx=True, px=ttl)
+        except Exception as exc:  # Redis unreachable: send anyway; a spare publish costs less than a lost one
+            log.warning("publish debounce key unavailable (%s); sending the publish task", exc)
+            first = True
+        if not first:
+            return  # a publish task is waiting to start: it will see this change
+        # The countdown (seconds) stays far below the visibility timeout (see CelerySettings).
+        self.app.send_task(TASK_PUBLISH_DIRTY, queue="publish", countdown=debounce)
+
+    def publish_started(self) -> None:
+        """Called by the publish_dirty task before it relays: requests from now on need a new task."""
+        try:
+            self._client().delete(self.pending_key)
+        except Exception as exc:  # the key expires by itself; until then requests ride on a task
+            log.warning("could not clear the publish debounce key (%s)", exc)
 
     def publish_all(self) -> None:
         self.app.send_task(TASK_PUBLISH_ALL, queue="publish")
 
     def close(self) -> None:
-        pass
+        if self._redis is not None:
+            self._redis.close()
 
 
 def make_dispatcher(rt: Runtime) -> Dispatcher:

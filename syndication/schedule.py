@@ -33,9 +33,11 @@ def claim_due(
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claimed = []
+        round_id = new_round()  # the sources claimed together are one round of polls (syndication.rounds)
         for src in session.scalars(query):
             src.lease_token = secrets.token_hex(16)
             src.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            src.lease_round = round_id
             claimed.append((src.id, src.lease_token))
         return claimed
 
@@ -49,10 +51,16 @@ def claim_sources(
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         claimed = []
+        round_id = new_round()
         for src in session.scalars(query):
             if src.lease_token is not None and src.lease_expires_at and src.lease_expires_at >= now:
                 continue
             src.lease_token = secrets.token_hex(16)
             src.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            src.lease_round = round_id
             claimed.append((src.id, src.lease_token))
         return claimed
+
+
+def new_round() -> str:
+    return secrets.token_hex(8)

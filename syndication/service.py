@@ -7,7 +7,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syndication import jobs
+from syndication import jobs, rounds
 from syndication.clock import UTC, utcnow
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due
@@ -27,9 +27,9 @@ def tick(rt: Runtime) -> int:
             rt.dispatcher.poll(source_id, token)
         # Items whose embargo just passed become events, so their channels are republished ([normalise]).
         jobs.release_embargoes(rt)
-        # Events written by other processes (push API, other workers) reach the publisher here too.
-        if jobs.relay(rt):
-            rt.dispatcher.publish_dirty()
+        # Events written by other processes (push API, other workers) reach the publisher here too; changes
+        # polled in a round still running wait for its end, at most publish.round_max_delay (syndication.rounds).
+        rounds.on_tick(rt, bool(jobs.relay(rt)), rt.dispatcher.publish_dirty)
         return len(claimed)
     except Exception:
         log.exception("scheduler tick failed")

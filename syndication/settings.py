@@ -179,6 +179,9 @@ class PublishSettings(_Strict):
     window: int = Field(default=100, ge=1, le=10_000)
     refresh_interval: int = Field(default=300, ge=1)  # seconds; the first full publish runs at start
     debounce: float = Field(default=1.0, ge=0)
+    # A round of polls (a scheduler tick, `syndication ingest`) publishes once, when its last poll ends; the
+    # scheduler tick publishes a change that has waited this many seconds for a round still running.
+    round_max_delay: float = Field(default=5.0, gt=0)
     ttl: int = Field(default=15, ge=1)  # minutes, RSS <ttl> and Cache-Control
     # RFC 5005 archive pages: items per page (default: the channel's window).
     archive_page_size: int | None = Field(default=None, ge=1, le=10_000)

@@ -19,7 +19,7 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_process_shutdown
 
-from syndication import deadletters, jobs
+from syndication import deadletters, jobs, rounds
 from syndication.db.session import make_engine, make_sessionmaker
 from syndication.dispatch import (
     TASK_POLL,
@@ -96,17 +96,22 @@ class SyndicationTask(Task):  # type: ignore[misc]
 def poll_source(source_id: int, lease_token: str) -> dict[str, object] | None:
     """Poll one source (fetch + parse + normalise + store, one batch per document); a stale lease is a no-op."""
     rt = runtime()
+    round_id = rounds.round_of(rt.sessions, source_id, lease_token)
     report = jobs.poll_source(rt, source_id, lease_token, raise_transient=True)
-    if report is not None and (report.new or report.updated):
-        # Outbox relay + publish, exactly as in embedded mode (debounced on the publish queue).
+    if report is not None:
+        # Published when its round of polls ends, exactly as in embedded mode (syndication.rounds); the
+        # publish task is debounced on the publish queue.
         assert rt.dispatcher is not None
-        rt.dispatcher.publish_dirty()
+        rounds.after_poll(rt.sessions, round_id, bool(report.new or report.updated), rt.dispatcher.publish_dirty)
     return report.as_dict() if report else None
 
 
 @app.task(name=TASK_PUBLISH_DIRTY, base=SyndicationTask)
 def publish_dirty() -> int:
-    return len(jobs.publish_dirty(runtime()))
+    rt = runtime()
+    assert isinstance(rt.dispatcher, CeleryDispatcher)
+    rt.dispatcher.publish_started()  # before the relay: a change requested from now on needs a new task
+    return len(jobs.publish_dirty(rt))
 
 
 @app.task(name=TASK_PUBLISH_ALL, base=SyndicationTask)

@@ -68,6 +68,7 @@ class Source(Base):
     __table_args__ = (
         UniqueConstraint("partner_id", "kind", "locator", name="uq_sources_partner_kind_locator"),
         Index("ix_sources_due", "enabled", "next_poll_at"),
+        Index("ix_sources_lease_round", "lease_round"),  # 0011_rounds
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -87,6 +88,8 @@ class Source(Base):
     next_poll_at: Mapped[datetime]
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
+    # The round of polls this lease was claimed in (syndication/rounds.py); meaningful while the lease is live.
+    lease_round: Mapped[str | None] = mapped_column(String(32))
     last_attempt_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -39,10 +39,12 @@ def test_scheduler_dispatches_to_real_worker_end_to_end(
         assert service.tick(rt) == 1, "the scheduler tick should claim the one due source"
         atom = data_dir / "public" / "feeds" / "all.atom"
 
-        def published() -> bool:
-            return atom.exists() and len(feedparser.parse(atom.read_bytes()).entries) == 5
+        wire = data_dir / "public" / "feeds" / "partners" / "wire.rss"
 
-        wait_for(published, 45, "5 items in all.atom", on_fail=lambda: tail(log))
+        def published() -> bool:  # `all` is written first, the partner's channel a moment later
+            return atom.exists() and len(feedparser.parse(atom.read_bytes()).entries) == 5 and wire.exists()
+
+        wait_for(published, 45, "5 items in all.atom and the partner's channel", on_fail=lambda: tail(log))
         assert service.tick(rt) == 0, "the source is not due again before its interval"
         parsed = feedparser.parse(atom.read_bytes())
         assert parsed.bozo == 0
