@@ -1,4 +1,8 @@
-"""The `syndication` command (Typer). Output: Rich tables on a terminal, JSON with --json."""
+"""The `syndication` command (Typer). Output: Rich tables on a terminal, JSON with --json.
+
+Start-up is paid by every command, so this module and the area modules import only Typer at the top:
+settings (pydantic), SQLAlchemy, Rich and the pipeline are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import logging
 import signal
 import sys
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
-from syndication.clock import isoformat, utcnow
-from syndication.settings import ConfigError, PartnerConfig, Settings, SourceConfig, load_settings
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from syndication.settings import Settings
 
 app = typer.Typer(help="Republish partner agencies' news, properly credited.", no_args_is_help=True,
                   add_completion=False)
@@ -24,8 +27,21 @@ app.add_typer(partner_app, name="partner")
 # Area modules add subcommands to `partner` (e.g. `partner key`) through this handle.
 app.partner_app = partner_app  # type: ignore[attr-defined]
 
-console = Console()
-err_console = Console(stderr=True)
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console`, made on first use: Rich costs ~50 ms to import, and a command printing
+    JSON never needs it."""
+    if name in ("console", "err_console"):
+        from rich.console import Console
+
+        made = globals()[name] = Console(stderr=name == "err_console")
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def out() -> Console:
+    """The stdout console (tests may replace `console`)."""
+    return globals().get("console") or __getattr__("console")  # type: ignore[no-any-return]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
@@ -51,6 +67,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings() -> Settings:
+    from syndication.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
+
     try:
         return load_settings(_state.config)
     except ConfigError as exc:
@@ -58,7 +76,8 @@ def settings() -> Settings:
 
 
 def runtime(s: Settings | None = None) -> Any:
-    from syndication.runtime import open_runtime
+    from syndication.runtime import open_runtime  # on use: the database stack is not needed by --help
+    from syndication.settings import ConfigError
 
     try:
         return open_runtime(s or settings())
@@ -69,6 +88,7 @@ def runtime(s: Settings | None = None) -> Any:
 def setup_logging(level: int | None = None) -> dict[str, Any]:
     """Text or JSON lines per settings.log; returns extra uvicorn.run kwargs (JSON: uvicorn logs via ours)."""
     from syndication.logs import configure
+    from syndication.settings import ConfigError, load_settings
 
     try:
         cfg = load_settings(_state.config).log
@@ -92,58 +112,11 @@ def ingest(
     partners: Annotated[list[str] | None, typer.Argument(help="Partner ids (all when none).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Poll every source of the named partners now, process synchronously, print a summary."""
-    from syndication import jobs
-    from syndication.db.models import Partner, Source
-    from syndication.schedule import claim_sources
+    """Poll every source of the named partners now (concurrently, as the service does), publish once, print a
+    summary."""
+    from syndication.commands.ingest import run  # on use: it brings the pipeline
 
-    rt = runtime()
-    try:
-        with rt.sessions() as session:
-            known = set(session.scalars(select(Partner.id)))
-            for pid in partners or ():
-                if pid not in known:
-                    raise fail(f"unknown partner {pid!r}")
-            query = select(Source).where(Source.kind != "push").order_by(Source.partner_id, Source.id)
-            if partners:
-                query = query.where(Source.partner_id.in_(partners))
-            sources = [(s.id, s.partner_id, s.locator) for s in session.scalars(query)]
-        reports: list[dict[str, Any]] = []
-        show_progress = not as_json and console.is_terminal
-        progress = None
-        if show_progress:
-            from rich.progress import Progress
-
-            progress = Progress(console=console, transient=True)
-            progress.start()
-            task = progress.add_task("Polling sources", total=len(sources))
-        for sid, pid, locator in sources:
-            claimed = claim_sources(rt.sessions, [sid], utcnow(), lease_seconds=rt.settings.schedule.lease_seconds)
-            if not claimed:
-                reports.append({"partner": pid, "source": locator, "status": "error", "new": 0, "updated": 0,
-                                "unchanged": 0, "rejected": 0, "error": "source is being polled by another process"})
-            else:
-                rep = jobs.poll_source(rt, sid, claimed[0][1])
-                if rep is not None:
-                    reports.append(rep.as_dict())
-            if progress is not None:
-                progress.advance(task)
-        if progress is not None:
-            progress.stop()
-        jobs.publish_dirty(rt)
-    finally:
-        rt.close()
-    if as_json:
-        emit_json({"sources": reports})
-        return
-    table = Table(title="Ingest")
-    for col in ("partner", "source", "status", "new", "updated", "unchanged", "rejected", "error"):
-        table.add_column(col, overflow="fold")
-    for r in reports:
-        colour = {"ok": "green", "not_modified": "cyan", "error": "red"}[r["status"]]
-        table.add_row(r["partner"], r["source"], f"[{colour}]{r['status']}[/]", *(str(r[k]) for k in
-                      ("new", "updated", "unchanged", "rejected")), r["error"] or "")
-    console.print(table)
+    run(partners or [], as_json=as_json)
 
 
 @app.command()
@@ -163,23 +136,28 @@ def publish(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"channels": rows})
         return
+    from rich.table import Table  # on use: not needed by --json
+
     table = Table(title="Publish")
     for col in ("channel", "format", "items", "changed", "path"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-    console.print(table)
+    out().print(table)
 
 
 def source_status(rt: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from syndication.clock import isoformat
     from syndication.db.models import Source
     from syndication.intake.credentials import describe_credentials
 
-    out = []
+    rows = []
     with rt.sessions() as session:
         for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
             state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
-            out.append({
+            rows.append({
                 "partner": s.partner_id,
                 "source": s.locator,
                 "kind": s.kind,
@@ -206,7 +184,7 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
                 "redirects": s.redirects or [],
                 "credentials": describe_credentials(s.credentials),
             })
-    return out
+    return rows
 
 
 # `status` lives in syndication/commands/operators.py (builds on source_status above).
@@ -215,6 +193,8 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
 @partner_app.command("list")
 def partner_list(as_json: JsonOpt = False) -> None:
     """List partners and their sources."""
+    from sqlalchemy import select
+
     from syndication.db.models import Partner, Source
 
     rt = runtime()
@@ -232,12 +212,14 @@ def partner_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"partners": rows})
         return
+    from rich.table import Table  # on use: not needed by --json
+
     table = Table(title="Partners")
     for col in ("id", "name", "credit", "sources"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["id"], r["name"], r["credit"], "\n".join(f"{s['kind']}: {s['source']}" for s in r["sources"]))
-    console.print(table)
+    out().print(table)
 
 
 @partner_app.command("add")
@@ -255,6 +237,7 @@ def partner_add(
 
     from syndication.db.session import transaction
     from syndication.partners import upsert_partner
+    from syndication.settings import PartnerConfig, SourceConfig
 
     try:
         sources = [SourceConfig(kind="feed", url=feed_url, interval=interval)] if feed_url else []
@@ -271,7 +254,7 @@ def partner_add(
     if as_json:
         emit_json({"partner": partner_id, "sources": [s.locator for s in sources]})
     else:
-        console.print(f"partner {partner_id} saved" + (f" with feed {feed_url}" if feed_url else ""))
+        out().print(f"partner {partner_id} saved" + (f" with feed {feed_url}" if feed_url else ""))
 
 
 def _wait_for_signal() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet": "magenta"}
@@ -28,6 +28,11 @@ def _age(iso: str | None, now: float) -> str:
 
 def render_status(snap: dict[str, Any]) -> Group:
     """The Rich view of an ops snapshot: sources, pipeline, queues, failures."""
+    # Rich is imported on use: `status --json` (what scripts run every few seconds) starts faster without it.
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     now = time.time()
     sources = Table(title=f"Sources ({snap['mode']} mode, {snap['generated_at']})")
     sources.add_column("id", no_wrap=True)
@@ -131,6 +136,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             cli.emit_json(data)
             return
+        from rich.table import Table  # on use: not needed by --json
+        from rich.text import Text
+
         table = Table(title="Dead letters")
         for col in ("id", "task", "args", "attempts", "created", "replayed", "error"):
             table.add_column(col, overflow="fold")
