@@ -1,0 +1,44 @@
+"""Start-up: every command pays for what `syndication` imports before it runs, so the CLI imports what a
+command needs when it needs it (each check in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+HEAVY = ("sqlalchemy", "pydantic", "rich.console", "alembic", "celery", "httpx", "lxml", "feedparser", "nh3",
+         "syndication.settings", "syndication.jobs", "syndication.pipeline", "syndication.publish")
+
+
+def loaded_after(code: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> set[str]:
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {h for h in HEAVY if h in modules or any(m.startswith(h + ".") for m in modules)}
+
+
+def test_importing_the_cli_loads_none_of_the_stack() -> None:
+    assert loaded_after("import syndication.cli") == set()
+
+
+def test_help_loads_none_of_the_stack() -> None:
+    code = ("from syndication.cli import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n")
+    assert loaded_after(code) - {"rich.console"} == set()  # Typer renders its help with Rich
+
+
+def test_ingest_with_nothing_to_do_loads_only_settings_and_the_database(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
+    env["SYNDICATION_DATA_DIR"] = str(tmp_path / "var")
+    code = ("from syndication.cli import app\n"
+            "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
+    for _ in ("fresh data dir", "existing data dir"):  # (no config/syndication.toml in tmp_path: no partners)
+        assert loaded_after(code, env, cwd=tmp_path) == {"sqlalchemy", "pydantic", "syndication.settings"}
