@@ -1,12 +1,13 @@
 """python -m bench [WORKLOAD] [--json] [--quick]
 
-WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | all (default: all).
+WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | all (default: all).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -16,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import procs, workloads
+from bench import procs, real, workloads
 from bench.common import machine
 
-WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory")
+WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real")
 EXTRA = ("embedded",)  # ingest without the scaled part (for before/after comparisons)
 
 
@@ -54,10 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     res = report["results"]
     with workloads.tmpdir() as tmp:
         work = Path(tmp)
+        if "real" in chosen:
+            t = time.perf_counter()
+            try:
+                r = real.real(size.real_feeds, size.real_repeats, work / "real")
+            except RuntimeError as exc:
+                failed.append(f"real: {exc}")
+                r = {"error": str(exc)}
+                say(f"real: NOT MEASURED: {exc}")
+            else:
+                for line in real.describe(r):
+                    say(line)
+            res["real"] = r
+            say(f"  [{time.perf_counter() - t:.0f}s]")
         feeds_dir = work / "feeds"
-        bodies = workloads.write_feeds(feeds_dir, size)
+        synthetic = bool({"ingest", "embedded", "repoll", "latency", "scaled"} & set(chosen))
+        bodies = workloads.write_feeds(feeds_dir, size) if synthetic else []
         store_dir = work / "store"
-        with procs.feed_server(feeds_dir) as base:
+        server = procs.feed_server(feeds_dir) if synthetic else contextlib.nullcontext("")
+        with server as base:
             if {"ingest", "embedded", "repoll", "latency"} & set(chosen):
                 t = time.perf_counter()
                 r = workloads.ingest_embedded(size, work, base, bodies, keep=store_dir)

@@ -2,19 +2,34 @@
 measured process's GIL). Serves every file of a directory at /<name> with an ETag and 304s, and
 /stream/<bytes> as an endless-looking RSS document of that size without Content-Length (cap tests).
 
-    python -m bench.feedserver DIR  -> prints "PORT <n>" when listening
+    python -m bench.feedserver DIR [--sniff]  -> prints "PORT <n>" when listening
+
+--sniff (real partners' feeds, workload `real`): each file's Content-Type names its kind (RSS, Atom, RDF) and no
+charset, so the parser reads the encoding from the document as it would from most sites; without it every file
+is served as `application/rss+xml; charset=utf-8` (the synthetic feeds).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+SYNTHETIC_TYPE = "application/rss+xml; charset=utf-8"
+_ROOT = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]")
+_TYPES = {b"rss": "application/rss+xml", b"feed": "application/atom+xml", b"rdf:RDF": "application/rdf+xml"}
 
-def make_handler(files: dict[str, tuple[bytes, str]]) -> type[BaseHTTPRequestHandler]:
+
+def content_type_of(body: bytes) -> str:
+    """The feed kind named by the document's root element (first 4 KB), as a site would label it."""
+    m = _ROOT.search(body[:4096])
+    return _TYPES[m.group(1)] if m else "application/xml"
+
+
+def make_handler(files: dict[str, tuple[bytes, str, str]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -32,7 +47,7 @@ def make_handler(files: dict[str, tuple[bytes, str]]) -> type[BaseHTTPRequestHan
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            body, etag = hit
+            body, etag, ctype = hit
             if self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
                 self.send_header("ETag", etag)
@@ -40,7 +55,7 @@ def make_handler(files: dict[str, tuple[bytes, str]]) -> type[BaseHTTPRequestHan
                 self.end_headers()
                 return
             self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+            self.send_header("Content-Type", ctype)
             self.send_header("ETag", etag)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -70,18 +85,19 @@ def make_handler(files: dict[str, tuple[bytes, str]]) -> type[BaseHTTPRequestHan
     return Handler
 
 
-def load(directory: Path) -> dict[str, tuple[bytes, str]]:
+def load(directory: Path, sniff: bool = False) -> dict[str, tuple[bytes, str, str]]:
     files = {}
     for p in sorted(directory.iterdir()):
         if p.is_file():
             body = p.read_bytes()
-            files[p.name] = (body, '"' + hashlib.sha256(body).hexdigest()[:24] + '"')
+            ctype = content_type_of(body) if sniff else SYNTHETIC_TYPE
+            files[p.name] = (body, '"' + hashlib.sha256(body).hexdigest()[:24] + '"', ctype)
     return files
 
 
 def main() -> None:
     directory = Path(sys.argv[1])
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(load(directory)))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(load(directory, sniff="--sniff" in sys.argv[2:])))
     httpd.daemon_threads = True
     httpd.request_queue_size = 256
     print(f"PORT {httpd.server_address[1]}", flush=True)

@@ -37,11 +37,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def feed_server(directory: Path) -> Iterator[str]:
-    """Serve `directory` from another process; yields the base URL."""
+def feed_server(directory: Path, sniff: bool = False) -> Iterator[str]:
+    """Serve `directory` from another process; yields the base URL. sniff: Content-Type by feed kind
+    (bench.feedserver)."""
     proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.feedserver", str(directory)], stdout=subprocess.PIPE, text=True, env=clean_env(),
-        cwd=REPO,
+        [PYTHON, "-m", "bench.feedserver", str(directory), *(["--sniff"] if sniff else [])], stdout=subprocess.PIPE,
+        text=True, env=clean_env(), cwd=REPO,
     )
     try:
         assert proc.stdout is not None

@@ -39,6 +39,8 @@ class Size:
     memory_mb: int
     cap_probe_mb: int
     budget: float  # seconds one ingest round may take before it stops starting polls (figure = stored/elapsed)
+    real_feeds: int | None = None  # workload `real`: how many of the corpus's feeds (None: all 112)
+    real_repeats: int = 3
 
 
 FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_000, pushes=50,
@@ -46,7 +48,7 @@ FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_0
             budget=45)
 QUICK = Size(feeds=6, items=10, repeats=1, scaled_repeats=1, latency_store=60, pushes=5,
              publish_partners=3, publish_items=10, serve_seconds=1, memory_mb=2, cap_probe_mb=20,
-             budget=60)
+             budget=60, real_feeds=10, real_repeats=1)
 
 
 def partner_config(i: int, base_url: str, interval: int = 3600) -> dict[str, Any]:

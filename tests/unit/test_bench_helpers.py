@@ -83,3 +83,54 @@ def test_bit_sliced_simhash_equals_the_reference_loop() -> None:
         assert fast_simhash(words) == dedupe.simhash_reference(words)
     body = dedupe.body_words(article(2, 9).html)
     assert fast_simhash(body) == dedupe.simhash_reference(body)
+
+
+# ---------------------------------------------------------------- workload `real`
+
+
+def test_content_type_names_the_feed_kind() -> None:
+    from bench.feedserver import content_type_of
+
+    assert content_type_of(b'<?xml version="1.0"?>\n<rss version="2.0"><channel/></rss>') == "application/rss+xml"
+    assert content_type_of(b'<feed xmlns="http://www.w3.org/2005/Atom">') == "application/atom+xml"
+    assert content_type_of(b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="x">') == "application/rdf+xml"
+    assert content_type_of(b"<html><body>not a feed</body></html>") == "application/xml"
+    assert content_type_of(b"<rssfeed>") == "application/xml"
+
+
+def _corpus(root: Path, names: list[str]) -> Path:
+    import io
+    import tarfile
+
+    path = root / "corpora" / "realfeeds.tar.xz"
+    path.parent.mkdir(parents=True)
+    with tarfile.open(path, "w:xz") as tar:
+        for name in names:
+            data = f"<rss><channel><title>{name}</title></channel></rss>".encode()
+            info = tarfile.TarInfo(f"dev/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_real_corpus_is_found_through_the_shared_dir_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import real
+
+    archive = _corpus(tmp_path / "elsewhere", ["b", "a"])
+    monkeypatch.setenv("SYNDICATION_SHARED_DIR", str(tmp_path / "elsewhere"))
+    assert real.corpus_archive() == archive
+    monkeypatch.setenv("SYNDICATION_SHARED_DIR", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr(real, "REPO", tmp_path / "clone")  # and nothing beside the checkout either
+    assert real.corpus_archive() is None
+    assert real.real(None, 1, tmp_path / "work") == {"skipped": "corpus absent"}
+    assert real.describe({"skipped": "corpus absent"}) == ["real: skipped: corpus absent"]
+
+
+def test_real_corpus_unpacks_flat_and_quick_takes_the_first_feeds(tmp_path: Path) -> None:
+    from bench import real
+
+    archive = _corpus(tmp_path, ["c3", "a1", "b2"])
+    assert [p.name for p in real.unpack(archive, tmp_path / "all", None)] == ["a1", "b2", "c3"]
+    quick = real.unpack(archive, tmp_path / "quick", 2)
+    assert [p.name for p in quick] == ["a1", "b2"]
+    assert quick[0].read_bytes().startswith(b"<rss>")
