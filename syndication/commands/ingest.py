@@ -15,6 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from syndication import cli
+from syndication.db.models import Partner, Source
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -30,7 +35,6 @@ def error_report(partner: str, source: str, error: str) -> dict[str, Any]:
 
 
 def run(partners: list[str], *, as_json: bool) -> None:
-    from syndication import cli
 
     rt = cli.runtime()
     try:
@@ -54,10 +58,6 @@ def run(partners: list[str], *, as_json: bool) -> None:
 
 def _sources(rt: Runtime, partners: list[str]) -> list[tuple[int, str, str]]:
     """(id, partner, locator) of every polled source of the partners (all when none), in a stable order."""
-    from sqlalchemy import select
-
-    from syndication import cli
-    from syndication.db.models import Partner, Source
 
     with rt.sessions() as session:
         known = set(session.scalars(select(Partner.id)))
@@ -72,7 +72,7 @@ def _sources(rt: Runtime, partners: list[str]) -> list[tuple[int, str, str]]:
 
 def poll_round(rt: Runtime, sources: list[tuple[int, str, str]], progress_on: Console | None) -> list[dict[str, Any]]:
     """Claim the sources as one round, poll them concurrently, publish once; the reports in source order."""
-    from syndication import cpu, jobs
+    from syndication import cpu, jobs  # on use: an ingest with nothing to poll needs none of the pipeline
     from syndication.clock import utcnow
     from syndication.schedule import claim_sources
 
@@ -113,6 +113,7 @@ def _progress(console: Console | None, total: int) -> Iterator[Any]:
     if console is None or not console.is_terminal:
         yield lambda _n: None
         return
+    # On use: Rich costs ~50 ms to import, and is not needed off a terminal.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
