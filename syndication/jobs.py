@@ -382,6 +382,7 @@ def _finish(
         src.last_status = http_status
         src.lease_token = None
         src.lease_expires_at = None
+        src.lease_holder = None
         src.last_counts = {
             "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
             "rejected": report.rejected, "accepted": report.new + report.updated + report.unchanged,
