@@ -28,7 +28,7 @@ from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
 log = logging.getLogger(__name__)
 
 PAUSED_REASON = "paused by operator"
-QUEUES = ("fetch", "process", "publish", "notify")
+QUEUES = ("fetch", "publish", "notify")  # dispatch.QUEUES
 KOMBU_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
