@@ -209,9 +209,11 @@ class FailOpen:
         self.inner = inner
 
     def take(self, key: str) -> float:
+        from redis.exceptions import RedisError
+
         try:
             return self.inner.take(key)
-        except Exception as exc:
+        except (RedisError, OSError) as exc:
             log.warning("rate limit store unreachable (%s: %s); request allowed", exc.__class__.__name__, exc)
             return 0.0
 

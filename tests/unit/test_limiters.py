@@ -69,3 +69,13 @@ def test_local_slots_bound_concurrency_and_time_out() -> None:
             pass
         with slots.hold("b.example", wait=0.05):  # another host has its own slots
             pass
+
+
+def test_scaled_rate_limit_lets_pushes_through_when_redis_does_not_answer(caplog: pytest.LogCaptureFixture) -> None:
+    from tests.conftest import free_port
+
+    s = load_settings(None, broker_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    rl = push_rate_limit(s)
+    assert not isinstance(rl, WindowRateLimit)
+    assert rl.take("turan") == 0.0
+    assert "rate limit store unreachable" in caplog.text
