@@ -74,10 +74,11 @@ def poll_round(rt: Runtime, sources: list[tuple[int, str, str]], progress_on: Co
     """Claim the sources as one round, poll them concurrently, publish once; the reports in source order."""
     from syndication import cpu, jobs  # on use: an ingest with nothing to poll needs none of the pipeline
     from syndication.clock import utcnow
-    from syndication.schedule import claim_sources
+    from syndication.schedule import claim_sources, holder_for
 
+    # Holder: if this command dies, a service started on the same data dir takes the leases back at once.
     tokens = dict(claim_sources(rt.sessions, [sid for sid, _, _ in sources], utcnow(),
-                                lease_seconds=rt.settings.schedule.lease_seconds))
+                                lease_seconds=rt.settings.schedule.lease_seconds, holder=holder_for(rt.settings)))
     reports: dict[int, dict[str, Any]] = {
         sid: error_report(pid, loc, "source is being polled by another process")
         for sid, pid, loc in sources if sid not in tokens
