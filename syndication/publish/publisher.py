@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
@@ -61,11 +63,16 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
 
 def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
     existing = {c.id: c for c in session.scalars(select(Channel).where(Channel.id.in_(channel_ids)))}
+    missing = sorted(channel_ids - set(existing))
+    if missing:
+        # A channel's first mark. Relayers run at once (two schedulers, a worker; PostgreSQL): another may be
+        # inserting the same row, so a row that exists by now is left as it is, and marked below.
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(Channel).values([{"id": cid, "dirty_seq": 0} for cid in missing])
+                        .on_conflict_do_nothing(index_elements=["id"]))
+        existing.update((c.id, c) for c in session.scalars(select(Channel).where(Channel.id.in_(missing))))
     for cid in sorted(channel_ids):
-        row = existing.get(cid)
-        if row is None:
-            session.add(Channel(id=cid, dirty_since=now, dirty_seq=1))
-            continue
+        row = existing[cid]
         if row.dirty_since is None:
             row.dirty_since = now
         # Every mark moves the sequence, on an already dirty channel too: a publisher that read the channel
