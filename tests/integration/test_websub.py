@@ -80,9 +80,9 @@ def cli_pings(config: Path, *args: str) -> dict[str, object]:
 def test_slow_failing_hub_does_not_delay_publishing(
     make_runtime: Callable[..., Runtime], feed_server: FeedServer, database_url: str, tmp_path: Path
 ) -> None:
-    """Each of the hub's first three answers takes 2 s and the first two are 503: publishing still takes well
-    under one hub answer, and the pings are then sent, retried and delivered by the notify thread."""
-    hub = Hub(statuses=[503, 503], slow_first=3, delay=2.0)
+    """Each of the hub's first three answers takes 3 s and the first two are 503: publishing still takes less
+    than one hub answer, and the pings are then sent, retried and delivered by the notify thread."""
+    hub = Hub(statuses=[503, 503], slow_first=3, delay=3.0)
     hub_url = hub.install(feed_server)
     url = serve(feed_server, "turan", [jitem(0), jitem(1)])
     rt = make_runtime(database_url=database_url, partners=[partner("turan", url)],
@@ -92,7 +92,7 @@ def test_slow_failing_hub_does_not_delay_publishing(
     t0 = time.monotonic()
     results = jobs.publish_all(rt)
     took = time.monotonic() - t0
-    assert took < 1.5, f"publishing took {took:.1f}s: it waited for the hub"
+    assert took < 2.5, f"publishing took {took:.1f}s: it waited for the hub"
     assert sorted(r.path.rsplit("/feeds/", 1)[1] for r in results if r.changed) == [
         "all.atom", "all.json", "all.rss", "partners/turan.atom", "partners/turan.json", "partners/turan.rss"]
     assert len(feedparser.parse((rt.settings.feeds_dir / "all.atom").read_bytes()).entries) == 2
@@ -175,10 +175,10 @@ def test_ping_failures_are_retried_with_backoff_visible_and_requeued(
 def test_scaled_publish_never_waits_for_the_hub(
     tmp_path: Path, feed_server: FeedServer, redis_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Real workers on the real Redis: the publish worker writes the feeds and is done in well under one
-    hub answer (3 s); the notify worker sends the pings, retries the 503s with backoff, and the states are
-    in the database for `notices pings`."""
-    hub = Hub(statuses=[503, 503], slow_first=3, delay=3.0)
+    """Real workers on the real Redis: the publish worker writes the feeds and is done in less than one hub
+    answer (3.5 s); the notify worker sends the pings, retries the 503s with backoff, and the states are in the
+    database for `notices pings`."""
+    hub = Hub(statuses=[503, 503], slow_first=3, delay=3.5)
     hub_url = hub.install(feed_server)
     url = serve(feed_server, "turan", [jitem(i) for i in range(5)])
     config = tmp_path / "syndication.toml"
@@ -206,7 +206,7 @@ def test_scaled_publish_never_waits_for_the_hub(
                          [(p.topic_url, p.state, p.attempts, p.error) for p in pings(rt)]))
             published = [float(s) for s in re.findall(
                 r"Task syndication\.publish_dirty\[[^\]]+\] succeeded in ([0-9.]+)s", tail(logs["main"], 10**7))]
-            assert published and max(published) < 2.0, (published, tail(logs["main"]))
+            assert published and max(published) < 2.5, (published, tail(logs["main"]))
             assert main.received(TASK_DELIVER_PINGS) == 0
             assert notify.received(TASK_DELIVER_PINGS) >= 2  # the first run, then follow-ups for the retries
         rows = pings(rt)
