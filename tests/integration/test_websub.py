@@ -192,7 +192,7 @@ def test_scaled_publish_never_waits_for_the_hub(
     logs = {"main": tmp_path / "main.log", "notify": tmp_path / "notify.log"}
     try:
         with workers() as started:
-            main = WorkerProc(env, logs["main"], queues="fetch,process,publish", name="main")
+            main = WorkerProc(env, logs["main"], queues="fetch,publish", name="main")
             notify = WorkerProc(env, logs["notify"], queues="notify", name="notify")
             started += [main, notify]
             main.ready()

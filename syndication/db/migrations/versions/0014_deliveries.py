@@ -5,7 +5,7 @@ with backoff) by the notify queue instead of inline by the publisher.
 failed); rows written before this revision were finished, so "ok" becomes "delivered".
 
 Revision ID: 0014_deliveries
-Revises: 0009_channel_dirty_seq
+Revises: 0017_lease_holder (re-chained after main gained 0017)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_deliveries"
-down_revision: str | Sequence[str] | None = "0009_channel_dirty_seq"
+down_revision: str | Sequence[str] | None = "0017_lease_holder"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
