@@ -354,6 +354,7 @@ class WebSubPing(Base):
     topic_url: Mapped[str] = mapped_column(String(2000))
     hub_url: Mapped[str] = mapped_column(String(2000))
     state: Mapped[str] = mapped_column(String(16))  # pending | retrying | delivered | failed
+    outcome: Mapped[str | None] = mapped_column(String(16))  # the last attempt's: ok | failed (None before one)
     http_status: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

@@ -156,6 +156,7 @@ def _record(
         row.attempts += 1
         row.http_status, row.last_attempt_at = status, now
         row.lease_token, row.lease_expires_at = None, None
+        row.outcome = "ok" if error is None else "failed"
         if error is None:
             row.state, row.delivered_at, row.error = "delivered", now, None
             run.delivered += 1
