@@ -5,7 +5,7 @@ of them still holds its lease, polls that stored changes leave their channels ma
 ends the round (or the tick, when the round has made changes wait `publish.round_max_delay`) publishes.
 
 Revision ID: 0011_rounds
-Revises: 0017_lease_holder
+Revises: 0014_deliveries
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_rounds"
-down_revision: str | Sequence[str] | None = "0017_lease_holder"
+down_revision: str | Sequence[str] | None = "0014_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
