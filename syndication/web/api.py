@@ -59,7 +59,14 @@ from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejectio
 from syndication.keys import load_pepper, verify_key
 from syndication.runtime import Runtime
 from syndication.settings import check_feed_url
-from syndication.web.guard import SOURCE_BODY_LIMIT, BodyTooLarge, FailedAuthThrottle, client_address, read_limited
+from syndication.web.guard import (
+    SOURCE_BODY_LIMIT,
+    BodyTooLarge,
+    FailedAuthThrottle,
+    RowId,
+    client_address,
+    read_limited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +75,6 @@ XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "
 JSON_TYPES = ("application/feed+json", "application/json")
 PUSH_STATUSES = ("usable", "corrected", "withdrawn", "canceled")
 MAX_NAMED_PROBLEMS = 20
-MAX_ROW_ID = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite: a larger id names no row and cannot be bound
 MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
 
@@ -908,7 +914,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
     )
     def delete_source(
         partner_id: PartnerId,
-        source_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID, description="The source's id.")],
+        source_id: RowId,
         request: Request,
         creds: Bearer,
     ) -> Response:

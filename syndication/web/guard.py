@@ -17,8 +17,9 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
@@ -39,6 +40,11 @@ LOGIN_BODY_LIMIT = 4 * 1024  # /ops/login: the operator token, a redirect target
 FORM_BODY_LIMIT = 4 * 1024  # /ops actions: a CSRF field and a redirect target
 SOURCE_BODY_LIMIT = 64 * 1024  # POST /api/v1/partners/{id}/sources: a URL and credentials
 LOGGED_PATH_CHARS = 200
+# Our ids are INTEGER columns: 32 bits on PostgreSQL. A larger (or non-positive) id in a path names no row,
+# and would fail to bind on PostgreSQL (SQLite: overflow past 64 bits), so it is refused as out of range (422)
+# the same way on both databases.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (1 to 2^31 - 1).")]
 
 
 class BodyTooLarge(Exception):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hmac
 from html import escape
-from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Path, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from syndication.clock import utcnow
@@ -23,9 +22,7 @@ from syndication.publish.feeds import content_with_footer, item_license, item_ri
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
 from syndication.web.app import FileCache, serve_file
-from syndication.web.guard import FailedAuthThrottle, client_address
-
-MAX_ITEM_ID = 2**63 - 1  # larger ids name no row (and cannot even be bound as a database integer)
+from syndication.web.guard import FailedAuthThrottle, RowId, client_address
 
 
 def _bearer(request: Request) -> str | None:
@@ -86,7 +83,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
                           cache_control=f"private, max-age={min(ttl, 60)}")
 
     @app.get("/items/{item_id}", include_in_schema=False)
-    def item_page(item_id: Annotated[int, Path(ge=1, le=MAX_ITEM_ID)]) -> HTMLResponse:
+    def item_page(item_id: RowId) -> HTMLResponse:
         with rt.sessions() as session:
             row = session.get(Item, item_id)
             if row is None or (row.embargo_until is not None and row.embargo_until > utcnow()):

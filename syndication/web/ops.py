@@ -32,7 +32,14 @@ from syndication import ops
 from syndication.clock import utcnow
 from syndication.health import human_age
 from syndication.runtime import Runtime
-from syndication.web.guard import FORM_BODY_LIMIT, LOGIN_BODY_LIMIT, FailedAuthThrottle, client_address, read_limited
+from syndication.web.guard import (
+    FORM_BODY_LIMIT,
+    LOGIN_BODY_LIMIT,
+    FailedAuthThrottle,
+    RowId,
+    client_address,
+    read_limited,
+)
 from syndication.web.sessions import close_session, open_session, session_alive
 
 COOKIE = "syndication_ops"
@@ -365,7 +372,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
         return JSONResponse(ops.snapshot(rt), headers={"Cache-Control": "no-store"})
 
     @app.get("/ops/sources/{source_id}", include_in_schema=False)
-    def source_page(source_id: int, request: Request) -> Response:
+    def source_page(source_id: RowId, request: Request) -> Response:
         if (resp := guard(request)) is not None:
             return resp
         row = next((s for s in ops.source_rows(rt) if s.get("id") == source_id), None)
@@ -386,23 +393,23 @@ def install(app: FastAPI, rt: Runtime) -> None:
         return done(request, form, message)
 
     @app.post("/ops/sources/{source_id}/poll", include_in_schema=False)
-    async def poll_now(source_id: int, request: Request) -> Response:
+    async def poll_now(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.poll_now, source_id)
 
     @app.post("/ops/sources/{source_id}/pause", include_in_schema=False)
-    async def pause(source_id: int, request: Request) -> Response:
+    async def pause(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.set_paused, source_id, True)
 
     @app.post("/ops/sources/{source_id}/resume", include_in_schema=False)
-    async def resume(source_id: int, request: Request) -> Response:
+    async def resume(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.set_paused, source_id, False)
 
     @app.post("/ops/dead-letters/{dead_letter_id}/replay", include_in_schema=False)
-    async def replay(dead_letter_id: int, request: Request) -> Response:
+    async def replay(dead_letter_id: RowId, request: Request) -> Response:
         return await act(request, ops.replay, dead_letter_id)
 
     @app.post("/ops/deliveries/{delivery_id}/retry", include_in_schema=False)
-    async def retry(delivery_id: int, request: Request) -> Response:
+    async def retry(delivery_id: RowId, request: Request) -> Response:
         return await act(request, ops.retry_delivery, delivery_id)
 
     @app.get("/ops/login", include_in_schema=False)
