@@ -25,6 +25,7 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
+from syndication import jobs
 from syndication.clock import utcnow
 from syndication.db.session import transaction
 from syndication.keys import issue_key, load_pepper
@@ -44,6 +45,7 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes]
     key: str
+    log: Path
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -58,6 +60,7 @@ def _config(tmp_path: Path) -> Path:
         f'data_dir = "{tmp_path / "var"}"\n'
         f"[api]\nmax_body_bytes = {PUSH_CAP}\n"
         f'[ops]\ntoken = "{OPS_TOKEN}"\n'
+        "[log]\naccess = true\n"
         '[[partners]]\nid = "turan"\nname = "Turan"\n[[partners.sources]]\nkind = "push"\n'
     )
     return path
@@ -69,12 +72,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
     rt = open_runtime(load_settings(config))
     with transaction(rt.sessions) as session:
         key = issue_key(session, "turan", load_pepper(rt.settings), utcnow()).key
+    jobs.publish_all(rt)  # feeds/ exists: a long name reaches the filesystem's lookup
     rt.close()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
+    log = tmp_path / "server.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "syndication.cli", "--config", str(config), "web", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -87,7 +92,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, "syndication web did not answer within 30 s"
             time.sleep(0.1)
-        yield Server(port, proc, key)
+        yield Server(port, proc, key, log)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -202,6 +207,23 @@ def test_large_chunked_bodies_are_refused_early_and_memory_stays_flat(server: Se
     assert growth < 40, f"peak RSS grew by {growth:.0f} MB while refusing {len(cases)} bodies of 96 MB"
     # And the server still serves.
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_long_path_is_a_404_and_its_log_line_is_cut(server: Server) -> None:
+    """/feeds/<10,000 characters>.atom: the name is too long for the filesystem (ENAMETOOLONG was a 500 with
+    the path in a traceback); now a 404 in our shape, and the access log line carries the path cut short."""
+    name = "n" * 10_000
+    resp = httpx.get(f"http://127.0.0.1:{server.port}/feeds/{name}.atom", timeout=10)
+    assert resp.status_code == 404
+    assert_error_shape(resp.json(), "not_found")
+    assert httpx.get(f"http://127.0.0.1:{server.port}/feeds/all.atom", timeout=10).status_code == 200
+    deadline = time.monotonic() + 5
+    while "/feeds/nnnn" not in server.log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = server.log.read_text(errors="replace").splitlines()
+    assert any("/feeds/nnnn" in line and "chars)" in line for line in lines), lines[-5:]
+    assert all(len(line) < 1000 for line in lines), max(len(line) for line in lines)
 
 
 def test_any_route_reading_its_body_is_capped(make_runtime: Any) -> None:
