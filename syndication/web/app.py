@@ -22,6 +22,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication.clock import UTC
+from syndication.limiters import FailureThrottle
 from syndication.runtime import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
@@ -30,7 +31,6 @@ from syndication.web.guard import (
     ASGIApp,
     BodyLimit,
     BodyTooLarge,
-    FailedAuthThrottle,
     Receive,
     Scope,
     Send,
@@ -230,7 +230,7 @@ def _shorten_access_log() -> None:
         access.addFilter(_ShortAccessPaths())
 
 
-def create_app(rt: Runtime, auth_throttle: FailedAuthThrottle | None = None) -> FastAPI:
+def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> FastAPI:
     """The web app. `auth_throttle` counts failed authentication per client address (default: per
     settings, in memory when embedded, in Redis when scaled out)."""
     app = FastAPI(title="syndication", version="0.1.0")

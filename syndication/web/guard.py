@@ -5,29 +5,22 @@ and a throttle on failed authentication. Installed by syndication.web.app.create
   (Content-Length first, then counted while streaming, so chunked bodies are bounded too). `BodyLimit`,
   an ASGI middleware, is the backstop: no route can read more than the largest cap, whatever it does.
 - Failed authentication is throttled per client address (an IPv6 client by its /64), never per partner or
-  account: a stranger guessing keys locks out only themself. The counting is `limits`' moving window, in
-  process memory (embedded) or in Redis (scaled mode, so every web process sees the same failures).
+  account: a stranger guessing keys locks out only themself. The counting is syndication.limiters'
+  FailureThrottle (the `limits` moving window), in process memory (embedded) or in Redis (scaled mode, so
+  every web process sees the same failures), injected into the app by create_app.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import logging
-import math
-import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import Path
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage, RedisStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
+from syndication.limiters import FailureThrottle, failed_auth_throttle
 from syndication.settings import Settings
-
-log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -123,56 +116,6 @@ def client_address(request: Request) -> str:
     return str(ip)
 
 
-class FailedAuthThrottle:
-    """At most `max_failures` failed authentications per client address in a moving `window_seconds`.
-
-    Callers ask `retry_after(address)` *before* checking a credential (a blocked address gets no answer
-    about its guess, right or wrong) and call `failed(address)` after a wrong one. The storage decides who
-    shares the count: process memory, or Redis for every process of a scaled deployment.
-    If the storage fails (Redis down), authentication goes on unthrottled and the failure is logged: a
-    throttle must not take the service down with it.
-    """
-
-    def __init__(self, storage: Storage, max_failures: int, window_seconds: int, namespace: str = "auth-failures"):
-        self._limiter = MovingWindowRateLimiter(storage)
-        self._item = RateLimitItemPerSecond(max_failures, window_seconds)
-        self._namespace = namespace
-        self.max_failures, self.window_seconds = max_failures, window_seconds
-        self._warned_at = 0.0
-        self._warn_lock = threading.Lock()
-
-    def retry_after(self, address: str) -> int:
-        """0 when `address` may try a credential now, else the seconds until it may."""
-        try:
-            if self._limiter.test(self._item, self._namespace, address):
-                return 0
-            reset = self._limiter.get_window_stats(self._item, self._namespace, address).reset_time
-        except Exception as exc:
-            self._storage_failed(exc)
-            return 0
-        return max(1, math.ceil(reset - time.time()))
-
-    def failed(self, address: str) -> None:
-        try:
-            self._limiter.hit(self._item, self._namespace, address)
-        except Exception as exc:
-            self._storage_failed(exc)
-
-    def _storage_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        with self._warn_lock:
-            if now - self._warned_at < 60:
-                return
-            self._warned_at = now
-        log.warning("failed-auth throttle unavailable, authentication goes on unthrottled: %s", exc)
-
-
-def make_throttle(settings: Settings) -> FailedAuthThrottle:
+def make_throttle(settings: Settings) -> FailureThrottle:
     """In process memory when embedded; in the broker's Redis when scaled out (shared by every web process)."""
-    storage: Storage
-    if settings.embedded:
-        storage = MemoryStorage()
-    else:
-        prefix = f"{settings.celery.key_prefix}syndication-limits"
-        storage = RedisStorage(settings.broker_url, key_prefix=prefix, socket_timeout=2, socket_connect_timeout=2)
-    return FailedAuthThrottle(storage, settings.auth.max_failures, settings.auth.window_seconds)
+    return failed_auth_throttle(settings)

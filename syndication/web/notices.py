@@ -17,12 +17,13 @@ from fastapi.responses import HTMLResponse
 
 from syndication.clock import utcnow
 from syndication.db.models import Item, Partner
+from syndication.limiters import FailureThrottle
 from syndication.publish.channels import partner_infos, to_published
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
 from syndication.web.app import FileCache, serve_file
-from syndication.web.guard import FailedAuthThrottle, RowId, client_address
+from syndication.web.guard import RowId, client_address
 
 
 def _bearer(request: Request) -> str | None:
@@ -31,7 +32,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authorise(rt: Runtime, partner_id: str, request: Request, throttle: FailedAuthThrottle) -> None:
+def authorise(rt: Runtime, partner_id: str, request: Request, throttle: FailureThrottle) -> None:
     """Raise 401 (no credentials), 429 (too many wrong ones from this address) or 403 (wrong ones) unless the
     request may read this partner's notices."""
     mode = rt.settings.notices.auth
@@ -65,7 +66,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
     cache = FileCache()
     ttl = rt.settings.publish.ttl * 60
-    throttle: FailedAuthThrottle = app.state.auth_throttle
+    throttle: FailureThrottle = app.state.auth_throttle
 
     @app.api_route("/notices/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
     def notices_feed(filename: str, request: Request) -> Response:

@@ -31,11 +31,11 @@ from starlette.concurrency import run_in_threadpool
 from syndication import ops
 from syndication.clock import utcnow
 from syndication.health import human_age
+from syndication.limiters import FailureThrottle
 from syndication.runtime import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
     LOGIN_BODY_LIMIT,
-    FailedAuthThrottle,
     RowId,
     client_address,
     read_limited,
@@ -207,7 +207,7 @@ class Verdict:
 class Access:
     """Who may see and do what on the operator pages (see the module docstring)."""
 
-    def __init__(self, rt: Runtime, throttle: FailedAuthThrottle) -> None:
+    def __init__(self, rt: Runtime, throttle: FailureThrottle) -> None:
         self.rt = rt
         self.token = rt.settings.ops.token or None
         self.throttle = throttle

@@ -9,8 +9,9 @@ import pytest
 from limits.storage import MemoryStorage, RedisStorage
 from starlette.requests import Request
 
+from syndication.limiters import FailureThrottle
 from syndication.web.api import partner_safe
-from syndication.web.guard import FailedAuthThrottle, client_address, short
+from syndication.web.guard import client_address, short
 from tests.conftest import free_port
 
 
@@ -51,7 +52,7 @@ def test_short_cuts_long_client_strings() -> None:
 
 
 def test_throttle_counts_failures_per_address_in_a_moving_window() -> None:
-    throttle = FailedAuthThrottle(MemoryStorage(), max_failures=2, window_seconds=30)
+    throttle = FailureThrottle(MemoryStorage(), max_failures=2, window_seconds=30)
     assert throttle.retry_after("a") == 0
     throttle.failed("a")
     assert throttle.retry_after("a") == 0
@@ -63,7 +64,7 @@ def test_throttle_counts_failures_per_address_in_a_moving_window() -> None:
 def test_throttle_fails_open_when_its_storage_is_down(caplog: pytest.LogCaptureFixture) -> None:
     """Redis gone in scaled mode: authentication goes on (unthrottled) rather than every request failing."""
     storage = RedisStorage(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=1, socket_connect_timeout=1)
-    throttle = FailedAuthThrottle(storage, max_failures=1, window_seconds=30)
+    throttle = FailureThrottle(storage, max_failures=1, window_seconds=30)
     caplog.set_level(logging.WARNING)
     throttle.failed("a")
     assert throttle.retry_after("a") == 0
