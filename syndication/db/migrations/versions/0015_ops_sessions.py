@@ -4,7 +4,7 @@ Only a keyed hash (HMAC-SHA256 under a key derived from the operator token) of e
 so changing the token ends every session too.
 
 Revision ID: 0015_ops_sessions
-Revises: 0017_lease_holder
+Revises: 0014_deliveries
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_ops_sessions"
-down_revision: str | Sequence[str] | None = "0017_lease_holder"
+down_revision: str | Sequence[str] | None = "0014_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
