@@ -27,8 +27,9 @@ def tick(rt: Runtime) -> int:
             rt.dispatcher.poll(source_id, token)
         # Items whose embargo just passed become events, so their channels are republished ([normalise]).
         jobs.release_embargoes(rt)
-        # Events written by other processes (push API, other workers) reach the publisher here too.
-        if jobs.relay(rt):
+        # Events written by other processes (push API, other workers) reach the publisher here too; and a
+        # channel that failed to publish is retried here once its backoff has passed ([trust]).
+        if jobs.relay(rt) or jobs.publish_retry_due(rt):
             rt.dispatcher.publish_dirty()
         return len(claimed)
     except Exception:

@@ -1,9 +1,18 @@
 """Republishing notices: what we did with a partner's item, as immutable rows, feeds and webhooks.
 
-A notice is created by the outbox relay in the transaction that consumes its event (so every event
-yields exactly one notice: `notices.event_id` is unique and the event is marked relayed in the same
-commit), together with one delivery row per subscribed webhook endpoint. `rights_changed` notices
-come from comparing each partner's rights policy with the last one seen.
+A notice tells the truth only once the channel files that carry its change are written. So the outbox
+relay, in the transaction that consumes an event, records a *pending* notice (`pending_notices`, one per
+event: `event_id` is unique and the event is marked relayed in the same commit) together with the dirty
+mark (`channels.dirty_seq`) its change gave each channel the notice names. The publisher releases it —
+creates the immutable `notices` row and one delivery per subscribed webhook endpoint — once every one of
+those channels has been written at or past that mark (`channels.published_seq`). A failed publish leaves
+the mark unreached, so the notice stays pending until a retry succeeds. `rights_changed` notices come
+from comparing each partner's rights policy with the last one seen, and wait for the partner's channels
+the same way.
+
+Embargo: a notice about an item under embargo when its change happened (`under_embargo`) is the
+partner's only: never in the public feed, never sent to subscribers. The public feed also hides notices
+of items under embargo now (see syndication.publish.channels).
 
 Feeds: <data_dir>/public/notices/<partner_id>.atom|.json (served behind the partner's key or token)
 and notices/all.atom|.json (public: corrections and withdrawals only).
@@ -21,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import event, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication.clock import utcnow
 from syndication.db.models import (
     Channel,
     Delivery,
@@ -32,12 +42,13 @@ from syndication.db.models import (
     Notice,
     Partner,
     PartnerPolicyState,
+    PendingNotice,
     WebhookEndpoint,
 )
 from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
 from syndication.publish.archives import matches
-from syndication.publish.channels import ChannelSpec, channel_specs, item_uid
+from syndication.publish.channels import ChannelSpec, channel_specs, embargo_passed, item_uid, under_embargo
 from syndication.publish.feeds import (
     ATOM,
     ENTRY_CACHE,
@@ -99,12 +110,17 @@ def subscriber_endpoint(subscriber_id: str) -> str:
     return f"subscriber:{subscriber_id}"
 
 
-def endpoints_for(settings: Settings, partner_id: str, kind: str) -> list[tuple[str, str]]:
-    """(endpoint id, url) of every configured webhook that wants this notice."""
+def endpoints_for(
+    settings: Settings, partner_id: str, kind: str, *, partner_only: bool = False
+) -> list[tuple[str, str]]:
+    """(endpoint id, url) of every configured webhook that wants this notice (with `partner_only`, the
+    partner's own endpoint only: subscribers are the public)."""
     out = []
     for p in settings.partners:
         if p.id == partner_id and p.webhook_url and p.webhook_secret is not None:
             out.append((partner_endpoint(p.id), p.webhook_url))
+    if partner_only:
+        return out
     for s in settings.subscribers:
         if kind in s.kinds and (not s.partners or partner_id in s.partners):
             out.append((subscriber_endpoint(s.id), s.webhook_url))
@@ -139,9 +155,9 @@ def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
 def add_notice(
     session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
     version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
-    event_id: int | None = None, partner: Partner | None = None,
+    event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
 ) -> Notice:
-    """Create a notice and its pending deliveries in the caller's transaction."""
+    """Create a notice and its pending deliveries in the caller's transaction (the publisher's release)."""
     if partner is None:
         partner = session.get(Partner, partner_id)
     notice = Notice(
@@ -161,9 +177,10 @@ def add_notice(
         attribution=_attribution(item, partner),
         reason=reason,
         action=ACTIONS[kind],
+        under_embargo=embargoed,
     )
     session.add(notice)
-    eps = endpoints_for(settings, partner_id, kind)
+    eps = endpoints_for(settings, partner_id, kind, partner_only=embargoed)
     if eps:
         session.flush()  # deliveries need notice.id; without them the notices of a batch insert together
         known = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
@@ -186,15 +203,21 @@ def add_notice(
 
 def record_for_events(
     session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
-) -> set[str]:
-    """One notice per item event (called by the relay, in its transaction). Returns notice feeds to rewrite."""
+) -> tuple[set[str], list[PendingNotice]]:
+    """One pending notice per item event (called by the relay, in its transaction).
+
+    Returns the notice feeds to rewrite now (the public one when an item with public notices changed:
+    its embargo may hide or show them) and the pending notices, whose `waits` the relay fills in once
+    it has marked their channels."""
     dirty: set[str] = set()
+    pending: list[PendingNotice] = []
     events = [e for e in events if e.kind in EVENT_KINDS and e.item_id is not None]
     if not events:
-        return dirty
-    done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_([e.id for e in events]))))
+        return dirty, pending
+    ids = [e.id for e in events]
+    done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
+    done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
-    partners = {p.id: p for p in session.scalars(select(Partner))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
     channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
@@ -210,14 +233,80 @@ def record_for_events(
         channels = channels_of.get(key)
         if channels is None:
             channels = channels_of[key] = [s.id for s in specs if matches(s, item)]
-        add_notice(session, settings, kind=kind, partner_id=ev.partner_id, now=now, item=item,
-                   version=payload.get("version"), channels=channels,
-                   reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
-                   event_id=ev.id, partner=partners.get(ev.partner_id))
-        dirty.add(notice_channel(ev.partner_id))
-        if kind in PUBLIC_KINDS:
-            dirty.add(notice_channel(PUBLIC_FEED))
-    return dirty
+        row = PendingNotice(
+            event_id=ev.id, kind=kind, partner_id=ev.partner_id, item_id=item.id, version=payload.get("version"),
+            reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
+            under_embargo=under_embargo(item.embargo_until, ev.created_at), channels=channels, waits={},
+            created_at=now)
+        session.add(row)
+        pending.append(row)
+    public = set(session.scalars(select(Notice.item_id).where(
+        Notice.item_id.in_(list(items)), Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False)).limit(1)))
+    if public:
+        dirty.add(notice_channel(PUBLIC_FEED))
+    return dirty, pending
+
+
+def set_waits(session: Session, pending: Sequence[PendingNotice]) -> None:
+    """Each pending notice waits for the dirty mark its change gave each of its channels (read after the
+    caller marked them, in its transaction: a publisher reading this mark or a later one renders after
+    the change was committed)."""
+    if not pending:
+        return
+    session.flush()
+    wanted = {c for p in pending for c in p.channels}
+    seqs = {cid: seq for cid, seq in session.execute(select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(wanted)))}
+    for p in pending:
+        p.waits = {c: int(seqs.get(c) or 0) for c in p.channels}
+
+
+def release(sessions: sessionmaker[Session], settings: Settings) -> int:
+    """Turn pending notices whose channels are all written past their marks into notices (and deliveries),
+    oldest first; mark the notice feeds they appear in. Returns how many were released."""
+    with transaction(sessions) as session:
+        query = select(PendingNotice).order_by(PendingNotice.id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # another publisher releases those
+        rows = list(session.scalars(query))
+        if not rows:
+            return 0
+        now = utcnow()
+        specs = {s.id for s in channel_specs(settings, list(session.scalars(select(Partner))))}
+        wanted = {c for p in rows for c in (p.waits or {})}
+        published = {cid: seq for cid, seq in session.execute(
+            select(Channel.id, Channel.published_seq).where(Channel.id.in_(wanted)))}
+        ready = [p for p in rows if all(
+            # A channel no longer configured carries nothing: it is not waited for.
+            cid not in specs or (published.get(cid) or 0) >= int(seq) for cid, seq in (p.waits or {}).items())]
+        if not ready:
+            return 0
+        partners = {p.id: p for p in session.scalars(select(Partner))}
+        items = {i.id: i for i in session.scalars(select(Item).where(
+            Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
+        dirty: set[str] = set()
+        for p in ready:
+            session.delete(p)
+            item = items.get(p.item_id) if p.item_id is not None else None
+            if p.item_id is not None and item is None:
+                continue  # the item is gone (its partner was deleted): nothing to tell
+            add_notice(session, settings, kind=p.kind, partner_id=p.partner_id, now=now, item=item,
+                       version=p.version, channels=list(p.channels or ()), reason=p.reason, event_id=p.event_id,
+                       partner=partners.get(p.partner_id), embargoed=p.under_embargo)
+            dirty.add(notice_channel(p.partner_id))
+            if p.kind in PUBLIC_KINDS and not p.under_embargo:
+                dirty.add(notice_channel(PUBLIC_FEED))
+        from syndication.publish.publisher import mark_dirty
+
+        mark_dirty(session, dirty, now)
+        return len(ready)
+
+
+def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
+    """How many notices wait for their channels, and how long the oldest has waited (operators)."""
+    from sqlalchemy import func
+
+    n, oldest = session.execute(select(func.count(), func.min(PendingNotice.created_at))).one()
+    return {"count": int(n), "oldest_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3)}
 
 
 def policy_of(partner: Partner) -> dict[str, Any]:
@@ -226,8 +315,13 @@ def policy_of(partner: Partner) -> dict[str, Any]:
 
 
 def check_rights_changes(session: Session, settings: Settings, now: datetime) -> set[str]:
-    """Emit `rights_changed` when a partner's rights policy differs from the last one seen."""
+    """Record a pending `rights_changed` notice when a partner's rights policy differs from the last one
+    seen, and mark the partner's channels (their entries carry the policy): the notice is released once
+    they are written. Returns the channels marked."""
+    from syndication.publish.publisher import mark_dirty
+
     dirty: set[str] = set()
+    pending: list[PendingNotice] = []
     states = {s.partner_id: s for s in session.scalars(select(PartnerPolicyState))}
     specs: list[ChannelSpec] | None = None
     for partner in session.scalars(select(Partner).order_by(Partner.id)):
@@ -242,11 +336,16 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
         changed = sorted(k for k in policy if policy[k] != (state.policy or {}).get(k))
         if specs is None:
             specs = channel_specs(settings, list(session.scalars(select(Partner))))
-        add_notice(session, settings, kind="rights_changed", partner_id=partner.id, now=now, partner=partner,
-                   channels=[s.id for s in specs if not s.partners or partner.id in s.partners],
-                   reason="changed: " + ", ".join(changed))
+        channels = [s.id for s in specs if not s.partners or partner.id in s.partners]
+        row = PendingNotice(kind="rights_changed", partner_id=partner.id, reason="changed: " + ", ".join(changed),
+                            under_embargo=False, channels=channels, waits={}, created_at=now)
+        session.add(row)
+        pending.append(row)
         state.policy_hash, state.policy, state.recorded_at = digest, policy, now
-        dirty.add(notice_channel(partner.id))
+        dirty.update(channels)
+    if dirty:
+        mark_dirty(session, dirty, now)
+        set_waits(session, pending)
     return dirty
 
 
@@ -409,10 +508,13 @@ def _notice_json_bytes(n: Notice) -> bytes:
     return json_fragment(_notice_item(n), 2)
 
 
-def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
+def feed_notices(session: Session, name: str, window: int, now: datetime | None = None) -> list[Notice]:
     query = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(window)
     if name == PUBLIC_FEED:
-        query = query.where(Notice.kind.in_(PUBLIC_KINDS))
+        # Never a notice made while its item was under embargo, nor one of an item under embargo now.
+        query = (query.outerjoin(Item, Item.id == Notice.item_id)
+                 .where(Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False))
+                 .where(or_(Item.id.is_(None), embargo_passed(now or utcnow()))))
     else:
         query = query.where(Notice.partner_id == name)
     return list(session.scalars(query))
@@ -420,44 +522,57 @@ def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
 
 def publish_feeds(
     sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only_dirty: bool,
-    between: Callable[[], None] | None = None,
+    between: Callable[[], None] | None = None, failed: Callable[[str, Exception], None] | None = None,
 ) -> list[Path]:
     """Rewrite the notices feeds that changed; return the files written.
 
-    `between` runs between feeds (the channel publisher serves fresh changes there first)."""
-    with transaction(sessions) as session:
+    `between` runs between feeds (the channel publisher serves fresh changes there first); `failed`
+    records a feed that could not be written (its mark stays, so it is retried)."""
+    from syndication.publish.failures import clear_failures
+
+    with sessions() as session:
         dirty_rows = {
             c.id: c.dirty_seq
             for c in session.scalars(select(Channel).where(Channel.id.like(NOTICE_CHANNEL_PREFIX + "%"),
                                                           Channel.dirty_since.is_not(None)))
         }
-        extra = check_rights_changes(session, settings, now)
         partners = {p.id: p.name for p in session.scalars(select(Partner))}
-    names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows} | {
-        c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in extra}
+    names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows}
     if not only_dirty:
         names |= set(partners) | {PUBLIC_FEED}
     written: list[Path] = []
+    done: list[str] = []
     out_dir = notices_dir(settings)
     for name in sorted(names):
         if name != PUBLIC_FEED and name not in partners:
+            done.append(notice_channel(name))  # a partner since deleted: its mark goes
             continue
         if between is not None:
             between()
         title = (f"{settings.service_name}: corrections and withdrawals" if name == PUBLIC_FEED
                  else f"{settings.service_name}: republishing notices for {partners[name]}")
         with sessions() as session:
-            rows = feed_notices(session, name, settings.notices.window)
-        for path, data in (
-            (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
-            (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
-        ):
-            if write_if_changed(path, data):
-                written.append(path)
-    if dirty_rows:
+            rows = feed_notices(session, name, settings.notices.window, now)
+        try:
+            for path, data in (
+                (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
+                (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
+            ):
+                if write_if_changed(path, data):
+                    written.append(path)
+        except Exception as exc:  # errors are data: counted and shown to operators, retried with backoff
+            if failed is None:
+                raise
+            failed(notice_channel(name), exc)
+            continue
+        done.append(notice_channel(name))
+    if done:
         with transaction(sessions) as session:
-            for cid, seq in dirty_rows.items():
-                # Only the mark we read: a notice recorded since then keeps its feed dirty.
-                session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_seq == seq)
-                                .values(dirty_since=None, published_at=now))
+            for cid in done:
+                seq = dirty_rows.get(cid)
+                if seq is not None:
+                    # Only the mark we read: a notice recorded since then keeps its feed dirty.
+                    session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_seq == seq)
+                                    .values(dirty_since=None, published_at=now))
+            clear_failures(session, done)
     return written

@@ -362,8 +362,9 @@ def test_notices_one_per_event_with_every_field(make_runtime: Callable[..., Runt
              jitem(1, _syndication={"status": "withdrawn", "change_note": "Legal request"})]
     serve(feed_server, "turan", items)
     poll(rt, "turan")
-    jobs.relay(rt)
-    jobs.relay(rt)  # relaying again creates nothing
+    # [trust] Notices are released once the channel files carrying their change are written.
+    jobs.publish_dirty(rt)
+    jobs.publish_dirty(rt)  # publishing again creates nothing
     with rt.sessions() as session:
         notices = list(session.scalars(select(Notice).order_by(Notice.id)))
         item0 = session.scalar(select(Item).where(Item.guid == "story-0"))
@@ -430,7 +431,7 @@ def test_webhook_retries_then_delivers_once(make_runtime: Callable[..., Runtime]
     rt = make_runtime(partners=[partner("turan", url, webhook_url=feed_server.url("/hook"), webhook_secret=SECRET)],
                       webhooks={"backoff_base": 10, "backoff_cap": 60})
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # notices are released once their channels are written
     now = utcnow()
     runs = []
     for step in range(6):
@@ -457,7 +458,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
                   "kinds": ["republished", "corrected", "withdrawn"]}
     rt = make_runtime(partners=[partner("turan", url)], subscribers=[subscriber])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # notices are released once their channels are written
     run = deliver_due(rt.sessions, rt.settings, utcnow())
     assert run.unsubscribed == ["subscriber:downstream"] and len(seen) == 1
     with rt.sessions() as session:
@@ -467,7 +468,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
     # New notices are not queued for an unsubscribed endpoint.
     serve(feed_server, "turan", [jitem(0), jitem(1)])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # notices are released once their channels are written
     with rt.sessions() as session:
         assert len(list(session.scalars(select(Delivery)))) == 1
         notice_id = d.notice_id
