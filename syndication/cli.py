@@ -148,12 +148,13 @@ def ingest(
 
 @app.command()
 def publish(as_json: JsonOpt = False) -> None:
-    """Regenerate every channel now."""
-    from syndication import jobs
+    """Regenerate every channel now (exit 1, naming each, when a channel cannot be written)."""
+    from syndication import jobs, ops
 
     rt = runtime()
     try:
         results = jobs.publish_all(rt)
+        failing = ops.publishing(rt)["failing"]
     finally:
         rt.close()
     rows: list[dict[str, Any]] = [
@@ -161,14 +162,18 @@ def publish(as_json: JsonOpt = False) -> None:
         for r in results
     ]
     if as_json:
-        emit_json({"channels": rows})
-        return
-    table = Table(title="Publish")
-    for col in ("channel", "format", "items", "changed", "path"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-    console.print(table)
+        emit_json({"channels": rows, "failures": failing})
+    else:
+        table = Table(title="Publish")
+        for col in ("channel", "format", "items", "changed", "path"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
+        console.print(table)
+    if failing:
+        for f in failing:
+            err_console.print(f"error: {f['reason']}")
+        raise typer.Exit(1)
 
 
 def source_status(rt: Any) -> list[dict[str, Any]]:

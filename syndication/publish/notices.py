@@ -255,7 +255,8 @@ def set_waits(session: Session, pending: Sequence[PendingNotice]) -> None:
         return
     session.flush()
     wanted = {c for p in pending for c in p.channels}
-    seqs = {cid: seq for cid, seq in session.execute(select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(wanted)))}
+    seqs = {cid: seq for cid, seq in session.execute(
+        select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(wanted)))}
     for p in pending:
         p.waits = {c: int(seqs.get(c) or 0) for c in p.channels}
 
