@@ -112,9 +112,12 @@ def counted(session: Session) -> list[ChannelHealth]:
 
 
 def backing_off(session: Session, now: datetime) -> set[str]:
-    """Failing channels whose retry is not due yet (a dirty run leaves them alone until then)."""
-    return set(session.scalars(select(Channel.id).where(Channel.consecutive_failures > 0,
-                                                        Channel.next_retry_at > now)))
+    """Failing channels a dirty run leaves alone: all of them until one's retry is due, then none (their
+    faults are usually one fault, a disk or a directory, so they are retried together; each channel's
+    next retry is then scheduled from its own count)."""
+    if retry_due(session, now):
+        return set()
+    return set(session.scalars(select(Channel.id).where(Channel.consecutive_failures > 0)))
 
 
 def retry_due(session: Session, now: datetime) -> bool:
