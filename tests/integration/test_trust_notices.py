@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from syndication import jobs
 from syndication.clock import utcnow
 from syndication.db.models import ChannelFile, Notice
-from syndication.dispatch import LocalDispatcher
 from syndication.db.session import transaction
+from syndication.dispatch import LocalDispatcher
 from syndication.keys import issue_key, load_pepper
 from syndication.runtime import Runtime
 from syndication.web.app import create_app
