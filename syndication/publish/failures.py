@@ -92,6 +92,11 @@ def record_failure(
     return _health(row)
 
 
+def success_values() -> dict[str, Any]:
+    """Column values of a channel just written (its failure streak ends; the total stays)."""
+    return {"consecutive_failures": 0, "failing_since": None, "next_retry_at": None}
+
+
 def clear_failures(session: Session, channel_ids: list[str]) -> None:
     """These channels were just written: their failure streak (if any) ends; the total stays."""
     if channel_ids:

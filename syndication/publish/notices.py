@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import delete, event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
@@ -240,9 +240,11 @@ def record_for_events(
             created_at=now)
         session.add(row)
         pending.append(row)
-    public = set(session.scalars(select(Notice.item_id).where(
-        Notice.item_id.in_(list(items)), Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False)).limit(1)))
-    if public:
+    # An item whose embargo passed, or which is under embargo now, may show or hide public notices it had.
+    turned = {i.id for i in items.values() if under_embargo(i.embargo_until, now)} | {
+        e.item_id for e in events if e.kind == "item.released"}
+    if turned and session.scalar(select(Notice.id).where(
+            Notice.item_id.in_(turned), Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False)).limit(1)):
         dirty.add(notice_channel(PUBLIC_FEED))
     return dirty, pending
 
@@ -261,18 +263,36 @@ def set_waits(session: Session, pending: Sequence[PendingNotice]) -> None:
         p.waits = {c: int(seqs.get(c) or 0) for c in p.channels}
 
 
+RELEASE_BATCH = 1000
+
+
 def release(sessions: sessionmaker[Session], settings: Settings) -> int:
     """Turn pending notices whose channels are all written past their marks into notices (and deliveries),
-    oldest first; mark the notice feeds they appear in. Returns how many were released."""
+    oldest first, a batch per transaction; mark the notice feeds they appear in. Returns how many."""
+    with sessions() as session:
+        if session.scalar(select(PendingNotice.id).limit(1)) is None:
+            return 0  # the usual case: no write transaction (SQLite has one writer)
+    released, after = 0, 0
+    while True:
+        done, after, more = _release_batch(sessions, settings, after)
+        released += done
+        if not more:
+            return released
+
+
+def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: int) -> tuple[int, int, bool]:
     with transaction(sessions) as session:
-        query = select(PendingNotice).order_by(PendingNotice.id)
+        query = (select(PendingNotice).where(PendingNotice.id > after).order_by(PendingNotice.id)
+                 .limit(RELEASE_BATCH))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)  # another publisher releases those
         rows = list(session.scalars(query))
         if not rows:
-            return 0
+            return 0, after, False
+        last, more = rows[-1].id, len(rows) == RELEASE_BATCH
         now = utcnow()
-        specs = {s.id for s in channel_specs(settings, list(session.scalars(select(Partner))))}
+        partners = {p.id: p for p in session.scalars(select(Partner))}
+        specs = {s.id for s in channel_specs(settings, list(partners.values()))}
         wanted = {c for p in rows for c in (p.waits or {})}
         published = {cid: seq for cid, seq in session.execute(
             select(Channel.id, Channel.published_seq).where(Channel.id.in_(wanted)))}
@@ -280,13 +300,11 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
             # A channel no longer configured carries nothing: it is not waited for.
             cid not in specs or (published.get(cid) or 0) >= int(seq) for cid, seq in (p.waits or {}).items())]
         if not ready:
-            return 0
-        partners = {p.id: p for p in session.scalars(select(Partner))}
+            return 0, last, more
         items = {i.id: i for i in session.scalars(select(Item).where(
             Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
         dirty: set[str] = set()
         for p in ready:
-            session.delete(p)
             item = items.get(p.item_id) if p.item_id is not None else None
             if p.item_id is not None and item is None:
                 continue  # the item is gone (its partner was deleted): nothing to tell
@@ -296,10 +314,11 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
             dirty.add(notice_channel(p.partner_id))
             if p.kind in PUBLIC_KINDS and not p.under_embargo:
                 dirty.add(notice_channel(PUBLIC_FEED))
+        session.execute(delete(PendingNotice).where(PendingNotice.id.in_([p.id for p in ready])))
         from syndication.publish.publisher import mark_dirty
 
         mark_dirty(session, dirty, now)
-        return len(ready)
+        return len(ready), last, more
 
 
 def pending_counts(session: Session, now: datetime) -> dict[str, Any]:

@@ -209,10 +209,12 @@ class _Run:
                     .where(Channel.id == spec.id, Channel.dirty_seq == seq, Channel.dirty_since.is_not(None))
                     .values(dirty_since=None, published_at=read_at)
                 )
-                # The files now carry every change marked up to `seq`: notices waiting for it may go.
-                session.execute(update(Channel).where(Channel.id == spec.id).values(
-                    published_seq=case((Channel.published_seq < seq, seq), else_=Channel.published_seq)))
-            failures.clear_failures(session, [spec.id])
+            # Written: a failure streak ends, and the files carry every change marked up to `seq` (notices
+            # waiting for it may go).
+            done = failures.success_values()
+            if seq is not None:
+                done["published_seq"] = case((Channel.published_seq < seq, seq), else_=Channel.published_seq)
+            session.execute(update(Channel).where(Channel.id == spec.id).values(**done))
         self.failed.pop(spec.id, None)
         self.results.extend(results)
         numbers = frozenset(p.page for p in pages)
