@@ -229,7 +229,7 @@ def ingest_scaled(size: Size, work: Path, base_url: str, workers: int) -> dict[s
                 for w in range(workers):
                     started.append(subprocess.Popen(
                         [sys.executable, "-m", "bench.celery_worker", "-A", "workers", "worker",
-                         "-Q", "fetch,process,publish,notify", "--concurrency", "1", "-n", f"bench{w}-{r}@%h",
+                         "-Q", "fetch,publish,notify", "--concurrency", "1", "-n", f"bench{w}-{r}@%h",
                          "--loglevel", "WARNING", "--without-gossip",
                          "--without-mingle"],
                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(work / f"worker{w}.log", "w"),  # noqa: SIM115

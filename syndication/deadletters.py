@@ -150,7 +150,7 @@ def replay(rt: Runtime, dead_letter_id: int, *, force: bool = False) -> ReplayRe
     - publish_dirty / publish_all: every channel is regenerated.
     Raises ReplayError with a one-line reason; `force` replays a letter already replayed.
     """
-    from syndication.schedule import claim_sources
+    from syndication.schedule import claim_sources, holder_for
 
     if rt.dispatcher is None:
         raise ReplayError("no dispatcher: open the runtime with a dispatcher first")
@@ -177,7 +177,8 @@ def replay(rt: Runtime, dead_letter_id: int, *, force: bool = False) -> ReplayRe
             raise ReplayError(f"dead letter {dead_letter_id}: don't know how to replay task {task!r}")
         session.execute(update(DeadLetter).where(DeadLetter.id == dead_letter_id).values(replayed_at=now))
     if source_id is not None:
-        claimed = claim_sources(rt.sessions, [source_id], now, lease_seconds=rt.settings.schedule.lease_seconds)
+        claimed = claim_sources(rt.sessions, [source_id], now, lease_seconds=rt.settings.schedule.lease_seconds,
+                                holder=holder_for(rt.settings))
         if claimed:
             rt.dispatcher.poll(*claimed[0])
             action = f"source {source_id} polled again (full fetch)"

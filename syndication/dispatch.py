@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("fetch", "process", "publish", "notify")
+# No `process` queue ([hardening] 15.8): parsing, normalising and fingerprinting stay in the poll task. Fetch
+# workers are prefork processes, so that CPU work already spreads over every core; a separate task would have
+# to carry the fetched body (up to fetch.max_body_bytes) through Redis, whose noeviction policy turns a backlog
+# of bodies into a broker that refuses every write. See docs/scaling-out.md, "Queues".
+QUEUES = ("fetch", "publish", "notify")
 TASK_POLL = "syndication.poll_source"
 TASK_PUBLISH_DIRTY = "syndication.publish_dirty"
 TASK_PUBLISH_ALL = "syndication.publish_all"
@@ -135,13 +139,12 @@ def make_dispatcher(rt: Runtime) -> Dispatcher:
 
 
 # Routing by task name: any task of ours lands on the queue of its kind of work, including tasks other
-# areas add later (name them syndication.poll_*, process_*, store_*, publish_*, notify_*, deliver_*).
+# areas add later (name them syndication.poll_*, fetch_*, publish_*, notify_*, deliver_*); any other name goes
+# to the default queue, fetch.
 TASK_ROUTES: dict[str, dict[str, str]] = {
     TASK_POLL: {"queue": "fetch"},
     "syndication.poll_*": {"queue": "fetch"},
     "syndication.fetch_*": {"queue": "fetch"},
-    "syndication.process_*": {"queue": "process"},
-    "syndication.store_*": {"queue": "process"},
     "syndication.publish_*": {"queue": "publish"},
     "syndication.notify_*": {"queue": "notify"},
     "syndication.deliver_*": {"queue": "notify"},
@@ -161,7 +164,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     c = settings.celery
     return {
         "task_queues": None,  # set in make_celery (kombu objects)
-        "task_default_queue": "process",
+        "task_default_queue": "fetch",
         "task_routes": TASK_ROUTES,
         "task_create_missing_queues": True,
         "task_serializer": "json",

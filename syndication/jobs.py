@@ -158,7 +158,7 @@ def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: date
         return report
     try:
         result = fetch(url, fetch_policy(rt), etag=etag, last_modified=last_modified, credentials=creds,
-                       resolver=rt.extras.get("resolver") or system_resolver)
+                       resolver=rt.extras.get("resolver") or system_resolver, slots=rt.host_slots)
     except FetchError as exc:
         report.status, report.error = "error", exc.reason
         _finish(rt, source_id, started, t0, report, http_status=exc.status, retry_after=exc.retry_after,
@@ -382,6 +382,7 @@ def _finish(
         src.last_status = http_status
         src.lease_token = None
         src.lease_expires_at = None
+        src.lease_holder = None
         src.last_counts = {
             "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
             "rejected": report.rejected, "accepted": report.new + report.updated + report.unchanged,

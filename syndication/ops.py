@@ -23,12 +23,12 @@ from syndication.clock import isoformat, utcnow
 from syndication.db.models import Channel, DeadLetter, Event, Item, Poll, Source
 from syndication.db.session import transaction
 from syndication.runtime import Runtime
-from syndication.schedule import POLLED_KINDS, claim_sources
+from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
 
 log = logging.getLogger(__name__)
 
 PAUSED_REASON = "paused by operator"
-QUEUES = ("fetch", "process", "publish", "notify")
+QUEUES = ("fetch", "publish", "notify")  # dispatch.QUEUES
 KOMBU_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
@@ -490,7 +490,8 @@ def poll_now(rt: Runtime, source_id: int) -> str:
     src = get_source(rt, source_id)
     if src.kind not in POLLED_KINDS:
         raise OpsError(f"source {source_id} is a {src.kind} source: nothing to poll")
-    claimed = claim_sources(rt.sessions, [source_id], utcnow(), lease_seconds=rt.settings.schedule.lease_seconds)
+    claimed = claim_sources(rt.sessions, [source_id], utcnow(), lease_seconds=rt.settings.schedule.lease_seconds,
+                            holder=holder_for(rt.settings))
     if not claimed:
         raise OpsError(f"source {source_id} is being polled right now")
     token = claimed[0][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from syndication.settings import Settings
 
 if TYPE_CHECKING:
     from syndication.dispatch import Dispatcher
+    from syndication.limiters import HostSlots, RateLimit
 
 
 @dataclass
@@ -22,10 +24,35 @@ class Runtime:
     sessions: sessionmaker[Session]
     dispatcher: Dispatcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _host_slots: HostSlots | None = field(default=None, repr=False)
+    _push_rate: RateLimit | None = field(default=None, repr=False)
+
+    @property
+    def host_slots(self) -> HostSlots:
+        """Fetches in flight per partner host: this process's (embedded) or the deployment's (Redis, scaled)."""
+        with self._lock:
+            if self._host_slots is None:
+                from syndication.limiters import host_slots
+
+                self._host_slots = host_slots(self.settings)
+            return self._host_slots
+
+    @property
+    def push_rate(self) -> RateLimit:
+        """The push API's rate per partner: this process's (embedded) or every web process's (Redis, scaled)."""
+        with self._lock:
+            if self._push_rate is None:
+                from syndication.limiters import push_rate_limit
+
+                self._push_rate = push_rate_limit(self.settings)
+            return self._push_rate
 
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.close()
+        if self._host_slots is not None:
+            self._host_slots.close()
         pool = self.extras.pop("parse_pool", None)  # syndication.cpu.POOL_KEY
         if pool is not None:
             pool.close()

@@ -10,7 +10,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from syndication import jobs
 from syndication.clock import UTC, utcnow
 from syndication.runtime import Runtime
-from syndication.schedule import claim_due
+from syndication.schedule import claim_due, holder_for, reclaim_predecessor_leases, this_process
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def tick(rt: Runtime) -> int:
     try:
         claimed = claim_due(
             rt.sessions, utcnow(), lease_seconds=rt.settings.schedule.lease_seconds,
-            limit=rt.settings.schedule.claim_batch,
+            limit=rt.settings.schedule.claim_batch, holder=holder_for(rt.settings),
         )
         for source_id, token in claimed:
             rt.dispatcher.poll(source_id, token)
@@ -41,6 +41,12 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     """APScheduler only ticks; the claim in the database is what prevents double work."""
     assert rt.dispatcher is not None
     dispatcher = rt.dispatcher
+    if rt.settings.embedded:
+        # After a kill -9 our predecessor's polls are lost with it: poll those sources now, not after the lease.
+        try:
+            reclaim_predecessor_leases(rt.sessions, this_process(rt.settings.data_dir), utcnow())
+        except Exception:
+            log.exception("could not take back the leases of a previous process; they expire on their own")
     sched = BackgroundScheduler(timezone=UTC)
     now = datetime.now(UTC)
     sched.add_job(tick, "interval", args=[rt], seconds=rt.settings.schedule.tick, next_run_time=now,

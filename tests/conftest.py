@@ -23,7 +23,8 @@ from syndication.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = REPO.parent / "shared"
+# The shared corpora: SYNDICATION_SHARED_DIR (set by .ci/run for a clone elsewhere), else beside the checkout.
+SHARED = Path(os.environ.get("SYNDICATION_SHARED_DIR") or REPO.parent / "shared")
 REQUIRE_SERVICES = os.environ.get("SYNDICATION_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("SYNDICATION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SYNDICATION_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -45,7 +46,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # config/syndication.toml from the working directory by accident.
     for key in list(os.environ):
         if key.startswith("SYNDICATION_") and key not in (
-            "SYNDICATION_REQUIRE_SERVICES", "SYNDICATION_TEST_POSTGRES", "SYNDICATION_TEST_REDIS"
+            "SYNDICATION_REQUIRE_SERVICES", "SYNDICATION_TEST_POSTGRES", "SYNDICATION_TEST_REDIS",
+            "SYNDICATION_SHARED_DIR",
         ):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,4 @@
-"""Celery app for the scaled-out mode: `celery -A workers worker -Q fetch,process,publish,notify`."""
+"""Celery app for the scaled-out mode: `celery -A workers worker -Q fetch,publish,notify`."""
 
 from workers.celery_app import app
 

@@ -1,6 +1,6 @@
 """Celery app and thin task wrappers over syndication.jobs (ids in, nothing else).
 
-Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A workers worker -Q process,publish`,
+Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A workers worker -Q publish -c 2`,
 `celery -A workers worker -Q notify` (docs/scaling-out.md). Every task here is idempotent: a poll with a stale
 lease token does nothing, stores are upserts, publishing writes only changed files.
 

@@ -88,6 +88,8 @@ class Source(Base):
     next_poll_at: Mapped[datetime]
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
+    # [hardening] the embedded process holding the lease (schedule.Holder), so its successor can reclaim it.
+    lease_holder: Mapped[str | None] = mapped_column(String(300))
     last_attempt_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

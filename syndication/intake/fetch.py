@@ -28,6 +28,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from syndication.limiters import HostSlots, SlotsBusy, local_host_slots
+
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -133,33 +135,6 @@ def is_blocked_ip(address: str) -> bool:
         or ip.is_unspecified
         or not ip.is_global
     )
-
-
-class HostLimiter:
-    """At most N requests in flight per host, shared by every fetch of this process."""
-
-    def __init__(self, per_host: int) -> None:
-        self._per_host = max(1, per_host)
-        self._lock = threading.Lock()
-        self._sems: dict[str, threading.BoundedSemaphore] = {}
-
-    def for_host(self, host: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            sem = self._sems.get(host)
-            if sem is None:
-                sem = self._sems[host] = threading.BoundedSemaphore(self._per_host)
-            return sem
-
-
-_limiters: dict[int, HostLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def host_limiter(per_host: int) -> HostLimiter:
-    with _limiters_lock:
-        if per_host not in _limiters:
-            _limiters[per_host] = HostLimiter(per_host)
-        return _limiters[per_host]
 
 
 def check_url(url: str, policy: FetchPolicy, resolver: Resolver = system_resolver) -> None:
@@ -276,13 +251,21 @@ def fetch(
     credentials: Credentials | None = None,
     client: httpx.Client | None = None,
     resolver: Resolver = system_resolver,
+    slots: HostSlots | None = None,
 ) -> FetchResult:
-    """GET a feed; raise FetchError for anything that is not a usable document or a 304."""
+    """GET a feed; raise FetchError for anything that is not a usable document or a 304.
+
+    slots: the per-host concurrency limit to respect (limiters.host_slots: shared through Redis when scaled
+    out); without, this process's own."""
     own_client = client is None
     if client is None:
         client = make_client(policy, resolver)
+    if slots is None:
+        slots = local_host_slots(policy.per_host_concurrency)
     try:
-        return _fetch(url, policy, etag, last_modified, credentials, client, resolver)
+        return _fetch(url, policy, etag, last_modified, credentials, client, resolver, slots)
+    except SlotsBusy as exc:
+        raise FetchError(f"host busy: {exc}") from None
     finally:
         if own_client:
             client.close()
@@ -302,6 +285,7 @@ def _fetch(
     credentials: Credentials | None,
     client: httpx.Client,
     resolver: Resolver,
+    slots: HostSlots,
 ) -> FetchResult:
     redirects: list[tuple[int, str]] = []
     all_permanent = True
@@ -324,7 +308,7 @@ def _fetch(
             elif credentials.username is not None:
                 auth = httpx.BasicAuth(credentials.username, credentials.password or "")
         host = urlsplit(current).hostname or ""
-        with host_limiter(policy.per_host_concurrency).for_host(host):
+        with slots.hold(host, wait=policy.total_timeout):
             try:
                 with client.stream("GET", current, headers=headers, auth=auth) as response:
                     # The guarded backend checked this peer before a byte of the request was sent.

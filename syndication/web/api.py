@@ -15,7 +15,8 @@ Design decisions:
 - ``GET …/items/{item_id}`` takes the partner's id (guid, URL-encoded; it may contain "/") or our key
   (``g:…``, ``l:…``, ``t:…``, as returned by a push). An id shared by several items answers 409 listing
   their keys.
-- The rate limit is a token bucket per partner and per web process, spent by every authenticated request.
+- The rate limit is per partner, spent by every authenticated request, and shared by every web process when
+  scaled out (syndication.limiters).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from syndication.db.models import Channel, Item, ItemVersion, Partner, Source
 from syndication.db.session import transaction
 from syndication.domain import ParsedEntry, ParsedFeed, Rejection
 from syndication.keys import load_pepper, verify_key
+from syndication.limiters import RateLimit
 from syndication.runtime import Runtime
 from syndication.settings import check_feed_url
 
@@ -118,32 +118,6 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _err("The request is invalid (`invalid_request`)."),
     429: _err("Too many requests from this partner (`rate_limited`); see Retry-After."),
 }
-
-
-# ---------------------------------------------------------------- rate limit
-
-
-class RateLimiter:
-    """A token bucket per partner: `burst` requests at once, refilled at `per_minute` a minute."""
-
-    def __init__(self, per_minute: int, burst: int | None = None, clock: Callable[[], float] = time.monotonic):
-        self.rate = per_minute / 60.0
-        self.capacity = float(burst or per_minute)
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> float:
-        """Spend one token: 0.0 when allowed, else the seconds until one is available."""
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
 
 
 # ---------------------------------------------------------------- push documents
@@ -471,7 +445,7 @@ class ItemStatus(BaseModel):
 @dataclass
 class Api:
     rt: Runtime
-    limiter: RateLimiter
+    limiter: RateLimit  # injected: limiters.push_rate_limit (in memory embedded, in Redis scaled out)
     _pepper: bytes | None = None
 
     @property
@@ -597,7 +571,7 @@ class Api:
                 raise ApiError(409, "source_exists", f"you already have a source with URL {body.url}")
         creds = Credentials(**body.credentials.model_dump()) if body.credentials else None
         try:
-            result = fetch(body.url, fetch_policy(self.rt), credentials=creds)
+            result = fetch(body.url, fetch_policy(self.rt), credentials=creds, slots=self.rt.host_slots)
             feed = parse_document(result.body, result.headers, result.url)
         except FetchError as exc:
             raise ApiError(422, "invalid_source", f"cannot fetch {body.url}: {exc.reason}") from None
@@ -714,10 +688,9 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 PartnerId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64, description="Your partner id.")]
 
 
-def install(app: FastAPI, rt: Runtime) -> None:
-    """Add the partner API routes to the app."""
-    s = rt.settings.api
-    api = Api(rt, RateLimiter(s.rate_limit_per_minute, s.rate_limit_burst))
+def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None:
+    """Add the partner API routes to the app; `limiter` defaults to the runtime's push rate limit."""
+    api = Api(rt, limiter if limiter is not None else rt.push_rate)
     app.state.partner_api = api
     router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"])
     json_schema = _push_json_schema()

@@ -77,7 +77,7 @@ def tail(path: Path, n: int = 4000) -> str:
 
 
 class WorkerProc:
-    def __init__(self, env: dict[str, str], log: Path, queues: str = "fetch,process,publish,notify",
+    def __init__(self, env: dict[str, str], log: Path, queues: str = "fetch,publish,notify",
                  concurrency: int = 1, name: str = "w1") -> None:
         self.log = log
         self.proc = start_worker(env, queues=queues, concurrency=concurrency, hostname=f"{name}@%h", log=log,

@@ -8,6 +8,7 @@ the feeds published afterwards parse with bozo == 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -31,7 +32,14 @@ from syndication.intake.folder import headers_for
 from syndication.intake.parse import ParseError, parse_document
 from syndication.pipeline.normalise import normalise_feed
 from syndication.runtime import Runtime
+from syndication.settings import Settings
 from tests.conftest import SHARED, FeedServer, Route
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] Every test here that opens a runtime runs on SQLite and on the real PostgreSQL."""
+    return functools.partial(make_settings, database_url=database_url)
 
 CORPUS = SHARED / "corpora" / "feedparser"
 ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import threading
 import time
@@ -26,8 +27,15 @@ from syndication.intake.fetch import (
     fetch,
 )
 from syndication.runtime import Runtime
+from syndication.settings import Settings
 from tests.builders import rss
 from tests.conftest import FeedServer
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] Every test here that opens a runtime runs on SQLite and on the real PostgreSQL."""
+    return functools.partial(make_settings, database_url=database_url)
 
 OPEN = FetchPolicy(allow_private_addresses=True, connect_timeout=2, read_timeout=2, total_timeout=10)
 GUARDED = FetchPolicy(allow_private_addresses=False, connect_timeout=2, read_timeout=2, total_timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -15,7 +16,14 @@ from syndication import jobs
 from syndication.cli import source_status
 from syndication.db.models import Event, FolderFile, Item, Source
 from syndication.runtime import Runtime
+from syndication.settings import Settings
 from tests.builders import rss, rss_item
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] Every test here that opens a runtime runs on SQLite and on the real PostgreSQL."""
+    return functools.partial(make_settings, database_url=database_url)
 
 
 class Crash(BaseException):

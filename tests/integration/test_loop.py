@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import feedparser
+import pytest
 from typer.testing import CliRunner
 
 from syndication.cli import app
@@ -13,6 +14,12 @@ from tests.builders import atom, rss, rss_item
 from tests.conftest import FeedServer
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _on_both_databases(_isolated_env: None, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[hardening] The whole loop runs on SQLite and on the real PostgreSQL (the environment beats the file)."""
+    monkeypatch.setenv("SYNDICATION_DATABASE_URL", database_url)
 
 
 def config(tmp_path: Path, partners: str) -> Path:

@@ -31,7 +31,7 @@ def test_queues_counts_waiting_tasks_under_the_key_prefix(redis_url: str, monkey
     assert result.exit_code == 0, result.output
     state = json.loads(result.stdout)
     depth = {q["queue"]: q["depth"] for q in state["queues"]}
-    assert depth == {"fetch": 3, "process": 0, "publish": 1, "notify": 0}
+    assert depth == {"fetch": 3, "publish": 1, "notify": 0}
     fetch = next(q for q in state["queues"] if q["queue"] == "fetch")
     assert fetch["oldest_age_seconds"] is not None and fetch["oldest_age_seconds"] >= 0
     assert state["running"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -12,8 +13,15 @@ from syndication.clock import utcnow
 from syndication.db.models import Event
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due
+from syndication.settings import Settings
 from tests.builders import rss
 from tests.conftest import FeedServer
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] Every test here that opens a runtime runs on SQLite and on the real PostgreSQL."""
+    return functools.partial(make_settings, database_url=database_url)
 
 
 def test_relay_drains_backlog_in_batches(make_runtime: Callable[..., Runtime], feed_server: FeedServer,

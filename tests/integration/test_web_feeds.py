@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+import pytest
 from fastapi.testclient import TestClient
 
 from syndication import jobs
+from syndication.settings import Settings
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] Served files are the same whichever database stored the items."""
+    return functools.partial(make_settings, database_url=database_url)
 
 
 def test_feeds_served_with_validators(make_runtime, feed_server: FeedServer) -> None:  # type: ignore[no-untyped-def]

@@ -17,8 +17,10 @@ def test_queues_routing_and_delivery_guarantees() -> None:
     assert [q.name for q in conf.task_queues] == list(QUEUES)
     router = app.amqp.router
     for task, queue in [(TASK_POLL, "fetch"), (TASK_PUBLISH_DIRTY, "publish"), (TASK_PUBLISH_ALL, "publish"),
-                        ("syndication.deliver_notices", "notify"), ("syndication.process_batch", "process")]:
+                        ("syndication.deliver_notices", "notify"), ("syndication.replay_something", "fetch")]:
         assert router.route({}, task)["queue"].name == queue, task
+    # [hardening] 15.8: no `process` queue, and no route to one (a task sent there would wait for ever).
+    assert "process" not in QUEUES and all(r["queue"] in QUEUES for r in conf.task_routes.values())
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_soft_time_limit < conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]

@@ -21,8 +21,8 @@ from syndication.intake import fastparse, parse
 from syndication.pipeline.normalise import normalise_feed
 from syndication.pipeline.sanitize import sanitize_html
 from tests import builders
+from tests.conftest import SHARED
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
 CORPUS = SHARED / "corpora" / "feedparser" / "wellformed"
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo"
 URL = "http://example.org/feeds/doc.xml"

@@ -1,4 +1,4 @@
-"""Pure parts of the push API: the rate limiter, JSON validation, date reading."""
+"""Pure parts of the push API: JSON validation, date reading (the rate limit: tests/unit/test_limiters.py)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from syndication.web.api import ApiError, RateLimiter, parse_date, parse_push_json, parse_push_xml
+from syndication.web.api import ApiError, parse_date, parse_push_json, parse_push_xml
 from tests.builders import rss
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def test_token_bucket_allows_burst_then_refills() -> None:
-    clock = Clock()
-    rl = RateLimiter(per_minute=6, burst=3, clock=clock)
-    assert [rl.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = rl.take("a")
-    assert wait == pytest.approx(10.0)  # 6 a minute: one token every 10 s
-    assert rl.take("b") == 0.0  # buckets are per partner
-    clock.t += 5
-    assert rl.take("a") == pytest.approx(5.0)
-    clock.t += 5
-    assert rl.take("a") == 0.0
-    clock.t += 3600
-    assert [rl.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]  # never more than the burst
-    assert rl.take("a") > 0
-
-
-def test_default_burst_is_one_minute() -> None:
-    rl = RateLimiter(per_minute=60, clock=Clock())
-    assert all(rl.take("a") == 0.0 for _ in range(60))
-    assert rl.take("a") == pytest.approx(1.0)
 
 
 def doc(*items: object) -> bytes:
