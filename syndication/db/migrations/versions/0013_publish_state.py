@@ -8,7 +8,7 @@
 - `items.withdrawn_at`: when the item was withdrawn (an item withdrawn under embargo was never public).
 
 Revision ID: 0013_publish_state
-Revises: 0009_channel_dirty_seq
+Revises: 0017_lease_holder
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 TS = sa.DateTime(timezone=True)
 
 revision: str = "0013_publish_state"
-down_revision: str | Sequence[str] | None = "0009_channel_dirty_seq"
+down_revision: str | Sequence[str] | None = "0017_lease_holder"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -41,30 +41,27 @@ def upgrade() -> None:
         sa.Column("waits", sa.JSON(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
     )
-    with op.batch_alter_table("channels") as batch:
-        batch.add_column(sa.Column("published_seq", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("failures_total", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("last_error", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("last_error_at", TS, nullable=True))
-        batch.add_column(sa.Column("failing_since", TS, nullable=True))
-        batch.add_column(sa.Column("next_retry_at", TS, nullable=True))
+    # Plain ADD COLUMN (SQLite has it): a batch "move and copy" of notices or items would drop the old
+    # table, and with foreign keys on that cascades into deliveries, item_versions and events.
+    op.add_column("channels", sa.Column("published_seq", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("channels", sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("channels", sa.Column("failures_total", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("channels", sa.Column("last_error", sa.Text(), nullable=True))
+    op.add_column("channels", sa.Column("last_error_at", TS, nullable=True))
+    op.add_column("channels", sa.Column("failing_since", TS, nullable=True))
+    op.add_column("channels", sa.Column("next_retry_at", TS, nullable=True))
     # Channels already published before this revision count as published at their current mark.
     op.execute("UPDATE channels SET published_seq = dirty_seq WHERE dirty_since IS NULL")
-    with op.batch_alter_table("notices") as batch:
-        batch.add_column(sa.Column("under_embargo", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("items") as batch:
-        batch.add_column(sa.Column("withdrawn_at", TS, nullable=True))
+    op.add_column("notices", sa.Column("under_embargo", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("items", sa.Column("withdrawn_at", TS, nullable=True))
     op.execute("UPDATE items SET withdrawn_at = updated_at WHERE status = 'withdrawn'")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items") as batch:
-        batch.drop_column("withdrawn_at")
-    with op.batch_alter_table("notices") as batch:
-        batch.drop_column("under_embargo")
-    with op.batch_alter_table("channels") as batch:
-        for name in ("next_retry_at", "failing_since", "last_error_at", "last_error", "failures_total",
-                     "consecutive_failures", "published_seq"):
-            batch.drop_column(name)
+    # Plain DROP COLUMN (SQLite >= 3.35, PostgreSQL), for the same reason as above.
+    op.execute("ALTER TABLE items DROP COLUMN withdrawn_at")
+    op.execute("ALTER TABLE notices DROP COLUMN under_embargo")
+    for name in ("next_retry_at", "failing_since", "last_error_at", "last_error", "failures_total",
+                 "consecutive_failures", "published_seq"):
+        op.execute(f"ALTER TABLE channels DROP COLUMN {name}")
     op.drop_table("pending_notices")
