@@ -265,6 +265,9 @@ class _Run:
         p = self.settings.publish
         with transaction(self.sessions) as session:
             health = failures.record_failure(session, channel_id, text, utcnow(), base=p.retry_base, cap=p.retry_cap)
+            # Its mark as it is now is not a fresh change for this run (a channel seen without a row had
+            # none): the retry waits for its backoff, not for the next look for fresh marks.
+            self.known[channel_id] = session.scalar(select(Channel.dirty_seq).where(Channel.id == channel_id))
         # A filesystem fault is the operator's to fix (no traceback needed); anything else is a bug.
         log.error("publishing %s failed (%d in a row, retry at %s): %s", channel_id, health.consecutive_failures,
                   health.next_retry_at.isoformat() if health.next_retry_at else "-", text,
