@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import delete, event, or_, select, update
+from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
@@ -203,17 +203,16 @@ def add_notice(
 
 def record_for_events(
     session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
-) -> tuple[set[str], list[PendingNotice]]:
-    """One pending notice per item event (called by the relay, in its transaction).
+) -> set[str]:
+    """One pending notice per item event (called by the relay, in its transaction, after it marked the
+    events' channels: each notice waits for the mark its channels have now).
 
-    Returns the notice feeds to rewrite now (the public one when an item with public notices changed:
-    its embargo may hide or show them) and the pending notices, whose `waits` the relay fills in once
-    it has marked their channels."""
+    Returns the notice feeds to rewrite now: the public one when an item with public notices changed
+    (its embargo may hide or show them)."""
     dirty: set[str] = set()
-    pending: list[PendingNotice] = []
     events = [e for e in events if e.kind in EVENT_KINDS and e.item_id is not None]
     if not events:
-        return dirty, pending
+        return dirty
     ids = [e.id for e in events]
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
     done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
@@ -221,6 +220,8 @@ def record_for_events(
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
     channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
+    seqs = current_marks(session, {s.id for s in specs})
+    rows: list[dict[str, Any]] = []
     for ev in events:
         item = items.get(ev.item_id or 0)
         if ev.id in done or item is None:
@@ -233,34 +234,30 @@ def record_for_events(
         channels = channels_of.get(key)
         if channels is None:
             channels = channels_of[key] = [s.id for s in specs if matches(s, item)]
-        row = PendingNotice(
-            event_id=ev.id, kind=kind, partner_id=ev.partner_id, item_id=item.id, version=payload.get("version"),
-            reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
-            under_embargo=under_embargo(item.embargo_until, ev.created_at), channels=channels, waits={},
-            created_at=now)
-        session.add(row)
-        pending.append(row)
+        rows.append({
+            "event_id": ev.id, "kind": kind, "partner_id": ev.partner_id, "item_id": item.id,
+            "version": payload.get("version"),
+            "reason": payload.get("change_note") or (item.change_note if kind != "republished" else None),
+            "under_embargo": under_embargo(item.embargo_until, ev.created_at), "channels": channels,
+            "waits": {c: seqs.get(c, 0) for c in channels}, "created_at": now})
+    if rows:  # one executemany, not an ORM object per notice
+        session.execute(insert(PendingNotice), rows)
     # An item whose embargo passed, or which is under embargo now, may show or hide public notices it had.
     turned = {i.id for i in items.values() if under_embargo(i.embargo_until, now)} | {
         e.item_id for e in events if e.kind == "item.released"}
     if turned and session.scalar(select(Notice.id).where(
             Notice.item_id.in_(turned), Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False)).limit(1)):
         dirty.add(notice_channel(PUBLIC_FEED))
-    return dirty, pending
+    return dirty
 
 
-def set_waits(session: Session, pending: Sequence[PendingNotice]) -> None:
-    """Each pending notice waits for the dirty mark its change gave each of its channels (read after the
-    caller marked them, in its transaction: a publisher reading this mark or a later one renders after
-    the change was committed)."""
-    if not pending:
-        return
+def current_marks(session: Session, channel_ids: set[str]) -> dict[str, int]:
+    """The channels' dirty marks as the caller's transaction sees them after marking them: a notice waits
+    for the mark its change made; a publisher that read this mark (or a later one) rendered after the
+    change was committed."""
     session.flush()
-    wanted = {c for p in pending for c in p.channels}
-    seqs = {cid: seq for cid, seq in session.execute(
-        select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(wanted)))}
-    for p in pending:
-        p.waits = {c: int(seqs.get(c) or 0) for c in p.channels}
+    return {cid: int(seq or 0) for cid, seq in session.execute(
+        select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(channel_ids)))}
 
 
 RELEASE_BATCH = 1000
@@ -341,7 +338,6 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
     from syndication.publish.publisher import mark_dirty
 
     dirty: set[str] = set()
-    pending: list[PendingNotice] = []
     states = {s.partner_id: s for s in session.scalars(select(PartnerPolicyState))}
     specs: list[ChannelSpec] | None = None
     for partner in session.scalars(select(Partner).order_by(Partner.id)):
@@ -357,15 +353,13 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
         if specs is None:
             specs = channel_specs(settings, list(session.scalars(select(Partner))))
         channels = [s.id for s in specs if not s.partners or partner.id in s.partners]
-        row = PendingNotice(kind="rights_changed", partner_id=partner.id, reason="changed: " + ", ".join(changed),
-                            under_embargo=False, channels=channels, waits={}, created_at=now)
-        session.add(row)
-        pending.append(row)
+        mark_dirty(session, set(channels), now)
+        seqs = current_marks(session, set(channels))
+        session.add(PendingNotice(kind="rights_changed", partner_id=partner.id, reason="changed: " + ", ".join(changed),
+                                  under_embargo=False, channels=channels, waits={c: seqs.get(c, 0) for c in channels},
+                                  created_at=now))
         state.policy_hash, state.policy, state.recorded_at = digest, policy, now
         dirty.update(channels)
-    if dirty:
-        mark_dirty(session, dirty, now)
-        set_waits(session, pending)
     return dirty
 
 

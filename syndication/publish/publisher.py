@@ -58,11 +58,11 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
         ev.relayed_at = now
     from syndication.publish import notices
 
-    feeds, pending = notices.record_for_events(session, settings, specs, events, now)
-    dirty.update(feeds)
     mark_dirty(session, dirty, now)
-    notices.set_waits(session, pending)
-    return dirty
+    feeds = notices.record_for_events(session, settings, specs, events, now)
+    if feeds:
+        mark_dirty(session, feeds, now)
+    return dirty | feeds
 
 
 def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
@@ -256,7 +256,6 @@ class _Run:
             # Frozen as soon as written: a channel queued again by a later change (preempt) then skips it.
             with transaction(self.sessions) as session:
                 archives.mark_frozen(session, spec.id, [p.page], self.now)
-
 
     def fail(self, channel_id: str, exc: Exception) -> None:
         """Count a failed publish of the channel; it keeps its mark and is retried after a backoff."""
