@@ -34,7 +34,7 @@ POOL_KEY = "parse_pool"
 class PreparedDocument:
     items: list[NormalisedItem]
     rejections: list[Rejection]
-    problem: str | None  # the parser's note on an ill-formed document whose entries were recovered
+    problem: str | None  # the parser's notes: an ill-formed document whose entries were recovered, a charset fallback
     published: tuple[datetime, ...]  # every entry's date, for the source's health figures
 
 
@@ -46,7 +46,7 @@ def prepare_document(
     parsed = parse_document(body, headers, url, status=status)
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
     published = tuple(p for e in parsed.entries for p in (e.published or e.updated,) if p is not None)
-    return PreparedDocument(items, rejections, parsed.problem, published)
+    return PreparedDocument(items, rejections, parsed.notes, published)
 
 
 def _warm() -> None:

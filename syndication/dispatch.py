@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +35,8 @@ class Dispatcher(Protocol):
     def poll(self, source_id: int, lease_token: str) -> None: ...
     def publish_dirty(self) -> None: ...
     def publish_all(self) -> None: ...
+    # A delivery run on the notify queue (webhook notices, WebSub pings), by task name, after `countdown` s.
+    def deliver(self, task: str, countdown: float = 0.0) -> None: ...
     def close(self) -> None: ...
 
 
@@ -47,8 +50,14 @@ class LocalDispatcher:
         cpu.attach(rt)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        # Deliveries (webhooks, WebSub pings) on their own thread: a slow receiver or hub never holds up
+        # polling or publishing.
+        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._queued: set[str] = set()  # delivery tasks submitted and not started: one is enough
+        self._delivery_timers: dict[str, tuple[float, threading.Timer]] = {}
+        self._closed = False
         self._running: set[Future[Any]] = set()
 
     @property
@@ -102,13 +111,54 @@ class LocalDispatcher:
         except Exception:
             log.exception("%s failed", name)
 
+    def deliver(self, task: str, countdown: float = 0.0) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if countdown > 0:
+                at = time.monotonic() + countdown
+                pending = self._delivery_timers.get(task)
+                if pending is not None and pending[0] <= at:
+                    return  # an earlier run is already set; it dispatches its own follow-up
+                if pending is not None:
+                    pending[1].cancel()
+                timer = threading.Timer(countdown, self._fire_delivery, args=(task,))
+                timer.daemon = True
+                self._delivery_timers[task] = (at, timer)
+                timer.start()
+                return
+            if task in self._queued:
+                return
+            self._queued.add(task)
+        self._track(self._notifier.submit(self._deliver, task))
+
+    def _fire_delivery(self, task: str) -> None:
+        with self._lock:
+            self._delivery_timers.pop(task, None)
+        self.deliver(task)
+
+    def _deliver(self, task: str) -> None:
+        from syndication import jobs
+
+        with self._lock:
+            self._queued.discard(task)
+        try:
+            jobs.DELIVERIES[task](self.rt)
+        except Exception:
+            log.exception("%s failed", task)
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            for _, timer in self._delivery_timers.values():
+                timer.cancel()
+            self._delivery_timers.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._publisher.shutdown(wait=True, cancel_futures=True)
+        self._notifier.shutdown(wait=True, cancel_futures=True)
 
 
 class CeleryDispatcher:
@@ -127,6 +177,10 @@ class CeleryDispatcher:
 
     def publish_all(self) -> None:
         self.app.send_task(TASK_PUBLISH_ALL, queue="publish")
+
+    def deliver(self, task: str, countdown: float = 0.0) -> None:
+        # Callers keep countdowns below the visibility timeout (jobs._follow_up_bound).
+        self.app.send_task(task, queue="notify", countdown=countdown or None)
 
     def close(self) -> None:
         pass

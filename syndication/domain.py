@@ -73,6 +73,13 @@ class ParsedFeed:
     format: str  # "rss", "atom", "json", ...
     # Set when the document was ill-formed but some entries were recovered.
     problem: str | None = None
+    # Set when the bytes were not in the encoding the document declared and were read another way.
+    encoding_note: str | None = None
+
+    @property
+    def notes(self) -> str | None:
+        """What operators should hear about this document (`sources.parse_problem`), if anything."""
+        return "; ".join(n for n in (self.problem, self.encoding_note) if n) or None
 
 
 @dataclass(frozen=True, slots=True)

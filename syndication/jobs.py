@@ -321,8 +321,8 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
             errors.append(f"{drop.name}: {reason}")
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, reason, consume)
             continue
-        if parsed.problem:
-            problems.append(f"{drop.name}: {parsed.problem}")
+        if parsed.notes:
+            problems.append(f"{drop.name}: {parsed.notes}")
         if consume:
             move_aside(path, "done")
     if errors:
@@ -456,24 +456,65 @@ def publish_retry_due(rt: Runtime) -> bool:
 def publish_dirty(rt: Runtime) -> list[ChannelResult]:
     release_embargoes(rt)
     relay(rt)
-    return publish(rt.sessions, rt.settings, utcnow(), only_dirty=True)
+    return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=True))
 
 
 def publish_all(rt: Runtime) -> list[ChannelResult]:
     release_embargoes(rt)
     relay(rt)
-    return publish(rt.sessions, rt.settings, utcnow(), only_dirty=False)
+    return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=False))
+
+
+def _pinged(rt: Runtime, results: list[ChannelResult]) -> list[ChannelResult]:
+    """The publisher recorded pings for changed topics; hand them to the notify queue (never sent here)."""
+    if rt.settings.websub.hub_url and rt.dispatcher is not None and any(r.changed for r in results):
+        from syndication.publish.websub import TASK_DELIVER_PINGS
+
+        try:
+            rt.dispatcher.deliver(TASK_DELIVER_PINGS)
+        except Exception:  # the pings are rows: the scheduled delivery run sends them anyway
+            log.exception("could not dispatch WebSub pings")
+    return results
 
 
 def deliver_notices(rt: Runtime) -> dict[str, Any]:
-    """[publish] One webhook delivery run (scheduled every webhooks.interval s): claim due deliveries, POST."""
-    from syndication.publish.webhooks import deliver_due
+    """One webhook delivery run (scheduled every webhooks.interval s, on the notify queue when scaled).
 
-    total: dict[str, Any] = {}
-    for _ in range(10):  # a few batches per run while there is a backlog
-        run = deliver_due(rt.sessions, rt.settings, utcnow()).as_dict()
-        for k, v in run.items():
-            total[k] = total.get(k, 0 if isinstance(v, int) else []) + v
-        if run["claimed"] < rt.settings.webhooks.batch:
-            break
-    return total
+    Deliveries are claimed one by one just before each POST, so concurrent runs never send one twice. A run
+    stops starting POSTs when its time budget is spent and dispatches a follow-up for what is left."""
+    from syndication.publish.webhooks import TASK_DELIVER_NOTICES, deliver_due, run_budget
+
+    run = deliver_due(rt.sessions, rt.settings, utcnow(), budget=run_budget(rt.settings))
+    if run.more and run.claimed and rt.dispatcher is not None:
+        rt.dispatcher.deliver(TASK_DELIVER_NOTICES)
+    return run.as_dict()
+
+
+# A follow-up run for a retry is dispatched with a countdown only when that stays well below Celery's
+# visibility timeout (longer countdowns are redelivered); later retries wait for the scheduled run.
+def _follow_up_bound(settings: Settings) -> float:
+    return settings.celery.visibility_timeout / 2
+
+
+def deliver_pings(rt: Runtime) -> dict[str, Any]:
+    """One WebSub ping run (after each publish that changed a topic, and every webhooks.interval s).
+
+    Only a run that sent something dispatches the follow-up for its retries (or its leftovers), so runs
+    triggered by the same publish do not multiply."""
+    from syndication.publish.webhooks import run_budget
+    from syndication.publish.websub import TASK_DELIVER_PINGS
+    from syndication.publish.websub import deliver_pings as _deliver
+
+    now = utcnow()
+    run = _deliver(rt.sessions, rt.settings, now, budget=run_budget(rt.settings))
+    if run.claimed and rt.dispatcher is not None:
+        if run.more:
+            rt.dispatcher.deliver(TASK_DELIVER_PINGS)
+        elif run.next_due is not None:
+            wait = max(0.0, (run.next_due - utcnow()).total_seconds())
+            if wait <= _follow_up_bound(rt.settings):
+                rt.dispatcher.deliver(TASK_DELIVER_PINGS, countdown=wait)
+    return run.as_dict()
+
+
+DELIVERIES = {"syndication.deliver_notices": deliver_notices, "syndication.deliver_pings": deliver_pings}

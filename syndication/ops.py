@@ -543,6 +543,9 @@ class SyncDispatcher:
 
         jobs.publish_all(self.rt)
 
+    def deliver(self, task: str, countdown: float = 0.0) -> None:
+        pass  # deliveries are rows: the service's scheduled delivery run sends them; a command never waits
+
     def close(self) -> None:
         pass
 

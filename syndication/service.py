@@ -53,7 +53,9 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
                   max_instances=1, coalesce=True, id="tick")
     sched.add_job(dispatcher.publish_all, "interval", seconds=rt.settings.publish.refresh_interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="refresh")
-    # [publish] webhook deliveries of republishing notices (claimed by lease: safe from several schedulers).
+    # Deliveries (webhook notices, WebSub pings) on the notify queue or thread; claimed row by row, so
+    # several schedulers dispatching runs at once never send one twice. Publishing kicks ping runs itself;
+    # this catches retries that came due and anything a lost run left behind.
     sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
     sched.start()
@@ -61,14 +63,14 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 
 
 def _deliver_notices(rt: Runtime) -> None:
-    """Embedded: run deliveries on the scheduler thread; scaled: hand them to a worker on the notify queue."""
-    try:
-        app = getattr(rt.dispatcher, "app", None)
-        if app is not None and not rt.settings.embedded:
-            from syndication.publish.webhooks import QUEUE, TASK_DELIVER_NOTICES
+    """Hand a webhook run and a WebSub ping run to the dispatcher (a worker's notify queue, or this process's
+    notify thread): the scheduler itself never waits for a receiver."""
+    from syndication.publish.webhooks import TASK_DELIVER_NOTICES
+    from syndication.publish.websub import TASK_DELIVER_PINGS
 
-            app.send_task(TASK_DELIVER_NOTICES, queue=QUEUE)
-        else:
-            jobs.deliver_notices(rt)
-    except Exception:
-        log.exception("webhook delivery run failed")
+    assert rt.dispatcher is not None
+    for task in (TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS):
+        try:
+            rt.dispatcher.deliver(task)
+        except Exception:
+            log.exception("could not dispatch %s", task)

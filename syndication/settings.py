@@ -89,6 +89,14 @@ def check_feed_url(url: str) -> str:
     return url
 
 
+def check_webhook_secret(value: SecretStr) -> SecretStr:
+    """A webhook secret must be a Standard Webhooks `whsec_` secret (the message says how to make one)."""
+    from syndication.publish.signing import secret_key
+
+    secret_key(value.get_secret_value())
+    return value
+
+
 class PartnerConfig(_Strict):
     id: str
     name: str
@@ -112,6 +120,11 @@ class PartnerConfig(_Strict):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     notices_token: SecretStr | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        return check_webhook_secret(v) if v is not None else v
 
     @field_validator("furniture_selectors")
     @classmethod
@@ -191,11 +204,14 @@ class PublishSettings(_Strict):
 
 
 class WebSubSettings(_Strict):
-    """`[websub]`: ping a hub (hub.mode=publish) when a channel changes."""
+    """`[websub]`: ping a hub (hub.mode=publish) when a channel changes.
+
+    Pings are deliveries on the notify queue (publishing never waits for a hub): a failed ping is retried
+    `retries` times, after `retry_delay` s, doubling, ±20 % jitter."""
 
     hub_url: str | None = None
-    retries: int = Field(default=3, ge=0, le=10)
-    retry_delay: float = Field(default=1.0, ge=0)  # seconds, doubled per retry
+    retries: int = Field(default=5, ge=0, le=20)
+    retry_delay: float = Field(default=5.0, ge=0)  # seconds, doubled per retry
     timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("hub_url")
@@ -224,6 +240,15 @@ class WebhookSettings(_Strict):
     backoff_cap: float = Field(default=3600.0, ge=0)
     max_age: float = Field(default=24 * 3600.0, gt=0)  # seconds after which a retrying delivery fails
 
+    @model_validator(mode="after")
+    def _lease_outlives_a_post(self) -> WebhookSettings:
+        # A delivery is claimed for one POST (connect, send, answer: each up to `timeout`); a lease shorter
+        # than that would let a second runner take it while the first is still sending.
+        if self.lease_seconds <= 3 * self.timeout:
+            raise ValueError(f"lease_seconds ({self.lease_seconds}) must exceed 3 x timeout ({self.timeout}): "
+                             "a delivery's lease has to outlive its POST")
+        return self
+
 
 NoticeKind = Literal["republished", "updated", "corrected", "withdrawn", "rights_changed"]
 
@@ -236,6 +261,11 @@ class SubscriberConfig(_Strict):
     webhook_secret: SecretStr
     kinds: list[NoticeKind] = Field(default_factory=lambda: list[NoticeKind](["corrected", "withdrawn"]))
     partners: list[str] = Field(default_factory=list)  # empty = every partner
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, v: SecretStr) -> SecretStr:
+        return check_webhook_secret(v)
 
     @field_validator("id")
     @classmethod

@@ -115,9 +115,16 @@ def publish_all() -> int:
 
 
 from syndication.publish.webhooks import TASK_DELIVER_NOTICES  # noqa: E402
+from syndication.publish.websub import TASK_DELIVER_PINGS  # noqa: E402
 
 
 @app.task(name=TASK_DELIVER_NOTICES, base=SyndicationTask)  # routed to the notify queue (TASK_ROUTES)
 def deliver_notices() -> dict[str, object]:
-    """[publish] One webhook delivery run; deliveries are claimed by lease, so concurrent runs never overlap."""
+    """One webhook delivery run; each delivery is claimed just before its POST, so runs never overlap."""
     return jobs.deliver_notices(runtime())
+
+
+@app.task(name=TASK_DELIVER_PINGS, base=SyndicationTask)  # notify queue
+def deliver_pings() -> dict[str, object]:
+    """One WebSub ping run; retries come back as follow-up tasks with a countdown (jobs.deliver_pings)."""
+    return jobs.deliver_pings(runtime())

@@ -2,6 +2,8 @@
 
     syndication notices [--partner ID] [--state STATE] [--kind KIND] [--limit N] [--json]
     syndication notices retry NOTICE_ID...      requeue the failed deliveries of these notices
+    syndication notices secret [--json]         print a fresh webhook signing secret (whsec_...)
+    syndication notices pings [--state S] [--json] / pings retry [ID...]   WebSub ping deliveries
 """
 
 from __future__ import annotations
@@ -113,6 +115,94 @@ def notices_retry(
         cli.emit_json({"requeued": count})
         return
     sys.stdout.write(f"requeued {count} failed deliver{'y' if count == 1 else 'ies'}\n")
+
+
+@notices_app.command("secret")
+def notices_secret(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
+    """Print a fresh Standard Webhooks signing secret for a partner's or subscriber's `webhook_secret`."""
+    from syndication import cli
+    from syndication.publish.signing import new_secret
+
+    secret = new_secret()
+    if as_json:
+        cli.emit_json({"secret": secret})
+        return
+    sys.stdout.write(secret + "\n")
+
+
+pings_app = typer.Typer(help="WebSub pings to the hub and their delivery states.", invoke_without_command=True)
+notices_app.add_typer(pings_app, name="pings")
+PING_STATE_HELP = "Only pings in this state (pending, retrying, delivered, failed)."
+
+
+@pings_app.callback()
+def pings_list(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help=PING_STATE_HELP)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """List WebSub pings (newest first): topic, state, attempts, last answer; and a count per state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlalchemy import select
+
+    from syndication import cli
+    from syndication.clock import isoformat
+    from syndication.db.models import WebSubPing
+    from syndication.publish.websub import STATES, counts
+
+    if state is not None and state not in STATES:
+        raise cli.fail(f"unknown state {state!r}; one of: {', '.join(STATES)}")
+    rt = cli.runtime()
+    try:
+        with rt.sessions() as session:
+            query = select(WebSubPing).order_by(WebSubPing.id.desc()).limit(limit)
+            if state is not None:
+                query = query.where(WebSubPing.state == state)
+            pings = list(session.scalars(query))
+        totals = counts(rt.sessions)
+    finally:
+        rt.close()
+    rows = [{"id": p.id, "channel": p.channel_id, "topic": p.topic_url, "hub": p.hub_url, "state": p.state,
+             "attempts": p.attempts, "last_status": p.http_status, "last_error": p.error,
+             "created_at": isoformat(p.created_at), "last_attempt_at": isoformat(p.last_attempt_at),
+             "next_attempt": isoformat(p.next_attempt_at) if p.state in ("pending", "retrying") else None,
+             "delivered_at": isoformat(p.delivered_at)} for p in pings]
+    if as_json:
+        cli.emit_json({"counts": totals, "pings": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title="WebSub pings " + ", ".join(f"{k}={v}" for k, v in totals.items()))
+    for col in ("id", "topic", "state", "attempts", "last answer", "next attempt"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        answer = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "-")
+        table.add_row(str(r["id"]), r["topic"], r["state"], str(r["attempts"]), answer, r["next_attempt"] or "-")
+    cli.console.print(table)
+
+
+@pings_app.command("retry")
+def pings_retry(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[ID...]", help="Ping ids; every failed one when none.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Requeue failed WebSub pings for a fresh round of attempts."""
+    from syndication import cli
+    from syndication.clock import utcnow
+    from syndication.publish.websub import retry
+
+    rt = cli.runtime()
+    try:
+        count = retry(rt.sessions, ids or None, utcnow())
+    finally:
+        rt.close()
+    if as_json:
+        cli.emit_json({"requeued": count})
+        return
+    sys.stdout.write(f"requeued {count} failed ping{'' if count == 1 else 's'}\n")
 
 
 def register(app: typer.Typer) -> None:

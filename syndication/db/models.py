@@ -380,18 +380,30 @@ class WebhookEndpoint(Base):
 
 
 class WebSubPing(Base):
+    """One "this topic changed" ping to the hub, delivered like a webhook (0014_deliveries):
+    pending -> delivered | retrying -> failed, claimed by lease for each POST."""
+
     __tablename__ = "websub_pings"
-    __table_args__ = (Index("ix_websub_pings_time", "created_at"),)
+    __table_args__ = (
+        Index("ix_websub_pings_time", "created_at"),
+        Index("ix_websub_pings_due", "state", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(String(200))
     topic_url: Mapped[str] = mapped_column(String(2000))
     hub_url: Mapped[str] = mapped_column(String(2000))
-    outcome: Mapped[str] = mapped_column(String(16))  # ok | failed
+    state: Mapped[str] = mapped_column(String(16))  # pending | retrying | delivered | failed
+    outcome: Mapped[str | None] = mapped_column(String(16))  # the last attempt's: ok | failed (None before one)
     http_status: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
 
 
 class ArchiveEntry(Base):

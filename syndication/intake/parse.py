@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import codecs
+import dataclasses
 import io
 import json
 import re
@@ -187,13 +188,67 @@ def decode_xml(body: bytes, content_type: str | None = None) -> tuple[str, str, 
             continue
         note = None
         if declared and enc != declared[0]:
-            note = f"declared {declared[0]} does not decode the document; used {enc}"
+            where = _undecodable(body, 0, declared[0])
+            note = f"declared {declared[0]} does not decode the document" + (f" ({where})" if where else "") + (
+                f"; used {enc}")
         elif unknown:
             note = f"unknown encoding {unknown[0]!r}; used {enc}"
         return text, enc, note
+    first = (declared or ["utf-8"])[0]
+    where = _undecodable(body, 0, first)
     return body.decode("cp1252", "replace"), "cp1252", (
-        f"declared {(declared or ['utf-8'])[0]} does not decode the document; used windows-1252"
+        f"declared {first} does not decode the document" + (f" ({where})" if where else "") + "; used windows-1252"
     )
+
+
+def _undecodable(body: bytes, start: int, encoding: str) -> str | None:
+    """Where the bytes after `start` stop being `encoding`: "byte 0xFF at offset N, reason"; None if they are."""
+    try:
+        body[start:].decode(encoding)
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        return f"byte 0x{body[offset]:02X} at offset {offset}, {exc.reason}"
+    return None
+
+
+def encoding_problem(body: bytes, content_type: str | None = None) -> str | None:
+    """Why an XML document's bytes are not in the encoding it declares, naming the first bad byte's offset
+    (0-based, in the body as sent); None when they are. For documents we can refuse (a push); a polled
+    document is decoded anyway (`decode_xml`), with the same complaint noted.
+
+    The declaration that counts is the one decode_xml follows: byte order mark, else the Content-Type
+    charset, else the XML declaration, else UTF-8 (XML's default). As there, a single-byte charset
+    declared for bytes that are valid UTF-8 is no problem: they are read as UTF-8."""
+    bom, header, decl = declared_encodings(body, content_type)
+    start = 0
+    if bom:
+        start = len(next(mk for mk, e in _BOMS if e == bom))
+        name, by = bom, "its byte order mark"
+    elif (sniffed := next((enc for mark, enc in _SNIFF if body.startswith(mark)), None)) is not None:
+        name, by = sniffed, "its first bytes"
+    elif header:
+        name, by = header, "the Content-Type charset"
+    elif decl:
+        name, by = decl, "its XML declaration"
+    else:
+        name, by = "utf-8", "default (no declaration)"
+    codec = _codec(name)
+    if codec is None:
+        return f"the encoding {name!r} declared by {by} is not one we know; send UTF-8"
+    where = _undecodable(body, start, codec)
+    if where is None:
+        return None
+    if codec.replace("_", "-").startswith(_SINGLE_BYTE) and _undecodable(body, 0, "utf-8") is None:
+        return None
+    return (f"the document is declared {name} ({by}) but is not valid {name}: {where}; send it in the encoding "
+            "it declares (UTF-8 preferred)")
+
+
+def json_encoding_problem(body: bytes) -> str | None:
+    """JSON is UTF-8 (RFC 8259; a byte order mark is tolerated): the first byte that is not, by offset."""
+    start = 3 if body.startswith(b"\xef\xbb\xbf") else 0
+    where = _undecodable(body, start, "utf-8")
+    return None if where is None else f"JSON must be UTF-8, and this body is not: {where}"
 
 
 def to_utf8(body: bytes, content_type: str | None = None) -> tuple[bytes, str | None]:
@@ -261,7 +316,7 @@ def parse_xml_feed(
 ) -> ParsedFeed:
     """RSS/Atom/RDF bytes -> ParsedFeed. Our charset decision and DOCTYPE stripping run before feedparser."""
     ctype = headers.get("content-type")
-    converted, _charset_note = to_utf8(body, ctype)
+    converted, charset_note = to_utf8(body, ctype)
     utf8, root = _walk_prolog(converted)
     resp_headers = {k: v for k, v in headers.items() if k in ("content-location", "content-language")}
     if url:
@@ -271,7 +326,7 @@ def parse_xml_feed(
 
         quick = try_parse(utf8, resp_headers.get("content-location"), resp_headers.get("content-language"))
         if quick is not None:
-            return quick
+            return dataclasses.replace(quick, encoding_note=charset_note) if charset_note else quick
     # The bytes are UTF-8 now, whatever the partner declared; feedparser must not second-guess that.
     resp_headers["content-type"] = "application/xml; charset=utf-8"
     try:
@@ -310,6 +365,7 @@ def parse_xml_feed(
         entries=entries,
         format=fmt,
         problem=problem,
+        encoding_note=charset_note,
     )
 
 

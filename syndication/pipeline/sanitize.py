@@ -88,7 +88,9 @@ def _join(base: str, url: str) -> str:
     """urljoin, with the two commonest cases of a news body done directly: an absolute http(s) URL
     without dot segments resolves to itself, and a root-relative path without dot segments ("/news/1")
     to the base's origin + path. Tested equal to urljoin."""
-    if url.startswith("/") and not url.startswith("//") and "/." not in url and "\\" not in url:
+    # urljoin also drops an empty query or fragment ("/?", "/a?#b", "/a#"): those go the slow way.
+    if (url.startswith("/") and not url.startswith("//") and "/." not in url and "\\" not in url
+            and "?#" not in url and not url.endswith(("?", "#"))):
         origin = _origin(base)
         if origin is not None:
             return origin + url

@@ -218,8 +218,11 @@ def _item_label(index: int, raw: Any) -> str:
 
 def parse_push_json(body: bytes) -> ParsedFeed:
     """A pushed JSON document -> ParsedFeed, or ApiError(422) naming every failing item and why."""
-    from syndication.intake.parse import json_item_to_entry
+    from syndication.intake.parse import json_encoding_problem, json_item_to_entry
 
+    bad_bytes = json_encoding_problem(body)
+    if bad_bytes:
+        raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -300,8 +303,13 @@ def _normalise_dates(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
-    from syndication.intake.parse import ParseError, parse_xml_feed
+    from syndication.intake.parse import ParseError, encoding_problem, parse_xml_feed
 
+    # A poll falls back to another charset (and tells operators); a pushing partner can fix and resend,
+    # so bytes that are not in the declared encoding are refused rather than stored as mojibake.
+    bad_bytes = encoding_problem(body, content_type)
+    if bad_bytes:
+        raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
     try:
         feed = parse_xml_feed(body, {"content-type": content_type}, None)
     except ParseError as exc:
@@ -503,6 +511,17 @@ class Api:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def check_push_open(self, partner_id: str) -> None:
+        """423 when the partner's push source is paused (checked before the body is read, and again by
+        store_push, as an operator may pause it meanwhile)."""
+        with self.rt.sessions() as session:
+            row = session.execute(
+                select(Source.enabled, Source.disabled_reason)
+                .where(Source.partner_id == partner_id, Source.kind == "push").order_by(Source.id).limit(1)
+            ).first()
+        if row is not None and not row.enabled:
+            raise paused_error(partner_id, row.disabled_reason)
+
     def store_push(self, partner_id: str, feed: ParsedFeed) -> PushResult:
         from syndication.jobs import policy_of
         from syndication.pipeline.ingest import store_items
@@ -510,12 +529,15 @@ class Api:
 
         with self.rt.sessions() as session:
             partner = session.get(Partner, partner_id)
-            source_id = session.scalar(
-                select(Source.id).where(Source.partner_id == partner_id, Source.kind == "push")
-                .order_by(Source.id).limit(1)
-            )
-            if partner is None or source_id is None:
+            push = session.execute(
+                select(Source.id, Source.enabled, Source.disabled_reason)
+                .where(Source.partner_id == partner_id, Source.kind == "push").order_by(Source.id).limit(1)
+            ).first()
+            if partner is None or push is None:
                 raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source")
+            if not push.enabled:
+                raise paused_error(partner_id, push.disabled_reason)
+            source_id = push.id
             policy = policy_of(partner, self.rt.settings)
         # Pure work outside the write transaction (SQLite has one writer at a time).
         items, rejections = normalise_feed(feed, policy, now=utcnow())
@@ -669,6 +691,11 @@ class Api:
             )
 
 
+def paused_error(partner_id: str, reason: str | None) -> ApiError:
+    return ApiError(423, "source_paused", f"the push source of partner {partner_id!r} is paused"
+                    f" ({reason or 'disabled'}); nothing was stored: send again once it is resumed")
+
+
 def source_out(row: Source) -> SourceOut:
     return SourceOut(
         id=row.id, kind=row.kind, url=row.locator, effective_url=row.effective_url, interval=row.interval,
@@ -714,8 +741,11 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
                       "(`no_push_source`)."),
             413: _err("The body is larger than the limit (`payload_too_large`)."),
             415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
-            422: _err("The document cannot be parsed (`unparseable_document`) or items fail validation "
+            422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
+                      "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
                       "(`invalid_items`, naming each); nothing was stored."),
+            423: _err("Your push source is paused by an operator (`source_paused`); nothing was stored. Send "
+                      "again once it is resumed."),
         },
     )
     async def push_items(partner_id: PartnerId, request: Request, creds: Bearer) -> PushResult:
@@ -728,6 +758,7 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
         can_push = await run_in_threadpool(api.authenticate, partner_id, creds)
         if not can_push:
             raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
+        await run_in_threadpool(api.check_push_open, partner_id)
         mtype, raw_type = media_type(request)
         if mtype not in XML_TYPES + JSON_TYPES:
             accepted = ", ".join(XML_TYPES + JSON_TYPES)

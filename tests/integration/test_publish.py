@@ -5,36 +5,28 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import feedparser
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select, update
-from typer.testing import CliRunner
 
 from syndication import jobs
 from syndication.clock import utcnow
 from syndication.db.models import (
     ArchivePage,
     ChannelFile,
-    Delivery,
     Item,
     Notice,
     Partner,
     Source,
-    WebhookEndpoint,
-    WebSubPing,
 )
 from syndication.db.session import transaction
 from syndication.publish.publisher import publish
-from syndication.publish.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, deliver_due, verify
 from syndication.runtime import Runtime
 from syndication.schedule import claim_sources
 from syndication.web.app import create_app
@@ -45,7 +37,6 @@ CC_BY = "https://creativecommons.org/licenses/by/4.0/"
 BASE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 AT = "{http://purl.org/atompub/tombstones/1.0}"
 A = "{http://www.w3.org/2005/Atom}"
-SECRET = "whsec-test-0123456789"
 
 
 def jitem(i: int, **over: Any) -> dict[str, Any]:
@@ -315,37 +306,7 @@ def test_http_validators_head_gzip_notices_auth_and_items(make_runtime: Callable
     assert client.get("/items/999999").status_code == 404
 
 
-# ---------------------------------------------------------------- WebSub
-
-
-def test_websub_ping_to_local_hub(make_runtime: Callable[..., Runtime], feed_server: FeedServer) -> None:
-    calls: list[int] = []
-
-    def hub(_: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
-        calls.append(1)
-        return (503 if len(calls) == 1 else 204), {}, b""
-
-    feed_server.add("/hub", b"")
-    feed_server.routes["/hub"].handler = hub
-    url = serve(feed_server, "turan", [jitem(0)])
-    rt = make_runtime(partners=[partner("turan", url)],
-                      websub={"hub_url": feed_server.url("/hub"), "retries": 2, "retry_delay": 0})
-    poll(rt, "turan")
-    jobs.publish_all(rt)
-    pings = [parse_qs(body.decode()) for path, headers, body in feed_server.posts if path == "/hub"]
-    topics = sorted(p["hub.url"][0] for p in pings)
-    assert all(p["hub.mode"] == ["publish"] for p in pings)
-    expected = sorted(f"http://127.0.0.1:8000/feeds/{c}.{f}" for c in ("all", "partners/turan")
-                      for f in ("atom", "rss", "json"))
-    assert sorted(set(topics)) == expected and len(pings) == len(expected) + 1  # the first answer was 503
-    with rt.sessions() as session:
-        rows = list(session.scalars(select(WebSubPing).order_by(WebSubPing.id)))
-    assert len(rows) == len(expected) and all(r.outcome == "ok" and r.http_status == 204 for r in rows)
-    assert rows[0].attempts == 2 and all(r.attempts == 1 for r in rows[1:])
-    # Hub links in Atom and RSS.
-    assert f'href="{feed_server.url("/hub")}"'.encode() in (rt.settings.feeds_dir / "all.rss").read_bytes()
-    jobs.publish_all(rt)  # unchanged: no ping
-    assert len([p for p in feed_server.posts if p[0] == "/hub"]) == len(expected) + 1
+# (WebSub pings: tests/integration/test_websub.py)
 
 
 # ---------------------------------------------------------------- notices
@@ -407,117 +368,4 @@ def test_notices_one_per_event_with_every_field(make_runtime: Callable[..., Runt
         row.reason = "rewritten"
 
 
-# ---------------------------------------------------------------- webhooks
-
-
-def _receiver(feed_server: FeedServer, path: str, statuses: list[int], secret: str) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
-
-    def handle(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
-        body = req.request_body  # type: ignore[attr-defined]
-        ok = verify(secret, req.headers[TIMESTAMP_HEADER], body, req.headers[SIGNATURE_HEADER], now=time.time())
-        seen.append({"valid": ok, "notice": json.loads(body)["notice"]})
-        status = statuses.pop(0) if statuses else 200
-        return (status if ok else 401), {}, b""
-
-    feed_server.add(path, b"")
-    feed_server.routes[path].handler = handle
-    return seen
-
-
-def test_webhook_retries_then_delivers_once(make_runtime: Callable[..., Runtime], feed_server: FeedServer) -> None:
-    seen = _receiver(feed_server, "/hook", [500, 500, 200], SECRET)
-    url = serve(feed_server, "turan", [jitem(0)])
-    rt = make_runtime(partners=[partner("turan", url, webhook_url=feed_server.url("/hook"), webhook_secret=SECRET)],
-                      webhooks={"backoff_base": 10, "backoff_cap": 60})
-    poll(rt, "turan")
-    jobs.publish_dirty(rt)  # notices are released once their channels are written
-    now = utcnow()
-    runs = []
-    for step in range(6):
-        runs.append(deliver_due(rt.sessions, rt.settings, now + timedelta(seconds=120 * step)).as_dict())
-    assert [r["claimed"] for r in runs] == [1, 1, 1, 0, 0, 0]
-    assert len(seen) == 3 and all(s["valid"] for s in seen)
-    assert seen[0]["notice"]["kind"] == "republished" and seen[0]["notice"]["partner"] == "turan"
-    with rt.sessions() as session:
-        rows = list(session.scalars(select(Delivery)))
-    assert [(d.state, d.attempts, d.last_status) for d in rows] == [("delivered", 3, 200)]
-    # Survives a restart: a new runtime on the same database sends nothing again.
-    rt2 = make_runtime(partners=[partner("turan", url, webhook_url=feed_server.url("/hook"), webhook_secret=SECRET)])
-    assert jobs.deliver_notices(rt2)["claimed"] == 0 and len(seen) == 3
-    # The secret is never in the notices table, the delivery rows or the published files.
-    for p in rt.settings.public_dir.rglob("*"):
-        assert not p.is_file() or SECRET.encode() not in p.read_bytes()
-
-
-def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[..., Runtime], feed_server: FeedServer,
-                                                     tmp_path: Path) -> None:
-    seen = _receiver(feed_server, "/gone", [410], SECRET)
-    url = serve(feed_server, "turan", [jitem(0)])
-    subscriber = {"id": "downstream", "webhook_url": feed_server.url("/gone"), "webhook_secret": SECRET,
-                  "kinds": ["republished", "corrected", "withdrawn"]}
-    rt = make_runtime(partners=[partner("turan", url)], subscribers=[subscriber])
-    poll(rt, "turan")
-    jobs.publish_dirty(rt)  # notices are released once their channels are written
-    run = deliver_due(rt.sessions, rt.settings, utcnow())
-    assert run.unsubscribed == ["subscriber:downstream"] and len(seen) == 1
-    with rt.sessions() as session:
-        ep = session.get(WebhookEndpoint, "subscriber:downstream")
-        d = session.scalars(select(Delivery)).one()
-    assert ep is not None and ep.unsubscribed_at is not None and d.state == "failed"
-    # New notices are not queued for an unsubscribed endpoint.
-    serve(feed_server, "turan", [jitem(0), jitem(1)])
-    poll(rt, "turan")
-    jobs.publish_dirty(rt)  # notices are released once their channels are written
-    with rt.sessions() as session:
-        assert len(list(session.scalars(select(Delivery)))) == 1
-        notice_id = d.notice_id
-
-    # The CLI lists notices with delivery states and requeues failed deliveries.
-    cfg = tmp_path / "cli.toml"
-    cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\n'
-                   f'[[subscribers]]\nid = "downstream"\nwebhook_url = "{feed_server.url("/gone")}"\n'
-                   f'webhook_secret = "{SECRET}"\nkinds = ["republished"]\n')
-    from syndication.cli import app
-
-    runner = CliRunner()
-    out = runner.invoke(app, ["--config", str(cfg), "notices", "--state", "failed", "--json"])
-    assert out.exit_code == 0, out.output
-    listed = json.loads(out.stdout)["notices"]
-    assert [n["id"] for n in listed] == [notice_id]
-    assert listed[0]["deliveries"][0]["state"] == "failed" and SECRET not in out.stdout
-    out = runner.invoke(app, ["--config", str(cfg), "notices", "--partner", "turan", "--json"])
-    assert len(json.loads(out.stdout)["notices"]) == 2
-    bad = runner.invoke(app, ["--config", str(cfg), "notices", "retry", "424242"])
-    assert bad.exit_code == 2 and "unknown notice id" in bad.stderr
-    bad = runner.invoke(app, ["--config", str(cfg), "notices", "--state", "weird"])
-    assert bad.exit_code == 2
-    out = runner.invoke(app, ["--config", str(cfg), "notices", "retry", str(notice_id), "--json"])
-    assert out.exit_code == 0 and json.loads(out.stdout) == {"requeued": 1}
-    with rt.sessions() as session:
-        assert session.scalars(select(Delivery)).one().state == "pending"
-        ep = session.get(WebhookEndpoint, "subscriber:downstream")
-        assert ep is not None and ep.unsubscribed_at is None
-    run = deliver_due(rt.sessions, rt.settings, utcnow())
-    assert run.delivered == 1 and len(seen) == 2
-
-
-
-def test_delivery_runs_are_scheduled_and_routed_to_notify(make_runtime: Callable[..., Runtime]) -> None:
-    from syndication.dispatch import LocalDispatcher
-    from syndication.publish.webhooks import TASK_DELIVER_NOTICES
-    from syndication.service import start_scheduler
-
-    rt = make_runtime(webhooks={"interval": 30})
-    rt.dispatcher = LocalDispatcher(rt, 1)
-    sched = start_scheduler(rt)
-    try:
-        job = sched.get_job("deliver_notices")
-        assert job is not None and job.trigger.interval == timedelta(seconds=30)
-        assert sched.get_job("refresh").trigger.interval == timedelta(seconds=300)
-    finally:
-        sched.shutdown(wait=True)
-    import workers.celery_app as w
-
-    assert TASK_DELIVER_NOTICES in w.app.tasks
-    assert w.app.amqp.router.route({}, TASK_DELIVER_NOTICES)["queue"].name == "notify"
+# (webhooks: tests/integration/test_webhooks.py)

@@ -562,7 +562,7 @@ def test_openapi_describes_routes_and_errors(env: Env) -> None:
     doc = env.client.get("/openapi.json").json()
     paths = doc["paths"]
     expected = {
-        ("/api/v1/partners/{partner_id}/items", "post"): {"202", "401", "403", "413", "415", "422", "429"},
+        ("/api/v1/partners/{partner_id}/items", "post"): {"202", "401", "403", "413", "415", "422", "423", "429"},
         ("/api/v1/partners/{partner_id}/sources", "get"): {"200", "401", "403", "422", "429"},
         ("/api/v1/partners/{partner_id}/sources", "post"): {"201", "401", "403", "409", "422", "429"},
         ("/api/v1/partners/{partner_id}/sources/{source_id}", "delete"): {"204", "401", "403", "404", "422", "429"},

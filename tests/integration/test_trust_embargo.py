@@ -70,10 +70,14 @@ class Env:
         r = self.client.post("/api/v1/partners/turan/items", content=json.dumps({"items": list(items)}),
                              headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
         assert r.status_code == 202, r.text
-        # What the push triggers (debounced in the service), run here to the end: release, relay, publish,
-        # then a webhook delivery run.
-        jobs.publish_dirty(self.rt)
+        self.publish()
+
+    def publish(self, *, full: bool = False) -> None:
+        """What a push triggers (debounced in the service), run here to the end: release, relay, publish,
+        then a webhook delivery run and a WebSub ping run."""
+        (jobs.publish_all if full else jobs.publish_dirty)(self.rt)
         jobs.deliver_notices(self.rt)
+        jobs.deliver_pings(self.rt)
 
     def item(self, guid: str) -> Item:
         with self.rt.sessions() as session:
@@ -189,8 +193,7 @@ def test_embargoed_item_never_reaches_a_public_output(env: Env, make_settings: C
     # 4. the partner's rights policy changes (its channels are rewritten; every entry carries the policy).
     sync_partners(env.rt.sessions, make_settings(partners=[partner_config(
         feed_server, "https://creativecommons.org/licenses/by-nd/4.0/")]))
-    jobs.publish_dirty(env.rt)
-    jobs.deliver_notices(env.rt)
+    env.publish()
     assert b"by-nd/4.0" in (env.rt.settings.feeds_dir / "partners/turan.atom").read_bytes()
     walk_public(env, pats_a + pats_b, [a.id, b.id])
 
@@ -219,8 +222,7 @@ def test_embargoed_item_never_reaches_a_public_output(env: Env, make_settings: C
     with transaction(env.rt.sessions) as session:
         session.execute(update(Item).where(Item.id.in_([a.id, b.id])).values(embargo_until=now - timedelta(seconds=1)))
         session.execute(update(Item).where(Item.id == b.id).values(withdrawn_at=now - timedelta(seconds=2)))
-    jobs.publish_dirty(env.rt)
-    jobs.deliver_notices(env.rt)
+    env.publish()
     # A appears normally: on top of every channel it belongs to, at /items, announced to subscribers.
     for channel in ("all", "partners/turan", "politics"):
         doc = env.client.get(f"/feeds/{channel}.json").json()
@@ -228,15 +230,14 @@ def test_embargoed_item_never_reaches_a_public_output(env: Env, make_settings: C
     page = env.client.get(f"/items/{a.id}")
     assert page.status_code == 200 and "Zanzibar merger talks resume" in page.text
     republished = [json.loads(b) for b in env.hooks["subscriber"] if b"Zanzibar" in b]
-    assert [n["notice"]["kind"] for n in republished] == ["republished"]
+    assert [n["data"]["kind"] for n in republished] == ["republished"]
     assert len(env.hub_posts()) > pings
     # Its correction happened before anyone outside could see it: nothing to correct publicly.
     assert b"Zanzibar" not in env.client.get("/notices/all.atom").content
     # B was withdrawn before it was ever public: it stays unnamed everywhere, also after the scheduled
     # full refresh rewrites every file.
     walk_public(env, pats_b, [b.id])
-    jobs.publish_all(env.rt)
-    jobs.deliver_notices(env.rt)
+    env.publish(full=True)
     walk_public(env, pats_b, [b.id])
     assert b"Zanzibar" not in env.client.get("/notices/all.atom").content
     assert b"Zanzibar" in env.client.get("/feeds/all.atom").content
@@ -247,7 +248,7 @@ def test_item_put_under_embargo_again_leaves_every_public_output(env: Env) -> No
     env.push(story("vellichor-c", "Vellichor summit", 5))
     env.push(*(story(f"public-{i}", f"Public story {i}", 8 + i) for i in range(4)))
     env.push(story("vellichor-c", "Vellichor summit opens", 5, status="corrected", change_note="Vellichor date"))
-    jobs.publish_all(env.rt)
+    env.publish(full=True)
     assert b"Vellichor" in env.client.get("/notices/all.atom").content  # public: a correction of a public item
     assert b"Vellichor" in env.client.get("/feeds/all/archive/1.atom").content
     # The partner puts the item under embargo (again): it and its notices leave every public output.

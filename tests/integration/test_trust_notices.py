@@ -94,7 +94,7 @@ def env(make_runtime: Callable[..., Runtime], feed_server: FeedServer, database_
     received: dict[str, list[dict[str, Any]]] = {"partner": [], "subscriber": []}
     for name in received:
         def handle(req: BaseHTTPRequestHandler, name: str = name) -> tuple[int, dict[str, str], bytes]:
-            received[name].append(json.loads(req.request_body)["notice"])  # type: ignore[attr-defined]
+            received[name].append(json.loads(req.request_body)["data"])  # type: ignore[attr-defined]
             return 204, {}, b""
 
         feed_server.add(f"/{name}-hook", b"")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import lxml.html
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -197,6 +197,8 @@ _URL_PIECES = st.sampled_from(["/", "//", "./", "../", ".", "..", "/.", "news", 
 @given(st.lists(_URL_PIECES, max_size=8).map("".join),
        st.sampled_from([None, "", "https://agency.example/news/", "http://A.example:8080/x/y?q#f", "HTTPS://b.example",
                         "mailto:x@y", "file:///tmp/x", "https://c.example/a/./b/../", "//nohost/path"]))
+@example("/?", "https://agency.example/news/").via("urljoin drops an empty query")
+@example("/a?#b", "https://agency.example/news/").via("and an empty query before a fragment")
 @settings(max_examples=600)
 def test_clean_url_fast_paths_equal_the_reference(url: str, base: str | None) -> None:
     from syndication.pipeline.sanitize import clean_url

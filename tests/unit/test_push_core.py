@@ -49,11 +49,18 @@ def test_parse_push_json_names_the_failing_item(item: object, needle: str) -> No
     assert needle.replace("items[0]", "items[1]") in info.value.detail
 
 
-@pytest.mark.parametrize("body", [b"", b"[]", b'{"items": {}}', b"\xff\xfe", b'{"items": [1], "title": 3}'])
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"items": {}}', b'{"items": [1], "title": 3}'])
 def test_parse_push_json_unparseable(body: bytes) -> None:
     with pytest.raises(ApiError) as info:
         parse_push_json(body)
     assert info.value.status == 422 and info.value.code == "unparseable_document"
+
+
+def test_parse_push_json_not_utf8_names_the_offset() -> None:
+    with pytest.raises(ApiError) as info:
+        parse_push_json(b"\xff\xfe")
+    assert (info.value.status, info.value.code) == (422, "invalid_encoding")
+    assert "byte 0xFF at offset 0" in info.value.detail
 
 
 def test_parse_push_xml_refuses_ill_formed() -> None:
