@@ -8,7 +8,7 @@
 - `items.withdrawn_at`: when the item was withdrawn (an item withdrawn under embargo was never public).
 
 Revision ID: 0013_publish_state
-Revises: 0014_deliveries
+Revises: 0015_ops_sessions
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 TS = sa.DateTime(timezone=True)
 
 revision: str = "0013_publish_state"
-down_revision: str | Sequence[str] | None = "0014_deliveries"
+down_revision: str | Sequence[str] | None = "0015_ops_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
