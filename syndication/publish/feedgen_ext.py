@@ -21,6 +21,8 @@ tests/unit/test_feedgen_ext.py, so a feedgen upgrade that changes it is noticed)
   feedgen otherwise stamps with the clock) is NO_DATE, a datetime feedgen's `if lastBuildDate:` skips. Both
   are written here with email.utils, which does not touch the locale.
 
+- `add_entry` prepends: entries are appended here (`add_entries`), in the order the channel gives them.
+
 feedgen's own media extension wraps a single item in media:group (invalid), so media:content is ours too.
 """
 
