@@ -14,6 +14,9 @@ Each limiter is an injected object with one small interface and two implementati
 - `RateLimit.take(key)`: spend one request, answer 0.0 or the seconds to wait. Both implementations are the
   `limits` library's moving window (memory storage embedded, Redis storage scaled), so the two modes count
   the same way.
+- `FailureThrottle.retry_after(key)` / `.failed(key)`: failed authentications per client address (the web's
+  guard against guessing keys and tokens). Asked before a credential is checked, so it must look without
+  spending; the same moving window, in the same two storages.
 """
 
 from __future__ import annotations
@@ -218,6 +221,57 @@ class FailOpen:
             return 0.0
 
 
+# ---------------------------------------------------------------- failed authentication per key
+
+
+class FailureThrottle:
+    """At most `max_failures` failures of one key (a client address) in any `window_seconds`.
+
+    `retry_after(key)` is asked before a credential is checked (a blocked address gets no answer about its
+    guess, right or wrong) and spends nothing; `failed(key)` records a wrong one. A store that cannot be
+    reached lets authentication go on unthrottled, said once a minute in the log: a throttle must not take
+    the service down with it.
+    """
+
+    def __init__(self, storage: Storage, max_failures: int, window_seconds: int, prefix: str = "") -> None:
+        self.strategy = MovingWindowRateLimiter(storage)
+        self.item = RateLimitItemPerSecond(max_failures, window_seconds)
+        self.prefix = prefix
+        self._warned_at = -math.inf
+        self._warn_lock = threading.Lock()
+
+    def retry_after(self, key: str) -> int:
+        """0 when `key` may try a credential now, else the whole seconds until it may."""
+        from redis.exceptions import RedisError
+
+        ident = self.prefix + key
+        try:
+            if self.strategy.test(self.item, ident):
+                return 0
+            reset = self.strategy.get_window_stats(self.item, ident).reset_time
+        except (RedisError, OSError) as exc:
+            self._unreachable(exc)
+            return 0
+        return max(1, math.ceil(reset - time.time()))
+
+    def failed(self, key: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.strategy.hit(self.item, self.prefix + key)
+        except (RedisError, OSError) as exc:
+            self._unreachable(exc)
+
+    def _unreachable(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._warn_lock:
+            if now - self._warned_at < 60:
+                return
+            self._warned_at = now
+        log.warning("failed-auth throttle store unreachable (%s: %s); authentication goes on unthrottled",
+                    exc.__class__.__name__, exc)
+
+
 # ---------------------------------------------------------------- from settings
 
 _local: dict[int, LocalHostSlots] = {}
@@ -258,3 +312,14 @@ def push_rate_limit(settings: Settings) -> RateLimit:
     storage = RedisStorage(settings.broker_url, key_prefix=key_prefix(settings) + "rate",
                            socket_timeout=5, socket_connect_timeout=5)
     return FailOpen(WindowRateLimit(storage, api.rate_limit_per_minute, api.rate_limit_burst, prefix="push:"))
+
+
+def failed_auth_throttle(settings: Settings) -> FailureThrottle:
+    """Failed authentication per client address: in memory embedded, in Redis (every web process counts the
+    same failures) scaled."""
+    auth = settings.auth
+    if settings.embedded:
+        return FailureThrottle(MemoryStorage(), auth.max_failures, auth.window_seconds)
+    storage = RedisStorage(settings.broker_url, key_prefix=key_prefix(settings) + "auth",
+                           socket_timeout=5, socket_connect_timeout=5)
+    return FailureThrottle(storage, auth.max_failures, auth.window_seconds, prefix="failed:")

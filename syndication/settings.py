@@ -345,10 +345,35 @@ class ChannelConfig(_Strict):
         return v
 
 
+OPS_TOKEN_MIN_LENGTH = 32
+
+
 class OpsSettings(_Strict):
     # Operator token for /ops, its actions and /metrics. Unset: served to loopback clients only.
     token: str | None = None
     refresh_seconds: int = Field(default=10, ge=0)  # /ops meta refresh; 0 = off
+    # Lifetime of a browser session made by /ops/login (the cookie and its row in ops_sessions).
+    session_seconds: int = Field(default=12 * 3600, ge=1, le=30 * 86400)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        # A short token falls to guessing even behind the failed-auth throttle; never echo it back.
+        if v is not None and v != "" and len(v) < OPS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"the operator token must be at least {OPS_TOKEN_MIN_LENGTH} characters (it has {len(v)}); make one "
+                "with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return v
+
+
+class AuthSettings(_Strict):
+    """`[auth]`: failed authentication (push keys, notices keys, operator token and login) per client address."""
+
+    # After this many failures from one address within window_seconds, that address gets 429 + Retry-After
+    # (credentials are not even checked) until the oldest failure leaves the window.
+    max_failures: int = Field(default=10, ge=1)
+    window_seconds: int = Field(default=60, ge=1, le=86400)
 
 
 class LogSettings(_Strict):
@@ -381,6 +406,7 @@ class Settings(BaseSettings):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

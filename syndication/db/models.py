@@ -237,6 +237,18 @@ class PushKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class OpsSession(Base):
+    """A browser session of the operator pages (/ops/login). Only a keyed hash of the cookie value is stored,
+    so a database dump cannot be replayed as a cookie; logout deletes the row, and rows past expires_at are
+    refused (and pruned at the next login)."""
+
+    __tablename__ = "ops_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Poll(Base):
     """One row per poll attempt: what operators read when a source misbehaves."""
 

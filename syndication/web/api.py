@@ -1,8 +1,9 @@
 """The partner-facing HTTP API (push items, manage feed sources, check an item), installed by create_app.
 
 Every route authenticates with ``Authorization: Bearer <key>`` (see syndication.keys) and answers errors
-as ``{"error": "<code>", "detail": "<sentence>"}``. Order of checks on a push: key (401/403), rate limit
-(429), Content-Type (415), size (413: Content-Length first, then while streaming), document (422), store.
+as ``{"error": "<code>", "detail": "<sentence>"}``. Order of checks on a push: failed-auth throttle of the
+client address (429), key (401/403), rate limit (429), Content-Type (415), size (413: Content-Length first,
+then while streaming), document (422), store. No route reads a byte of the body before the key is checked.
 
 Design decisions:
 - A push is all-or-nothing. If any item fails validation the answer is 422 naming each failing item and
@@ -17,13 +18,22 @@ Design decisions:
   their keys.
 - The rate limit is per partner, spent by every authenticated request, and shared by every web process when
   scaled out (syndication.limiters).
+- Failed keys (malformed, unknown, revoked) are counted per client address, never per partner: past
+  `auth.max_failures` in `auth.window_seconds` the address gets 429 without its key being looked at, so a
+  stranger guessing keys can lock out only themself (syndication.web.guard).
+- Everything a partner reads about a fetch of theirs (a refused source, a source's last error) has internal
+  addresses taken out; operators keep the full text in the poll record and the logs.
+- Every string we store must fit its column on PostgreSQL too (SQLite never checks): an item whose id or URL
+  is longer than the column is refused with the whole push (422), the same on both databases.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,11 +54,18 @@ from starlette.concurrency import run_in_threadpool
 from syndication.clock import isoformat, utcnow
 from syndication.db.models import Channel, Item, ItemVersion, Partner, Source
 from syndication.db.session import transaction
-from syndication.domain import ParsedEntry, ParsedFeed, Rejection
+from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejection
 from syndication.keys import load_pepper, verify_key
-from syndication.limiters import RateLimit
+from syndication.limiters import FailureThrottle, RateLimit
 from syndication.runtime import Runtime
 from syndication.settings import check_feed_url
+from syndication.web.guard import (
+    SOURCE_BODY_LIMIT,
+    BodyTooLarge,
+    RowId,
+    client_address,
+    read_limited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +74,7 @@ XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "
 JSON_TYPES = ("application/feed+json", "application/json")
 PUSH_STATUSES = ("usable", "corrected", "withdrawn", "canceled")
 MAX_NAMED_PROBLEMS = 20
+MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- errors
@@ -98,6 +116,8 @@ class ApiRoute(APIRoute):
                 return await original(request)
             except ApiError as exc:
                 return error_response(exc)
+            except BodyTooLarge as exc:
+                return error_response(ApiError(413, "payload_too_large", str(exc)))
             except RequestValidationError as exc:
                 return error_response(ApiError(422, "invalid_request", describe_validation(exc.errors())))
             except Exception:
@@ -116,7 +136,8 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _err("Missing, malformed, unknown or revoked key (`missing_key`, `unknown_key`, `revoked_key`)."),
     403: _err("The key belongs to another partner (`wrong_partner`)."),
     422: _err("The request is invalid (`invalid_request`)."),
-    429: _err("Too many requests from this partner (`rate_limited`); see Retry-After."),
+    429: _err("Too many requests from this partner (`rate_limited`), or too many failed keys from this "
+              "address (`too_many_failures`); see Retry-After."),
 }
 
 
@@ -225,8 +246,10 @@ def parse_push_json(body: bytes) -> ParsedFeed:
         raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
     try:
         doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(422, "unparseable_document", "the JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4,300 digits
+        raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}')
     try:
@@ -325,6 +348,79 @@ def _invalid_items(problems: list[str]) -> ApiError:
     return ApiError(422, "invalid_items", f"nothing was stored: {detail}")
 
 
+# What a partner calls each of our length-limited item columns (the rest are ours and never too long).
+_COLUMN_NAMES = {"guid": "id", "url": "url", "language": "language"}
+
+
+def _column_limits() -> dict[str, int]:
+    from sqlalchemy import String
+
+    return {
+        col.name: int(col.type.length) for col in Item.__table__.columns
+        if isinstance(col.type, String) and col.type.length and col.name in _COLUMN_NAMES
+    }
+
+
+def _story_agency_limit() -> int:
+    from syndication.db.models import Story
+
+    return int(Story.__table__.c.original_agency.type.length or 300)  # type: ignore[attr-defined]
+
+
+def oversize_problems(items: list[NormalisedItem]) -> list[str]:
+    """Each value of a normalised item longer than the column that stores it: PostgreSQL refuses such a row
+    (SQLite would keep it), so the push is refused the same way on both, naming the item and the field."""
+    limits = _column_limits()
+    agency_limit = _story_agency_limit()
+    problems = []
+    for item in items:
+        label = f"item {_clip(item.guid or item.url or item.key)!r}"
+        for column, limit in limits.items():
+            value = getattr(item, column, None)
+            if isinstance(value, str) and len(value) > limit:
+                problems.append(f"{label}: {_COLUMN_NAMES[column]} has {len(value)} characters, at most {limit} "
+                                "are accepted")
+        agency = item.attribution.original_agency
+        if agency is not None and len(agency) > agency_limit:
+            problems.append(f"{label}: _syndication.original_agency has {len(agency)} characters, at most "
+                            f"{agency_limit} are accepted")
+    return problems
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+_RESOLVED_PRIVATE = re.compile(r"resolves to non-public address \S+")
+_CONNECTED_PRIVATE = re.compile(r"connected address \S+ of (\S+) is not public")
+_IP_LITERALS = (re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])"), re.compile(r"[0-9A-Fa-f]*:[0-9A-Fa-f:.]*"))
+
+
+def partner_safe(reason: str | None, *known: str | None) -> str | None:
+    """A fetch error as a partner may read it: which internal address a host resolved or connected to is
+    none of their business (it maps our network), so only "not public" is said. A non-public address the
+    partner wrote themself (in `known`, e.g. their URL) may stay."""
+    if reason is None:
+        return None
+    from syndication.intake.fetch import is_blocked_ip
+
+    text = _RESOLVED_PRIVATE.sub("resolves to an address that is not public", reason)
+    text = _CONNECTED_PRIVATE.sub(r"the address \1 connected to is not public", text)
+    given = " ".join(k for k in known if k)
+
+    def hide(m: re.Match[str]) -> str:
+        literal = m.group(0)
+        try:
+            ipaddress.ip_address(literal)
+        except ValueError:
+            return literal
+        return "(a non-public address)" if is_blocked_ip(literal) and literal not in given else literal
+
+    for pattern in _IP_LITERALS:
+        text = pattern.sub(hide, text)
+    return text
+
+
 def is_repeat(rejection: Rejection) -> bool:
     """An exact repeat of an earlier entry of the same document (its first copy is kept)."""
     return rejection.reason.startswith("duplicate of entry")
@@ -374,7 +470,7 @@ class CredentialsIn(BaseModel):
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="The feed's absolute http(s) URL.")
+    url: str = Field(max_length=MAX_URL_LENGTH, description="The feed's absolute http(s) URL.")
     interval: int = Field(default=300, ge=60, le=7 * 86400, description="Seconds between polls (at least 60).")
     credentials: CredentialsIn | None = None
 
@@ -454,6 +550,7 @@ class ItemStatus(BaseModel):
 class Api:
     rt: Runtime
     limiter: RateLimit  # injected: limiters.push_rate_limit (in memory embedded, in Redis scaled out)
+    throttle: FailureThrottle  # injected: failed keys per client address (syndication.web.guard)
     _pepper: bytes | None = None
 
     @property
@@ -462,20 +559,29 @@ class Api:
             self._pepper = load_pepper(self.rt.settings)
         return self._pepper
 
-    def authenticate(self, partner_id: str, creds: HTTPAuthorizationCredentials | None) -> bool:
-        """Raise 401/403 unless the key is an active key of `partner_id`; return whether it has a push source."""
+    def authenticate(self, partner_id: str, creds: HTTPAuthorizationCredentials | None, address: str) -> bool:
+        """Raise 401/403 unless the key is an active key of `partner_id`; return whether it has a push source.
+        `address` is the client's (guard.client_address): its failed keys are throttled."""
         challenge = {"WWW-Authenticate": 'Bearer realm="syndication"'}
         if creds is None or not creds.credentials:
             raise ApiError(401, "missing_key", "send your key as 'Authorization: Bearer <key>'", challenge)
+        blocked = self.throttle.retry_after(address)
+        if blocked > 0:
+            raise ApiError(429, "too_many_failures", f"too many failed keys from your address; retry in {blocked} s",
+                           {"Retry-After": str(blocked)})
         with self.rt.sessions() as session:
             check = verify_key(session, creds.credentials, self.pepper)
+            if check.outcome in ("malformed", "unknown", "revoked"):
+                self.throttle.failed(address)
             if check.outcome == "malformed":
                 raise ApiError(401, "unknown_key", "this is not a key we issue (synd_<prefix>_<secret>)", challenge)
             if check.outcome == "unknown":
-                log.info("push API: unknown key (prefix %s) for partner %s", check.prefix, partner_id)
+                log.info("push API: unknown key (prefix %s) for partner %s from %s", check.prefix, partner_id,
+                         address)
                 raise ApiError(401, "unknown_key", "this key is not known; ask us for a new one", challenge)
             if check.outcome == "revoked":
-                log.info("push API: revoked key (prefix %s) for partner %s", check.prefix, partner_id)
+                log.info("push API: revoked key (prefix %s) for partner %s from %s", check.prefix, partner_id,
+                         address)
                 raise ApiError(401, "revoked_key", "this key has been revoked; ask us for a new one", challenge)
             if check.partner_id != partner_id:
                 log.warning("push API: key of %s (prefix %s) used for %s", check.partner_id, check.prefix,
@@ -497,19 +603,7 @@ class Api:
     # -- push
 
     async def read_body(self, request: Request) -> bytes:
-        cap = self.rt.settings.api.max_body_bytes
-        too_big = ApiError(413, "payload_too_large", f"the body exceeds the limit of {cap} bytes")
-        declared = request.headers.get("content-length")
-        if declared and declared.strip().isdigit() and int(declared) > cap:
-            raise too_big
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise too_big
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_limited(request, self.rt.settings.api.max_body_bytes)
 
     def check_push_open(self, partner_id: str) -> None:
         """423 when the partner's push source is paused (checked before the body is read, and again by
@@ -542,6 +636,8 @@ class Api:
         # Pure work outside the write transaction (SQLite has one writer at a time).
         items, rejections = normalise_feed(feed, policy, now=utcnow())
         check_rejections(feed, rejections)
+        if problems := oversize_problems(items):
+            raise _invalid_items(problems)
         for attempt in (1, 2):
             now = utcnow()
             try:
@@ -596,7 +692,9 @@ class Api:
             result = fetch(body.url, fetch_policy(self.rt), credentials=creds, slots=self.rt.host_slots)
             feed = parse_document(result.body, result.headers, result.url)
         except FetchError as exc:
-            raise ApiError(422, "invalid_source", f"cannot fetch {body.url}: {exc.reason}") from None
+            log.info("partner %s: source %s refused: %s", partner_id, body.url[:200], exc.reason)
+            reason = partner_safe(exc.reason, body.url)
+            raise ApiError(422, "invalid_source", f"cannot fetch {body.url}: {reason}") from None
         except ParseError as exc:
             raise ApiError(422, "invalid_source", f"{body.url} is not a feed we can read: {exc}") from None
         record = None
@@ -646,10 +744,11 @@ class Api:
                 ))
                 if len(rows) > 1:
                     keys = ", ".join(r.key for r in rows)
-                    raise ApiError(409, "ambiguous_id", f"id {item_id!r} names several items; ask by key: {keys}")
+                    raise ApiError(409, "ambiguous_id",
+                                   f"id {_clip(item_id)!r} names several items; ask by key: {keys}")
                 row = rows[0] if rows else None
             if row is None:
-                raise ApiError(404, "not_found", f"you have no item with id or key {item_id!r}")
+                raise ApiError(404, "not_found", f"you have no item with id or key {_clip(item_id)!r}")
             versions = [
                 VersionOut(version=v.version, recorded_at=isoformat(v.recorded_at))
                 for v in session.scalars(
@@ -701,7 +800,8 @@ def source_out(row: Source) -> SourceOut:
         id=row.id, kind=row.kind, url=row.locator, effective_url=row.effective_url, interval=row.interval,
         enabled=row.enabled, disabled_reason=row.disabled_reason, has_credentials=bool(row.credentials),
         created_at=isoformat(row.created_at), next_poll_at=isoformat(row.next_poll_at),
-        last_success_at=isoformat(row.last_success_at), last_status=row.last_status, last_error=row.last_error,
+        last_success_at=isoformat(row.last_success_at), last_status=row.last_status,
+        last_error=partner_safe(row.last_error, row.locator, row.effective_url),
     )
 
 
@@ -716,8 +816,9 @@ PartnerId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length
 
 
 def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None:
-    """Add the partner API routes to the app; `limiter` defaults to the runtime's push rate limit."""
-    api = Api(rt, limiter if limiter is not None else rt.push_rate)
+    """Add the partner API routes to the app; `limiter` defaults to the runtime's push rate limit, the
+    failed-key throttle is the app's (create_app)."""
+    api = Api(rt, limiter if limiter is not None else rt.push_rate, app.state.auth_throttle)
     app.state.partner_api = api
     router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"])
     json_schema = _push_json_schema()
@@ -755,7 +856,7 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
         `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
         Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
         """
-        can_push = await run_in_threadpool(api.authenticate, partner_id, creds)
+        can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
         if not can_push:
             raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
         await run_in_threadpool(api.check_push_open, partner_id)
@@ -776,27 +877,37 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
         return await run_in_threadpool(api.store_push, partner_id, feed)
 
     @router.get("/sources", response_model=SourceList, summary="List your feed sources", responses=AUTH_ERRORS)
-    def list_sources(partner_id: PartnerId, creds: Bearer) -> SourceList:
+    def list_sources(partner_id: PartnerId, request: Request, creds: Bearer) -> SourceList:
         """Your feed sources and their health. Credentials are never returned."""
-        api.authenticate(partner_id, creds)
+        api.authenticate(partner_id, creds, client_address(request))
         return api.list_sources(partner_id)
+
+    source_schema = _inline_defs(SourceIn.model_json_schema())
 
     @router.post(
         "/sources",
         status_code=201,
         response_model=SourceOut,
         summary="Add a feed source",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": source_schema}}}},
         responses={
             **AUTH_ERRORS,
             409: _err("You already have a source with this URL (`source_exists`)."),
+            413: _err(f"The body is larger than {SOURCE_BODY_LIMIT} bytes (`payload_too_large`)."),
             422: _err("The request is invalid (`invalid_request`), or the URL cannot be fetched, is refused by "
                       "the address guard or is not a feed (`invalid_source`, saying why)."),
         },
     )
-    def add_source(partner_id: PartnerId, body: SourceIn, creds: Bearer) -> SourceOut:
+    async def add_source(partner_id: PartnerId, request: Request, creds: Bearer) -> SourceOut:
         """We fetch the URL once now and accept it only if it is a feed; then we poll it every `interval` s."""
-        api.authenticate(partner_id, creds)
-        return api.add_source(partner_id, body)
+        # The body is read (and parsed) only once the key is good, and never past SOURCE_BODY_LIMIT.
+        await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
+        raw = await read_limited(request, SOURCE_BODY_LIMIT)
+        try:
+            body = SourceIn.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
+        return await run_in_threadpool(api.add_source, partner_id, body)
 
     @router.delete(
         "/sources/{source_id}",
@@ -805,9 +916,14 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
         summary="Delete one of your feed sources",
         responses={**AUTH_ERRORS, 404: _err("You have no feed source with this id (`not_found`).")},
     )
-    def delete_source(partner_id: PartnerId, source_id: int, creds: Bearer) -> Response:
+    def delete_source(
+        partner_id: PartnerId,
+        source_id: RowId,
+        request: Request,
+        creds: Bearer,
+    ) -> Response:
         """Stop polling it. Items already received stay."""
-        api.authenticate(partner_id, creds)
+        api.authenticate(partner_id, creds, client_address(request))
         api.delete_source(partner_id, source_id)
         return Response(status_code=204)
 
@@ -825,11 +941,12 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
         partner_id: PartnerId,
         item_id: Annotated[str, PathParam(description="Your id of the item (URL-encoded, it may contain '/'), "
                                           "or our key as returned by a push (g:…, l:…, t:…).")],
+        request: Request,
         creds: Bearer,
     ) -> ItemStatus:
         """`item_id`: your id of the item (URL-encoded) or our key. Says when we received it, its current
         version, whether it is withdrawn or embargoed, and in which channels it is published now."""
-        api.authenticate(partner_id, creds)
+        api.authenticate(partner_id, creds, client_address(request))
         return api.item_status(partner_id, item_id)
 
     app.include_router(router)

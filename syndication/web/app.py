@@ -1,19 +1,52 @@
-"""FastAPI application: published feeds, health, and (in later stages) the partner API and ops pages."""
+"""FastAPI application: published feeds, health, the partner API, notices and the operator pages.
+
+Every error answer, whatever the route, is JSON `{"error": "<code>", "detail": "<sentence>"}` (the operator
+pages keep their own HTML and JSON answers); request bodies are bounded (syndication.web.guard).
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import threading
+from collections.abc import MutableMapping
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication.clock import UTC
+from syndication.limiters import FailureThrottle
 from syndication.runtime import Runtime
+from syndication.web.guard import (
+    FORM_BODY_LIMIT,
+    LOGIN_BODY_LIMIT,
+    SOURCE_BODY_LIMIT,
+    ASGIApp,
+    BodyLimit,
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    make_throttle,
+    short,
+)
+
+log = logging.getLogger(__name__)
+
+# A published file's path under feeds/ is a few short segments; anything longer is no feed of ours, and
+# must not reach the filesystem (a segment over NAME_MAX fails the lookup with ENAMETOOLONG).
+MAX_FEED_PATH = 512
+MAX_FEED_SEGMENT = 200
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "rate_limited"}
 
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
@@ -33,7 +66,7 @@ class FileCache:
     def get(self, path: Path) -> tuple[bytes, str, str] | None:
         try:
             st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, not a directory, name too long, ...: no such file for a client
             return None
         key = (st.st_mtime_ns, st.st_size)
         with self._lock:
@@ -98,7 +131,9 @@ def serve_file(
     request: Request, root: Path, rel: str, ttl_seconds: int, cache: FileCache, cache_control: str | None = None
 ) -> Response:
     ext = rel.rsplit(".", 1)[-1] if "." in rel else ""
-    if ext not in CONTENT_TYPES or ".." in rel.split("/") or rel.startswith("/"):
+    segments = rel.split("/")
+    if (ext not in CONTENT_TYPES or ".." in segments or rel.startswith("/") or len(rel) > MAX_FEED_PATH
+            or any(len(s) > MAX_FEED_SEGMENT for s in segments) or "\x00" in rel):
         raise HTTPException(status_code=404, detail="no such feed")
     hit = cache.get(root / rel)
     if hit is None:
@@ -123,9 +158,90 @@ def serve_file(
     return Response(content=body, media_type=CONTENT_TYPES[ext], headers=headers)
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def error_body(status: int, detail: str, code: str | None = None) -> dict[str, str]:
+    return {"error": code or ERROR_CODES.get(status, f"http_{status}"), "detail": detail}
+
+
+class CatchAll:
+    """The last resort for an exception no handler took: a 500 in our error shape, logged with the path cut
+    short (a client picks the path; the default log line would carry all of it), and never re-raised to
+    the server, which would log it again in full."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), short(str(scope.get("path", ""))))
+            if started:
+                raise
+            response = JSONResponse(error_body(500, "something went wrong on our side; retrying is safe",
+                                               "internal_error"), status_code=500)
+            await response(scope, receive, send)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(error_body(exc.status_code, detail), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        from syndication.web.api import describe_validation
+
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(error_body(422, describe_validation(exc.errors())), status_code=422)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return JSONResponse(error_body(413, str(exc)), status_code=413)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(BodyTooLarge, too_large)
+
+
+class _ShortAccessPaths(logging.Filter):
+    """uvicorn's access line with the request path cut short (args: client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and len(args[2]) > 200:
+            record.args = (args[0], args[1], short(args[2]), args[3], args[4])
+        return True
+
+
+def _shorten_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _ShortAccessPaths) for f in access.filters):
+        access.addFilter(_ShortAccessPaths())
+
+
+def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> FastAPI:
+    """The web app. `auth_throttle` counts failed authentication per client address (default: per
+    settings, in memory when embedded, in Redis when scaled out)."""
     app = FastAPI(title="syndication", version="0.1.0")
     app.state.rt = rt
+    app.state.auth_throttle = auth_throttle or make_throttle(rt.settings)
+    _install_error_handlers(app)
+    _shorten_access_log()
+    # Outermost first at run time: CatchAll wraps BodyLimit wraps the routes.
+    body_cap = max(rt.settings.api.max_body_bytes, SOURCE_BODY_LIMIT, LOGIN_BODY_LIMIT, FORM_BODY_LIMIT)
+    app.add_middleware(BodyLimit, cap=body_cap)
+    app.add_middleware(CatchAll)
     cache = FileCache()
     ttl = rt.settings.publish.ttl * 60
 

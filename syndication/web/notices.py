@@ -4,6 +4,7 @@
 - GET|HEAD /notices/<partner>.atom|.json   the partner's notices, behind its push key
   (`Authorization: Bearer <key>`) or its `notices_token` (bearer, or `?token=`), per `[notices] auth`.
 - GET /items/<id>   our copy of an item (the `alternate` link of every feed entry); 410 once withdrawn.
+Wrong credentials count against the client's address (syndication.web.guard): past the limit it gets 429.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from fastapi.responses import HTMLResponse
 
 from syndication.clock import utcnow
 from syndication.db.models import Item, Partner
+from syndication.limiters import FailureThrottle
 from syndication.publish.channels import partner_infos, to_published
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
 from syndication.web.app import FileCache, serve_file
+from syndication.web.guard import RowId, client_address
 
 
 def _bearer(request: Request) -> str | None:
@@ -29,14 +32,19 @@ def _bearer(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authorise(rt: Runtime, partner_id: str, request: Request) -> None:
-    """Raise 401 (no credentials) or 403 (wrong ones) unless the request may read this partner's notices."""
+def authorise(rt: Runtime, partner_id: str, request: Request, throttle: FailureThrottle) -> None:
+    """Raise 401 (no credentials), 429 (too many wrong ones from this address) or 403 (wrong ones) unless the
+    request may read this partner's notices."""
     mode = rt.settings.notices.auth
     bearer = _bearer(request)
     token_q = request.query_params.get("token")
     if not bearer and not token_q:
         raise HTTPException(401, detail="credentials required: Authorization: Bearer <key> or ?token=",
                             headers={"WWW-Authenticate": 'Bearer realm="notices"'})
+    address = client_address(request)
+    if wait := throttle.retry_after(address):
+        raise HTTPException(429, detail=f"too many failed credentials from your address; retry in {wait} s",
+                            headers={"Retry-After": str(wait)})
     config = next((p for p in rt.settings.partners if p.id == partner_id), None)
     if mode in ("token", "either") and config is not None and config.notices_token is not None:
         secret = config.notices_token.get_secret_value().encode("utf-8")
@@ -50,6 +58,7 @@ def authorise(rt: Runtime, partner_id: str, request: Request) -> None:
             check = keys.verify_key(session, bearer, keys.load_pepper(rt.settings))
         if check.outcome == "ok" and check.partner_id == partner_id:
             return
+    throttle.failed(address)
     raise HTTPException(403, detail="these credentials may not read this partner's notices")
 
 
@@ -57,6 +66,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
     cache = FileCache()
     ttl = rt.settings.publish.ttl * 60
+    throttle: FailureThrottle = app.state.auth_throttle
 
     @app.api_route("/notices/{filename}", methods=["GET", "HEAD"], include_in_schema=False)
     def notices_feed(filename: str, request: Request) -> Response:
@@ -69,12 +79,12 @@ def install(app: FastAPI, rt: Runtime) -> None:
             known = session.get(Partner, name) is not None
         if not known:
             raise HTTPException(404, detail="no such notices feed")
-        authorise(rt, name, request)
+        authorise(rt, name, request, throttle)
         return serve_file(request, notices_dir(rt.settings), filename, ttl, cache,
                           cache_control=f"private, max-age={min(ttl, 60)}")
 
     @app.get("/items/{item_id}", include_in_schema=False)
-    def item_page(item_id: int) -> HTMLResponse:
+    def item_page(item_id: RowId) -> HTMLResponse:
         with rt.sessions() as session:
             row = session.get(Item, item_id)
             if row is None or (row.embargo_until is not None and row.embargo_until > utcnow()):

@@ -1,11 +1,16 @@
 """Operator pages (/ops), actions, /metrics; installed by syndication.web.app.create_app.
 
 Server-rendered HTML (Jinja2, autoescaped), no JavaScript needed, a meta refresh. Access:
-- `[ops] token` set: `Authorization: Bearer <token>`, or the login form's cookie (HttpOnly, SameSite=Strict);
-  no credentials -> 401 (with the login form), wrong ones -> 403.
+- `[ops] token` set (at least 32 characters): `Authorization: Bearer <token>`, or the login form's session
+  cookie (HttpOnly, SameSite=Strict; a random id whose hash is a row of ops_sessions, so it expires after
+  `ops.session_seconds` and logout ends it in every process); no credentials -> 401 (with the login form),
+  wrong ones -> 403.
+- Wrong tokens (Bearer or login form) count against the client's address: past `auth.max_failures` in
+  `auth.window_seconds` it gets 429 + Retry-After, its token not even compared (syndication.web.guard).
 - no token: loopback clients only (others get 403), and every page says so.
 Forms POST with a CSRF field (an HMAC only this server can make) and the Origin is checked; Bearer
-requests need no CSRF field (browsers never add that header by themselves).
+requests need no CSRF field (browsers never add that header by themselves). Bodies are read only after
+the access check (the login form's, whose credential is in it, after the throttle) and never past 4 KiB.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -23,8 +29,18 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from syndication import ops
+from syndication.clock import utcnow
 from syndication.health import human_age
+from syndication.limiters import FailureThrottle
 from syndication.runtime import Runtime
+from syndication.web.guard import (
+    FORM_BODY_LIMIT,
+    LOGIN_BODY_LIMIT,
+    RowId,
+    client_address,
+    read_limited,
+)
+from syndication.web.sessions import close_session, open_session, session_alive
 
 COOKIE = "syndication_ops"
 STATE_CLASSES = {"ok": "ok", "failing": "bad", "disabled": "warn", "quiet": "quiet"}
@@ -178,12 +194,24 @@ _env = Environment(loader=DictLoader({"base": BASE, "dashboard": DASHBOARD, "sou
                    autoescape=select_autoescape(default=True, default_for_string=True))
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The access check's answer: status 200 when allowed, else 401, 403 or 429 (then retry_after > 0)."""
+
+    status: int
+    reason: str = ""
+    needs_csrf: bool = True
+    retry_after: int = 0
+
+
 class Access:
     """Who may see and do what on the operator pages (see the module docstring)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, throttle: FailureThrottle) -> None:
+        self.rt = rt
         self.token = rt.settings.ops.token or None
-        # The CSRF key: from the token when set (same in every web process), else per process.
+        self.throttle = throttle
+        # The CSRF and session-hash key: from the token when set (same in every web process), else per process.
         base = self.token.encode() if self.token else secrets.token_bytes(32)
         self._key = hashlib.sha256(b"syndication-ops\0" + base).digest()
 
@@ -191,33 +219,52 @@ class Access:
     def loopback_only(self) -> bool:
         return self.token is None
 
-    def session_value(self) -> str:
-        return hmac.new(self._key, b"session", hashlib.sha256).hexdigest()
-
     def csrf(self) -> str:
         return hmac.new(self._key, b"csrf", hashlib.sha256).hexdigest()
 
-    def check(self, request: Request) -> tuple[int, str, bool]:
-        """(status, reason, needs_csrf): status 200 when allowed, else 401 or 403."""
+    def token_ok(self, candidate: str) -> bool:
+        assert self.token is not None
+        return hmac.compare_digest(candidate.encode("utf-8", "replace"), self.token.encode())
+
+    def blocked(self, request: Request) -> Verdict | None:
+        """429 when the client's address has failed too often, else None."""
+        wait = self.throttle.retry_after(client_address(request))
+        if wait:
+            return Verdict(429, f"too many failed operator tokens from your address; retry in {wait} s",
+                           retry_after=wait)
+        return None
+
+    def open_session(self) -> str:
+        return open_session(self.rt.sessions, self._key, self.rt.settings.ops.session_seconds, utcnow())
+
+    def close_session(self, session_id: str) -> None:
+        close_session(self.rt.sessions, self._key, session_id)
+
+    def check(self, request: Request) -> Verdict:
         if self.token is None:
             host = request.client.host if request.client else ""
             # Through a reverse proxy every client looks local: a forwarded request is never "loopback".
             proxied = any(h in request.headers for h in ("forwarded", "x-forwarded-for", "x-real-ip"))
             if _is_loopback(host) and not proxied:
-                return 200, "", True
-            return 403, "no operator token configured: operator pages are served to loopback clients only", True
+                return Verdict(200)
+            return Verdict(403, "no operator token configured: operator pages are served to loopback clients only")
         auth = request.headers.get("authorization", "")
         if auth:
+            if (verdict := self.blocked(request)) is not None:
+                return Verdict(verdict.status, verdict.reason, False, verdict.retry_after)
             scheme, _, value = auth.partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
-                return 200, "", False
-            return 403, "invalid operator token", False
+            if scheme.lower() == "bearer" and self.token_ok(value.strip()):
+                return Verdict(200, needs_csrf=False)
+            self.throttle.failed(client_address(request))
+            return Verdict(403, "invalid operator token", False)
         cookie = request.cookies.get(COOKIE)
         if cookie:
-            if hmac.compare_digest(cookie.encode(), self.session_value().encode()):
-                return 200, "", True
-            return 403, "invalid operator session; log in again", True
-        return 401, "operator token required", True
+            # A session id is 256 random bits: not worth guessing, so a stale cookie (expired, logged out)
+            # is no failed attempt and cannot lock its operator out.
+            if session_alive(self.rt.sessions, self._key, cookie, utcnow()):
+                return Verdict(200)
+            return Verdict(403, "your operator session has ended (expired or logged out); log in again")
+        return Verdict(401, "operator token required")
 
 
 def _ago(iso: str | None) -> str:
@@ -258,7 +305,7 @@ def _wants_html(request: Request) -> bool:
 
 def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
-    access = Access(rt)
+    access = Access(rt, app.state.auth_throttle)
     refresh = rt.settings.ops.refresh_seconds
 
     def page(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -271,7 +318,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
                                               "frame-ancestors 'none'"}
         return HTMLResponse(body, status_code=status, headers=headers)
 
-    def denied(request: Request, status: int, reason: str) -> Response:
+    def denied(request: Request, status: int, reason: str, retry_after: int = 0) -> Response:
         resp: Response
         if _wants_html(request):
             if status == 401:
@@ -283,17 +330,24 @@ def install(app: FastAPI, rt: Runtime) -> None:
             resp = JSONResponse({"error": reason}, status_code=status)
         if status == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="syndication-ops"'
+        if retry_after:
+            resp.headers["Retry-After"] = str(retry_after)
         return resp
 
     def guard(request: Request) -> Response | None:
-        status, reason, _ = access.check(request)
-        return None if status == 200 else denied(request, status, reason)
+        v = access.check(request)
+        return None if v.status == 200 else denied(request, v.status, v.reason, v.retry_after)
+
+    async def read_form(request: Request, cap: int) -> dict[str, str]:
+        raw = await read_limited(request, cap)
+        return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
     async def guard_post(request: Request) -> tuple[Response | None, dict[str, str]]:
-        status, reason, needs_csrf = access.check(request)
-        if status != 200:
-            return denied(request, status, reason), {}
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        v = await run_in_threadpool(access.check, request)  # a session lookup, a throttle in Redis
+        if v.status != 200:
+            return denied(request, v.status, v.reason, v.retry_after), {}
+        needs_csrf = v.needs_csrf
+        form = await read_form(request, FORM_BODY_LIMIT)
         if needs_csrf and (not hmac.compare_digest(form.get("csrf", "").encode(), access.csrf().encode())
                            or not _same_origin(request)):
             return JSONResponse({"error": "missing or invalid CSRF token (reload the page)"}, status_code=403), form
@@ -318,7 +372,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
         return JSONResponse(ops.snapshot(rt), headers={"Cache-Control": "no-store"})
 
     @app.get("/ops/sources/{source_id}", include_in_schema=False)
-    def source_page(source_id: int, request: Request) -> Response:
+    def source_page(source_id: RowId, request: Request) -> Response:
         if (resp := guard(request)) is not None:
             return resp
         row = next((s for s in ops.source_rows(rt) if s.get("id") == source_id), None)
@@ -339,23 +393,23 @@ def install(app: FastAPI, rt: Runtime) -> None:
         return done(request, form, message)
 
     @app.post("/ops/sources/{source_id}/poll", include_in_schema=False)
-    async def poll_now(source_id: int, request: Request) -> Response:
+    async def poll_now(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.poll_now, source_id)
 
     @app.post("/ops/sources/{source_id}/pause", include_in_schema=False)
-    async def pause(source_id: int, request: Request) -> Response:
+    async def pause(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.set_paused, source_id, True)
 
     @app.post("/ops/sources/{source_id}/resume", include_in_schema=False)
-    async def resume(source_id: int, request: Request) -> Response:
+    async def resume(source_id: RowId, request: Request) -> Response:
         return await act(request, ops.set_paused, source_id, False)
 
     @app.post("/ops/dead-letters/{dead_letter_id}/replay", include_in_schema=False)
-    async def replay(dead_letter_id: int, request: Request) -> Response:
+    async def replay(dead_letter_id: RowId, request: Request) -> Response:
         return await act(request, ops.replay, dead_letter_id)
 
     @app.post("/ops/deliveries/{delivery_id}/retry", include_in_schema=False)
-    async def retry(delivery_id: int, request: Request) -> Response:
+    async def retry(delivery_id: RowId, request: Request) -> Response:
         return await act(request, ops.retry_delivery, delivery_id)
 
     @app.get("/ops/login", include_in_schema=False)
@@ -366,19 +420,31 @@ def install(app: FastAPI, rt: Runtime) -> None:
 
     @app.post("/ops/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if access.token is None:
             return RedirectResponse("/ops", status_code=303)
-        if not hmac.compare_digest(form.get("token", "").encode(), access.token.encode()):
+        # The credential is in the body: a blocked address is answered before a byte of it is read, and no
+        # body is read past LOGIN_BODY_LIMIT (413).
+        if (blocked := await run_in_threadpool(access.blocked, request)) is not None:
+            refused = page("login", request, 429, error=blocked.reason, next="/ops", refresh=0)
+            refused.headers["Retry-After"] = str(blocked.retry_after)
+            return refused
+        form = await read_form(request, LOGIN_BODY_LIMIT)
+        if not access.token_ok(form.get("token", "")):
+            await run_in_threadpool(access.throttle.failed, client_address(request))
             return page("login", request, 403, error="wrong operator token", next=_safe_next(form.get("next")),
                         refresh=0)
+        session_id = await run_in_threadpool(access.open_session)
         resp = RedirectResponse(_safe_next(form.get("next")), status_code=303)
-        resp.set_cookie(COOKIE, access.session_value(), httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+        resp.set_cookie(COOKIE, session_id, max_age=rt.settings.ops.session_seconds, httponly=True,
+                        samesite="strict", path="/", secure=request.url.scheme == "https")
         return resp
 
     @app.post("/ops/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        # Ends the session in the database, so the cookie is refused by every process even if a copy of it
+        # survives in the browser (or elsewhere).
+        if access.token is not None and (cookie := request.cookies.get(COOKIE)):
+            access.close_session(cookie)
         resp = RedirectResponse("/ops/login", status_code=303)
         resp.delete_cookie(COOKIE, path="/")
         return resp

@@ -248,7 +248,7 @@ def test_without_token_ops_is_loopback_only(two_sources: Runtime) -> None:
 def test_with_token_bearer_or_login_cookie(make_runtime: Callable[..., Runtime], feed_server: FeedServer) -> None:
     good = feed_server.add_feed("/good.rss", rss(2))
     rt = make_runtime(partners=partners(good, feed_server.add("/bad.rss", "x", status=500)),
-                      ops={"token": "s3cret-operator-token"})
+                      ops={"token": "s3cret-operator-token-of-32-chars+"})
     poll_all(rt)
     app = create_app(rt)
     client = TestClient(app, client=LOOPBACK)  # loopback gets no free pass once a token is set
@@ -259,7 +259,7 @@ def test_with_token_bearer_or_login_cookie(make_runtime: Callable[..., Runtime],
     assert client.get("/metrics").status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert client.get("/ops/status.json", headers=wrong).status_code == 403
-    right = {"Authorization": "Bearer s3cret-operator-token"}
+    right = {"Authorization": "Bearer s3cret-operator-token-of-32-chars+"}
     assert client.get("/ops/status.json", headers=right).status_code == 200
     assert client.get("/metrics", headers=right).status_code == 200
     sid = source_id(rt, "good")
@@ -273,7 +273,7 @@ def test_with_token_bearer_or_login_cookie(make_runtime: Callable[..., Runtime],
     # Browser flow: wrong token -> 403; right token -> HttpOnly SameSite=Strict cookie, then CSRF-checked forms.
     browser = TestClient(app, client=REMOTE)
     assert browser.post("/ops/login", data={"token": "nope"}).status_code == 403
-    login = browser.post("/ops/login", data={"token": "s3cret-operator-token"}, follow_redirects=False)
+    login = browser.post("/ops/login", data={"token": "s3cret-operator-token-of-32-chars+"}, follow_redirects=False)
     assert login.status_code == 303
     cookie = login.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "s3cret" not in cookie

@@ -389,9 +389,9 @@ def test_router_errors_under_the_api_use_our_error_shape(env: Env) -> None:
     assert "GET" in assert_error(resp, 405, "method_not_allowed")["detail"]
     assert "allow" in {k.lower() for k in resp.headers}
     assert_error(env.client.get("/api/v1/nothing-here"), 404, "not_found")
-    # Elsewhere FastAPI's own shape is kept.
+    # Elsewhere too (the app-wide handler), with the route's own detail.
     resp = env.client.get("/feeds/none.atom")
-    assert resp.status_code == 404 and "error" not in resp.json()
+    assert resp.status_code == 404 and resp.json() == {"error": "not_found", "detail": "no such feed"}
 
 
 def test_rate_limit_is_429_with_retry_after(env_factory: Callable[..., Env]) -> None:
@@ -564,7 +564,7 @@ def test_openapi_describes_routes_and_errors(env: Env) -> None:
     expected = {
         ("/api/v1/partners/{partner_id}/items", "post"): {"202", "401", "403", "413", "415", "422", "423", "429"},
         ("/api/v1/partners/{partner_id}/sources", "get"): {"200", "401", "403", "422", "429"},
-        ("/api/v1/partners/{partner_id}/sources", "post"): {"201", "401", "403", "409", "422", "429"},
+        ("/api/v1/partners/{partner_id}/sources", "post"): {"201", "401", "403", "409", "413", "422", "429"},
         ("/api/v1/partners/{partner_id}/sources/{source_id}", "delete"): {"204", "401", "403", "404", "422", "429"},
         ("/api/v1/partners/{partner_id}/items/{item_id}", "get"): {"200", "401", "403", "404", "409", "422", "429"},
     }

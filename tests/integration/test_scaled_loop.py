@@ -47,7 +47,9 @@ def test_scheduler_dispatches_to_real_worker_end_to_end(
         parsed = feedparser.parse(atom.read_bytes())
         assert parsed.bozo == 0
         assert sorted(e.title for e in parsed.entries) == [f"Story {i}" for i in range(5)]
-        assert (data_dir / "public" / "feeds" / "partners" / "wire.rss").exists()
+        # Channels are published one after another: the partner's own channel may follow all.atom by a moment.
+        wire_rss = data_dir / "public" / "feeds" / "partners" / "wire.rss"
+        wait_for(wire_rss.exists, 15, "the partner channel partners/wire.rss", on_fail=lambda: tail(log))
         # One task per source poll, never one per item: 5 items, one poll task, one fetch at the server.
         assert started[0].received(TASK_POLL) == 1, tail(log)
         assert [p for _, p, _ in feed_server.requests].count("/wire.rss") == 1
