@@ -29,7 +29,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,14 +46,13 @@ from syndication.db.models import (
 )
 from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
+from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
 from syndication.publish.channels import ChannelSpec, channel_specs, embargo_passed, item_uid, under_embargo
+from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
-    ATOM,
     ENTRY_CACHE,
     EPOCH,
-    GENERATOR,
-    SYND,
     FragmentCache,
     fingerprint,
     json_fragment,
@@ -371,7 +369,7 @@ def notice_dict(n: Notice) -> dict[str, Any]:
         "id": n.uid,
         "number": n.id,
         "kind": n.kind,
-        "time": _rfc3339(n.created_at),
+        "time": rfc3339(n.created_at),
         "partner": n.partner_id,
         "partner_item_id": n.partner_item_id,
         "partner_item_url": n.partner_item_url,
@@ -386,19 +384,6 @@ def notice_dict(n: Notice) -> dict[str, Any]:
     }
 
 
-def _rfc3339(dt: datetime) -> str:
-    from syndication.publish.feeds import _rfc3339 as fmt
-
-    return fmt(dt)
-
-
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _summary(n: Notice) -> str:
     what = {"republished": "We republished", "updated": "We updated our copy of",
             "corrected": "We corrected our copy of", "withdrawn": "We withdrew",
@@ -411,32 +396,26 @@ def _summary(n: Notice) -> str:
     return text
 
 
-NOTICE_NSMAP = {None: ATOM, "syn": SYND}
+NOTICE_NAMESPACES = {"syn": SYND}
 
 
 def render_notices_atom(
     name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None
 ) -> bytes:
-    """The notices feed; with a cache, entries are spliced in from it (same bytes: notices never change,
-    and an entry is keyed by a digest of everything it shows)."""
-    a = f"{{{ATOM}}}"
+    """The notices feed (feedgen and our extension); with a cache, entries are spliced in from it (same
+    bytes: notices never change, and an entry is keyed by a digest of everything it shows)."""
     base = settings.public_url.rstrip("/")
     self_url = f"{base}/notices/{name}.atom"
-    root = etree.Element(a + "feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
-    _sub(root, a + "id", self_url)
-    _sub(root, a + "title", title, type="text")
-    _sub(root, a + "updated", _rfc3339(max((n.created_at for n in notices), default=EPOCH)))
-    _sub(root, a + "link", rel="self", href=self_url, type="application/atom+xml")
-    _sub(root, a + "link", rel="alternate", href=base + "/", type="text/html")
-    author = _sub(root, a + "author")
-    _sub(author, a + "name", settings.service_name)
-    _sub(root, a + "generator", GENERATOR)
+    fg = fx.new_feed("atom", title=title, updated=max((n.created_at for n in notices), default=EPOCH),
+                     namespaces=NOTICE_NAMESPACES)
+    fg.id(self_url)
+    fg.link(href=self_url, rel="self", type="application/atom+xml")
+    fg.link(href=base + "/", rel="alternate", type="text/html")
+    fg.author(name=settings.service_name)
     if cache is None:
-        for n in notices:
-            _notice_entry(root, n)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-    skeleton = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-    return splice_xml(skeleton, b"</feed>\n", [
+        fx.add_entries(fg, map(_notice_entry, notices))
+        return fx.atom_bytes(fg)
+    return splice_xml(fx.atom_bytes(fg), b"</feed>\n", [
         cache.get(("notice-atom", cache.digest(n, partial(_notice_key, n))), partial(_notice_entry_bytes, n))
         for n in notices])
 
@@ -446,45 +425,40 @@ def _notice_key(n: Notice) -> bytes:
 
 
 def _notice_entry_bytes(n: Notice) -> bytes:
-    root = etree.Element(f"{{{ATOM}}}feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
-    _notice_entry(root, n)
+    root = fx.atom_template(NOTICE_NAMESPACES)
+    root.append(_notice_entry(n).atom_entry())
     return xml_children(root, b"feed")
 
 
-def _notice_entry(root: etree._Element, n: Notice) -> None:
-    a = f"{{{ATOM}}}"
-    s = f"{{{SYND}}}"
+def _notice_entry(n: Notice) -> Any:
     d = notice_dict(n)
-    e = _sub(root, a + "entry")
-    _sub(e, a + "id", n.uid)
-    _sub(e, a + "title", f"{n.kind}: {n.title or n.partner_id}", type="text")
-    _sub(e, a + "updated", d["time"])
-    _sub(e, a + "published", d["time"])
-    if n.item_url:
-        _sub(e, a + "link", rel="related", href=n.item_url, type="text/html")
-    if n.partner_item_url:
-        _sub(e, a + "link", rel="via", href=n.partner_item_url)
-    lic = d["attribution"].get("license_url")
-    if lic:
-        _sub(e, a + "link", rel="license", href=lic)
-    _sub(e, a + "category", term=n.kind, scheme=SYND + "#kind")
-    _sub(e, a + "category", term=n.action, scheme=SYND + "#action")
+    fe = fx.new_entry("atom", title=f"{n.kind}: {n.title or n.partner_id}", published=n.created_at,
+                      updated=n.created_at)
+    fe.id(n.uid)
+    fe.category(term=n.kind, scheme=SYND + "#kind")
+    fe.category(term=n.action, scheme=SYND + "#action")
     rights = d["attribution"].get("rights")
     if rights:
-        _sub(e, a + "rights", str(rights).replace("{year}", str(n.created_at.year)), type="text")
-    _sub(e, a + "content", _summary(n), type="text")
-    el = _sub(e, s + "notice")
-    for key in ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
-                "item_url", "reason"):
-        if d[key] is not None:
-            _sub(el, s + key.replace("_", "-"), str(d[key]))
-    chans = _sub(el, s + "channels")
-    for c in d["channels"]:
-        _sub(chans, s + "channel", c)
-    attr = _sub(el, s + "attribution")
-    for key, value in d["attribution"].items():
-        if value is not None:
-            _sub(attr, s + key.replace("_", "-"), str(value))
+        fe.rights(str(rights).replace("{year}", str(n.created_at.year)))
+    fe.content(_summary(n), type="text")
+    links = []
+    if n.item_url:
+        links.append(fx.Link(n.item_url, "related", "text/html"))
+    if n.partner_item_url:
+        links.append(fx.Link(n.partner_item_url, "via"))
+    lic = d["attribution"].get("license_url")
+    if lic:
+        links.append(fx.Link(lic, "license"))
+    fe.synd.links(links)
+    fields = ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
+              "item_url", "reason")
+    fe.synd.element(node("notice", children=[
+        *(node(key.replace("_", "-"), d[key]) for key in fields if d[key] is not None),
+        node("channels", children=[node("channel", c) for c in d["channels"]]),
+        node("attribution", children=[
+            node(key.replace("_", "-"), value) for key, value in d["attribution"].items() if value is not None]),
+    ]))
+    return fe
 
 
 def _notice_item(n: Notice) -> dict[str, Any]:
