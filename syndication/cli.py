@@ -43,6 +43,10 @@ def out() -> Console:
     """The stdout console (tests may replace `console`)."""
     return globals().get("console") or __getattr__("console")  # type: ignore[no-any-return]
 
+
+def err() -> Console:
+    return globals().get("err_console") or __getattr__("err_console")  # type: ignore[no-any-return]
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
@@ -121,12 +125,13 @@ def ingest(
 
 @app.command()
 def publish(as_json: JsonOpt = False) -> None:
-    """Regenerate every channel now."""
-    from syndication import jobs
+    """Regenerate every channel now (exit 1, naming each, when a channel cannot be written)."""
+    from syndication import jobs, ops
 
     rt = runtime()
     try:
         results = jobs.publish_all(rt)
+        failing = ops.publishing(rt)["failing"]
     finally:
         rt.close()
     rows: list[dict[str, Any]] = [
@@ -134,16 +139,20 @@ def publish(as_json: JsonOpt = False) -> None:
         for r in results
     ]
     if as_json:
-        emit_json({"channels": rows})
-        return
-    from rich.table import Table  # on use: not needed by --json
+        emit_json({"channels": rows, "failures": failing})
+    else:
+        from rich.table import Table  # on use: not needed by --json
 
-    table = Table(title="Publish")
-    for col in ("channel", "format", "items", "changed", "path"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-    out().print(table)
+        table = Table(title="Publish")
+        for col in ("channel", "format", "items", "changed", "path"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
+        out().print(table)
+    if failing:
+        for f in failing:
+            err().print(f"error: {f['reason']}")
+        raise typer.Exit(1)
 
 
 def source_status(rt: Any) -> list[dict[str, Any]]:

@@ -445,6 +445,14 @@ def relay(rt: Runtime) -> set[str]:
             return dirty
 
 
+def publish_retry_due(rt: Runtime) -> bool:
+    """Has a channel that failed to publish reached its retry time (syndication.publish.failures)?"""
+    from syndication.publish.failures import retry_due
+
+    with rt.sessions() as session:
+        return retry_due(session, utcnow())
+
+
 def publish_dirty(rt: Runtime) -> list[ChannelResult]:
     release_embargoes(rt)
     relay(rt)

@@ -91,6 +91,20 @@ class DatabaseCollector(Collector):
             df.add_metric([state], n)
         yield df
 
+        from syndication.publish.failures import counted
+
+        with rt.sessions() as session:
+            channels = counted(session)
+        pf = CounterMetricFamily("syndication_publish_failures", "Failed publishes of a channel's files (kept in "
+                                 "the database: every process reports the same total).", labels=["channel"])
+        pc = GaugeMetricFamily("syndication_publish_consecutive_failures", "Failed publishes of a channel since "
+                               "it was last written (0 = healthy).", labels=["channel"])
+        for h in channels:
+            pf.add_metric([h.channel], h.failures_total)
+            pc.add_metric([h.channel], h.consecutive_failures)
+        yield pf
+        yield pc
+
         dl = GaugeMetricFamily("syndication_dead_letters", "Dead letters not yet replayed, by task.", labels=["task"])
         for task, n in dead:
             dl.add_metric([task], int(n))

@@ -1,9 +1,9 @@
 """Operators' view and actions (the shell around syndication.health).
 
-`snapshot(rt)` reads sources, items, polls, events, channels, dead letters (and notice deliveries when
-the [publish] area's table exists) plus the queues, and returns one JSON-able dict; the CLI (`status`,
-`failures`), the /ops pages and /metrics all read the same figures. Actions: poll now, pause/resume,
-replay a dead letter, retry a failed delivery.
+`snapshot(rt)` reads sources, items, polls, events, channels (and their publish failures), dead letters
+(and notice deliveries when the [publish] area's table exists) plus the queues, and returns one JSON-able
+dict; the CLI (`status`, `failures`), the /ops pages and /metrics all read the same figures. Actions: poll
+now, pause/resume, replay a dead letter, retry a failed delivery.
 """
 
 from __future__ import annotations
@@ -442,6 +442,21 @@ def retry_delivery(rt: Runtime, delivery_id: int) -> str:
     return f"delivery {delivery_id}: {count} failed deliver{'y' if count == 1 else 'ies'} of notice {row[0]} requeued"
 
 
+# ---------------------------------------------------------------- publishing ([trust])
+
+
+def publishing(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    """Channels whose files could not be written (failing now), and notices waiting for their channels."""
+    from syndication.publish.failures import failing, reason
+    from syndication.publish.notices import pending_counts
+
+    now = now or utcnow()
+    with rt.sessions() as session:
+        stale = failing(session)
+        pending = pending_counts(session, now)
+    return {"failing": [{**h.as_dict(), "reason": reason(h, now)} for h in stale], "pending_notices": pending}
+
+
 # ---------------------------------------------------------------- the whole picture
 
 
@@ -451,14 +466,17 @@ def snapshot(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     by_state = {s: 0 for s in health.STATES}
     for row in sources:
         by_state[row["state"]] = by_state.get(row["state"], 0) + 1
+    publish = publishing(rt, now)
     return {
         "generated_at": isoformat(now),
         "mode": "embedded" if rt.settings.embedded else "scaled",
         "sources": sources,
         "sources_by_state": by_state,
         "pipeline": pipeline(rt, now, sources),
+        "publishing": publish,
         "queues": queues(rt),
-        "failures": {"dead_letters": dead_letters(rt), "deliveries": failed_deliveries(rt)},
+        "failures": {"dead_letters": dead_letters(rt), "deliveries": failed_deliveries(rt),
+                     "publishing": publish["failing"]},
     }
 
 

@@ -81,15 +81,21 @@ def any_round_running(session: Session, now: datetime) -> bool:
     return session.scalar(select(Source.id).where(_live(now)).limit(1)) is not None
 
 
+def _waiting() -> Any:
+    # A channel that failed to publish waits for its own retry (syndication.publish.failures), which the
+    # tick triggers: its mark must not make every round's end, or the bound, publish again.
+    return Channel.dirty_since.is_not(None) & (Channel.consecutive_failures == 0)
+
+
 def publish_owed(session: Session) -> bool:
-    """Is anything waiting to be published: an event not yet relayed, or a channel marked dirty?"""
+    """Is anything waiting to be published: an event not yet relayed, or a (healthy) channel marked dirty?"""
     if session.scalar(select(Event.id).where(Event.relayed_at.is_(None)).limit(1)) is not None:
         return True
-    return session.scalar(select(Channel.id).where(Channel.dirty_since.is_not(None)).limit(1)) is not None
+    return session.scalar(select(Channel.id).where(_waiting()).limit(1)) is not None
 
 
 def oldest_mark(session: Session) -> datetime | None:
-    return session.scalar(select(func.min(Channel.dirty_since)))
+    return session.scalar(select(func.min(Channel.dirty_since)).where(_waiting()))
 
 
 # ---------------------------------------------------------------- the two triggers

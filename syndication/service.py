@@ -28,8 +28,11 @@ def tick(rt: Runtime) -> int:
         # Items whose embargo just passed become events, so their channels are republished ([normalise]).
         jobs.release_embargoes(rt)
         # Events written by other processes (push API, other workers) reach the publisher here too; changes
-        # polled in a round still running wait for its end, at most publish.round_max_delay (syndication.rounds).
-        rounds.on_tick(rt, bool(jobs.relay(rt)), rt.dispatcher.publish_dirty)
+        # polled in a round still running wait for its end, at most publish.round_max_delay (syndication.rounds);
+        # and a channel that failed to publish is retried here once its backoff has passed ([trust]).
+        relayed = bool(jobs.relay(rt))
+        if not rounds.on_tick(rt, relayed, rt.dispatcher.publish_dirty) and jobs.publish_retry_due(rt):
+            rt.dispatcher.publish_dirty()
         return len(claimed)
     except Exception:
         log.exception("scheduler tick failed")

@@ -200,6 +200,10 @@ class PublishSettings(_Strict):
     archive_page_size: int | None = Field(default=None, ge=1, le=10_000)
     # RFC 6721: how long a withdrawn item stays as an at:deleted-entry tombstone in the Atom feed.
     tombstone_days: float = Field(default=7.0, ge=0)
+    # A channel whose files could not be written is retried after retry_base seconds, doubling per
+    # consecutive failure up to retry_cap (±20 % jitter); the scheduler tick notices when one is due.
+    retry_base: float = Field(default=1.0, gt=0)
+    retry_cap: float = Field(default=60.0, gt=0)
 
 
 class WebSubSettings(_Strict):

@@ -9,6 +9,8 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet": "magenta"}
@@ -81,7 +83,29 @@ def render_status(snap: dict[str, Any]) -> Group:
     dls = snap["failures"]["dead_letters"]
     fail_line = Text(f"dead letters waiting: {len(dls)}; failed deliveries: "
                      f"{len(snap['failures']['deliveries']['items'])}", style="red" if dls else "")
-    return Group(sources, pipe, lag_line, queues, Text.from_markup(extra), fail_line)
+    return Group(sources, pipe, lag_line, render_publishing(snap["publishing"]), queues, Text.from_markup(extra),
+                 fail_line)
+
+
+def render_publishing(pub: dict[str, Any]) -> Table | Text:
+    """Channels that cannot be published (red), or one green line; and notices waiting for their channels."""
+    from rich.table import Table  # on use: `status --json` never renders
+    from rich.text import Text
+
+    waiting = pub["pending_notices"]
+    wait_text = (f"; {waiting['count']} notice(s) waiting for their channels"
+                 + (f" (oldest {waiting['oldest_seconds']:.0f}s)" if waiting.get("oldest_seconds") else "")
+                 if waiting["count"] else "")
+    if not pub["failing"]:
+        return Text(f"Publishing: every channel written{wait_text}", style="green")
+    table = Table(title=f"Publishing FAILING{wait_text}", title_style="bold red")
+    for col in ("channel", "failing since", "attempts", "total", "next retry", "last error"):
+        table.add_column(col, overflow="fold")
+    now = time.time()
+    for f in pub["failing"]:
+        table.add_row(f["channel"], _age(f["failing_since"], now), str(f["consecutive_failures"]),
+                      str(f["failures_total"]), _age(f["next_retry_at"], now), Text(f["last_error"] or "", style="red"))
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -124,13 +148,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def failures(as_json: JsonOpt = False,
                  all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False) -> None:
-        """Dead letters and failed notice deliveries."""
+        """Dead letters, failed notice deliveries, and channels that cannot be published."""
         from syndication import ops
 
         rt = cli.runtime()
         try:
             data: dict[str, Any] = {"dead_letters": ops.dead_letters(rt, include_replayed=all_),
-                    "deliveries": ops.failed_deliveries(rt)}
+                    "deliveries": ops.failed_deliveries(rt), "publishing": ops.publishing(rt)["failing"]}
         finally:
             rt.close()
         if as_json:
@@ -139,6 +163,16 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table  # on use: not needed by --json
         from rich.text import Text
 
+        if data["publishing"]:
+            pt = Table(title="Channels that cannot be published (retried with backoff)", title_style="bold red")
+            for col in ("channel", "failing since", "attempts", "total", "next retry", "last error"):
+                pt.add_column(col, overflow="fold")
+            for f in data["publishing"]:
+                pt.add_row(f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
+                           f["next_retry_at"] or "-", Text(f["last_error"] or ""))
+            cli.console.print(pt)
+        else:
+            cli.console.print("Publishing: no channel failing")
         table = Table(title="Dead letters")
         for col in ("id", "task", "args", "attempts", "created", "replayed", "error"):
             table.add_column(col, overflow="fold")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -151,6 +152,9 @@ class Item(Base):
     body_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     title_key: Mapped[str | None] = mapped_column(Text)
     embargo_released_at: Mapped[datetime | None]
+    # [trust] when the item was last withdrawn (0013_publish_state): an item withdrawn before its embargo
+    # passed was never public, so no public output (tombstone, notice, /items page) ever names it.
+    withdrawn_at: Mapped[datetime | None]
 
 
 class ItemVersion(Base):
@@ -190,7 +194,11 @@ class Channel(Base):
     """Publication state of a channel; `dirty_since` set by the relay, cleared by the publisher.
 
     `dirty_seq` moves on every mark (0009_channel_dirty_seq): the publisher clears a mark only if no
-    change was relayed after it read the channel, so nothing relayed during a render is dropped."""
+    change was relayed after it read the channel, so nothing relayed during a render is dropped.
+
+    [trust] 0013_publish_state: `published_seq` is the highest mark a successful write included (a notice
+    waiting for the mark its change made is released once it is reached); the failure columns are the
+    channel's publish health, read by every process (status, /ops, /metrics, /readyz)."""
 
     __tablename__ = "channels"
 
@@ -198,6 +206,13 @@ class Channel(Base):
     dirty_since: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     dirty_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    published_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failures_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    next_retry_at: Mapped[datetime | None]
 
 
 class ChannelFile(Base):
@@ -316,6 +331,31 @@ class Notice(Base):
     attribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str] = mapped_column(String(16))  # none | update | remove
+    # [trust] the item was under embargo when this happened: the partner's own notice only (never in the
+    # public notices feed, never to subscribers).
+    under_embargo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class PendingNotice(Base):
+    """[trust] A notice waiting for the channel files that carry its change (0013_publish_state).
+
+    The relay records one per item event, with the dirty mark (`channels.dirty_seq`) its change gave each
+    channel the notice names; the publisher turns it into a `notices` row (and deliveries) once every one
+    of those channels has been written at or past that mark (`channels.published_seq`)."""
+
+    __tablename__ = "pending_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    under_embargo: Mapped[bool] = mapped_column(Boolean, default=False)
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    waits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # channel id -> dirty_seq to reach
+    created_at: Mapped[datetime]
 
 
 class Delivery(Base):

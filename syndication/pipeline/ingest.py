@@ -120,6 +120,7 @@ def store_items(
         assert row is not None
         if decision == "withdrawn":
             row.status = "withdrawn"
+            row.withdrawn_at = now
             row.change_note = item.change_note
             row.last_seen_at = now
             row.updated_at = max(now, row.updated_at)
@@ -206,6 +207,7 @@ def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool
     row.last_seen_at = now
     row.content_hash = item.content_hash
     row.status = "withdrawn" if item.status == "withdrawn" else "usable"
+    row.withdrawn_at = now if row.status == "withdrawn" else None
     row.change_note = item.change_note
     if not (keep_embargo and row.embargo_until is not None):
         if row.embargo_until != item.embargo_until:

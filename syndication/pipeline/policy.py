@@ -171,9 +171,19 @@ def render_footer(
     template = a.get("attribution_template") or (DEFAULT_ATTRIBUTION_TEMPLATE if url else DEFAULT_TEMPLATE_NO_URL)
     try:
         main = template.format_map(_Blank(values))
+        used = {f for _, f, _, _ in Formatter().parse(template) if f}
     except (ValueError, IndexError, AttributeError):
         main = DEFAULT_TEMPLATE_NO_URL.format_map(_Blank(values))
+        used = set()
     parts = [" ".join(main.split())]
+    # Said once: a template that names these fields has placed them itself. The distributing source is left
+    # out when it is the credited partner itself ("source: commonspace.eu with APA" on commonspace.eu's item).
+    dist = a.get("distributing_source")
+    if dist and "distributing_source" not in used and not same_org(dist, credit):
+        parts.append(f"Distributed by {escape(dist)}.")
+    terms = " ".join(str(a.get("usage_terms") or "").split())
+    if terms and "usage_terms" not in used:
+        parts.append(f"Usage terms: {escape(terms)}" + ("" if terms.endswith((".", "!", "?")) else "."))
     for row in a.get("image_credits") or ():
         credit_text = row.get("credit") or ""
         caption = row.get("caption")

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import ArchiveEntry, ArchivePage, Channel, Item
-from syndication.publish.channels import ChannelSpec, PartnerInfo, PublishedItem, item_uid, to_published
+from syndication.publish.channels import (
+    ChannelSpec,
+    PartnerInfo,
+    PublishedItem,
+    embargo_passed,
+    item_uid,
+    publicly_known,
+    to_published,
+)
 from syndication.publish.feeds import Tombstone
 
 
@@ -74,7 +82,7 @@ def assign(
             .outerjoin(ArchiveEntry, and_(ArchiveEntry.channel_id == spec.id, ArchiveEntry.item_id == Item.id))
             .where(ArchiveEntry.id.is_(None))
             .where(Item.status != "withdrawn")
-            .where(or_(Item.embargo_until.is_(None), Item.embargo_until <= now))
+            .where(embargo_passed(now))
             .where(Item.sort_at <= oldest)
             .where(Item.id.not_in([i.id for i in window]))
             .order_by(Item.sort_at.asc(), Item.id.asc())
@@ -122,7 +130,8 @@ def _shown_stories(session: Session, spec: ChannelSpec, window_ids: list[int]) -
 
 
 def page_items(
-    session: Session, spec: ChannelSpec, page: int, partners: dict[str, PartnerInfo], *, frozen: bool
+    session: Session, spec: ChannelSpec, page: int, partners: dict[str, PartnerInfo], *, frozen: bool,
+    now: datetime,
 ) -> list[PublishedItem]:
     query = (
         select(Item)
@@ -131,7 +140,8 @@ def page_items(
         .order_by(Item.sort_at.desc(), Item.id.desc())
     )
     if not frozen:
-        query = query.where(Item.status != "withdrawn")
+        # An archived item put under embargo again by its partner leaves the open page until then.
+        query = query.where(Item.status != "withdrawn", embargo_passed(now))
     return [to_published(row, partners[row.partner_id]) for row in session.scalars(query)]
 
 
@@ -146,12 +156,14 @@ def mark_frozen(session: Session, channel_id: str, pages: list[int], now: dateti
 def tombstones(
     session: Session, spec: ChannelSpec, now: datetime, days: float, item_url: str
 ) -> tuple[Tombstone, ...]:
-    """Withdrawn items of this channel, withdrawn within `days`, newest first."""
+    """Withdrawn items of this channel, withdrawn within `days`, newest first; never one under embargo or
+    withdrawn before its embargo passed (it was never public: a tombstone would reveal it)."""
     if days <= 0:
         return ()
     query = (
         select(Item)
         .where(Item.status == "withdrawn", Item.updated_at >= now - timedelta(days=days))
+        .where(publicly_known(now))
         .order_by(Item.updated_at.desc(), Item.id.desc())
     )
     if spec.partners:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Item, Partner, Source
@@ -61,6 +61,45 @@ class PublishedItem:
     carriers: tuple[dict[str, Any], ...] = ()
 
 
+# ---------------------------------------------------------------- embargo: what the public may know
+#
+# An item under embargo (embargo_until in the future) is invisible to every public output: channel feeds,
+# archive pages, tombstones, the public notices feed, /items/<id>, subscribers' webhooks. An item withdrawn
+# before its embargo passed was never public, so nothing public ever names it, even after the embargo
+# time. The partner's own notices feed and item-status API still show it to that partner.
+
+
+def embargo_passed(now: datetime) -> ColumnElement[bool]:
+    """SQL: the item is not under embargo at `now`."""
+    return or_(Item.embargo_until.is_(None), Item.embargo_until <= now)
+
+
+def ever_public() -> ColumnElement[bool]:
+    """SQL: a withdrawn item was public before it was withdrawn (rows withdrawn before withdrawn_at was
+    recorded count as public, as they were treated before)."""
+    return or_(Item.embargo_until.is_(None), Item.withdrawn_at.is_(None), Item.embargo_until <= Item.withdrawn_at)
+
+
+def publicly_known(now: datetime) -> ColumnElement[bool]:
+    """SQL: a public output may name this item (current or withdrawn)."""
+    return and_(embargo_passed(now), ever_public())
+
+
+def is_publicly_known(
+    *, embargo_until: datetime | None, withdrawn_at: datetime | None, status: str, now: datetime
+) -> bool:
+    """The same rule as `publicly_known`, on values."""
+    if embargo_until is None:
+        return True
+    if embargo_until > now:
+        return False
+    return status != "withdrawn" or withdrawn_at is None or embargo_until <= withdrawn_at
+
+
+def under_embargo(embargo_until: datetime | None, at: datetime) -> bool:
+    return embargo_until is not None and embargo_until > at
+
+
 def partner_channel_id(partner_id: str) -> str:
     return f"partners/{partner_id}"
 
@@ -112,7 +151,7 @@ def select_items(
     query = (
         select(Item)
         .where(Item.status != "withdrawn")
-        .where(or_(Item.embargo_until.is_(None), Item.embargo_until <= now))
+        .where(embargo_passed(now))
         .order_by(Item.sort_at.desc(), Item.id.desc())
     )
     if spec.partners:
@@ -179,7 +218,7 @@ def story_item(
     query = (
         select(Item)
         .where(Item.story_id == row.story_id, Item.status != "withdrawn")
-        .where(or_(Item.embargo_until.is_(None), Item.embargo_until <= now))
+        .where(embargo_passed(now))
         .order_by(Item.published_at, Item.id)
     )
     if spec.partners:

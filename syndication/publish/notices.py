@@ -1,9 +1,18 @@
 """Republishing notices: what we did with a partner's item, as immutable rows, feeds and webhooks.
 
-A notice is created by the outbox relay in the transaction that consumes its event (so every event
-yields exactly one notice: `notices.event_id` is unique and the event is marked relayed in the same
-commit), together with one delivery row per subscribed webhook endpoint. `rights_changed` notices
-come from comparing each partner's rights policy with the last one seen.
+A notice tells the truth only once the channel files that carry its change are written. So the outbox
+relay, in the transaction that consumes an event, records a *pending* notice (`pending_notices`, one per
+event: `event_id` is unique and the event is marked relayed in the same commit) together with the dirty
+mark (`channels.dirty_seq`) its change gave each channel the notice names. The publisher releases it —
+creates the immutable `notices` row and one delivery per subscribed webhook endpoint — once every one of
+those channels has been written at or past that mark (`channels.published_seq`). A failed publish leaves
+the mark unreached, so the notice stays pending until a retry succeeds. `rights_changed` notices come
+from comparing each partner's rights policy with the last one seen, and wait for the partner's channels
+the same way.
+
+Embargo: a notice about an item under embargo when its change happened (`under_embargo`) is the
+partner's only: never in the public feed, never sent to subscribers. The public feed also hides notices
+of items under embargo now (see syndication.publish.channels).
 
 Feeds: <data_dir>/public/notices/<partner_id>.atom|.json (served behind the partner's key or token)
 and notices/all.atom|.json (public: corrections and withdrawals only).
@@ -20,10 +29,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication.clock import utcnow
 from syndication.db.models import (
     Channel,
     Delivery,
@@ -32,18 +41,18 @@ from syndication.db.models import (
     Notice,
     Partner,
     PartnerPolicyState,
+    PendingNotice,
     WebhookEndpoint,
 )
 from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
+from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
-from syndication.publish.channels import ChannelSpec, channel_specs, item_uid
+from syndication.publish.channels import ChannelSpec, channel_specs, embargo_passed, item_uid, under_embargo
+from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
-    ATOM,
     ENTRY_CACHE,
     EPOCH,
-    GENERATOR,
-    SYND,
     FragmentCache,
     fingerprint,
     json_fragment,
@@ -99,12 +108,17 @@ def subscriber_endpoint(subscriber_id: str) -> str:
     return f"subscriber:{subscriber_id}"
 
 
-def endpoints_for(settings: Settings, partner_id: str, kind: str) -> list[tuple[str, str]]:
-    """(endpoint id, url) of every configured webhook that wants this notice."""
+def endpoints_for(
+    settings: Settings, partner_id: str, kind: str, *, partner_only: bool = False
+) -> list[tuple[str, str]]:
+    """(endpoint id, url) of every configured webhook that wants this notice (with `partner_only`, the
+    partner's own endpoint only: subscribers are the public)."""
     out = []
     for p in settings.partners:
         if p.id == partner_id and p.webhook_url and p.webhook_secret is not None:
             out.append((partner_endpoint(p.id), p.webhook_url))
+    if partner_only:
+        return out
     for s in settings.subscribers:
         if kind in s.kinds and (not s.partners or partner_id in s.partners):
             out.append((subscriber_endpoint(s.id), s.webhook_url))
@@ -139,9 +153,9 @@ def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
 def add_notice(
     session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
     version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
-    event_id: int | None = None, partner: Partner | None = None,
+    event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
 ) -> Notice:
-    """Create a notice and its pending deliveries in the caller's transaction."""
+    """Create a notice and its pending deliveries in the caller's transaction (the publisher's release)."""
     if partner is None:
         partner = session.get(Partner, partner_id)
     notice = Notice(
@@ -161,9 +175,10 @@ def add_notice(
         attribution=_attribution(item, partner),
         reason=reason,
         action=ACTIONS[kind],
+        under_embargo=embargoed,
     )
     session.add(notice)
-    eps = endpoints_for(settings, partner_id, kind)
+    eps = endpoints_for(settings, partner_id, kind, partner_only=embargoed)
     if eps:
         session.flush()  # deliveries need notice.id; without them the notices of a batch insert together
         known = {e.id: e for e in session.scalars(select(WebhookEndpoint).where(
@@ -187,17 +202,24 @@ def add_notice(
 def record_for_events(
     session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
 ) -> set[str]:
-    """One notice per item event (called by the relay, in its transaction). Returns notice feeds to rewrite."""
+    """One pending notice per item event (called by the relay, in its transaction, after it marked the
+    events' channels: each notice waits for the mark its channels have now).
+
+    Returns the notice feeds to rewrite now: the public one when an item with public notices changed
+    (its embargo may hide or show them)."""
     dirty: set[str] = set()
     events = [e for e in events if e.kind in EVENT_KINDS and e.item_id is not None]
     if not events:
         return dirty
-    done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_([e.id for e in events]))))
+    ids = [e.id for e in events]
+    done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
+    done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
-    partners = {p.id: p for p in session.scalars(select(Partner))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
     channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
+    seqs = current_marks(session, {s.id for s in specs})
+    rows: list[dict[str, Any]] = []
     for ev in events:
         item = items.get(ev.item_id or 0)
         if ev.id in done or item is None:
@@ -210,14 +232,96 @@ def record_for_events(
         channels = channels_of.get(key)
         if channels is None:
             channels = channels_of[key] = [s.id for s in specs if matches(s, item)]
-        add_notice(session, settings, kind=kind, partner_id=ev.partner_id, now=now, item=item,
-                   version=payload.get("version"), channels=channels,
-                   reason=payload.get("change_note") or (item.change_note if kind != "republished" else None),
-                   event_id=ev.id, partner=partners.get(ev.partner_id))
-        dirty.add(notice_channel(ev.partner_id))
-        if kind in PUBLIC_KINDS:
-            dirty.add(notice_channel(PUBLIC_FEED))
+        rows.append({
+            "event_id": ev.id, "kind": kind, "partner_id": ev.partner_id, "item_id": item.id,
+            "version": payload.get("version"),
+            "reason": payload.get("change_note") or (item.change_note if kind != "republished" else None),
+            "under_embargo": under_embargo(item.embargo_until, ev.created_at), "channels": channels,
+            "waits": {c: seqs.get(c, 0) for c in channels}, "created_at": now})
+    if rows:  # one executemany, not an ORM object per notice
+        session.execute(insert(PendingNotice), rows)
+    # An item whose embargo passed, or which is under embargo now, may show or hide public notices it had.
+    turned = {i.id for i in items.values() if under_embargo(i.embargo_until, now)} | {
+        e.item_id for e in events if e.kind == "item.released"}
+    if turned and session.scalar(select(Notice.id).where(
+            Notice.item_id.in_(turned), Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False)).limit(1)):
+        dirty.add(notice_channel(PUBLIC_FEED))
     return dirty
+
+
+def current_marks(session: Session, channel_ids: set[str]) -> dict[str, int]:
+    """The channels' dirty marks as the caller's transaction sees them after marking them: a notice waits
+    for the mark its change made; a publisher that read this mark (or a later one) rendered after the
+    change was committed."""
+    session.flush()
+    return {cid: int(seq or 0) for cid, seq in session.execute(
+        select(Channel.id, Channel.dirty_seq).where(Channel.id.in_(channel_ids)))}
+
+
+RELEASE_BATCH = 1000
+
+
+def release(sessions: sessionmaker[Session], settings: Settings) -> int:
+    """Turn pending notices whose channels are all written past their marks into notices (and deliveries),
+    oldest first, a batch per transaction; mark the notice feeds they appear in. Returns how many."""
+    with sessions() as session:
+        if session.scalar(select(PendingNotice.id).limit(1)) is None:
+            return 0  # the usual case: no write transaction (SQLite has one writer)
+    released, after = 0, 0
+    while True:
+        done, after, more = _release_batch(sessions, settings, after)
+        released += done
+        if not more:
+            return released
+
+
+def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: int) -> tuple[int, int, bool]:
+    with transaction(sessions) as session:
+        query = (select(PendingNotice).where(PendingNotice.id > after).order_by(PendingNotice.id)
+                 .limit(RELEASE_BATCH))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # another publisher releases those
+        rows = list(session.scalars(query))
+        if not rows:
+            return 0, after, False
+        last, more = rows[-1].id, len(rows) == RELEASE_BATCH
+        now = utcnow()
+        partners = {p.id: p for p in session.scalars(select(Partner))}
+        specs = {s.id for s in channel_specs(settings, list(partners.values()))}
+        wanted = {c for p in rows for c in (p.waits or {})}
+        published = {cid: seq for cid, seq in session.execute(
+            select(Channel.id, Channel.published_seq).where(Channel.id.in_(wanted)))}
+        ready = [p for p in rows if all(
+            # A channel no longer configured carries nothing: it is not waited for.
+            cid not in specs or (published.get(cid) or 0) >= int(seq) for cid, seq in (p.waits or {}).items())]
+        if not ready:
+            return 0, last, more
+        items = {i.id: i for i in session.scalars(select(Item).where(
+            Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
+        dirty: set[str] = set()
+        for p in ready:
+            item = items.get(p.item_id) if p.item_id is not None else None
+            if p.item_id is not None and item is None:
+                continue  # the item is gone (its partner was deleted): nothing to tell
+            add_notice(session, settings, kind=p.kind, partner_id=p.partner_id, now=now, item=item,
+                       version=p.version, channels=list(p.channels or ()), reason=p.reason, event_id=p.event_id,
+                       partner=partners.get(p.partner_id), embargoed=p.under_embargo)
+            dirty.add(notice_channel(p.partner_id))
+            if p.kind in PUBLIC_KINDS and not p.under_embargo:
+                dirty.add(notice_channel(PUBLIC_FEED))
+        session.execute(delete(PendingNotice).where(PendingNotice.id.in_([p.id for p in ready])))
+        from syndication.publish.publisher import mark_dirty
+
+        mark_dirty(session, dirty, now)
+        return len(ready), last, more
+
+
+def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
+    """How many notices wait for their channels, and how long the oldest has waited (operators)."""
+    from sqlalchemy import func
+
+    n, oldest = session.execute(select(func.count(), func.min(PendingNotice.created_at))).one()
+    return {"count": int(n), "oldest_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3)}
 
 
 def policy_of(partner: Partner) -> dict[str, Any]:
@@ -226,7 +330,11 @@ def policy_of(partner: Partner) -> dict[str, Any]:
 
 
 def check_rights_changes(session: Session, settings: Settings, now: datetime) -> set[str]:
-    """Emit `rights_changed` when a partner's rights policy differs from the last one seen."""
+    """Record a pending `rights_changed` notice when a partner's rights policy differs from the last one
+    seen, and mark the partner's channels (their entries carry the policy): the notice is released once
+    they are written. Returns the channels marked."""
+    from syndication.publish.publisher import mark_dirty
+
     dirty: set[str] = set()
     states = {s.partner_id: s for s in session.scalars(select(PartnerPolicyState))}
     specs: list[ChannelSpec] | None = None
@@ -242,11 +350,14 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
         changed = sorted(k for k in policy if policy[k] != (state.policy or {}).get(k))
         if specs is None:
             specs = channel_specs(settings, list(session.scalars(select(Partner))))
-        add_notice(session, settings, kind="rights_changed", partner_id=partner.id, now=now, partner=partner,
-                   channels=[s.id for s in specs if not s.partners or partner.id in s.partners],
-                   reason="changed: " + ", ".join(changed))
+        channels = [s.id for s in specs if not s.partners or partner.id in s.partners]
+        mark_dirty(session, set(channels), now)
+        seqs = current_marks(session, set(channels))
+        session.add(PendingNotice(kind="rights_changed", partner_id=partner.id, reason="changed: " + ", ".join(changed),
+                                  under_embargo=False, channels=channels, waits={c: seqs.get(c, 0) for c in channels},
+                                  created_at=now))
         state.policy_hash, state.policy, state.recorded_at = digest, policy, now
-        dirty.add(notice_channel(partner.id))
+        dirty.update(channels)
     return dirty
 
 
@@ -258,7 +369,7 @@ def notice_dict(n: Notice) -> dict[str, Any]:
         "id": n.uid,
         "number": n.id,
         "kind": n.kind,
-        "time": _rfc3339(n.created_at),
+        "time": rfc3339(n.created_at),
         "partner": n.partner_id,
         "partner_item_id": n.partner_item_id,
         "partner_item_url": n.partner_item_url,
@@ -273,19 +384,6 @@ def notice_dict(n: Notice) -> dict[str, Any]:
     }
 
 
-def _rfc3339(dt: datetime) -> str:
-    from syndication.publish.feeds import _rfc3339 as fmt
-
-    return fmt(dt)
-
-
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrib)
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _summary(n: Notice) -> str:
     what = {"republished": "We republished", "updated": "We updated our copy of",
             "corrected": "We corrected our copy of", "withdrawn": "We withdrew",
@@ -298,32 +396,26 @@ def _summary(n: Notice) -> str:
     return text
 
 
-NOTICE_NSMAP = {None: ATOM, "syn": SYND}
+NOTICE_NAMESPACES = {"syn": SYND}
 
 
 def render_notices_atom(
     name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None
 ) -> bytes:
-    """The notices feed; with a cache, entries are spliced in from it (same bytes: notices never change,
-    and an entry is keyed by a digest of everything it shows)."""
-    a = f"{{{ATOM}}}"
+    """The notices feed (feedgen and our extension); with a cache, entries are spliced in from it (same
+    bytes: notices never change, and an entry is keyed by a digest of everything it shows)."""
     base = settings.public_url.rstrip("/")
     self_url = f"{base}/notices/{name}.atom"
-    root = etree.Element(a + "feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
-    _sub(root, a + "id", self_url)
-    _sub(root, a + "title", title, type="text")
-    _sub(root, a + "updated", _rfc3339(max((n.created_at for n in notices), default=EPOCH)))
-    _sub(root, a + "link", rel="self", href=self_url, type="application/atom+xml")
-    _sub(root, a + "link", rel="alternate", href=base + "/", type="text/html")
-    author = _sub(root, a + "author")
-    _sub(author, a + "name", settings.service_name)
-    _sub(root, a + "generator", GENERATOR)
+    fg = fx.new_feed("atom", title=title, updated=max((n.created_at for n in notices), default=EPOCH),
+                     namespaces=NOTICE_NAMESPACES)
+    fg.id(self_url)
+    fg.link(href=self_url, rel="self", type="application/atom+xml")
+    fg.link(href=base + "/", rel="alternate", type="text/html")
+    fg.author(name=settings.service_name)
     if cache is None:
-        for n in notices:
-            _notice_entry(root, n)
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-    skeleton = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-    return splice_xml(skeleton, b"</feed>\n", [
+        fx.add_entries(fg, map(_notice_entry, notices))
+        return fx.atom_bytes(fg)
+    return splice_xml(fx.atom_bytes(fg), b"</feed>\n", [
         cache.get(("notice-atom", cache.digest(n, partial(_notice_key, n))), partial(_notice_entry_bytes, n))
         for n in notices])
 
@@ -333,45 +425,40 @@ def _notice_key(n: Notice) -> bytes:
 
 
 def _notice_entry_bytes(n: Notice) -> bytes:
-    root = etree.Element(f"{{{ATOM}}}feed", nsmap=NOTICE_NSMAP)  # type: ignore[arg-type]
-    _notice_entry(root, n)
+    root = fx.atom_template(NOTICE_NAMESPACES)
+    root.append(_notice_entry(n).atom_entry())
     return xml_children(root, b"feed")
 
 
-def _notice_entry(root: etree._Element, n: Notice) -> None:
-    a = f"{{{ATOM}}}"
-    s = f"{{{SYND}}}"
+def _notice_entry(n: Notice) -> Any:
     d = notice_dict(n)
-    e = _sub(root, a + "entry")
-    _sub(e, a + "id", n.uid)
-    _sub(e, a + "title", f"{n.kind}: {n.title or n.partner_id}", type="text")
-    _sub(e, a + "updated", d["time"])
-    _sub(e, a + "published", d["time"])
-    if n.item_url:
-        _sub(e, a + "link", rel="related", href=n.item_url, type="text/html")
-    if n.partner_item_url:
-        _sub(e, a + "link", rel="via", href=n.partner_item_url)
-    lic = d["attribution"].get("license_url")
-    if lic:
-        _sub(e, a + "link", rel="license", href=lic)
-    _sub(e, a + "category", term=n.kind, scheme=SYND + "#kind")
-    _sub(e, a + "category", term=n.action, scheme=SYND + "#action")
+    fe = fx.new_entry("atom", title=f"{n.kind}: {n.title or n.partner_id}", published=n.created_at,
+                      updated=n.created_at)
+    fe.id(n.uid)
+    fe.category(term=n.kind, scheme=SYND + "#kind")
+    fe.category(term=n.action, scheme=SYND + "#action")
     rights = d["attribution"].get("rights")
     if rights:
-        _sub(e, a + "rights", str(rights).replace("{year}", str(n.created_at.year)), type="text")
-    _sub(e, a + "content", _summary(n), type="text")
-    el = _sub(e, s + "notice")
-    for key in ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
-                "item_url", "reason"):
-        if d[key] is not None:
-            _sub(el, s + key.replace("_", "-"), str(d[key]))
-    chans = _sub(el, s + "channels")
-    for c in d["channels"]:
-        _sub(chans, s + "channel", c)
-    attr = _sub(el, s + "attribution")
-    for key, value in d["attribution"].items():
-        if value is not None:
-            _sub(attr, s + key.replace("_", "-"), str(value))
+        fe.rights(str(rights).replace("{year}", str(n.created_at.year)))
+    fe.content(_summary(n), type="text")
+    links = []
+    if n.item_url:
+        links.append(fx.Link(n.item_url, "related", "text/html"))
+    if n.partner_item_url:
+        links.append(fx.Link(n.partner_item_url, "via"))
+    lic = d["attribution"].get("license_url")
+    if lic:
+        links.append(fx.Link(lic, "license"))
+    fe.synd.links(links)
+    fields = ("kind", "action", "partner", "partner_item_id", "partner_item_url", "item_id", "item_version",
+              "item_url", "reason")
+    fe.synd.element(node("notice", children=[
+        *(node(key.replace("_", "-"), d[key]) for key in fields if d[key] is not None),
+        node("channels", children=[node("channel", c) for c in d["channels"]]),
+        node("attribution", children=[
+            node(key.replace("_", "-"), value) for key, value in d["attribution"].items() if value is not None]),
+    ]))
+    return fe
 
 
 def _notice_item(n: Notice) -> dict[str, Any]:
@@ -409,10 +496,13 @@ def _notice_json_bytes(n: Notice) -> bytes:
     return json_fragment(_notice_item(n), 2)
 
 
-def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
+def feed_notices(session: Session, name: str, window: int, now: datetime | None = None) -> list[Notice]:
     query = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(window)
     if name == PUBLIC_FEED:
-        query = query.where(Notice.kind.in_(PUBLIC_KINDS))
+        # Never a notice made while its item was under embargo, nor one of an item under embargo now.
+        query = (query.outerjoin(Item, Item.id == Notice.item_id)
+                 .where(Notice.kind.in_(PUBLIC_KINDS), Notice.under_embargo.is_(False))
+                 .where(or_(Item.id.is_(None), embargo_passed(now or utcnow()))))
     else:
         query = query.where(Notice.partner_id == name)
     return list(session.scalars(query))
@@ -420,44 +510,57 @@ def feed_notices(session: Session, name: str, window: int) -> list[Notice]:
 
 def publish_feeds(
     sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only_dirty: bool,
-    between: Callable[[], None] | None = None,
+    between: Callable[[], None] | None = None, failed: Callable[[str, Exception], None] | None = None,
 ) -> list[Path]:
     """Rewrite the notices feeds that changed; return the files written.
 
-    `between` runs between feeds (the channel publisher serves fresh changes there first)."""
-    with transaction(sessions) as session:
+    `between` runs between feeds (the channel publisher serves fresh changes there first); `failed`
+    records a feed that could not be written (its mark stays, so it is retried)."""
+    from syndication.publish.failures import clear_failures
+
+    with sessions() as session:
         dirty_rows = {
             c.id: c.dirty_seq
             for c in session.scalars(select(Channel).where(Channel.id.like(NOTICE_CHANNEL_PREFIX + "%"),
                                                           Channel.dirty_since.is_not(None)))
         }
-        extra = check_rights_changes(session, settings, now)
         partners = {p.id: p.name for p in session.scalars(select(Partner))}
-    names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows} | {
-        c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in extra}
+    names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows}
     if not only_dirty:
         names |= set(partners) | {PUBLIC_FEED}
     written: list[Path] = []
+    done: list[str] = []
     out_dir = notices_dir(settings)
     for name in sorted(names):
         if name != PUBLIC_FEED and name not in partners:
+            done.append(notice_channel(name))  # a partner since deleted: its mark goes
             continue
         if between is not None:
             between()
         title = (f"{settings.service_name}: corrections and withdrawals" if name == PUBLIC_FEED
                  else f"{settings.service_name}: republishing notices for {partners[name]}")
         with sessions() as session:
-            rows = feed_notices(session, name, settings.notices.window)
-        for path, data in (
-            (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
-            (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
-        ):
-            if write_if_changed(path, data):
-                written.append(path)
-    if dirty_rows:
+            rows = feed_notices(session, name, settings.notices.window, now)
+        try:
+            for path, data in (
+                (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
+                (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
+            ):
+                if write_if_changed(path, data):
+                    written.append(path)
+        except Exception as exc:  # errors are data: counted and shown to operators, retried with backoff
+            if failed is None:
+                raise
+            failed(notice_channel(name), exc)
+            continue
+        done.append(notice_channel(name))
+    if done:
         with transaction(sessions) as session:
-            for cid, seq in dirty_rows.items():
-                # Only the mark we read: a notice recorded since then keeps its feed dirty.
-                session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_seq == seq)
-                                .values(dirty_since=None, published_at=now))
+            for cid in done:
+                seq = dirty_rows.get(cid)
+                if seq is not None:
+                    # Only the mark we read: a notice recorded since then keeps its feed dirty.
+                    session.execute(update(Channel).where(Channel.id == cid, Channel.dirty_seq == seq)
+                                    .values(dirty_since=None, published_at=now))
+            clear_failures(session, done)
     return written

@@ -1,14 +1,16 @@
-"""The outbox relay (events -> dirty channels) and the channel publisher (dirty channels -> files)."""
+"""The outbox relay (events -> dirty channels, pending notices) and the channel publisher (dirty channels
+-> files, then the notices those files make true)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from syndication.clock import utcnow
 from syndication.db.models import Channel, ChannelFile, Event, Partner
 from syndication.db.session import transaction
-from syndication.publish import archives
+from syndication.publish import archives, failures
 from syndication.publish.archives import PageState
 from syndication.publish.channels import (
     ChannelSpec,
@@ -28,6 +30,8 @@ from syndication.publish.channels import (
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
 from syndication.publish.files import sha256, write_if_changed
 from syndication.settings import Settings
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("atom", "rss", "json")
 
@@ -56,9 +60,11 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
         ev.relayed_at = now
     from syndication.publish import notices
 
-    dirty.update(notices.record_for_events(session, settings, specs, events, now))
     mark_dirty(session, dirty, now)
-    return dirty
+    feeds = notices.record_for_events(session, settings, specs, events, now)
+    if feeds:
+        mark_dirty(session, feeds, now)
+    return dirty | feeds
 
 
 def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
@@ -103,6 +109,9 @@ class _ArchiveWork:
 class _Run:
     """One publish run: the current documents of the channels first, then archive pages, then notices.
 
+    A channel whose files cannot be written is counted as failing (syndication.publish.failures), keeps its
+    mark, and is left alone by dirty runs until its retry is due; the other channels are published.
+
     Nothing is rendered under the database write lock (SQLite has one writer: pushes, polls and the relay
     would queue behind a render), and each channel's files are written and its mark cleared as soon as
     it is rendered. Between units of work the run looks for channels marked since it read them (a push
@@ -123,6 +132,7 @@ class _Run:
         self.pending: dict[str, ChannelSpec] = {}
         self.known: dict[str, int | None] = {}  # dirty_seq as last read (run start, or when published)
         self.full = False  # publish_all: also rewrite frozen archive pages whose files were lost
+        self.failed: dict[str, str] = {}  # channel id -> error, this run
         self._looked = time.monotonic()
 
     def dirty(self) -> dict[str, int]:
@@ -133,7 +143,12 @@ class _Run:
     def run(self, *, only_dirty: bool) -> list[ChannelResult]:
         marks = self.dirty()
         self.known = dict(marks)
-        self.pending = {sid: s for sid, s in self.specs.items() if not only_dirty or sid in marks}
+        waiting: set[str] = set()
+        if only_dirty:
+            with self.sessions() as session:
+                waiting = failures.backing_off(session, utcnow())
+        self.pending = {sid: s for sid, s in self.specs.items()
+                        if not only_dirty or (sid in marks and sid not in waiting)}
         self.full = not only_dirty
         while self.pending:
             self.preempt()
@@ -175,10 +190,14 @@ class _Run:
                                          self.ctx.base + "/items")
         self.known[spec.id] = seq
         extras = Extras(Paging(prev_archive=pages[-1].page if pages else None), stones)
-        docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt),
-                 RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS]
-        results = [ChannelResult(spec.id, fmt, str(path), len(items), write_if_changed(path, data))
-                   for fmt, path, data in docs]
+        try:
+            docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt),
+                     RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS]
+            results = [ChannelResult(spec.id, fmt, str(path), len(items), write_if_changed(path, data))
+                       for fmt, path, data in docs]
+        except Exception as exc:  # errors are data: counted, shown to operators, retried with backoff
+            self.fail(spec.id, exc)
+            return
         with transaction(self.sessions) as session:
             files = {f.format: f for f in session.scalars(select(ChannelFile).where(ChannelFile.channel_id == spec.id))}
             for fmt, path, data in docs:
@@ -197,6 +216,13 @@ class _Run:
                     .where(Channel.id == spec.id, Channel.dirty_seq == seq, Channel.dirty_since.is_not(None))
                     .values(dirty_since=None, published_at=read_at)
                 )
+            # Written: a failure streak ends, and the files carry every change marked up to `seq` (notices
+            # waiting for it may go).
+            done = failures.success_values()
+            if seq is not None:
+                done["published_seq"] = case((Channel.published_seq < seq, seq), else_=Channel.published_seq)
+            session.execute(update(Channel).where(Channel.id == spec.id).values(**done))
+        self.failed.pop(spec.id, None)
         self.results.extend(results)
         numbers = frozenset(p.page for p in pages)
         todo: list[tuple[PageState, bool]] = []
@@ -219,17 +245,39 @@ class _Run:
 
     def archive_page(self, work: _ArchiveWork, p: PageState, complete: bool) -> None:
         spec, feeds_dir = work.spec, self.settings.feeds_dir
+        if spec.id in self.failed:
+            return  # its current documents failed in this run: the retry queues its pages again
         with self.sessions() as session:
-            page_list = archives.page_items(session, spec, p.page, self.partners, frozen=p.frozen or complete)
+            page_list = archives.page_items(session, spec, p.page, self.partners, frozen=p.frozen or complete,
+                                            now=self.now)
         extras = Extras(Paging(archive_page=p.page, prev_archive=p.page - 1 if p.page > 1 else None,
                                next_archive=p.page + 1 if (p.page + 1) in work.numbers else None))
-        for fmt in FORMATS:
-            write_if_changed(archive_path(feeds_dir, spec.id, p.page, fmt),
-                             RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE))
+        try:
+            for fmt in FORMATS:
+                write_if_changed(archive_path(feeds_dir, spec.id, p.page, fmt),
+                                 RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE))
+        except Exception as exc:  # the page is not frozen, so the channel's retry writes it again
+            self.fail(spec.id, exc)
+            return
         if complete and not p.frozen:
             # Frozen as soon as written: a channel queued again by a later change (preempt) then skips it.
             with transaction(self.sessions) as session:
                 archives.mark_frozen(session, spec.id, [p.page], self.now)
+
+    def fail(self, channel_id: str, exc: Exception) -> None:
+        """Count a failed publish of the channel; it keeps its mark and is retried after a backoff."""
+        text = failures.error_text(exc)
+        self.failed[channel_id] = text
+        p = self.settings.publish
+        with transaction(self.sessions) as session:
+            health = failures.record_failure(session, channel_id, text, utcnow(), base=p.retry_base, cap=p.retry_cap)
+            # Its mark as it is now is not a fresh change for this run (a channel seen without a row had
+            # none): the retry waits for its backoff, not for the next look for fresh marks.
+            self.known[channel_id] = session.scalar(select(Channel.dirty_seq).where(Channel.id == channel_id))
+        # A filesystem fault is the operator's to fix (no traceback needed); anything else is a bug.
+        log.error("publishing %s failed (%d in a row, retry at %s): %s", channel_id, health.consecutive_failures,
+                  health.next_retry_at.isoformat() if health.next_retry_at else "-", text,
+                  exc_info=not isinstance(exc, OSError), extra={"channel": channel_id})
 
 
 def publish(
@@ -237,13 +285,19 @@ def publish(
 ) -> list[ChannelResult]:
     """Regenerate channels (all, or only the dirty ones); write only files whose bytes changed.
 
-    Also: RFC 5005 archive pages, notices feeds, and WebSub pings for channels that changed.
+    Also: RFC 5005 archive pages; the notices whose channels are now written (released, then their feeds
+    written); WebSub pings for channels that changed. Channels that could not be written are recorded as
+    failing (syndication.publish.failures) and their notices stay pending.
     """
-    run = _Run(sessions, settings, now)
-    results = run.run(only_dirty=only_dirty)
     from syndication.publish import notices
 
-    notices.publish_feeds(sessions, settings, now, only_dirty=only_dirty, between=run.preempt)
+    with transaction(sessions) as session:
+        # A partner's new rights policy is in its channels' entries: they are marked, and the notice waits.
+        notices.check_rights_changes(session, settings, now)
+    run = _Run(sessions, settings, now)
+    results = run.run(only_dirty=only_dirty)
+    notices.release(sessions, settings)
+    notices.publish_feeds(sessions, settings, now, only_dirty=only_dirty, between=run.preempt, failed=run.fail)
     if settings.websub.hub_url:
         from syndication.publish import websub
 

@@ -265,14 +265,24 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+        body: dict[str, str] = {"status": "ok", "database": "ok"}
         if not rt.settings.embedded:  # [operators] scaled mode: the broker must answer too
             from syndication.ops import broker_ready
 
             problem = broker_ready(rt.settings.broker_url)
-            if problem is not None:
-                return JSONResponse({"status": "unavailable", "database": "ok", "broker": problem}, status_code=503)
-            return JSONResponse({"status": "ok", "database": "ok", "broker": "ok"})
-        return JSONResponse({"status": "ok", "database": "ok"})
+            body["broker"] = problem or "ok"
+        # [trust] Feeds that cannot be written are stale: not ready until a publish of them succeeds.
+        from syndication.clock import utcnow
+        from syndication.publish.failures import failing, reason
+
+        with rt.sessions() as session:
+            stale = failing(session)
+        now = utcnow()
+        body["publish"] = "; ".join(reason(h, now) for h in stale) if stale else "ok"
+        ready = all(v == "ok" for k, v in body.items() if k != "status")
+        if not ready:
+            body["status"] = "unavailable"
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     from syndication.web import api, notices, ops
 

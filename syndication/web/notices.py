@@ -3,7 +3,8 @@
 - GET|HEAD /notices/all.atom|.json   public: corrections and withdrawals.
 - GET|HEAD /notices/<partner>.atom|.json   the partner's notices, behind its push key
   (`Authorization: Bearer <key>`) or its `notices_token` (bearer, or `?token=`), per `[notices] auth`.
-- GET /items/<id>   our copy of an item (the `alternate` link of every feed entry); 410 once withdrawn.
+- GET /items/<id>   our copy of an item (the `alternate` link of every feed entry); 410 once withdrawn;
+  404 while under embargo, and for an item withdrawn before its embargo passed (it was never public).
 Wrong credentials count against the client's address (syndication.web.guard): past the limit it gets 429.
 """
 
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from syndication.clock import utcnow
 from syndication.db.models import Item, Partner
 from syndication.limiters import FailureThrottle
-from syndication.publish.channels import partner_infos, to_published
+from syndication.publish.channels import is_publicly_known, partner_infos, to_published
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
@@ -87,7 +88,9 @@ def install(app: FastAPI, rt: Runtime) -> None:
     def item_page(item_id: RowId) -> HTMLResponse:
         with rt.sessions() as session:
             row = session.get(Item, item_id)
-            if row is None or (row.embargo_until is not None and row.embargo_until > utcnow()):
+            # Under embargo, or withdrawn before its embargo passed: the public may not learn it exists.
+            if row is None or not is_publicly_known(embargo_until=row.embargo_until, withdrawn_at=row.withdrawn_at,
+                                                    status=row.status, now=utcnow()):
                 raise HTTPException(404, detail="no such item")
             if row.status == "withdrawn":
                 raise HTTPException(410, detail="this item was withdrawn" + (

@@ -75,7 +75,9 @@ DASHBOARD = """{% extends "base" %}{% block body %}
 <h1>{{ service }} — operations <small>{{ snap.mode }} mode · {{ snap.generated_at }}</small></h1>
 <p>Sources: {% for state, n in snap.sources_by_state.items() %}<span class="state {{ classes[state] }}">{{ state }}
 {{ n }}</span> {% endfor %} · overdue: <b id="overdue-count">{{ snap.pipeline.overdue|length }}</b>
-· dead letters: <b>{{ snap.failures.dead_letters|length }}</b></p>
+· dead letters: <b>{{ snap.failures.dead_letters|length }}</b>
+· channels failing to publish: <b id="publish-failing-count"{% if snap.publishing.failing %} class="err"{% endif %}>{{
+snap.publishing.failing|length }}</b></p>
 
 <h2 id="sources">Sources</h2>
 <table id="sources-table"><thead><tr><th>id</th><th>partner</th><th>kind</th><th>URL / path</th><th>state</th>
@@ -119,6 +121,20 @@ to republished p50 {{ age(lag.republished.p50) }}, p95 {{ age(lag.republished.p9
 <p>Overdue sources (due but not yet polled): {% for o in snap.pipeline.overdue %}<a href="/ops/sources/{{ o.id }}">{{
 o.partner }} #{{ o.id }}</a> ({{ age(o.overdue_seconds) }}){% if not loop.last %}, {% endif %}
 {% else %}none{% endfor %}</p>
+
+<h2 id="publishing">Publishing</h2>
+{% set pub = snap.publishing %}
+{% if pub.failing %}<table id="publish-failures"><thead><tr><th>channel</th><th>failing since</th><th>attempts</th>
+<th>failures in all</th><th>next retry</th><th>last error</th></tr></thead><tbody>
+{% for f in pub.failing %}<tr data-channel="{{ f.channel }}">
+<td><span class="state bad">failing</span> {{ f.channel }}</td>
+<td>{{ f.failing_since }}<br><small>{{ ago(f.failing_since) }}</small></td>
+<td class="num">{{ f.consecutive_failures }}</td><td class="num">{{ f.failures_total }}</td>
+<td>{{ f.next_retry_at or "-" }}<br><small>{{ ago(f.next_retry_at) }}</small></td>
+<td class="err">{{ f.last_error }}</td></tr>{% endfor %}</tbody></table>
+{% else %}<p id="publish-ok"><span class="state ok">ok</span> every channel written.</p>{% endif %}
+<p>Notices waiting for their channels to be written: {{ pub.pending_notices.count }}{% if
+pub.pending_notices.oldest_seconds %} (oldest {{ age(pub.pending_notices.oldest_seconds) }}){% endif %}.</p>
 
 <h2 id="queues">Queues</h2>
 {% set q = snap.queues %}

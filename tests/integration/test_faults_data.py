@@ -1,7 +1,9 @@
 """Data-side faults with a real worker, real Redis and real PostgreSQL:
 - the PostgreSQL backend of a running task is terminated: the task retries (backoff) and succeeds;
 - a poison item (one entry PostgreSQL refuses to store) is retried, dead-lettered, and the rest of its
-  batch is still published."""
+  batch is still published;
+- a permanent task failure is dead-lettered without retry; an unwritable feeds directory is not a task
+  failure but counted channel failures ([trust])."""
 
 from __future__ import annotations
 
@@ -114,15 +116,16 @@ def test_poison_item_dead_lettered_rest_of_batch_published(
 def test_permanent_task_failure_is_dead_lettered_without_retry(
     tmp_path: Path, redis_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """publish_all with a feeds directory that cannot be written: a permanent error, no retries, one letter."""
+    """publish_all on a worker whose data directory is a file (its runtime cannot open): a permanent error,
+    no retries, one letter. (An unwritable feeds directory is not one: see the next test.)"""
     config = write_config(tmp_path / "syndication.toml", [])
     data_dir = tmp_path / "var"
     data_dir.mkdir()
-    (data_dir / "public").write_text("a file where the public directory should be")
     env = scaled_env(data_dir, redis_url, postgres_url, config)
     rt = open_scaled_runtime(env, monkeypatch)
+    data_dir.rename(tmp_path / "var-moved")
+    data_dir.write_text("a file where the data directory should be")
     log = tmp_path / "worker.log"
-    done = threading.Event()
     try:
         with workers() as started:
             w = WorkerProc(env, log, queues="publish").ready()
@@ -131,11 +134,47 @@ def test_permanent_task_failure_is_dead_lettered_without_retry(
             rt.dispatcher.publish_all()
             wait_for(lambda: deadletters.list_dead_letters(rt.sessions), 30, "a dead letter",
                      on_fail=lambda: tail(log))
-            done.set()
             assert w.received(deadletters.TASK_PUBLISH_ALL) == 1, "a permanent failure is not retried"
         [dl] = deadletters.list_dead_letters(rt.sessions)
         assert dl.task == deadletters.TASK_PUBLISH_ALL and dl.args == [] and dl.attempts == 1
         assert "Error" in dl.error and dl.traceback
+    finally:
+        rt.close()
+
+
+def test_unwritable_feeds_are_counted_channel_failures_not_dead_letters(
+    tmp_path: Path, redis_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[trust] publish_all with a feeds directory that cannot be written: the worker records each channel's
+    failure in the database (retried with backoff by the scheduler's tick), the task itself succeeds."""
+    from syndication.publish.failures import failing
+
+    config = write_config(tmp_path / "syndication.toml", [])
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    (data_dir / "public").write_text("a file where the public directory should be")
+    env = scaled_env(data_dir, redis_url, postgres_url, config)
+    rt = open_scaled_runtime(env, monkeypatch)
+    log = tmp_path / "worker.log"
+
+    def failing_channels() -> set[str]:
+        with rt.sessions() as session:
+            return {h.channel for h in failing(session)}
+
+    try:
+        with workers() as started:
+            w = WorkerProc(env, log, queues="publish").ready()
+            started.append(w)
+            assert rt.dispatcher is not None
+            rt.dispatcher.publish_all()
+            wait_for(lambda: {"all", "notices/all"} <= failing_channels(), 30, "channel failures recorded",
+                     on_fail=lambda: tail(log))
+            assert w.received(deadletters.TASK_PUBLISH_ALL) == 1
+            assert "Not a directory" in tail(log) or "File exists" in tail(log)
+        assert deadletters.list_dead_letters(rt.sessions) == []
+        with rt.sessions() as session:
+            [all_] = [h for h in failing(session) if h.channel == "all"]
+        assert all_.failures_total == 1 and all_.next_retry_at is not None and all_.last_error
     finally:
         rt.close()
 

@@ -327,7 +327,7 @@ def test_queue_depth_and_age_from_redis(make_runtime: Callable[..., Runtime], re
     assert depth["notify"]["oldest_age_seconds"] is None
     assert q["workers"] == [] and q["running"] == 0
     client = TestClient(create_app(rt), client=LOOPBACK)
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "broker": "ok", "publish": "ok"}
     m = metric_samples(client.get("/metrics").text)
     assert {lb["queue"]: v for lb, v in m["syndication_queue_depth"]}["fetch"] == 2
     assert m["syndication_broker_up"][0][1] == 1

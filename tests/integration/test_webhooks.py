@@ -112,7 +112,7 @@ def test_receiver_verifies_every_delivery_with_standardwebhooks(
     rt = make_runtime(database_url=database_url,
                       partners=[partner("turan", url, webhook_url=hook, webhook_secret=secret)])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     assert jobs.deliver_notices(rt)["delivered"] == 2
     assert [r.valid for r in receiver.seen] == [True, True], [r.why for r in receiver.seen]
     with rt.sessions() as session:
@@ -138,7 +138,7 @@ def test_signature_timestamp_is_the_send_time(make_runtime: Callable[..., Runtim
     url = serve(feed_server, "turan", [jitem(0)])
     rt = make_runtime(partners=[partner("turan", url, webhook_url=hook, webhook_secret=secret)])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     before = int(time.time())
     run = deliver_due(rt.sessions, rt.settings, utcnow() + timedelta(minutes=6))
     assert run.delivered == 1 and receiver.seen[0].valid, receiver.seen[0].why
@@ -155,7 +155,7 @@ def test_webhook_retries_with_the_same_id_then_delivers_once(
     rt = make_runtime(partners=[partner("turan", url, webhook_url=hook, webhook_secret=secret)],
                       webhooks={"backoff_base": 10, "backoff_cap": 60})
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     now = utcnow()
     runs = [deliver_due(rt.sessions, rt.settings, now + timedelta(seconds=120 * step)).as_dict() for step in range(6)]
     assert [r["claimed"] for r in runs] == [1, 1, 1, 0, 0, 0]
@@ -181,7 +181,7 @@ def test_crash_between_2xx_and_recording_resends_with_the_same_id(
     rt = make_runtime(partners=[partner("turan", url, webhook_url=hook, webhook_secret=secret)],
                       webhooks={"lease_seconds": 60})
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     real_record = webhooks._record
 
     def crash(*args: Any, **kwargs: Any) -> None:
@@ -217,7 +217,7 @@ def test_two_runners_and_a_slow_receiver_never_resend_after_a_recorded_2xx(
                       partners=[partner("turan", url, webhook_url=hook, webhook_secret=secret)],
                       webhooks={"lease_seconds": 5, "timeout": 1.5})
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     receiver.state_of = delivery_states(rt)
     assert len(rows(rt)) == 8
     errors: list[BaseException] = []
@@ -267,7 +267,7 @@ def test_scaled_notify_workers_never_resend_after_a_recorded_2xx(
     rt = open_scaled_runtime(env, monkeypatch)
     try:
         poll(rt, "turan")
-        jobs.relay(rt)
+        jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
         receiver.state_of = delivery_states(rt)
         assert len(rows(rt)) == 10
         logs = [tmp_path / "notify1.log", tmp_path / "notify2.log"]
@@ -310,7 +310,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
                   "kinds": ["republished", "corrected", "withdrawn"]}
     rt = make_runtime(partners=[partner("turan", url)], subscribers=[subscriber])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     run = deliver_due(rt.sessions, rt.settings, utcnow())
     assert run.unsubscribed == ["subscriber:downstream"] and len(receiver.seen) == 1
     with rt.sessions() as session:
@@ -320,7 +320,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
     # New notices are not queued for an unsubscribed endpoint.
     serve(feed_server, "turan", [jitem(0), jitem(1)])
     poll(rt, "turan")
-    jobs.relay(rt)
+    jobs.publish_dirty(rt)  # [trust] notices are released once their channels are written
     assert len(rows(rt)) == 1
     notice_id = d.notice_id
 

@@ -271,10 +271,12 @@ def test_default_footer() -> None:
     assert footer == (
         '<p class="syndication-attribution">Originally published by Turan news agency, reporting by APA at '
         '<a href="https://turan.az/news/1">https://turan.az/news/1</a>. '
-        '<a href="https://creativecommons.org/licenses/by-nd/4.0/" rel="license">CC BY-ND 4.0</a>.</p>'
+        '<a href="https://creativecommons.org/licenses/by-nd/4.0/" rel="license">CC BY-ND 4.0</a>. '
+        "Distributed by commonspace.eu. Usage terms: Unedited, with credit.</p>"  # [newcomer] point 8
     )
-    own = render_footer({**_attr(item), "original_agency": "TURAN Information Agency"})
-    assert "reporting by" not in own  # the partner itself is not credited twice
+    own = render_footer({**_attr(item), "original_agency": "TURAN Information Agency",
+                         "distributing_source": "Turan News Agency"})
+    assert "reporting by" not in own and "Distributed by" not in own  # the partner itself is not credited twice
 
 
 def test_footer_template_pixel_carriers_and_escaping() -> None:

@@ -226,3 +226,56 @@ def test_webhook_backoff() -> None:
     delays = [backoff(n, 30, 3600, rng) for n in range(1, 12)]
     assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72
     assert all(d <= 3600 for d in delays) and delays[-1] >= 3600 * 0.8
+
+
+SYN = "{https://syndication.example/ns/1.0}"
+
+
+def test_every_attribution_field_reaches_atom_rss_json_and_the_footer() -> None:
+    """[newcomer] point 8: usage terms, distributing source and the other structured credits were in JSON Feed
+    only; atom:source/rights said the usage terms for partners without a copyright line."""
+    plain = PartnerInfo("cs", "commonspace.eu", "https://commonspace.eu/", None, "commonspace.eu", CC_BY,
+                        "Republish with credit and a link to the original.", None, T0)
+    credited = item(5, partner=plain, attribution={
+        "credit": "commonspace.eu", "license_url": CC_BY, "original_url": "https://commonspace.eu/5",
+        "usage_terms": "Republish with credit and a link to the original.", "distributing_source": "APA",
+        "original_agency": "Trend news agency", "dateline_place": "Baku", "authors": ["Writer 5"],
+        "image_credits": [{"credit": "Photo Person", "caption": "Caption 5", "url": None}]},
+        carriers=({"partner_id": "cs", "credit": "commonspace.eu", "url": "https://commonspace.eu/5"},
+                  {"partner_id": "turan", "credit": "Turan news agency", "url": "https://turan.az/5"}))
+    terms = "Republish with credit and a link to the original."
+    expected = {"credit": ["commonspace.eu"], "original-url": ["https://commonspace.eu/5"],
+                "original-agency": ["Trend news agency"], "distributing-source": ["APA"], "dateline": ["Baku"],
+                "byline": ["Writer 5"], "photo-credit": ["Photo Person"], "usage-terms": [terms],
+                "rights": ["© 2026 commonspace.eu"], "license-url": [CC_BY],
+                "carrier": ["commonspace.eu", "Turan news agency"]}
+    atom = assert_valid_atom(render_atom(SPEC, [credited], CTX))
+    rss = etree.fromstring(render_rss(SPEC, [credited], CTX)).find("channel/item")
+    assert rss is not None
+    for entry in (atom.find(A + "entry"), rss):
+        assert entry is not None
+        attribution = entry.find(SYN + "attribution")
+        assert attribution is not None
+        found: dict[str, list[str | None]] = {}
+        for el in attribution:
+            found.setdefault(etree.QName(el).localname, []).append(el.text)
+        assert found == expected
+        assert attribution.find(SYN + "photo-credit").get("caption") == "Caption 5"  # type: ignore[union-attr]
+        assert attribution.find(SYN + "carrier").get("href") == "https://commonspace.eu/5"  # type: ignore[union-attr]
+    e = atom.find(A + "entry")
+    assert e is not None
+    # rights: the copyright line, or one built from the credit, never the usage terms.
+    assert e.findtext(A + "rights") == e.findtext(f"{A}source/{A}rights") == "© 2026 commonspace.eu"
+    footers = [e.findtext(A + "content"), rss.findtext("description")]
+    doc = assert_valid_json_feed(render_json(SPEC, [credited], CTX))
+    s = doc["items"][0]["_syndication"]
+    assert (s["usage_terms"], s["distributing_source"], s["original_agency"], s["dateline"]) == (
+        terms, "APA", "Trend news agency", "Baku")
+    assert s["source"]["rights"] == "© 2026 commonspace.eu"
+    footers.append(doc["items"][0]["content_html"])
+    for footer in footers:
+        assert f"Distributed by APA. Usage terms: {terms} Photo: Caption 5: Photo Person." in (footer or "")
+    # A partner with a copyright line: that line, in the entry and in its source.
+    turan = assert_valid_atom(render_atom(SPEC, ITEMS, CTX)).find(A + "entry")
+    assert turan is not None and turan.findtext(f"{A}source/{A}rights") == "© 2026 Turan News Agency"
+    assert turan.findtext(f"{SYN}attribution/{SYN}usage-terms") == "Republish with credit."

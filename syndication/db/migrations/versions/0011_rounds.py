@@ -5,7 +5,7 @@ of them still holds its lease, polls that stored changes leave their channels ma
 ends the round (or the tick, when the round has made changes wait `publish.round_max_delay`) publishes.
 
 Revision ID: 0011_rounds
-Revises: 0015_ops_sessions
+Revises: 0013_publish_state
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_rounds"
-down_revision: str | Sequence[str] | None = "0015_ops_sessions"
+down_revision: str | Sequence[str] | None = "0013_publish_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
