@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Executable,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     event,
     inspect,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -161,3 +163,18 @@ def upgrade(conn: Connection) -> None:
     cfg.attributes["connection"] = conn
     # "heads": feature branches of the schema may be merged later; every head is applied.
     command.upgrade(cfg, "heads")
+
+
+def insert_missing(session: Session, model: type[Any], rows: list[dict[str, Any]], key: str) -> None:
+    """INSERT the rows whose `key` is not taken yet, atomically (ON CONFLICT DO NOTHING on SQLite and
+    PostgreSQL alike): concurrent writers creating the same row never fail each other's transaction."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # Imported here: the PostgreSQL dialect module is heavy and embedded (SQLite) processes never need it.
+        from sqlalchemy.dialects import postgresql
+
+        stmt: Executable = postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=[key])
+    else:
+        stmt = sqlite.insert(model).values(rows).on_conflict_do_nothing(index_elements=[key])
+    session.execute(stmt)

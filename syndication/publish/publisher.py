@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import case, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
 from syndication.db.models import Channel, ChannelFile, Event, Partner
-from syndication.db.session import transaction
+from syndication.db.session import insert_missing, transaction
 from syndication.publish import archives, failures
 from syndication.publish.archives import PageState
 from syndication.publish.channels import (
@@ -68,22 +66,18 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
 
 
 def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
-    existing = {c.id: c for c in session.scalars(select(Channel).where(Channel.id.in_(channel_ids)))}
-    missing = sorted(channel_ids - set(existing))
-    if missing:
-        # A channel's first mark. Relayers run at once (two schedulers, a worker; PostgreSQL): another may be
-        # inserting the same row, so a row that exists by now is left as it is, and marked below.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(Channel).values([{"id": cid, "dirty_seq": 0} for cid in missing])
-                        .on_conflict_do_nothing(index_elements=["id"]))
-        existing.update((c.id, c) for c in session.scalars(select(Channel).where(Channel.id.in_(missing))))
-    for cid in sorted(channel_ids):
-        row = existing[cid]
-        if row.dirty_since is None:
-            row.dirty_since = now
-        # Every mark moves the sequence, on an already dirty channel too: a publisher that read the channel
-        # before this change may have rendered without it, and must leave the mark for its next run.
-        row.dirty_seq = Channel.dirty_seq + 1
+    if not channel_ids:
+        return
+    # Two relays (schedulers, workers) may meet a channel's first mark at once: the row is created with
+    # "insert unless present", never a plain INSERT that fails the loser's whole transaction.
+    insert_missing(session, Channel, [{"id": cid, "dirty_seq": 0} for cid in sorted(channel_ids)], "id")
+    # Every mark moves the sequence, on an already dirty channel too: a publisher that read the channel
+    # before this change may have rendered without it, and must leave the mark for its next run.
+    session.execute(
+        update(Channel).where(Channel.id.in_(channel_ids))
+        .values(dirty_seq=Channel.dirty_seq + 1, dirty_since=func.coalesce(Channel.dirty_since, now))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def channel_path(feeds_dir: Path, channel_id: str, fmt: str) -> Path:

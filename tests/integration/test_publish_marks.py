@@ -150,3 +150,38 @@ def test_marks_are_counted(make_runtime: Callable[..., Runtime], feed_server: Fe
         assert again.dirty_since == since and again.dirty_seq == seq + 1
     jobs.publish_dirty(rt)
     assert not dirty(rt, "all") and served(rt, "all", "Story 1")
+
+
+def test_two_relays_marking_a_new_channel_at_once_both_commit(
+    make_runtime: Callable[..., Runtime], postgres_url: str
+) -> None:
+    """Two relays (two schedulers or workers) give a channel its first mark at the same moment: the second
+    waits for the first's row and moves its mark; neither transaction fails. A plain INSERT made the loser
+    raise IntegrityError (seen in the two-scheduler fault test)."""
+    import threading
+
+    from syndication.db.session import transaction
+
+    rt = make_runtime(database_url=postgres_url)
+    now = utcnow()
+    first_marked = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        first_marked.wait(10)
+        try:
+            with transaction(rt.sessions) as s:
+                publisher.mark_dirty(s, {"partners/new"}, now)  # blocks on the first's uncommitted row
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with transaction(rt.sessions) as s:
+        publisher.mark_dirty(s, {"partners/new"}, now)
+        first_marked.set()
+        thread.join(0.5)  # the second is now waiting on our row
+    thread.join(10)
+    assert not errors, errors
+    with rt.sessions() as s:
+        assert s.scalar(select(Channel.dirty_seq).where(Channel.id == "partners/new")) == 2
