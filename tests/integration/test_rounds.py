@@ -104,13 +104,15 @@ def tick_until(rt: Runtime, done: Callable[[], bool], timeout: float, what: str)
 
 
 def settle(rt: Runtime, seconds: float = 0.6) -> None:
-    """Keep ticking a little after the round: nothing more may be published."""
+    """Let the executor finish (polls, publishing, the delivery runs publishing kicks), then keep ticking a
+    little: nothing more may be published."""
+    assert isinstance(rt.dispatcher, LocalDispatcher)
+    dispatcher = rt.dispatcher
+    tick_until(rt, lambda: dispatcher.pending == 0, 30, "the executor to be idle")
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         service.tick(rt)
         time.sleep(0.1)
-    assert isinstance(rt.dispatcher, LocalDispatcher)
-    assert rt.dispatcher.pending == 0
 
 
 def make_due(rt: Runtime) -> None:
