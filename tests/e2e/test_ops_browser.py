@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ def browser_page() -> Iterator[object]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.set_default_timeout(15_000)
             yield page
         finally:
@@ -143,3 +144,37 @@ def test_ops_dashboard_in_chromium(server: str, browser_page: object) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ops.png"), full_page=True)
     assert (ARTIFACTS / "ops.png").stat().st_size > 10_000
+
+
+def offline(page: object) -> list[str]:
+    """Cut the page off from every host but this machine: such requests are aborted and listed."""
+    from playwright.sync_api import Route
+
+    asked: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).scheme in ("data", "blob") or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            route.continue_()
+        else:
+            asked.append(url)
+            route.abort("internetdisconnected")
+
+    page.context.route("**/*", only_loopback)  # type: ignore[attr-defined]
+    return asked
+
+
+def test_docs_work_offline_in_chromium(server: str, browser_page: object) -> None:
+    """[newcomer] /docs (Swagger UI) renders with the network cut off: every asset is ours."""
+    from playwright.sync_api import Page, expect
+
+    page: Page = browser_page  # type: ignore[assignment]
+    asked = offline(page)
+    page.goto(server + "/docs")
+    push = page.locator(".opblock-summary-path", has_text="/api/v1/partners/{partner_id}/items")
+    expect(push.first).to_be_visible()
+    expect(page.locator(".opblock-post").first).to_be_visible()
+    icon = page.evaluate("fetch(document.querySelector('link[rel~=icon]').href).then(r => r.status)")
+    assert icon == 200
+    assert page.goto(server + "/redoc").status == 404  # not offered: its page loads a logo from another host
+    assert asked == [], f"pages asked for other hosts: {asked}"
