@@ -60,6 +60,10 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     # this catches retries that came due and anything a lost run left behind.
     sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
+    # The figures /ops draws over time (syndication.ops.take_samples); a slot sampled already, by another
+    # scheduler or before a restart, is not sampled again.
+    sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
+                  next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     sched.start()
     return sched
 
@@ -76,3 +80,12 @@ def _deliver_notices(rt: Runtime) -> None:
             rt.dispatcher.deliver(task)
         except Exception:
             log.exception("could not dispatch %s", task)
+
+
+def _sample_ops(rt: Runtime) -> None:
+    from syndication.ops import take_samples
+
+    try:
+        take_samples(rt)
+    except Exception:
+        log.exception("could not sample the operators' figures")
