@@ -9,6 +9,7 @@ SYNDICATION_REQUIRE_SERVICES=1.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def server(tmp_path: Path, feed_server: FeedServer) -> Iterator[str]:
     cfg = tmp_path / "syndication.toml"
     cfg.write_text(
         f'data_dir = "{tmp_path / "var"}"\n[fetch]\nallow_private_addresses = true\n'
-        "[schedule]\ntick = 0.5\n[ops]\nrefresh_seconds = 0\n"
+        "[schedule]\ntick = 0.5\n[ops]\nrefresh_seconds = 0\nsample_seconds = 1\n"
         f'[[partners]]\nid = "healthy"\nname = "Healthy Agency"\n[[partners.sources]]\nkind = "feed"\n'
         f'url = "{good}"\ninterval = 3600\n'
         f'[[partners]]\nid = "broken"\nname = "Broken Agency"\n[[partners.sources]]\nkind = "feed"\n'
@@ -141,7 +142,29 @@ def test_ops_dashboard_in_chromium(server: str, browser_page: object) -> None:
     expect(page.locator("#polls tbody tr").first).to_contain_text("error")
     expect(page.locator("#polls")).to_contain_text("503")
     page.goto(server + "/ops")
+    # [newcomer] Times human-first, the exact time on hover.
+    last = row.locator("td.last-attempt time")
+    expect(last).to_have_text(re.compile(r"^(just now|\d+ s ago)$"))
+    expect(last).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
+    # Charts drawn on the server from what the scheduler sampled (every second here): the items received
+    # and the failing source's errors show up as bars.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (page.locator("#chart-received rect title").count()
+                                               and page.locator("#chart-errors rect title").count()):
+        time.sleep(0.5)
+        page.reload()
+    for chart in ("received", "published", "errors", "lag", "queues"):
+        expect(page.locator(f"svg#chart-{chart}")).to_be_visible()
+    expect(page.locator("#chart-received rect title").first).to_contain_text("healthy")
+    expect(page.locator("#chart-errors rect title").first).to_contain_text("broken #")
+    assert page.locator("script").count() == 0  # nothing runs in the browser
+    # It fits 1280 px: nothing scrolls sideways, every action button is on screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for button in page.locator("#sources-table button").all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, box
     ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ops-1280x800.png"))
     page.screenshot(path=str(ARTIFACTS / "ops.png"), full_page=True)
     assert (ARTIFACTS / "ops.png").stat().st_size > 10_000
 
