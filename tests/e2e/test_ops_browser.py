@@ -141,6 +141,8 @@ def test_ops_dashboard_in_chromium(server: str, browser_page: object) -> None:
     page.locator("tr[data-state='failing'] a").first.click()
     expect(page.locator("#polls tbody tr").first).to_contain_text("error")
     expect(page.locator("#polls")).to_contain_text("503")
+    expect(page.locator("#polls tbody tr time").first).to_have_text(re.compile(r" ago$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     page.goto(server + "/ops")
     # [newcomer] Times human-first, the exact time on hover.
     last = row.locator("td.last-attempt time")
