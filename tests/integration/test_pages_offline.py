@@ -11,7 +11,9 @@ import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 
+from syndication import jobs, ops
 from syndication.runtime import Runtime
+from syndication.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -22,6 +24,9 @@ TOKEN = "an-operator-token-long-enough-for-the-rules"
 FETCHED = (("script", "src"), ("link", "href"), ("img", "src"), ("image", "href"), ("use", "href"),
            ("source", "src"), ("iframe", "src"), ("embed", "src"), ("object", "data"), ("video", "poster"),
            ("audio", "src"), ("input", "src"))
+# <link> relations a browser loads by itself (canonical, license, alternate... are only named, never fetched).
+LOADING_RELS = {"stylesheet", "icon", "apple-touch-icon", "mask-icon", "manifest", "preload", "modulepreload",
+                "prefetch", "prerender", "dns-prefetch", "preconnect"}
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)|@import\s+['"]([^'"]+)""")
 
 
@@ -38,7 +43,7 @@ def fetched_urls(html: str) -> list[str]:
                 continue
             for key in (attr, "{http://www.w3.org/1999/xlink}href", "xlink:href"):
                 value = el.get(key)
-                if value and not (tag == "link" and el.get("rel", "").lower() in ("canonical", "alternate")):
+                if value and (tag != "link" or set(el.get("rel", "").lower().split()) & LOADING_RELS):
                     urls.append(value)
         css = (el.text or "") if tag == "style" else ""
         css += el.get("style", "")
@@ -55,6 +60,7 @@ def test_fetched_urls_sees_what_a_browser_would_load() -> None:
     page = ('<html><head><link rel="stylesheet" href="https://cdn.example/x.css"><style>@import "//f.example/a";'
             'b{background:url(/ok.png)}</style><link rel="icon" href="/i.png"></head><body>'
             '<script src="/s.js"></script><svg><image href="http://img.example/p.png"/></svg>'
+            '<link rel="canonical" href="https://agency.example/story">'
             '<a href="https://elsewhere.example/">a link is fine</a></body></html>')
     urls = fetched_urls(page)
     assert sorted(other_hosts(urls)) == ["//f.example/a", "http://img.example/p.png", "https://cdn.example/x.css"]
@@ -88,7 +94,9 @@ def test_every_page_we_serve_names_no_other_host(feed_runtime: Callable[..., Run
     rt = feed_runtime()
     client = TestClient(create_app(rt), client=LOOPBACK)
     assert client.get("/redoc").status_code == 404  # ReDoc's page loads a logo from another host: not offered
-    pages = ["/docs", "/docs/oauth2-redirect", "/ops", "/ops/sources/1"]
+    for sid, token in claim_sources(rt.sessions, [1], ops.utcnow(), lease_seconds=60):
+        jobs.poll_source(rt, sid, token)
+    pages = ["/docs", "/docs/oauth2-redirect", "/ops", "/ops/sources/1", "/items/1"]
     loaded = 0
     for path in pages:
         resp = client.get(path, headers={"Accept": "text/html"})
