@@ -55,7 +55,7 @@ BASE = """<!doctype html>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#222;background:#fafafa}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #ddd}
-h3{font-size:1rem;margin:1rem 0 .3rem}
+h3{font-size:1rem;margin:1rem 0 .3rem}#source-detail th{width:12rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e3e3;padding:.25rem .45rem;
 text-align:left;vertical-align:top}th{background:#f0f0f0;font-weight:600}td.num{text-align:right}
 td.num,td.when,td.actions{white-space:nowrap}td.actions form{display:block;margin:0 0 .2rem}
