@@ -45,6 +45,8 @@ DOC_SOURCE = "https://caspianwire.example/business.xml"
 DOC_HOOK = "https://hooks.caspianwire.example/syndication"
 DOC_SECRET = "whsec_PASTE_FROM_NOTICES_SECRET"
 DOC_TOKEN = "PASTE_A_LONG_RANDOM_TOKEN"
+DOC_SUBSCRIBER_HOOK = "https://cms.baku-daily.example/hooks/syndication"
+SUBSCRIBER_HOOK = "/subscriber-hook"
 # Names of the shell variables the guide's `env` block defines (and the only ones its snippets may use,
 # apart from those a section tells the reader to take from an answer).
 PER_SNIPPET_VARS = {"source-delete": {"SOURCE_ID"}}
@@ -52,8 +54,8 @@ PER_SNIPPET_VARS = {"source-delete": {"SOURCE_ID"}}
 # test_every_marked_block_of_the_guides_is_run fails on a marked block not listed here).
 PARTNER_SNIPPETS = {"env", "operator-secret", "partner-config", "webhook-receiver", "operator-key", "push-json",
                     "push-atom", "push-rss", "correct", "withdraw", "error-media-type", "error-invalid-items",
-                    "item-status", "source-add", "source-list", "source-delete", "notices"}
-SUBSCRIBER_SNIPPETS = {"env", "conditional-get", "archive-walk", "public-notices"}
+                    "item-status", "source-add", "source-list", "source-delete", "notices", "verify-by-hand"}
+SUBSCRIBER_SNIPPETS = {"env", "conditional-get", "archive-walk", "public-notices", "subscriber-config"}
 
 
 def wait_for(predicate: Any, timeout: float, what: str, detail: Any = None) -> Any:
@@ -85,6 +87,7 @@ class Live:
     receiver_log: Path
     feeds: FeedServer
     secret: str = ""
+    subscriber_secret: str = ""
     key: str = ""
     answers: dict[str, str] = field(default_factory=dict)
     run_log: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
@@ -165,6 +168,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     feeds.add_feed("/rss.xml", rss([rss_item(i, guid=f"cw-feed-{i}", title=f"Caspian Wire feed story {i}")
                                     for i in range(3)]))
     feeds.add_feed("/business.xml", rss([rss_item(10, guid="cw-biz-1", title="Caspian Wire business story")]))
+    feeds.add(SUBSCRIBER_HOOK, b"", status=204)  # a subscriber's endpoint: records every delivery
 
     port, hook_port = free_port(), free_port()
     live = Live(root=root, base=f"http://127.0.0.1:{port}", config=root / "syndication.toml", log=root / "run.log",
@@ -176,12 +180,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         DOC_FEED: feeds.url("/rss.xml"), DOC_HOOK: f"http://127.0.0.1:{hook_port}/hooks",
         DOC_SECRET: live.secret, DOC_TOKEN: secrets.token_urlsafe(32),
     })
+    # A subscriber's webhook (docs/subscribers.md), with a secret of its own from the same command.
+    live.subscriber_secret = live.sh(snippet("operator-secret")).strip()
+    assert live.subscriber_secret != live.secret
+    subscriber_toml = substitute(snippet("subscriber-config", SUBSCRIBER_GUIDE).code, {
+        DOC_SUBSCRIBER_HOOK: feeds.url(SUBSCRIBER_HOOK), DOC_SECRET: live.subscriber_secret,
+    })
     live.config.write_text(
         f'data_dir = "{root / "var"}"\npublic_url = "{live.base}"\n'
         "[fetch]\nallow_private_addresses = true\n"
         "[publish]\nwindow = 4\ndebounce = 0.1\n"
         "[schedule]\ntick = 0.5\n"
-        "[webhooks]\ninterval = 0.5\nbackoff_base = 0.5\n\n" + partner_toml
+        "[webhooks]\ninterval = 0.5\nbackoff_base = 0.5\n\n" + partner_toml + "\n" + subscriber_toml
     )
 
     # The partner's receiver (§7), as a real server on its own port.
@@ -349,6 +359,40 @@ def test_the_guides_receiver_verifies_and_dedupes_real_deliveries(live: Live) ->
     assert httpx.post(url, content=body, headers=good).status_code == 204
     assert httpx.post(url, content=body, headers=good).status_code == 200  # the same webhook-id again
     assert [e["item_id"] for e in live.received() if e["partner_item_id"] == "cw-forged"] == ["urn:uuid:forged"]
+
+
+def test_verify_by_hand_accepts_our_real_deliveries_and_nothing_else(live: Live) -> None:
+    """The stdlib verifier of §7 and the standardwebhooks library agree on real deliveries (those the service
+    sent to the subscriber endpoint of docs/subscribers.md), and both refuse tampering and other keys."""
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet("verify-by-hand").code, "partners.md:verify-by-hand", "exec"), namespace)
+    verify = namespace["verify"]
+
+    def posts() -> list[tuple[dict[str, str], bytes]] | None:
+        got = [(h, b) for path, h, b in list(live.feeds.posts) if path == SUBSCRIBER_HOOK]
+        kinds = {json.loads(b)["type"] for _, b in got}
+        return got if {"notice.corrected", "notice.withdrawn"} <= kinds else None
+
+    got = wait_for(posts, 60, "the subscriber's deliveries of the correction and the withdrawal", live.tail)
+    for headers, body in got:
+        event = verify(live.subscriber_secret, headers, body)
+        assert event == Webhook(live.subscriber_secret).verify(body, headers)
+        assert event["type"] in ("notice.corrected", "notice.withdrawn")  # the subscriber's kinds only
+        with pytest.raises(ValueError):
+            verify(live.subscriber_secret, headers, body.replace(b"Caspian", b"Kaspian"))
+        with pytest.raises(ValueError):
+            verify(live.secret, headers, body)  # the partner's secret is not the subscriber's
+        with pytest.raises(WebhookVerificationError):
+            Webhook(live.secret).verify(body, headers)
+        with pytest.raises(ValueError):
+            verify(live.subscriber_secret, {k: v for k, v in headers.items() if k != "webhook-id"}, body)
+    stale = signed_headers(live.subscriber_secret, "msg_" + "d" * 32, got[0][1],
+                           datetime.fromtimestamp(time.time() - 301, UTC))
+    with pytest.raises(ValueError, match="window"):
+        verify(live.subscriber_secret, stale, got[0][1])
+    assert not any(json.loads(b)["data"]["partner_item_id"] == "cw-2026-0002" for _, b in got)  # embargoed
 
 
 # ---------------------------------------------------------------- docs/subscribers.md
