@@ -303,6 +303,12 @@ def test_pushed_fields_reach_the_published_feeds(live: Live) -> None:
     assert ext["usage_terms"] == "Republish unedited, with credit and a link to the original."
     assert ext["rights"] == "© 2026 Caspian Wire"
     assert any(c.get("credit") == "Rashad Aliyev" for c in ext["image_credits"]), ext
+    # One id for the story in every format (docs/subscribers.md, "Channels").
+    uid = _key_of(live, "cw-2026-0001")["uid"]
+    assert ferry["id"] == uid
+    atom_ids = {e.id for e in feedparser.parse(httpx.get(f"{live.base}/feeds/all.atom").content).entries}
+    rss_ids = {e.id for e in feedparser.parse(httpx.get(f"{live.base}/feeds/all.rss").content).entries}
+    assert uid in atom_ids and uid in rss_ids
 
 
 def test_feed_sources_are_added_listed_and_deleted(live: Live) -> None:
