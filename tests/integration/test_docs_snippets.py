@@ -45,6 +45,7 @@ DOC_SOURCE = "https://caspianwire.example/business.xml"
 DOC_HOOK = "https://hooks.caspianwire.example/syndication"
 DOC_SECRET = "whsec_PASTE_FROM_NOTICES_SECRET"
 DOC_TOKEN = "PASTE_A_LONG_RANDOM_TOKEN"
+DOC_COURIER_FEED = "https://aktau-courier.example/feed.xml"
 DOC_SUBSCRIBER_HOOK = "https://cms.baku-daily.example/hooks/syndication"
 SUBSCRIBER_HOOK = "/subscriber-hook"
 # Names of the shell variables the guide's `env` block defines (and the only ones its snippets may use,
@@ -54,7 +55,8 @@ PER_SNIPPET_VARS = {"source-delete": {"SOURCE_ID"}}
 # test_every_marked_block_of_the_guides_is_run fails on a marked block not listed here).
 PARTNER_SNIPPETS = {"env", "operator-secret", "partner-config", "webhook-receiver", "operator-key", "push-json",
                     "push-atom", "push-rss", "correct", "withdraw", "error-media-type", "error-invalid-items",
-                    "item-status", "source-add", "source-list", "source-delete", "notices", "verify-by-hand"}
+                    "item-status", "source-add", "source-list", "source-delete", "notices", "verify-by-hand",
+                    "operator-add-feed-partner"}
 SUBSCRIBER_SNIPPETS = {"env", "conditional-get", "archive-walk", "public-notices", "subscriber-config"}
 
 
@@ -168,6 +170,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     feeds.add_feed("/rss.xml", rss([rss_item(i, guid=f"cw-feed-{i}", title=f"Caspian Wire feed story {i}")
                                     for i in range(3)]))
     feeds.add_feed("/business.xml", rss([rss_item(10, guid="cw-biz-1", title="Caspian Wire business story")]))
+    feeds.add_feed("/courier.xml", rss([rss_item(i, guid=f"courier-{i}", title=f"Aktau Courier story {i}",
+                                                 link=f"https://aktau-courier.example/news/{i}") for i in range(2)]))
     feeds.add(SUBSCRIBER_HOOK, b"", status=204)  # a subscriber's endpoint: records every delivery
 
     port, hook_port = free_port(), free_port()
@@ -399,6 +403,20 @@ def test_verify_by_hand_accepts_our_real_deliveries_and_nothing_else(live: Live)
     with pytest.raises(ValueError, match="window"):
         verify(live.subscriber_secret, stale, got[0][1])
     assert not any(json.loads(b)["data"]["partner_item_id"] == "cw-2026-0002" for _, b in got)  # embargoed
+
+
+def test_a_feed_partner_added_by_command_is_polled_by_the_running_service(live: Live) -> None:
+    out = live.sh(snippet("operator-add-feed-partner"), {DOC_COURIER_FEED: live.feeds.url("/courier.xml")},
+                  SYNDICATION_CONFIG=str(live.config), COLUMNS="200")
+    assert "partner aktau-courier saved" in out and "aktau-courier" in out.split("saved", 1)[1]
+
+    def published() -> dict[str, Any] | None:
+        doc = httpx.get(f"{live.base}/feeds/partners/aktau-courier.json")
+        return doc.json() if doc.status_code == 200 and len(doc.json()["items"]) == 2 else None
+
+    doc = wait_for(published, 30, "the new partner's feed to be polled and published", live.tail)
+    ext = doc["items"][0]["_syndication"]
+    assert ext["credit"] == "Aktau Courier" and ext["license_url"] == "https://creativecommons.org/licenses/by/4.0/"
 
 
 # ---------------------------------------------------------------- docs/subscribers.md
