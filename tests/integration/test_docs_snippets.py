@@ -90,6 +90,7 @@ class Live:
     feeds: FeedServer
     secret: str = ""
     subscriber_secret: str = ""
+    notices_token: str = ""
     key: str = ""
     answers: dict[str, str] = field(default_factory=dict)
     run_log: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
@@ -180,9 +181,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
     # The operator makes a webhook secret (§9) and configures the partner with the guide's block.
     live.secret = live.sh(snippet("operator-secret")).strip()
+    live.notices_token = secrets.token_urlsafe(32)
     partner_toml = substitute(snippet("partner-config").code, {
         DOC_FEED: feeds.url("/rss.xml"), DOC_HOOK: f"http://127.0.0.1:{hook_port}/hooks",
-        DOC_SECRET: live.secret, DOC_TOKEN: secrets.token_urlsafe(32),
+        DOC_SECRET: live.secret, DOC_TOKEN: live.notices_token,
     })
     # A subscriber's webhook (docs/subscribers.md), with a secret of its own from the same command.
     live.subscriber_secret = live.sh(snippet("operator-secret")).strip()
@@ -341,6 +343,17 @@ def test_notices_feed_lists_what_was_done(live: Live) -> None:
     assert {("republished", "cw-2026-0001"), ("republished", "cw-2026-0003"),
             ("republished", "cw-2026-0004")} <= got
     assert not any(item == "cw-2026-0002" for _, item in got)  # embargoed: nothing to say yet
+    # §6: a feed reader uses the notices token in the URL; the push key works only as a header.
+    atom = httpx.get(f"{live.base}/notices/{PARTNER}.atom", params={"token": live.notices_token})
+    assert atom.status_code == 200 and b"cw-2026-0004" in atom.content
+    assert httpx.get(f"{live.base}/notices/{PARTNER}.atom", params={"token": live.key}).status_code == 403
+
+    def unchanged_is_304() -> bool:  # twice in a row: a notice released in between changes the ETag
+        url, token = f"{live.base}/notices/{PARTNER}.atom", {"token": live.notices_token}
+        etag = httpx.get(url, params=token).headers["etag"]
+        return httpx.get(url, params=token, headers={"If-None-Match": etag}).status_code == 304
+
+    wait_for(unchanged_is_304, 10, "a 304 for an unchanged notices feed")
 
 
 def test_the_guides_receiver_verifies_and_dedupes_real_deliveries(live: Live) -> None:
