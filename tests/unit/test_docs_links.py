@@ -3,6 +3,7 @@ guides is well formed (the snippet tests read them by these marks)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,15 @@ def test_marked_blocks_are_read_and_a_dangling_mark_is_an_error(tmp_path: Path) 
 def test_the_guides_have_marked_blocks(name: str) -> None:
     blocks = marked_blocks(REPO / "docs" / name)
     assert any(kind == "snippet" for kind, _ in blocks)
+
+
+def test_the_partner_guide_lists_every_error_code_of_the_api() -> None:
+    """docs/partners.md §8 promises every error code: each (status, code) the partner API can answer is a
+    row of its table, and the table names none the API never answers."""
+    source = (REPO / "syndication" / "web" / "api.py").read_text()
+    answered = set(re.findall(r'ApiError\(\s*(\d{3}),\s*"([a-z_]+)"', source))
+    answered |= set(re.findall(r'(\d{3}): "([a-z_]+)"', source))  # the router's own 404/405
+    assert ("401", "missing_key") in answered and len(answered) > 15  # the scan still finds them
+    guide = (REPO / "docs" / "partners.md").read_text()
+    table = set(re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", guide, re.M))
+    assert table == answered
