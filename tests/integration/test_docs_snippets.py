@@ -161,6 +161,9 @@ def documented_output(name: str, doc: dict[tuple[str, str], Block] = PARTNER_GUI
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    for tool in ("bash", "curl"):
+        assert shutil.which(tool), f"the guides' commands need {tool} on PATH"
+    assert (BIN / "syndication").exists(), f"no `syndication` command beside {sys.executable}: pip install -e ."
     root = tmp_path_factory.mktemp("guide")
     feeds = FeedServer("127.0.0.1", 0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(feeds))
