@@ -48,8 +48,8 @@ DOC_TOKEN = "PASTE_A_LONG_RANDOM_TOKEN"
 DOC_COURIER_FEED = "https://aktau-courier.example/feed.xml"
 DOC_SUBSCRIBER_HOOK = "https://cms.baku-daily.example/hooks/syndication"
 SUBSCRIBER_HOOK = "/subscriber-hook"
-# Names of the shell variables the guide's `env` block defines (and the only ones its snippets may use,
-# apart from those a section tells the reader to take from an answer).
+# Shell variables a snippet may use besides the guide's `env` block and its own assignments: values the
+# text tells the reader to take from an earlier answer.
 PER_SNIPPET_VARS = {"source-delete": {"SOURCE_ID"}}
 # Every snippet of each guide, each run by a test below (`snippet()` refuses a name not listed here, and
 # test_every_marked_block_of_the_guides_is_run fails on a marked block not listed here).
@@ -124,8 +124,9 @@ class Live:
         return self.log.read_text(errors="replace")[-3000:]
 
     def received(self) -> list[dict[str, Any]]:
-        lines = self.receiver_log.read_text().splitlines() if self.receiver_log.exists() else []
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        text = self.receiver_log.read_text() if self.receiver_log.exists() else ""
+        complete = text.split("\n")[:-1]  # a line still being written is read next time
+        return [json.loads(line) for line in complete if line.startswith("{")]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
