@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 PARTNER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DEFAULT_CONFIG = Path("config/syndication.toml")
@@ -469,9 +470,38 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _format_error(exc: ValidationError, origin: str) -> str:
+ENV_PREFIX = "SYNDICATION_"
+ENV_NOT_SETTINGS = ("SYNDICATION_CONFIG",)  # names the file; read by resolve_config_path, not a setting
+
+
+def env_keys(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """The settings keys the environment sets, as pydantic-settings reads them (prefix and case ignored,
+    nesting by `__`), each with the variable's name as the user spelled it."""
+    keys: dict[tuple[str, ...], str] = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in ENV_NOT_SETTINGS:
+            keys[tuple(upper[len(ENV_PREFIX):].lower().split("__"))] = name
+    return keys
+
+
+def blame(loc: tuple[int | str, ...], env: Mapping[tuple[str, ...], str], file_origin: str) -> str:
+    """Where the value at `loc` came from: the environment variables that set it (or, for a check over a
+    whole section, that set something in it), else the file.
+
+    The environment is above the file, so a key both set is the variable's."""
+    key = tuple(str(part) for part in loc)
+    names = sorted(name for path, name in env.items()
+                   if key and (key[:len(path)] == path or path[:len(key)] == key))
+    if names:
+        return "environment variable " + ", ".join(names)
+    return file_origin
+
+
+def _format_error(exc: ValidationError, file_origin: str, env: Mapping[tuple[str, ...], str]) -> str:
     err = exc.errors()[0]
-    loc = _format_loc(tuple(err["loc"]))
+    raw_loc = tuple(err["loc"])
+    loc = _format_loc(raw_loc)
     if err["type"] == "extra_forbidden":
         msg = f"unknown key {loc!r}"
     elif err["type"] == "missing":
@@ -479,6 +509,7 @@ def _format_error(exc: ValidationError, origin: str) -> str:
     else:
         msg = f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
     more = len(exc.errors()) - 1
+    origin = blame(raw_loc, env, file_origin)
     return f"{origin}: {msg}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
@@ -495,7 +526,7 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     """Load settings; raise ConfigError with a one-line message on any problem."""
     path = resolve_config_path(config_path)
     data: dict[str, Any] = {}
-    origin = "environment"
+    origin = "environment"  # no file: every value came from the environment (or a default)
     if path is not None:
         origin = str(path)
         try:
@@ -505,7 +536,14 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     data.update(overrides)
+    env = env_keys(os.environ)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, origin)) from None
+        raise ConfigError(_format_error(exc, origin, env)) from None
+    except SettingsError as exc:
+        # A section or list given as one variable (SYNDICATION_PUBLISH, SYNDICATION_PARTNERS) must be JSON.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        name = env.get((field,), f"{ENV_PREFIX}{field.upper()}")
+        raise ConfigError(f"environment variable {name}: not valid JSON ({field!r} given whole in one variable "
+                          "must be JSON)") from None
