@@ -57,9 +57,19 @@ class State:
 _state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"syndication {version('syndication')}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     config: Annotated[str | None, typer.Option("--config", help="TOML config file.", envvar=None)] = None,
+    _show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_version)] = False,
 ) -> None:
     _state.config = config
 
@@ -141,14 +151,12 @@ def publish(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"channels": rows, "failures": failing})
     else:
-        from rich.table import Table  # on use: not needed by --json
+        from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
 
-        table = Table(title="Publish")
-        for col in ("channel", "format", "items", "changed", "path"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-        out().print(table)
+        show(out(), listing(out(), "Publish", ["channel", "format", Column("items", justify="right"), "changed",
+                                               Column("path", wide=True)],
+                            ([r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"]]
+                             for r in rows)))
     if failing:
         for f in failing:
             err().print(f"error: {f['reason']}")
@@ -199,6 +207,13 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
 # `status` lives in syndication/commands/operators.py (builds on source_status above).
 
 
+def describe_source(source: dict[str, Any]) -> str:
+    """One source as a newsroom reads it: `feed https://… every 300 s`, `push API`."""
+    if source["kind"] == "push":
+        return "push API"  # pushed by the partner: no locator, no interval
+    return f"{source['kind']} {source['source']} every {source['interval']} s"
+
+
 @partner_app.command("list")
 def partner_list(as_json: JsonOpt = False) -> None:
     """List partners and their sources."""
@@ -221,14 +236,14 @@ def partner_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"partners": rows})
         return
-    from rich.table import Table  # on use: not needed by --json
+    from rich.text import Text
 
-    table = Table(title="Partners")
-    for col in ("id", "name", "credit", "sources"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["credit"], "\n".join(f"{s['kind']}: {s['source']}" for s in r["sources"]))
-    out().print(table)
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    show(out(), listing(out(), "Partners", ["id", Column("name", wide=True), Column("credit", wide=True),
+                                            Column("sources", wide=True)],
+                        ([r["id"], Text(r["name"]), Text(r["credit"] or ""),
+                          Text("\n".join(map(describe_source, r["sources"])))] for r in rows)))
 
 
 @partner_app.command("add")

@@ -200,7 +200,7 @@ def test_metrics_parse_and_match_the_database(two_sources: Runtime, feed_server:
     assert buckets == sorted(buckets) and buckets[-1] == n_polls
     assert m["syndication_publish_lag_seconds_count"][0][1] == 3
     assert m["syndication_overdue_sources"][0][1] == 0
-    assert {lb["queue"] for lb, _ in m.get("syndication_queue_depth", [])} <= {"poll", "publish"}
+    assert {lb["queue"] for lb, _ in m.get("syndication_queue_depth", [])} <= {"poll", "publish", "notify"}
     assert m["syndication_tasks_running"][0][1] == 0
     assert "# TYPE syndication_deliveries_total counter" in resp.text
 
