@@ -169,6 +169,7 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
     from syndication.clock import isoformat
     from syndication.db.models import Source
     from syndication.intake.credentials import describe_credentials
+    from syndication.intake.decide import interval_bound
 
     rows = []
     with rt.sessions() as session:
@@ -181,7 +182,11 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
                 "state": state,
                 "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
                 "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
-                "configured_interval": s.interval,  # the configured minimum
+                "configured_interval": s.interval,  # what the operator asked for
+                # How far a quiet source may be stretched (intake.decide.interval_bound), and why the next poll is
+                # not `configured_interval` after the last: quiet feed, backoff after errors, Retry-After.
+                "max_interval": interval_bound(s.interval, s.max_interval, rt.settings.fetch.max_interval),
+                "interval_reason": s.interval_reason if s.kind != "push" else None,
                 "last_attempt": isoformat(s.last_attempt_at),
                 "last_success": isoformat(s.last_success_at),
                 "last_error": s.last_error,

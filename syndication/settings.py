@@ -42,6 +42,9 @@ class SourceConfig(_Strict):
     url: str | None = None
     path: str | None = None
     interval: int = Field(default=300, ge=5, le=7 * 86400)
+    # How far polls of a quiet source may be stretched (intake.decide): default 4 x interval, and never beyond
+    # fetch.max_interval (1 h unless configured). New items bring the source back to `interval` at once.
+    max_interval: int | None = Field(default=None, ge=5, le=7 * 86400)
     # A folder with consume = false is read in place: files stay, and are re-read only when they change.
     consume: bool = True
     # Fetch credentials ([intake]): HTTP Basic (username + password) or a bearer token. A secret may be
@@ -62,6 +65,12 @@ class SourceConfig(_Strict):
             raise ValueError("give password or password_env, not both")
         if self.token and self.token_env:
             raise ValueError("give token or token_env, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _bound(self) -> SourceConfig:
+        if self.max_interval is not None and self.max_interval < self.interval:
+            raise ValueError(f"max_interval ({self.max_interval}) must be at least interval ({self.interval})")
         return self
 
     @model_validator(mode="after")
@@ -181,7 +190,8 @@ class FetchSettings(_Strict):
     per_host_concurrency: int = 2
     user_agent: str = "syndication/0.1 (+https://github.com/syndication/syndication)"
     backoff_cap: int = 24 * 3600
-    max_interval: int = 6 * 3600
+    # The global cap on stretching a quiet source's polls (a source's own max_interval stays within it).
+    max_interval: int = Field(default=3600, ge=5, le=7 * 86400)
     # [intake] total time for one fetch (a server dripping bytes never trips read_timeout).
     total_timeout: float = Field(default=120.0, gt=0)
     # [intake] key sealing literal source passwords/tokens in the database (Fernet, url-safe base64);
@@ -442,6 +452,16 @@ class Settings(BaseSettings):
             if p.id in seen:
                 raise ValueError(f"partners[{i}].id: duplicate partner id {p.id!r}")
             seen.add(p.id)
+        return self
+
+    @model_validator(mode="after")
+    def _bounds_within_the_cap(self) -> Settings:
+        # Said, not silently clamped: a source's own bound beyond the global cap would never apply.
+        for i, p in enumerate(self.partners):
+            for j, s in enumerate(p.sources):
+                if s.max_interval is not None and s.max_interval > self.fetch.max_interval:
+                    raise ValueError(f"partners[{i}].sources[{j}].max_interval: {s.max_interval} is above "
+                                     f"fetch.max_interval ({self.fetch.max_interval}); raise that too")
         return self
 
     @property

@@ -136,3 +136,19 @@ def test_cli_blames_the_variable_with_exit_2(tmp_path: Path) -> None:
     assert proc.stderr.splitlines() == [
         "error: environment variable SYNDICATION_PUBLISH__WINDOW: publish.window: Input should be a valid integer, "
         "unable to parse string as an integer"]
+
+
+def test_a_sources_bound_on_its_interval(tmp_path: Path) -> None:
+    """[newcomer] fetch.max_interval caps every source at 1 h by default; a source's own bound is said wrong
+    rather than clamped in silence."""
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.fetch.max_interval == 3600 and s.partners[0].sources[0].max_interval is None
+    s = load_settings(write(tmp_path, GOOD.replace("interval = 300", "interval = 300\nmax_interval = 900")))
+    assert s.partners[0].sources[0].max_interval == 900
+    with pytest.raises(ConfigError, match=r"partners\[0\]\.sources\[0\]\.max_interval: 7200 is above "
+                                          r"fetch\.max_interval \(3600\)"):
+        load_settings(write(tmp_path, GOOD.replace("interval = 300", "interval = 300\nmax_interval = 7200")))
+    assert load_settings(write(tmp_path, "[fetch]\nmax_interval = 7200\n" + GOOD.replace(
+        "interval = 300", "interval = 300\nmax_interval = 7200"))).partners[0].sources[0].max_interval == 7200
+    with pytest.raises(ConfigError, match=r"max_interval \(100\) must be at least interval \(300\)"):
+        load_settings(write(tmp_path, GOOD.replace("interval = 300", "interval = 300\nmax_interval = 100")))
