@@ -257,6 +257,9 @@ def partner_add(
     name: Annotated[str, typer.Option("--name")],
     feed_url: Annotated[str | None, typer.Option("--feed-url")] = None,
     interval: Annotated[int, typer.Option("--interval")] = 300,
+    max_interval: Annotated[int | None, typer.Option(
+        "--max-interval", help="Poll a quiet feed at most this often (default 4 x interval, within "
+                               "fetch.max_interval).")] = None,
     credit: Annotated[str | None, typer.Option("--credit")] = None,
     license_url: Annotated[str | None, typer.Option("--license-url")] = None,
     as_json: JsonOpt = False,
@@ -269,12 +272,17 @@ def partner_add(
     from syndication.settings import PartnerConfig, SourceConfig  # on use: pydantic is not needed by --help
 
     try:
-        sources = [SourceConfig(kind="feed", url=feed_url, interval=interval)] if feed_url else []
+        sources = ([SourceConfig(kind="feed", url=feed_url, interval=interval, max_interval=max_interval)]
+                   if feed_url else [])
         cfg = PartnerConfig(id=partner_id, name=name, credit=credit, license_url=license_url, sources=sources)
     except ValidationError as exc:
         msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise fail(msg) from None
-    rt = runtime()
+    s = settings()
+    if max_interval is not None and max_interval > s.fetch.max_interval:
+        raise fail(f"--max-interval {max_interval} is above fetch.max_interval ({s.fetch.max_interval}); "
+                   "raise that too")
+    rt = runtime(s)
     try:
         with transaction(rt.sessions) as session:
             upsert_partner(session, cfg)

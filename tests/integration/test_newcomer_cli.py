@@ -191,3 +191,16 @@ def test_empty_public_notices_feed_is_dated_from_the_data(config: Path) -> None:
     assert abs((when - created["caspian"]).total_seconds()) < 1
     assert invoke(config, "publish", "--json").exit_code == 0
     assert public.read_bytes() == first  # deterministic: the same data, the same bytes
+
+
+def test_partner_add_takes_a_bound_on_the_interval(config: Path) -> None:
+    added = invoke(config, "partner", "add", "apa", "--name", "APA", "--feed-url", "https://apa.example/rss",
+                   "--interval", "120", "--max-interval", "600", "--json")
+    assert added.exit_code == 0, added.output
+    status = json.loads(invoke(config, "status", "--json").stdout)
+    apa = next(s for s in status["sources"] if s["partner"] == "apa")
+    assert (apa["configured_interval"], apa["max_interval"], apa["interval_reason"]) == (120, 600, None)
+    too_far = invoke(config, "partner", "add", "apa", "--name", "APA", "--feed-url", "https://apa.example/rss",
+                     "--max-interval", "7200")
+    assert too_far.exit_code == 2
+    assert "--max-interval 7200 is above fetch.max_interval (3600)" in too_far.output
