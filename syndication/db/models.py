@@ -102,10 +102,14 @@ class Source(Base):
     parse_problem: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    # [intake] adaptive poll interval (between `interval`, the configured minimum, and fetch.max_interval),
-    # and the redirect chain of the last fetch ([[status, url], ...]).
+    # [intake] adaptive poll interval (between `interval`, the configured one, and the source's bound:
+    # intake.decide.interval_bound), and the redirect chain of the last fetch ([[status, url], ...]).
     current_interval: Mapped[int | None] = mapped_column(Integer)
     redirects: Mapped[list[Any] | None] = mapped_column(JSON)
+    # [newcomer] 0022_source_max_interval: the configured bound (NULL: the default multiple of `interval`), and
+    # why the next poll is not `interval` after the last (NULL when it is).
+    max_interval: Mapped[int | None] = mapped_column(Integer)
+    interval_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Item(Base):
