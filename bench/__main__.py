@@ -1,6 +1,6 @@
 """python -m bench [WORKLOAD] [--json] [--quick]
 
-WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | all (default: all).
+WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from bench import procs, real, workloads
 from bench.common import machine
 
-WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real")
+WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 EXTRA = ("embedded",)  # ingest without the scaled part (for before/after comparisons)
 
 
@@ -151,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                 f" (feedparser alone {r['baseline_feedparser_peak_rss_mb']} MB); {size.cap_probe_mb} MB feed refused "
                 f"at the cap: declared {r['cap_declared_refused']} ({r['cap_declared_peak_rss_mb']} MB), streamed "
                 f"{r['cap_streamed_refused']} ({r['cap_streamed_peak_rss_mb']} MB) [{time.perf_counter() - t:.0f}s]")
+        if "metrics" in chosen:
+            t = time.perf_counter()
+            r = workloads.metrics(size, work)
+            res["metrics"] = r
+            say(f"metrics: GET /metrics over {r['polls']} poll rows ({r['database']}): median {r['metrics_ms']} ms, "
+                f"max {r['metrics_max_ms']} ms  (the history aggregate /metrics ran before: "
+                f"{r['baseline_history_aggregate_ms']} ms; store filled in {r['fill_s']} s) "
+                f"[{time.perf_counter() - t:.0f}s]")
     report["seconds"] = round(time.perf_counter() - started, 1)
     say(f"total {report['seconds']} s")
     if failed:
