@@ -108,7 +108,8 @@ snap.publishing.failing|length }}</b></p>
 <td class="when">{{ when(s.last_success) }}</td>
 <td class="err">{% if s.consecutive_errors %}<b>{{ s.consecutive_errors }}</b> in a row{% if s.last_error %}:
 {% endif %}{% endif %}{{ s.last_error or "" }}</td>
-<td class="when">{{ when(s.next_poll, "-") }}<br><small>every {{ duration(s.interval) }}</small></td>
+<td class="when">{{ when(s.next_poll, "-") }}<br><small>every {{ duration(s.interval) }}</small>{% if
+s.interval_reason %}<br><small class="interval-reason">{{ s.interval_reason }}</small>{% endif %}</td>
 <td class="num">{{ s.items_24h }}</td>
 <td class="actions">{% if s.kind in ("feed", "folder") %}<form method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button name="action" value="poll">Poll now</button></form>
@@ -187,11 +188,13 @@ Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }
 SOURCE = """{% extends "base" %}{% block title %}Source {{ s.id }}{% endblock %}{% block body %}
 <h1>Source {{ s.id }} · {{ s.partner }} <span class="state {{ classes[s.state] }}">{{ s.state }}</span></h1>
 <table id="source-detail">
-{% for k in ("kind", "source", "effective_url", "interval", "last_attempt", "last_success", "consecutive_errors",
+{% for k in ("kind", "source", "effective_url", "interval", "configured_interval", "max_interval",
+"interval_reason", "last_attempt", "last_success", "consecutive_errors",
 "last_error", "last_error_at", "last_status", "next_poll", "items_24h", "last_item", "disabled_reason",
 "parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{% if k in (
 "last_attempt", "last_success", "last_error_at", "next_poll", "last_item") %}{{ when(s[k], "-") }}{%
-elif k == "interval" %}{{ duration(s[k]) }}{% else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
+elif k in ("interval", "configured_interval", "max_interval") and s[k] is not none %}{{ duration(s[k]) }}{%
+else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
 {% endfor %}
 </table>
 <p>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_ops_samples"
-down_revision: str | Sequence[str] | None = "0011_rounds"
+down_revision: str | Sequence[str] | None = "0020_retention_counters"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
