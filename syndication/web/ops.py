@@ -55,11 +55,12 @@ BASE = """<!doctype html>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#222;background:#fafafa}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #ddd}
-h3{font-size:1rem;margin:1rem 0 .3rem}#source-detail th{width:12rem}
+h3{font-size:1rem;margin:1rem 0 .3rem}#source-detail th{width:12rem}#sources-table th{white-space:nowrap}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e3e3;padding:.25rem .45rem;
 text-align:left;vertical-align:top}th{background:#f0f0f0;font-weight:600}td.num{text-align:right}
 td.num,td.when,td.actions{white-space:nowrap}td.actions form{display:block;margin:0 0 .2rem}
-td.where code{word-break:break-all}td.where{max-width:22rem}td.err{max-width:24rem}
+td.where code{word-break:break-all}.interval-reason{display:inline-block;white-space:normal;max-width:14rem}
+td.where{max-width:22rem}td.err{max-width:24rem}
 .state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;color:#fff;white-space:nowrap}
 .ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#b26a00}.quiet{background:#6a1b9a}
 .note{background:#fff8e1;border:1px solid #ffe082;padding:.4rem .6rem;margin:.5rem 0}

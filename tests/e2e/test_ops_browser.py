@@ -64,7 +64,7 @@ def server(tmp_path: Path, feed_server: FeedServer) -> Iterator[str]:
     cfg = tmp_path / "syndication.toml"
     cfg.write_text(
         f'data_dir = "{tmp_path / "var"}"\n[fetch]\nallow_private_addresses = true\n'
-        "[schedule]\ntick = 0.5\n[ops]\nrefresh_seconds = 0\nsample_seconds = 1\n"
+        "[schedule]\ntick = 0.5\n[ops]\nrefresh_seconds = 0\nsample_seconds = 2\n"
         f'[[partners]]\nid = "healthy"\nname = "Healthy Agency"\n[[partners.sources]]\nkind = "feed"\n'
         f'url = "{good}"\ninterval = 3600\n'
         f'[[partners]]\nid = "broken"\nname = "Broken Agency"\n[[partners.sources]]\nkind = "feed"\n'
@@ -151,7 +151,7 @@ def test_ops_dashboard_in_chromium(server: str, browser_page: object) -> None:
     last = row.locator("td.last-attempt time")
     expect(last).to_have_text(re.compile(r"^(just now|\d+ (s|min) ago)$"))
     expect(last).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
-    # Charts drawn on the server from what the scheduler sampled (every second here): the items received
+    # Charts drawn on the server from what the scheduler sampled (every 2 s here): the items received
     # and the failing source's errors show up as bars.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (page.locator("#chart-received rect title").count()
