@@ -62,10 +62,6 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     # this catches retries that came due and anything a lost run left behind.
     sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
-    # The figures /ops draws over time (syndication.ops.take_samples); a slot sampled already, by another
-    # scheduler or before a restart, is not sampled again.
-    sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
-                  next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     # Retention (syndication.retention): history pruned in short batches, first a few minutes after start so a
     # restart does not begin with it; several schedulers running it at once delete each row once.
     r = rt.settings.retention
@@ -73,6 +69,10 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
         sched.add_job(retention.run, "interval", args=[rt], seconds=r.interval,
                       next_run_time=now + timedelta(seconds=min(r.interval, RETENTION_FIRST_DELAY)),
                       max_instances=1, coalesce=True, id="retention")
+    # The figures /ops draws over time (syndication.ops.take_samples); a slot sampled already, by another
+    # scheduler or before a restart, is not sampled again.
+    sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
+                  next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     sched.start()
     return sched
 

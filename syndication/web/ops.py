@@ -109,8 +109,8 @@ snap.publishing.failing|length }}</b></p>
 <td class="when">{{ when(s.last_success) }}</td>
 <td class="err">{% if s.consecutive_errors %}<b>{{ s.consecutive_errors }}</b> in a row{% if s.last_error %}:
 {% endif %}{% endif %}{{ s.last_error or "" }}</td>
-<td class="when">{{ when(s.next_poll, "-") }}<br><small>every {{ duration(s.interval) }}</small>{% if
-s.interval_reason %}<br><small class="interval-reason">{{ s.interval_reason }}</small>{% endif %}</td>
+<td class="when">{{ when(s.next_poll, "-") }}<br><small>every {{ duration(s.interval) }}</small>{% if s.interval_reason
+%}<br><small class="interval-reason">{{ s.interval_reason }}</small>{% endif %}</td>
 <td class="num">{{ s.items_24h }}</td>
 <td class="actions">{% if s.kind in ("feed", "folder") %}<form method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button name="action" value="poll">Poll now</button></form>
