@@ -663,12 +663,22 @@ def take_samples(rt: Runtime, now: datetime | None = None) -> int:
     return int(written)
 
 
-def samples_since(rt: Runtime, since: datetime) -> list[OpsSample]:
+def newest_samples(rt: Runtime) -> tuple[datetime | None, datetime | None]:
+    """When the newest slot was counted and when the newest figure was taken (queue depth is taken at the
+    current slot, counts at an older one): together they change whenever a sample is written."""
     with rt.sessions() as session:
-        found = list(session.scalars(select(OpsSample).where(OpsSample.taken_at >= since)
-                                     .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject)))
-        session.expunge_all()
-    return found
+        return (session.scalar(select(func.max(OpsSample.taken_at)).where(OpsSample.metric == SAMPLED)),
+                session.scalar(select(func.max(OpsSample.taken_at))))
+
+
+def samples_since(rt: Runtime, since: datetime) -> list[tuple[datetime, str, str, float]]:
+    """(taken_at, metric, subject, value) of the figures sampled since `since`, oldest first (plain rows: a
+    day of them is tens of thousands for a large deployment, read at every /ops refresh)."""
+    with rt.sessions() as session:
+        return [(at, metric, subject, float(value)) for at, metric, subject, value in session.execute(
+            select(OpsSample.taken_at, OpsSample.metric, OpsSample.subject, OpsSample.value)
+            .where(OpsSample.taken_at >= since, OpsSample.metric != SAMPLED)
+            .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject))]
 
 
 # ---------------------------------------------------------------- actions

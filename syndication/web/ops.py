@@ -345,13 +345,22 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+CHARTS_CACHE = "ops.charts"
+
+
 def trend_charts(rt: Runtime, sources: list[dict[str, Any]], now: datetime | None = None) -> list[Drawn]:
-    """The dashboard's charts of the last 24 h, from ops_samples."""
+    """The dashboard's charts of the last 24 h, from ops_samples. Drawn again only when a sample was written
+    or the hour turned (the page refreshes every few seconds; samples come every few minutes)."""
     now = now or utcnow()
-    rows = ops.samples_since(rt, now - timedelta(hours=25))
-    samples = [Sample(r.taken_at, r.metric, r.subject, r.value) for r in rows]
     labels = {str(s["id"]): f'{s["partner"]} #{s["id"]}' for s in sources if s.get("id") is not None}
-    return dashboard_charts(samples, now, rt.settings.ops.sample_seconds, labels)
+    key = (ops.newest_samples(rt), now.replace(minute=0, second=0, microsecond=0), sorted(labels.items()))
+    cached = rt.extras.get(CHARTS_CACHE)
+    if cached is not None and cached[0] == key:
+        return list(cached[1])
+    samples = [Sample._make(row) for row in ops.samples_since(rt, now - timedelta(hours=25))]
+    drawn = dashboard_charts(samples, now, rt.settings.ops.sample_seconds, labels)
+    rt.extras[CHARTS_CACHE] = (key, drawn)
+    return drawn
 
 
 def install(app: FastAPI, rt: Runtime) -> None:

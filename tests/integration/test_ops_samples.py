@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from syndication import jobs, ops
@@ -14,6 +15,7 @@ from syndication.db.models import OpsSample, Poll, Source
 from syndication.runtime import Runtime
 from syndication.schedule import claim_sources
 from syndication.service import start_scheduler
+from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
 
@@ -88,6 +90,24 @@ def test_slots_are_counted_once_caught_up_and_pruned(make_runtime: Callable[...,
         left = list(s.scalars(select(OpsSample.taken_at).distinct()))
     assert min(left) >= far - ops.OPS_SAMPLE_KEEP
     assert far - timedelta(hours=47) in left
+
+
+def test_the_dashboard_draws_what_was_sampled_since_it_was_last_drawn(make_runtime: Callable[..., Runtime],
+                                                                       feed_server: FeedServer) -> None:
+    url = feed_server.add_feed("/good.rss", rss(2))
+    rt = make_runtime(ops={"sample_seconds": 300}, partners=[
+        {"id": "good", "name": "Good", "sources": [{"kind": "feed", "url": url, "interval": 60}]}])
+    client = TestClient(create_app(rt), client=("127.0.0.1", 50123))
+    before = client.get("/ops").text
+    assert 'id="chart-received"' in before and "no items in the last 24 h" in before
+    with rt.sessions() as s:
+        ids = list(s.scalars(select(Source.id)))
+    for sid, token in claim_sources(rt.sessions, ids, utcnow(), lease_seconds=60):
+        jobs.poll_source(rt, sid, token)
+    assert client.get("/ops").text.count("good · ") == 0  # nothing sampled yet: the same charts
+    ops.take_samples(rt, utcnow() + timedelta(minutes=6))
+    after = client.get("/ops").text
+    assert "good · " in after and ": 2 items</title>" in after
 
 
 def test_sample_slots_are_aligned() -> None:
