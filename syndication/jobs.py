@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from syndication import counters as figures
 from syndication import cpu, deadletters
 from syndication.clock import utcnow
 from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
@@ -416,9 +417,14 @@ def _finish(
             src.redirects = redirects
         if permanent_url:
             src.effective_url = permanent_url
+        duration_ms = int((time.monotonic() - t0) * 1000)
+        figures.count(session, figures.POLLS, partner=src.partner_id, outcome=report.status)
+        figures.count(session, figures.POLL_DURATION_BUCKET,
+                      le=figures.bucket_label(duration_ms / 1000.0, figures.POLL_DURATION_BUCKETS))
+        figures.count(session, figures.POLL_DURATION_MS, duration_ms)
         session.add(
             Poll(
-                source_id=source_id, started_at=started, duration_ms=int((time.monotonic() - t0) * 1000),
+                source_id=source_id, started_at=started, duration_ms=duration_ms,
                 outcome=report.status, http_status=http_status, new=report.new, updated=report.updated,
                 unchanged=report.unchanged, rejected=report.rejected, error=report.error,
             )

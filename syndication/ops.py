@@ -207,8 +207,10 @@ def _creation_relayed(session: Session, condition: Any) -> dict[int, datetime]:
 LAG_SETTLE = timedelta(hours=24)  # an item not republished a day after it was first seen stops being waited for
 
 
-def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> tuple[int, list[float], list[float]]:
-    """Lags (republish - partner publish, seconds) of items with id > after_id.
+def republish_lags(
+    rt: Runtime, after_id: int, now: datetime | None = None, limit: int | None = None
+) -> tuple[int, list[float], list[float]]:
+    """Lags (republish - partner publish, seconds) of items with id > after_id (the first `limit` of them).
 
     Returns (new watermark, settled lags, unsettled lags): items up to the watermark are final (republished,
     or first seen more than LAG_SETTLE ago); lags past it may still change, so callers count them afresh.
@@ -216,9 +218,10 @@ def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> t
     now = now or utcnow()
     with rt.sessions() as session:
         published_at = _channel_published(session)
-        relayed_at = _creation_relayed(session, Event.item_id > after_id)
-        rows = session.execute(select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at)
-                               .where(Item.id > after_id).order_by(Item.id)).all()
+        query = select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at).where(Item.id > after_id)
+        rows = session.execute(query.order_by(Item.id).limit(limit)).all()
+        upto = Event.item_id <= rows[-1][0] if rows else Event.item_id <= after_id
+        relayed_at = _creation_relayed(session, and_(Event.item_id > after_id, upto)) if rows else {}
     watermark, settled, unsettled = after_id, [], []
     contiguous = True
     for iid, pid, published, first_seen in rows:

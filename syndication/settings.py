@@ -394,6 +394,30 @@ class AuthSettings(_Strict):
     window_seconds: int = Field(default=60, ge=1, le=86400)
 
 
+class RetentionSettings(_Strict):
+    """`[retention]`: history tables pruned by the scheduler (syndication.retention). Figures are kept on write
+    (syndication.counters), so pruning never lowers a metric; what the story index, the relay, archives,
+    tombstones and the notices feeds still read is always kept."""
+
+    enabled: bool = True
+    interval: float = Field(default=3600.0, gt=0)  # seconds between runs (the first one minutes after start)
+    batch: int = Field(default=2000, ge=1, le=100_000)  # rows deleted per transaction
+    max_seconds: float = Field(default=60.0, gt=0)  # a run stops after this long; the next one goes on
+    polls_days: float = Field(default=14.0, gt=0)
+    # Relayed events; at least 2 days: the republish lag of an item is read from its creation event for a day.
+    events_days: float = Field(default=7.0, ge=2)
+    # Item versions: every version recorded within versions_days is kept, and the newest versions_keep of each
+    # item whatever their age (the current one among them).
+    versions_days: float = Field(default=90.0, gt=0)
+    versions_keep: int = Field(default=10, ge=1)
+    # Notices whose deliveries are all finished (and not among the newest of a notices feed), delivered or
+    # failed deliveries, finished WebSub pings.
+    notices_days: float = Field(default=90.0, gt=0)
+    deliveries_days: float = Field(default=90.0, gt=0)
+    # Dead letters once replayed; one never replayed is kept until an operator replays it.
+    dead_letters_days: float = Field(default=30.0, gt=0)
+
+
 class LogSettings(_Strict):
     format: Literal["text", "json"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -425,6 +449,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

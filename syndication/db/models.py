@@ -475,3 +475,16 @@ class Story(Base):
     original_agency: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """[hardening] A figure kept on write (0020_retention_counters; syndication.counters): polls, items, notices,
+    deliveries... added to in the transaction that does the work, so /metrics reads a few rows whatever the
+    history, every process reports the same totals, and pruning old rows never lowers a counter.
+    `labels` is the label set as sorted JSON (counters.label_key)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(500), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication import counters as figures
 from syndication.clock import utcnow
 from syndication.db.models import (
     Channel,
@@ -178,6 +179,7 @@ def add_notice(
         under_embargo=embargoed,
     )
     session.add(notice)
+    figures.count(session, figures.NOTICES, kind=kind)
     eps = endpoints_for(settings, partner_id, kind, partner_only=embargoed)
     if eps:
         session.flush()  # deliveries need notice.id; without them the notices of a batch insert together
