@@ -5,6 +5,9 @@
 - Items stored before this revision with a date before 1970-01-02 (Hugo's `0001-01-01` and the like, which
   broke the story window and were published as `1-01-01T00:00:00Z`) are dated by their first sighting, as
   normalisation now does, and the old value is recorded in `partner_dates`.
+- `items.simhash` recomputed: SimHash now hashes shingles with XXH3-64 instead of blake2b
+  (syndication/pipeline/dedupe.py), and a story can only be matched against fingerprints of the same hash.
+  The pipeline's own function is used: a fingerprint is derived data, recomputed with the code that reads it.
 
 Revision ID: 0023_raw_dates
 Revises: 0011_rounds
@@ -37,6 +40,9 @@ _items = sa.table(
     sa.column("first_seen_at", sa.DateTime(timezone=True)),
     sa.column("flags", sa.JSON()),
     sa.column("partner_dates", sa.JSON()),
+    sa.column("content_html", sa.Text()),
+    sa.column("title_key", sa.Text()),
+    sa.column("simhash", sa.BigInteger()),
 )
 
 
@@ -70,6 +76,26 @@ def upgrade() -> None:
             values.update({k: v.astimezone(UTC).replace(tzinfo=None) for k, v in values.items()
                            if isinstance(v, datetime)})
         bind.execute(sa.update(_items).where(_items.c.id == item_id).values(**values))
+    _recompute_simhash(bind)
+
+
+def _recompute_simhash(bind: sa.Connection, batch: int = 500) -> None:
+    from syndication.pipeline.dedupe import body_words, simhash, to_signed
+
+    last = 0
+    while True:
+        rows = bind.execute(sa.select(_items.c.id, _items.c.content_html)
+                            .where(_items.c.title_key.is_not(None), _items.c.id > last)
+                            .order_by(_items.c.id).limit(batch)).all()
+        if not rows:
+            return
+        # A body too short for a SimHash has none under either hash: nothing to rewrite for it.
+        changes = [{"item_id": item_id, "value": to_signed(value)} for item_id, html in rows
+                   if (value := simhash(body_words(html or ""))) is not None]
+        if changes:
+            bind.execute(sa.update(_items).where(_items.c.id == sa.bindparam("item_id"))
+                         .values(simhash=sa.bindparam("value")), changes)
+        last = rows[-1][0]
 
 
 def downgrade() -> None:
