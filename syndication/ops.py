@@ -207,8 +207,10 @@ def _creation_relayed(session: Session, condition: Any) -> dict[int, datetime]:
 LAG_SETTLE = timedelta(hours=24)  # an item not republished a day after it was first seen stops being waited for
 
 
-def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> tuple[int, list[float], list[float]]:
-    """Lags (republish - partner publish, seconds) of items with id > after_id.
+def republish_lags(
+    rt: Runtime, after_id: int, now: datetime | None = None, limit: int | None = None
+) -> tuple[int, list[float], list[float]]:
+    """Lags (republish - partner publish, seconds) of items with id > after_id (the first `limit` of them).
 
     Returns (new watermark, settled lags, unsettled lags): items up to the watermark are final (republished,
     or first seen more than LAG_SETTLE ago); lags past it may still change, so callers count them afresh.
@@ -216,9 +218,10 @@ def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> t
     now = now or utcnow()
     with rt.sessions() as session:
         published_at = _channel_published(session)
-        relayed_at = _creation_relayed(session, Event.item_id > after_id)
-        rows = session.execute(select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at)
-                               .where(Item.id > after_id).order_by(Item.id)).all()
+        query = select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at).where(Item.id > after_id)
+        rows = session.execute(query.order_by(Item.id).limit(limit)).all()
+        upto = Event.item_id <= rows[-1][0] if rows else Event.item_id <= after_id
+        relayed_at = _creation_relayed(session, and_(Event.item_id > after_id, upto)) if rows else {}
     watermark, settled, unsettled = after_id, [], []
     contiguous = True
     for iid, pid, published, first_seen in rows:
@@ -243,6 +246,8 @@ def queues(rt: Runtime) -> dict[str, Any]:
     """Scaled: Celery queue depth and oldest message age from Redis, workers online, tasks running.
     Embedded: the in-process executor's queued and running jobs."""
     if rt.settings.embedded:
+        if rt.dispatcher is None:  # a command beside the service: its executor's work, as the database holds it
+            return {"mode": "embedded", **embedded_queues(rt)}
         return {"mode": "embedded", **executor_state(rt.dispatcher)}
     try:
         state = redis_queues(rt.settings.broker_url, key_prefix=rt.settings.celery.key_prefix)
@@ -250,6 +255,38 @@ def queues(rt: Runtime) -> dict[str, Any]:
     except Exception as exc:  # the broker being down is exactly what operators must see
         return {"mode": "scaled", "error": f"broker not answering: {exc.__class__.__name__}: {exc}",
                 "queues": [], "running": None, "workers": None}
+
+
+def embedded_queues(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    """The embedded executor's work seen from another process (`syndication queues`, `status`).
+
+    The executor keeps its queue in memory, but every job it runs starts from a row: a source due and not
+    leased (poll), a channel marked dirty (publish), a webhook delivery or WebSub ping due (notify). Those rows
+    are its queue; live source leases are the polls running now."""
+    from syndication.db.models import Delivery, WebSubPing
+
+    now = now or utcnow()
+    due_states = ("pending", "retrying")
+    with rt.sessions() as session:
+        free = or_(Source.lease_token.is_(None), Source.lease_expires_at < now)
+        polls = session.execute(select(func.count(), func.min(Source.next_poll_at)).where(
+            Source.enabled.is_(True), Source.kind.in_(POLLED_KINDS), Source.next_poll_at <= now, free)).one()
+        running = session.scalar(select(func.count()).select_from(Source).where(
+            Source.lease_token.is_not(None), Source.lease_expires_at >= now)) or 0
+        dirty = session.execute(select(func.count(), func.min(Channel.dirty_since))
+                                .where(Channel.dirty_since.is_not(None))).one()
+        notify = [session.execute(select(func.count(), func.min(t.next_attempt_at)).where(
+            t.state.in_(due_states), t.next_attempt_at <= now)).one() for t in (Delivery, WebSubPing)]
+    waiting = [("poll", polls), ("publish", dirty),
+               ("notify", (sum(n for n, _ in notify), min((t for _, t in notify if t is not None), default=None)))]
+    return {
+        "queues": [{"queue": name, "depth": int(count),
+                    "oldest_age_seconds": None if oldest is None else round(max(0.0, (now - oldest).total_seconds()),
+                                                                             3)}
+                   for name, (count, oldest) in waiting],
+        "running": int(running),
+        "source": "database",
+    }
 
 
 def executor_state(dispatcher: Any) -> dict[str, Any]:

@@ -102,10 +102,14 @@ class Source(Base):
     parse_problem: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    # [intake] adaptive poll interval (between `interval`, the configured minimum, and fetch.max_interval),
-    # and the redirect chain of the last fetch ([[status, url], ...]).
+    # [intake] adaptive poll interval (between `interval`, the configured one, and the source's bound:
+    # intake.decide.interval_bound), and the redirect chain of the last fetch ([[status, url], ...]).
     current_interval: Mapped[int | None] = mapped_column(Integer)
     redirects: Mapped[list[Any] | None] = mapped_column(JSON)
+    # [newcomer] 0022_source_max_interval: the configured bound (NULL: the default multiple of `interval`), and
+    # why the next poll is not `interval` after the last (NULL when it is).
+    max_interval: Mapped[int | None] = mapped_column(Integer)
+    interval_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Item(Base):
@@ -474,3 +478,16 @@ class Story(Base):
     original_agency: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """[hardening] A figure kept on write (0020_retention_counters; syndication.counters): polls, items, notices,
+    deliveries... added to in the transaction that does the work, so /metrics reads a few rows whatever the
+    history, every process reports the same totals, and pruning old rows never lowers a counter.
+    `labels` is the label set as sorted JSON (counters.label_key)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(500), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

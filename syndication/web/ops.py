@@ -95,7 +95,8 @@ snap.publishing.failing|length }}</b></p>
 <td>{{ s.last_success or "never" }}<br><small>{{ ago(s.last_success) }}</small></td>
 <td class="num">{{ s.consecutive_errors }}</td>
 <td class="err">{{ s.last_error or "" }}</td><td>{{ s.next_poll or "-" }}<br><small>{{ ago(s.next_poll) }}</small></td>
-<td class="num">{{ s.interval }}s</td>
+<td class="num">{{ s.interval }}s{% if s.interval_reason %}<br><small class="interval-reason">{{ s.interval_reason
+}}</small>{% endif %}</td>
 <td class="num">{{ s.items_24h }}</td>
 <td>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button name="action" value="poll">Poll now</button></form>
@@ -173,7 +174,8 @@ Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }
 SOURCE = """{% extends "base" %}{% block title %}Source {{ s.id }}{% endblock %}{% block body %}
 <h1>Source {{ s.id }} · {{ s.partner }} <span class="state {{ classes[s.state] }}">{{ s.state }}</span></h1>
 <table id="source-detail">
-{% for k in ("kind", "source", "effective_url", "interval", "last_attempt", "last_success", "consecutive_errors",
+{% for k in ("kind", "source", "effective_url", "interval", "configured_interval", "max_interval",
+"interval_reason", "last_attempt", "last_success", "consecutive_errors",
 "last_error", "last_error_at", "last_status", "next_poll", "items_24h", "last_item", "disabled_reason",
 "parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{{
 s[k] if s[k] is not none else "-" }}</td></tr>{% endfor %}
