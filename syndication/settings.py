@@ -372,6 +372,8 @@ class OpsSettings(_Strict):
     refresh_seconds: int = Field(default=10, ge=0)  # /ops meta refresh; 0 = off
     # Lifetime of a browser session made by /ops/login (the cookie and its row in ops_sessions).
     session_seconds: int = Field(default=12 * 3600, ge=1, le=30 * 86400)
+    # How often the scheduler samples the figures /ops draws over time (ops_samples; kept two days).
+    sample_seconds: int = Field(default=300, ge=1, le=3600)
 
     @field_validator("token")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -272,6 +273,20 @@ class OpsSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OpsSample(Base):
+    """One figure operators watch over time (the /ops charts), taken by the scheduler every `ops.sample_seconds`
+    and kept for OPS_SAMPLE_KEEP (syndication.ops). `taken_at` is the end of the sampled slot, so every process
+    sampling the same slot writes the same key (and only the first row is kept); `subject` is the partner id,
+    source id or queue name the figure is about ("" for the whole service)."""
+
+    __tablename__ = "ops_samples"
+
+    taken_at: Mapped[datetime] = mapped_column(primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
 
 
 class Poll(Base):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022_source_max_interval"
-down_revision: str | Sequence[str] | None = "0011_rounds"
+down_revision: str | Sequence[str] | None = "0021_ops_samples"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,7 +10,7 @@
   The pipeline's own function is used: a fingerprint is derived data, recomputed with the code that reads it.
 
 Revision ID: 0023_raw_dates
-Revises: 0011_rounds
+Revises: 0022_source_max_interval
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_raw_dates"
-down_revision: str | Sequence[str] | None = "0011_rounds"
+down_revision: str | Sequence[str] | None = "0022_source_max_interval"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
