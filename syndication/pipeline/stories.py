@@ -53,6 +53,7 @@ _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Ite
 GAP_SECONDS = 600.0
 MAX_GAPS = 10_000
 MAX_INDEXED = 500_000  # beyond this the index is rebuilt from the window actually needed
+FORGET_ABOVE = 50_000  # below this many items the index keeps what it has read (about 1 kB an item)
 
 
 def _candidate(r: Any) -> Candidate:
@@ -142,7 +143,11 @@ class _Shared:
         if lo < self.lo:
             self._load(session, lo, self.lo)
             self.lo = lo
-        elif lo - self.lo > 4 * WINDOW:  # time moved on: forget what no new item can be near
+        elif lo - self.lo > 4 * WINDOW and len(self.index) > FORGET_ABOVE:
+            # Time moved on: forget what no new item can be near. Only once the index is large: partners'
+            # documents span years (real feeds mix 2008 and today), and forgetting on every document that
+            # starts later made the next one that starts earlier read the same years back (13 % of an
+            # ingest of real feeds went to these reloads).
             self.lo = _shift(lo, -WINDOW)
             self.index.remove_published_before(self.lo)
         if hi > self.hi:
