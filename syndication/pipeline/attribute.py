@@ -21,13 +21,13 @@ from lxml.cssselect import CSSSelector
 from syndication.domain import ImageCredit
 from syndication.pipeline.credits import (
     KINDS,
-    PHOTO_HINT,
     Credit,
     CreditRules,
     credit_rules,
     match_credit_line,
     match_inline,
     match_photo,
+    photo_hint,
 )
 from syndication.pipeline.credits import match_byline as match_byline_credits
 from syndication.pipeline.credits import match_dateline as match_dateline_credits
@@ -151,14 +151,41 @@ def _first(credits: Sequence[Credit], kind: str) -> str | None:
 _OPAQUE = {"pre", "code", "table", "blockquote", "ul", "ol", "dl", "script", "style", "kbd", "samp", "q"}
 _PICTURES = {"img", "picture", "video", "svg", "iframe"}
 LINE_MAX_CHARS = 300
+LINE_READ_CHARS = 600
+PHOTO_LINE_CHARS = 250
 
 
-@dataclass(slots=True)
+_BREAK = "\u2028"  # stands for a <br> while a block's text is read (LINE SEPARATOR: not in copy)
+_CONTAINER_CHILDREN = BLOCK_TAGS | _OPAQUE | _PICTURES
+
+
 class _Line:
-    text: str
-    top: etree._Element | None  # the top-level block it belongs to (None: text at the top level)
-    context: str  # "text" | "caption" | "opaque"
-    near_picture: bool
+    """One line of the body. Its text is cleaned on first use: most long paragraphs are never read."""
+
+    __slots__ = ("raw", "top", "context", "near_picture", "_text")
+
+    def __init__(self, raw: str, top: etree._Element | None, context: str, near_picture: bool) -> None:
+        self.raw = raw
+        self.top = top  # the top-level block it belongs to (None: text at the top level)
+        self.context = context  # "text" | "caption" | "opaque"
+        self.near_picture = near_picture
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            # Only a long line's start is ever read (a lead's dateline, the agency's words in it).
+            raw = self.raw if len(self.raw) <= LINE_READ_CHARS else self.raw[:LINE_READ_CHARS]
+            self._text = clean_text(raw)
+        return self._text
+
+    def short(self, limit: int) -> bool:
+        """Whether the cleaned text may be at most `limit` characters (cheap: the raw text bounds it)."""
+        return len(self.raw) <= limit * 2 and len(self.text) <= limit
+
+    def may_credit_photo(self) -> bool:
+        """A short line with a photo word: the only lines outside captions tried for photo credits."""
+        return len(self.raw) <= PHOTO_LINE_CHARS * 2 and photo_hint(self.raw) and len(self.text) <= PHOTO_LINE_CHARS
 
 
 class _Reader:
@@ -170,66 +197,60 @@ class _Reader:
         self.picture = False
 
     def body(self, root: lxml.html.HtmlElement) -> list[_Line]:
-        plain = not any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in root)
-        self._block(root, None, "text", top_level=True, plain=plain)
+        breaks = root.xpath(".//br")
+        saved = [br.tail for br in breaks]
+        for br in breaks:
+            br.tail = _BREAK + (br.tail or "")
+        try:
+            plain = not any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in root)
+            self._container(root, None, "text", top_level=True, plain=plain)
+        finally:
+            for br, tail in zip(breaks, saved, strict=True):
+                br.tail = tail
         return self.lines
 
-    def _emit(self, parts: list[str], top: etree._Element | None, context: str, plain: bool) -> None:
-        raw = "".join(parts)
-        parts.clear()
-        for piece in raw.split("\n") if plain else (raw,):
-            text = clean_text(piece)
-            if text:
-                self.lines.append(_Line(text, top, context, self.picture))
+    def _emit(self, raw: str, top: etree._Element | None, context: str, plain: bool = False) -> None:
+        if plain:
+            raw = raw.replace("\n", _BREAK)
+        for piece in raw.split(_BREAK) if _BREAK in raw else (raw,):
+            if piece and not piece.isspace():
+                self.lines.append(_Line(piece, top, context, self.picture))
                 self.picture = False
 
-    def _block(self, el: etree._Element, top: etree._Element | None, context: str, *, top_level: bool = False,
-               plain: bool = False) -> None:
+    def _container(self, el: etree._Element, top: etree._Element | None, context: str, *,
+                   top_level: bool = False, plain: bool = False) -> None:
         parts: list[str] = [el.text or ""]
         for child in el:
             tag = child.tag
-            child_top = child if top_level else top
             if not isinstance(tag, str):
-                pass
-            elif tag == "br":
-                self._emit(parts, top, context, plain)
-            elif tag in _OPAQUE:
-                self._emit(parts, top, context, plain)
+                parts.append(child.tail or "")
+                continue
+            child_top = child if top_level else top
+            if tag in _OPAQUE:
+                self._emit("".join(parts), top, context, plain)
+                parts = []
                 self.lines.append(_Line("", child_top, "opaque", False))
             elif tag in _PICTURES:
-                self._emit(parts, top, context, plain)
+                self._emit("".join(parts), top, context, plain)
+                parts = []
                 self.picture = True
-            elif tag == "figcaption":
-                self._emit(parts, top, context, plain)
-                self._block(child, child_top, "caption")
             elif tag in BLOCK_TAGS:
-                self._emit(parts, top, context, plain)
-                self._block(child, child_top, context)
-            elif len(child) and child.find(".//br") is not None:
-                self._inline(child, parts, top, context, plain)
+                self._emit("".join(parts), top, context, plain)
+                parts = []
+                inner = "caption" if tag == "figcaption" else context
+                if tag != "p" and any(isinstance(c.tag, str) and c.tag in _CONTAINER_CHILDREN for c in child):
+                    self._container(child, child_top, inner)
+                else:
+                    if tag == "p" and len(child) and child.find(".//img") is not None:
+                        self.picture = True
+                    self._emit(child.text_content(), child_top, inner)
             else:
                 if len(child) and child.find(".//img") is not None:
                     self.picture = True
                 parts.append(child.text_content())
-            if isinstance(tag, str) and child.tail:
-                if top_level and tag in BLOCK_TAGS:
-                    self._emit(parts, top, context, plain)
-                parts.append(child.tail)
-            elif not isinstance(tag, str) and child.tail:
-                parts.append(child.tail)
-        self._emit(parts, top, context, plain)
-
-    def _inline(self, el: etree._Element, parts: list[str], top: etree._Element | None, context: str,
-                plain: bool) -> None:
-        parts.append(el.text or "")
-        for child in el:
-            if isinstance(child.tag, str):
-                if child.tag == "br":
-                    self._emit(parts, top, context, plain)
-                else:
-                    self._inline(child, parts, top, context, plain)
             if child.tail:
                 parts.append(child.tail)
+        self._emit("".join(parts), top, context, plain)
 
 
 # ------------------------------------------------------------------------------------------ extraction
@@ -248,12 +269,12 @@ def read_credits(lines: Sequence[_Line], rules: CreditRules) -> tuple[list[Credi
         line = lines[idx]
         if line.context == "caption":
             continue
-        if line.context == "opaque" or len(line.text) > LINE_MAX_CHARS or len(trailing) >= TRAILING_LINES:
+        if line.context == "opaque" or not line.short(LINE_MAX_CHARS) or len(trailing) >= TRAILING_LINES:
             break
         got = match_credit_line(line.text, rules)
         if got is None:
             got = match_byline_credits(line.text, rules)
-        if got is None and PHOTO_HINT.search(line.text):
+        if got is None and photo_hint(line.raw):
             got = match_photo(line.text, rules, caption=line.near_picture)
         if got is None:
             break
@@ -268,13 +289,13 @@ def read_credits(lines: Sequence[_Line], rules: CreditRules) -> tuple[list[Credi
             continue
         if line.context == "opaque":
             break
-        if len(line.text) <= 160 and (names := match_byline_credits(line.text, rules)) is not None:
+        if line.short(160) and (names := match_byline_credits(line.text, rules)) is not None:
             found[idx] = names
             leading.add(idx)
             continue
         photo = (
             match_photo(line.text, rules, caption=line.near_picture)
-            if len(line.text) <= 250 and PHOTO_HINT.search(line.text) else None
+            if line.may_credit_photo() else None
         )
         if photo is not None:
             found[idx] = photo
@@ -287,10 +308,10 @@ def read_credits(lines: Sequence[_Line], rules: CreditRules) -> tuple[list[Credi
             break
     # Photo credits anywhere else: captions, and short lines that say so.
     for idx, line in enumerate(lines):
-        if idx in found or not line.text:
+        if idx in found or line.context == "opaque":
             continue
         caption = line.context == "caption"
-        if (caption or (len(line.text) <= 250 and PHOTO_HINT.search(line.text))) and (
+        if (caption or line.may_credit_photo()) and (
             got := match_photo(line.text, rules, caption=caption or line.near_picture)
         ):
             found[idx] = got

@@ -32,6 +32,12 @@ LINE_TABLES = ("dateline", "byline", "photo", "credit_line", "inline")
 class LineRule:
     name: str
     pattern: re.Pattern[str]
+    # Substrings one of which the line (lower-cased) must hold for the rule to be tried: a cheap test
+    # that spares a regular expression most lines.
+    hints: tuple[str, ...] = ()
+
+    def may_match(self, low: str) -> bool:
+        return not self.hints or any(h in low for h in self.hints)
 
 
 # ------------------------------------------------------------------------------------------ vocabulary
@@ -133,7 +139,7 @@ WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 
 # ------------------------------------------------------------------------------------------ fragments
 
-_W = r"[^\W\d_][\w'’\-]*\.?"  # a word of a place name ("St.", "Nur-Sultan", "Bakı")
+_W = r"[^\W\d_][\w'’\-]*+\.?"  # a word of a place name ("St.", "Nur-Sultan", "Bakı")
 _PLACE = rf"(?P<place>{_W}(?:[ ]{_W}){{0,3}}?)"
 _REGION = rf"(?:,\s*(?P<region>{_W}(?:[ ]{_W}){{0,2}}?))?"
 _MONTH = rf"(?:{MONTHS})\.?"
@@ -159,7 +165,9 @@ _PHOTO_WORDS = (
     r"photo(?:graph)?s?|pictures?|pic|images?|foto(?:ğraf)?s?|фото(?:графия)?|şəkil|рисунок|ფოტო|"
     r"լուսանկար(?:ը|ներ)?|сурет|crédit photo|bildquelle|bild|illustration"
 )
-_CREDIT_WORD = rf"(?:(?:{_PHOTO_WORDS})(?:\s+credits?)?|credits?|courtesy(?:\s+of)?|©|\(c\))"
+_CREDIT_WORD = rf"(?:(?:(?:{_PHOTO_WORDS})(?:\s+(?:credits?|source))?|credits?|courtesy(?:\s+of)?)\b|©|\(c\))"
+# What follows a credit word: a colon or dash ("Photo: AFP"), "by", or nothing after © / courtesy.
+_CREDIT_SEP = r"(?:\s*[:\-–—՝|]\s*|\s+by\s+|(?<=©)\s*|(?<=\(c\))\s*|(?<=courtesy)\s+|(?<=of)\s+)"
 _WIRE_PHOTO = (
     r"(?:REUTERS|Reuters|AFP|AP|EPA(?:-EFE)?|ANADOLU|Anadolu|AA|dpa|TASS|ТАСС|Xinhua|XINHUA|Sputnik|"
     r"RIA Novosti|РИА Новости|Getty Images|Shutterstock|iStock)"
@@ -168,8 +176,12 @@ _WIRE_PHOTO = (
 # ------------------------------------------------------------------------------------------ tables
 
 
-def _rules(table: Mapping[str, str], flags: int = re.I) -> tuple[LineRule, ...]:
-    return tuple(LineRule(name, re.compile(pattern, flags)) for name, pattern in table.items())
+def _rules(
+    table: Mapping[str, str], hints: Mapping[str, tuple[str, ...]] | None = None, flags: int = re.I
+) -> tuple[LineRule, ...]:
+    return tuple(
+        LineRule(name, re.compile(pattern, flags), (hints or {}).get(name, ())) for name, pattern in table.items()
+    )
 
 
 # Tried at the start of the lead (the first lines of the story that are not bylines); the match is the
@@ -197,6 +209,9 @@ DATELINE_RULES = _rules({
     "place-date": rf"^{_PLACE}{_REGION}\s*[,.]\s*{_DATE}\s*(?:{_DASH}|[.:](?=\s))\s*",
     # "BAKU —" (wire style capitals only)
     "place-only": rf"^{_PLACE}{_REGION}\s*{_DASH}\s",
+}, hints={
+    "byline-in-dateline": (" by ",), "wire-parenthesis": ("(",), "slashed-agency": ("/",),
+    "place-date-agency-slashes": ("/",),
 })
 
 _NAMES = r"(?P<names>[^\d:;]{3,160}?)"
@@ -214,6 +229,9 @@ BYLINE_RULES = _rules({
     # AP: "Associated Press writer Jane Doe in Baku contributed to this report."
     "contributed": rf"^(?:(?:associated press|ap|afp|reuters)\s+(?:writers?|reporters?|correspondents?)\s+)?"
                    rf"{_NAMES}(?:\s+in\s+[^\d,.;]{{2,40}})?\s+contributed(?:\s+to\s+this\s+(?:report|story|article))?\s*\.?$",
+}, hints={
+    "by": ("by",), "story-by-for": ("story by",), "wire-trailer": (" by",), "contributed": ("contributed",),
+    "par-von-por": ("par ", "von ", "por "),
 })
 
 _CAPTION = r"(?P<caption>.{2,300}?)"
@@ -229,25 +247,24 @@ PHOTO_RULES = _rules({
     "label-caption-bracket": rf"^(?:{_PHOTO_WORDS})(?:\s+credits?)?\s*[:\-–—՝]\s*{_CAPTION}\s*[(\[]\s*"
                              rf"{_BRACKET_CREDIT}{_PHOTO_VALUE}\s*[)\]]\s*[.;]?$",
     # "Photo: Reuters", "Фото: пресс-служба Минобороны", "Photo by Jane Doe", "Photo credit: AFP", "© Reuters"
-    "label": rf"^(?:{_CREDIT_WORD})\s*(?:[:\-–—՝]|\s+by\b|©)?\s*(?:by\s+)?{_PHOTO_VALUE}\s*\.?$",
+    "label": rf"^(?:{_CREDIT_WORD}){_CREDIT_SEP}(?:by\s+)?{_PHOTO_VALUE}\s*\.?$",
     # "(Photo by Resul Rehimov/Anadolu Agency)", "(AP Photo/Vahid Salemi)", "[Photo: AFP]"
     "bracketed": rf"^[(\[]\s*(?:(?P<wire>{_WIRE_PHOTO}(?:\s+photo)?\s*/\s*[^()\[\]]{{2,80}}?)"
-                 rf"|{_CREDIT_WORD}\s*(?:[:\-–—՝]|\s+by\b)?\s*(?:by\s+)?{_PHOTO_VALUE})\s*[)\]]\s*\.?$",
+                 rf"|{_CREDIT_WORD}{_CREDIT_SEP}(?:by\s+)?{_PHOTO_VALUE})\s*[)\]]\s*\.?$",
     # "REUTERS/Aziz Karimov", "AFP PHOTO / VANO SHLAMOV", "EPA-EFE/ZURAB KURTSIKIDZE"
     "wire-photo": rf"^(?P<photo>{_WIRE_PHOTO}(?:\s+PHOTO)?\s*/\s*[^/()\[\]]{{2,60}}?)\s*\.?$",
-})
+}, hints={"bracketed": ("(", "["), "wire-photo": ("/",)})
 # The credit closing a caption: "Workers at the new terminal. Photo: contact.az",
 # "Flooded street in Baku (Photo by Resul Rehimov/Anadolu Agency)", "Rally in Tbilisi. REUTERS/Name".
 CAPTION_END_RULES = _rules({
     "caption-then-bracket": rf"^{_CAPTION}[\s.,;:]*[(\[]\s*"
                             rf"(?:(?P<wire>{_WIRE_PHOTO}(?:\s+photo)?\s*/\s*[^()\[\]]{{2,80}}?)"
-                            rf"|{_CREDIT_WORD}\s*(?:[:\-–—՝]|\s+by\b)?\s*(?:by\s+)?{_PHOTO_VALUE})\s*[)\]]\s*\.?$",
+                            rf"|{_CREDIT_WORD}{_CREDIT_SEP}(?:by\s+)?{_PHOTO_VALUE})\s*[)\]]\s*\.?$",
     "caption-then-wire": rf"^{_CAPTION}[.!?]\s+(?P<photo>{_WIRE_PHOTO}(?:\s+PHOTO)?\s*/\s*[^/()\[\]]{{2,60}}?)"
                          r"\s*\.?$",
-    "caption-then-label": rf"^{_CAPTION}(?:[.!?;|/,]\s*|\s+[\-–—|/]\s*|\s+)(?:{_CREDIT_WORD})"
-                          rf"\s*(?:[:\-–—՝]|\s+by\b|©)?\s*"
+    "caption-then-label": rf"^{_CAPTION}(?:[.!?;|/,]\s*|\s+[\-–—|/]\s*|\s+)(?:{_CREDIT_WORD}){_CREDIT_SEP}"
                           rf"(?:by\s+)?{_PHOTO_VALUE}\s*\.?$",
-})
+}, hints={"caption-then-bracket": ("(", "["), "caption-then-wire": ("/",)})
 
 # Lines closing the story (read from the end while they match).
 CREDIT_LINE_RULES = _rules({
@@ -275,6 +292,11 @@ CREDIT_LINE_RULES = _rules({
     # "With AFP", "(With additional reporting by AFP and Reuters)", "Compiled with Reuters"
     "with-agencies": r"^[(\[]?\s*(?:—|-|–)?\s*(?:compiled\s+)?with\s+(?:additional\s+)?(?:reporting\s+(?:by|from)\s+|"
                      r"material\s+from\s+|input\s+from\s+)?(?P<agency>[^()\[\]]{2,100}?)\s*[)\]]?\s*\.?$",
+}, hints={
+    "first-published": ("publish", "appear", "posted", "ran ", "carried"),
+    "republished": ("republish", "reprint", "reproduc", "shared"),
+    "first-published-ru": ("впервые", "первоначально"), "by-materials": ("по материалам", "по данным", "əsasında"),
+    "with-agencies": ("with",), "signature-bracket": ("(", "["), "via": ("via",),
 })
 
 # Searched in the lead: ", Trend reports", "Report informs", "сообщает ТАСС", "APA xəbər verir".
@@ -295,8 +317,18 @@ TABLES: Mapping[str, tuple[LineRule, ...]] = {
     "inline": INLINE_RULES,
 }
 
-# A quick test that a line can hold a photo credit before any photo rule is tried.
-PHOTO_HINT = re.compile(rf"(?:{_PHOTO_WORDS}|©|\(c\)|courtesy|credit|{_WIRE_PHOTO}(?:\s+photo)?\s*/)", re.I)
+# Quick tests (substrings of the lower-cased line, far cheaper than the rules) that a line may hold a
+# photo credit, or the lead an agency's own words, before any rule of the table is tried.
+PHOTO_HINTS = (
+    "photo", "pic", "image", "foto", "фото", "şəkil", "рисун", "ფოტო", "լուսանկար", "сурет", "crédit", "bild",
+    "illustr", "©", "(c)", "courtesy", "credit", "/",
+)
+INLINE_HINTS = ("report", "inform", "writes", "learn", "сообща", "переда", "информир", "пишет", "xəbər", "məlumat")
+
+
+def photo_hint(text: str) -> bool:
+    low = text.lower()
+    return any(h in low for h in PHOTO_HINTS)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -594,10 +626,12 @@ def _agencies(
 
 def match_dateline(line: str, rules: CreditRules) -> list[Credit] | None:
     """The dateline opening a lead: place (with region), date and agency, each with its span."""
-    text = line + " "
+    # A dateline opens the line: the rules never need more than its start (and stay cheap on long leads).
+    text = line[:200] + " "
     vocab = rules.vocab
+    low = text.lower()
     for rule in rules.tables["dateline"]:
-        m = rule.pattern.match(text)
+        m = rule.pattern.match(text) if rule.may_match(low) else None
         if not m:
             continue
         name = f"dateline:{rule.name}"
@@ -608,8 +642,11 @@ def match_dateline(line: str, rules: CreditRules) -> list[Credit] | None:
             continue
         if region is not None and not place_like(region[0]):
             continue
-        if rule.name == "place-only" and (place is None or not place[0].replace(" ", "").replace("-", "").isupper()
-                                          or len(place[0]) < 3):
+        if rule.name == "place-only" and (
+            place is None or not place[0].replace(" ", "").replace("-", "").isupper() or len(place[0]) < 3
+            # "CROSSWORD - February 27, 2026" is a heading: a dateline opens a story of some length.
+            or len(line[m.end():].split()) < 8
+        ):
             continue
         if agency is not None:
             strict = rule.name in ("place-then-agency", "agency-then-place")
@@ -640,8 +677,9 @@ def match_dateline(line: str, rules: CreditRules) -> list[Credit] | None:
 
 def match_byline(line: str, rules: CreditRules) -> list[Credit] | None:
     vocab = rules.vocab
+    low = line.lower()
     for rule in rules.tables["byline"]:
-        m = rule.pattern.match(line)
+        m = rule.pattern.match(line) if rule.may_match(low) else None
         if not m:
             continue
         name = f"byline:{rule.name}"
@@ -659,6 +697,7 @@ def match_byline(line: str, rules: CreditRules) -> list[Credit] | None:
 
 
 PHOTO_START = re.compile(rf"^(?:{_PHOTO_WORDS})\b", re.I)
+_LABEL_ONLY = re.compile(rf"^(?:{_CREDIT_WORD})$", re.I)
 
 
 def match_photo(line: str, rules: CreditRules, *, caption: bool) -> list[Credit] | None:
@@ -668,11 +707,12 @@ def match_photo(line: str, rules: CreditRules, *, caption: bool) -> list[Credit]
     vocab = rules.vocab
     # "Photo taken on Nov. 30 shows … (Xinhua/Name)": a line that opens with the word is a caption.
     caption = caption or bool(PHOTO_START.match(line))
+    low = line.lower()
     for rule in rules.tables["photo"]:
         is_caption_end = rule.name.startswith("caption-")
         if is_caption_end and not caption:
             continue
-        m = rule.pattern.match(line)
+        m = rule.pattern.match(line) if rule.may_match(low) else None
         if not m:
             continue
         name = f"photo:{rule.name}"
@@ -681,7 +721,7 @@ def match_photo(line: str, rules: CreditRules, *, caption: bool) -> list[Credit]
         if value is None:
             continue
         caption_text = cap[0] if cap else None
-        if caption_text and (PHOTO_HINT.fullmatch(caption_text.strip(_TRIM)) or not caption_text.strip(_TRIM)):
+        if caption_text and (_LABEL_ONLY.match(caption_text.strip(_TRIM)) or not caption_text.strip(_TRIM)):
             caption_text = None
         if photo_credit_like(value[0], vocab):
             return [_credit("photo", value, line, name, caption_text)]
@@ -694,8 +734,9 @@ def match_photo(line: str, rules: CreditRules, *, caption: bool) -> list[Credit]
 def match_credit_line(line: str, rules: CreditRules) -> list[Credit] | None:
     """A line closing the story: source, first-published, signature, "With AFP"."""
     vocab = rules.vocab
+    low = line.lower()
     for rule in rules.tables["credit_line"]:
-        m = rule.pattern.match(line)
+        m = rule.pattern.match(line) if rule.may_match(low) else None
         if not m:
             continue
         name = f"credit_line:{rule.name}"
@@ -756,6 +797,9 @@ def _source_line(m: re.Match[str], line: str, rule: str, vocab: Vocabulary) -> l
 def match_inline(line: str, rules: CreditRules) -> list[Credit]:
     """Agencies named in the lead the way agencies name themselves: ", Trend reports", "сообщает ТАСС"."""
     out: list[Credit] = []
+    low = line.lower()
+    if not any(h in low for h in INLINE_HINTS) and len(rules.tables["inline"]) == len(INLINE_RULES):
+        return out
     for rule in rules.tables["inline"]:
         for m in rule.pattern.finditer(line):
             span = _span(m, "agency", line)
