@@ -165,7 +165,10 @@ _PHOTO_WORDS = (
     r"photo(?:graph)?s?|pictures?|pic|images?|foto(?:ğraf)?s?|фото(?:графия)?|şəkil|рисунок|ფოტო|"
     r"լուսանկար(?:ը|ներ)?|сурет|crédit photo|bildquelle|bild|illustration"
 )
-_CREDIT_WORD = rf"(?:(?:(?:{_PHOTO_WORDS})(?:\s+(?:credits?|source))?|credits?|courtesy(?:\s+of)?)\b|©|\(c\))"
+_PHOTO_QUALIFIER = r"(?:(?:cover|main|featured|feature|top|lead|header|title|hero)\s+)?"
+_CREDIT_WORD = (
+    rf"(?:(?:{_PHOTO_QUALIFIER}(?:{_PHOTO_WORDS})(?:\s+(?:credits?|source))?|credits?|courtesy(?:\s+of)?)\b|©|\(c\))"
+)
 # What follows a credit word: a colon or dash ("Photo: AFP"), "by", or nothing after © / courtesy.
 _CREDIT_SEP = r"(?:\s*[:\-–—՝|]\s*|\s+by\s+|(?<=©)\s*|(?<=\(c\))\s*|(?<=courtesy)\s+|(?<=of)\s+)"
 _WIRE_PHOTO = (
@@ -696,7 +699,7 @@ def match_byline(line: str, rules: CreditRules) -> list[Credit] | None:
     return None
 
 
-PHOTO_START = re.compile(rf"^(?:{_PHOTO_WORDS})\b", re.I)
+PHOTO_START = re.compile(rf"^{_PHOTO_QUALIFIER}(?:{_PHOTO_WORDS})\b", re.I)
 _LABEL_ONLY = re.compile(rf"^(?:{_CREDIT_WORD})$", re.I)
 
 
