@@ -338,17 +338,29 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
     credits, leading, trailing = read_credits(lines, credit_rules)
 
     changed = False
+    zone = leading | trailing
+    taken = zone
     if remove:
-        # A block goes when every line of it is a credit line of the leading or trailing zone.
-        zone = leading | trailing
-        blocks: dict[int, tuple[etree._Element, bool]] = {}
+        # A block goes when every line of it is a credit line of the leading or trailing zone; a credit line
+        # that shares its block (after a <br>) or stands in a plain-text body is cut out of the text.
+        blocks: dict[int, tuple[etree._Element, bool, bool]] = {}
         for idx, line in enumerate(lines):
             if line.top is None:
                 continue
-            el, ok = blocks.get(id(line.top), (line.top, True))
-            blocks[id(line.top)] = (el, ok and (idx in zone or (not line.text and line.context != "opaque")))
-        for el, ok in blocks.values():
-            if ok and el.getparent() is not None:
+            el, ok, credit = blocks.get(id(line.top), (line.top, True, False))
+            blocks[id(line.top)] = (el, ok and (idx in zone or line.context == "caption"), credit or idx in zone)
+        whole = {key for key, (_, ok, credit) in blocks.items() if ok and credit}
+        taken = set()
+        for idx in sorted(zone):
+            line = lines[idx]
+            if line.top is not None and id(line.top) in whole:
+                taken.add(idx)
+            elif _cut(line.top if line.top is not None else root, line.raw, line.top is None):
+                taken.add(idx)
+                changed = True
+        for block in whole:
+            el = blocks[block][0]
+            if el.getparent() is not None:
                 _drop(el)
                 changed = True
     unique: list[Credit] = []
@@ -369,7 +381,7 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
         found_kinds.append("photo" if kinds == {"photo"} else "byline" if kinds == {"byline"} else "source")
     if any(c.rule.startswith("dateline:") for c in unique):
         found_kinds.append("dateline")
-    removed_lines = [lines[i].text for i in sorted(leading | trailing)]
+    removed_lines = [lines[i].text for i in sorted(taken)]
     return Extraction(
         html=_serialise(root) if (removed or changed) else html,
         distributing_source=_first(closing, "source"),
@@ -492,6 +504,33 @@ def _serialise(root: lxml.html.HtmlElement) -> str:
     out = lxml.html.tostring(root, encoding="unicode", method="html")
     # Drop the wrapper <div> we created.
     return out[len("<div>") : -len("</div>")].strip() if out.startswith("<div>") else out
+
+
+def _cut(scope: etree._Element, piece: str, shallow: bool) -> bool:
+    """Cut one line's text out of the text nodes of `scope` (only its own text and its children's tails when
+    `shallow`), with the <br> that ended or opened it. False when the line spans several text nodes."""
+    target = piece.strip()
+    if not target:
+        return False
+    nodes = [scope, *scope] if shallow else list(scope.iter())
+    for node in nodes:
+        if not isinstance(node.tag, str):
+            continue
+        if node.text and target in node.text and (not shallow or node is scope):
+            node.text = node.text.replace(target, "", 1)
+            if not node.text.strip() and len(node) and node[0].tag == "br":
+                _drop(node[0])
+            return True
+        if node is not scope and node.tail and target in node.tail:
+            node.tail = node.tail.replace(target, "", 1)
+            if not node.tail.strip():
+                following = node.getnext()
+                if node.tag == "br":
+                    _drop(node)
+                elif following is not None and following.tag == "br":
+                    _drop(following)
+            return True
+    return False
 
 
 def _drop(el: etree._Element) -> None:

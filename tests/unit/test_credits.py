@@ -108,3 +108,22 @@ class _Row:
     def __init__(self, id: str, name: str) -> None:
         self.id, self.name, self.credit = id, name, name
         self.homepage = self.license_url = self.usage_terms = self.copyright = self.language = None
+
+
+@pytest.mark.parametrize(
+    ("html", "left", "lines"),
+    [
+        ("<p>Story text.<br>Source: APA<br>Photo: AFP</p>", "<p>Story text.</p>", ("Source: APA", "Photo: AFP")),
+        ("<p>By Jane Doe<br>BAKU (AP) — Story</p>", "<p>BAKU (AP) — Story</p>", ("By Jane Doe",)),
+        ("Story.\nSource: Kazinform", "Story.", ("Source: Kazinform",)),
+        ("Story<br>Source: Kazinform<br>Photo: Akorda press service", "Story", (
+            "Source: Kazinform", "Photo: Akorda press service")),
+    ],
+)
+def test_credit_lines_sharing_a_block_or_in_plain_text_leave_the_body(
+    html: str, left: str, lines: tuple[str, ...]
+) -> None:
+    ex = extract(html)
+    assert ex.html.strip() == left and ex.lines == lines
+    again = extract(ex.html)
+    assert again.lines == () and again.html == ex.html
