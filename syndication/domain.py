@@ -29,6 +29,10 @@ class PartnerPolicy:
     default_image_credit: str | None = None
     furniture_selectors: tuple[str, ...] = ()
     furniture_patterns: tuple[str, ...] = ()
+    # Extra credit rules by line table ("dateline", "byline", "photo", "credit_line", "inline") and extra
+    # agency names (see syndication/pipeline/credits.py and docs/attribution.md).
+    credit_patterns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    credit_agencies: tuple[str, ...] = ()
     allowed_iframe_hosts: tuple[str, ...] = ()
     embargo_delay: int = 0  # seconds
 
@@ -113,6 +117,22 @@ class Attribution:
     source_place: str | None = None
     dateline_agency: str | None = None
     extracted_from: tuple[str, ...] = ()  # "body:source-line", "entry:author", ... per field
+    # Every credit read from the body (kind, value, the line and offsets it came from, the rule), less
+    # those the partner's own metadata already carries.
+    credits: tuple[Credit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One credit read from the copy: what it is, its value, and the line and offsets it came from."""
+
+    kind: str  # agency | source | place | date | byline | photo
+    value: str
+    line: str  # the text line (a paragraph, a <br>-separated part, a caption) it was read from
+    start: int  # offsets of the value in `line`
+    end: int
+    rule: str  # "<table>:<rule>", e.g. "dateline:wire-parenthesis"
+    caption: str | None = None  # photo credits: the caption the credit closes
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,11 @@ def attribution_json(item: NormalisedItem) -> dict[str, Any]:
     data["authors"] = list(a.authors)
     data["extracted"] = list(a.extracted)
     data["extracted_from"] = list(a.extracted_from)
+    data["credits"] = [
+        {"kind": c.kind, "value": c.value, "line": c.line, "start": c.start, "end": c.end, "rule": c.rule,
+         "caption": c.caption}
+        for c in a.credits
+    ]
     return data
 
 

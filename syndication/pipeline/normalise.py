@@ -28,6 +28,7 @@ from syndication.pipeline.dates import (
     shifted,
     to_utc,
 )
+from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
@@ -107,7 +108,10 @@ def normalise_entry(
     if policy.furniture_selectors:
         raw_html = strip_selected(xml_legal(raw_html), policy.furniture_selectors)
     body = sanitize_html(raw_html, base, iframe_hosts=policy.allowed_iframe_hosts)
-    rules = FurnitureRules(selectors=policy.furniture_selectors, patterns=policy.furniture_patterns)
+    rules = FurnitureRules(
+        selectors=policy.furniture_selectors, patterns=policy.furniture_patterns,
+        credits=credit_rules(policy.credit_patterns, policy.credit_agencies),
+    )
     ex = extract(body, rules, remove=not policy.no_derivatives)
     if ex.html != body:
         body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts, urls_clean=True)
@@ -196,6 +200,10 @@ def normalise_entry(
         source_place=ex.source_place,
         dateline_agency=ex.dateline_agency,
         extracted_from=tuple(sources),
+        credits=not_carried(
+            ex.credits, authors=entry_authors,
+            agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
+        ),
     )
     status = entry_status(entry.status, title, categories)
     language = next(
