@@ -53,6 +53,7 @@ _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Ite
 GAP_SECONDS = 600.0
 MAX_GAPS = 10_000
 MAX_INDEXED = 500_000  # beyond this the index is rebuilt from the window actually needed
+TRIM_AFTER = WINDOW / 4  # how far the needed window moves on before the items behind it are dropped
 
 
 def _candidate(r: Any) -> Candidate:
@@ -142,9 +143,11 @@ class _Shared:
         if lo < self.lo:
             self._load(session, lo, self.lo)
             self.lo = lo
-        elif lo - self.lo > 4 * WINDOW:  # time moved on: forget what no new item can be near
-            self.lo = _shift(lo, -WINDOW)
-            self.index.remove_published_before(self.lo)
+        elif lo - self.lo > TRIM_AFTER:
+            # Time moved on: forget what no new item can be near ([hardening] 10: the index is bounded by time,
+            # about WINDOW + TRIM_AFTER behind the newest items; a late item published earlier reloads its range).
+            self.lo = lo
+            self.index.remove_published_before(lo)
         if hi > self.hi:
             self._load(session, self.hi, hi)
             self.hi = hi
