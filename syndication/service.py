@@ -69,6 +69,10 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
         sched.add_job(retention.run, "interval", args=[rt], seconds=r.interval,
                       next_run_time=now + timedelta(seconds=min(r.interval, RETENTION_FIRST_DELAY)),
                       max_instances=1, coalesce=True, id="retention")
+    # The figures /ops draws over time (syndication.ops.take_samples); a slot sampled already, by another
+    # scheduler or before a restart, is not sampled again.
+    sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
+                  next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     sched.start()
     return sched
 
@@ -85,3 +89,12 @@ def _deliver_notices(rt: Runtime) -> None:
             rt.dispatcher.deliver(task)
         except Exception:
             log.exception("could not dispatch %s", task)
+
+
+def _sample_ops(rt: Runtime) -> None:
+    from syndication.ops import take_samples
+
+    try:
+        take_samples(rt)
+    except Exception:
+        log.exception("could not sample the operators' figures")

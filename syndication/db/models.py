@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,10 +103,14 @@ class Source(Base):
     parse_problem: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    # [intake] adaptive poll interval (between `interval`, the configured minimum, and fetch.max_interval),
-    # and the redirect chain of the last fetch ([[status, url], ...]).
+    # [intake] adaptive poll interval (between `interval`, the configured one, and the source's bound:
+    # intake.decide.interval_bound), and the redirect chain of the last fetch ([[status, url], ...]).
     current_interval: Mapped[int | None] = mapped_column(Integer)
     redirects: Mapped[list[Any] | None] = mapped_column(JSON)
+    # [newcomer] 0022_source_max_interval: the configured bound (NULL: the default multiple of `interval`), and
+    # why the next poll is not `interval` after the last (NULL when it is).
+    max_interval: Mapped[int | None] = mapped_column(Integer)
+    interval_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Item(Base):
@@ -265,6 +270,20 @@ class OpsSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OpsSample(Base):
+    """One figure operators watch over time (the /ops charts), taken by the scheduler every `ops.sample_seconds`
+    and kept for OPS_SAMPLE_KEEP (syndication.ops). `taken_at` is the end of the sampled slot, so every process
+    sampling the same slot writes the same key (and only the first row is kept); `subject` is the partner id,
+    source id or queue name the figure is about ("" for the whole service)."""
+
+    __tablename__ = "ops_samples"
+
+    taken_at: Mapped[datetime] = mapped_column(primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
 
 
 class Poll(Base):

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -47,6 +48,8 @@ MAX_FEED_SEGMENT = 200
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "invalid_request", 429: "rate_limited"}
+
+DOCS_ASSETS = "/static/docs"
 
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
@@ -227,7 +230,10 @@ def _shorten_access_log() -> None:
 def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> FastAPI:
     """The web app. `auth_throttle` counts failed authentication per client address (default: per
     settings, in memory when embedded, in Redis when scaled out)."""
-    app = FastAPI(title="syndication", version="0.1.0")
+    # /docs (Swagger UI) loads its script, style and icon from DOCS_ASSETS (files of the fastapi-offline
+    # package), never from a CDN: it works offline and names no other host. No /redoc: ReDoc's page loads
+    # its "API docs by Redocly" logo from Redocly's CDN whatever we serve.
+    app = FastAPIOffline(title="syndication", version="0.1.0", static_url=DOCS_ASSETS, redoc_url=None)
     app.state.rt = rt
     app.state.auth_throttle = auth_throttle or make_throttle(rt.settings)
     _install_error_handlers(app)
