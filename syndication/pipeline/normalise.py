@@ -19,6 +19,7 @@ from syndication.domain import (
     Rejection,
 )
 from syndication.pipeline.attribute import FurnitureRules, extract, strip_selected
+from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dates import (
     IN_FUTURE,
     LATEST_EMBARGO,
@@ -28,7 +29,6 @@ from syndication.pipeline.dates import (
     shifted,
     to_utc,
 )
-from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
