@@ -204,5 +204,7 @@ def test_docs_work_offline_in_chromium(server: str, browser_page: object) -> Non
     expect(page.locator(".opblock-post").first).to_be_visible()
     icon = page.evaluate("fetch(document.querySelector('link[rel~=icon]').href).then(r => r.status)")
     assert icon == 200
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs-offline.png"))
     assert page.goto(server + "/redoc").status == 404  # not offered: its page loads a logo from another host
     assert asked == [], f"pages asked for other hosts: {asked}"
