@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from syndication.domain import Credit
+from syndication.pipeline.policy import same_org
 
 KINDS = ("agency", "source", "place", "date", "byline", "photo")
 RULE_GROUPS = frozenset({"agency", "source", "place", "region", "date", "names", "roles", "photo", "caption"})
@@ -375,7 +376,7 @@ def vocabulary(extra: tuple[str, ...] = ()) -> Vocabulary:
     return Vocabulary(frozenset(_org_key(a) for a in (*KNOWN_AGENCIES, *extra)))
 
 
-_DOMAIN = re.compile(r"^[\w-]+(?:\.[\w-]+)*\.[a-z]{2,6}$", re.I)
+_DOMAIN = re.compile(r"^[\w-]+(?:\.[\w-]+)*\.[a-z]{2,12}$", re.I)
 _SENTENCE_PUNCT = re.compile(r"[!?\"“”«»]|\.\s|\s-\s|\d{3,}(?!\.kg)")
 
 
@@ -838,8 +839,6 @@ def not_carried(
 ) -> tuple[Credit, ...]:
     """The credits the partner's own metadata does not already carry: a byline naming an entry author, an
     agency (or distributing source) that is the partner itself or the agency its metadata names."""
-    from syndication.pipeline.policy import same_org
-
     people = {" ".join(a.casefold().split()) for a in authors if a}
     orgs = [a for a in agencies if a]
     out: list[Credit] = []
