@@ -153,6 +153,7 @@ def test_times_are_human_first_with_the_exact_time_on_hover() -> None:
     iso = (NOW - timedelta(hours=3, minutes=5)).isoformat()
     html = str(when(iso, now=NOW))
     assert re.fullmatch(r'<time datetime="[^"]+" title="2026-12-01 07:02:31 UTC">3 h 5 min ago</time>', html)
+    assert 'title="2026-12-01 10:07:25 UTC">6 s ago<' in str(when("2026-12-01T10:07:25", now=NOW))  # naive: UTC
     assert str(when(None)) == '<span class="never">never</span>'
     assert "&lt;" in str(when(None, "<b>"))
 
