@@ -66,6 +66,10 @@ class ParsedEntry:
     embargo_until: datetime | None = None
     original_agency: str | None = None
     image_credit: str | None = None
+    # The dates as the document wrote them, when the parser kept the text: what operators are shown when
+    # normalisation sets a date aside (pipeline/dates.py), including text no date parser could read.
+    published_raw: str | None = None
+    updated_raw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,16 @@ class ImageCredit:
 
 
 @dataclass(frozen=True, slots=True)
+class DateSetAside:
+    """A partner's date we could not use (pipeline/dates.py), kept for operators: which field, the value
+    as the partner wrote it, and why it was set aside."""
+
+    field: str  # "published" | "updated" | "embargo_until"
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class NormalisedItem:
     partner_id: str
     key: str  # stable partner-scoped identity
@@ -164,6 +178,7 @@ class NormalisedItem:
     title_key: str = ""
     body_hash: str | None = None
     simhash: int | None = None
+    dates_set_aside: tuple[DateSetAside, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -431,6 +431,16 @@ class AuthSettings(_Strict):
     window_seconds: int = Field(default=60, ge=1, le=86400)
 
 
+class CacheSettings(_Strict):
+    """`[cache]`: the bounds of this process's in-memory caches (each is least-recently-used within its bound)."""
+
+    # Rendered feed entries kept by the publisher (a channel after one change re-renders one entry, not all).
+    # The windows of every channel in every format fit in about channels x window x 3 x 6 KB.
+    entries_mb: int = Field(default=48, ge=1, le=4096)
+    # Published files (and their gzip encodings) held by the web process.
+    files_mb: int = Field(default=64, ge=1, le=4096)
+
+
 class RetentionSettings(_Strict):
     """`[retention]`: history tables pruned by the scheduler (syndication.retention). Figures are kept on write
     (syndication.counters), so pruning never lowers a metric; what the story index, the relay, archives,
@@ -487,6 +497,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
