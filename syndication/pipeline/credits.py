@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from syndication.domain import Credit
@@ -36,15 +36,18 @@ class LineRule:
     # Substrings one of which the line (lower-cased) must hold for the rule to be tried ("^…": must start
     # with): a cheap test that spares a regular expression most lines.
     hints: tuple[str, ...] = ()
+    starts: tuple[str, ...] = field(init=False, default=())
+    contains: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", tuple(h[1:] for h in self.hints if h.startswith("^")))
+        object.__setattr__(self, "contains", tuple(h for h in self.hints if not h.startswith("^")))
 
     def may_match(self, low: str) -> bool:
-        if not self.hints:
+        if not self.hints or (self.starts and low.startswith(self.starts)):
             return True
-        for hint in self.hints:
-            if hint[0] == "^":
-                if low.startswith(hint[1:]):
-                    return True
-            elif hint in low:
+        for hint in self.contains:  # noqa: SIM110 (a loop costs half of any() over a generator here)
+            if hint in low:
                 return True
         return False
 
