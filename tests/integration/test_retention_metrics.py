@@ -222,3 +222,20 @@ def test_counters_added_concurrently_lose_nothing_and_roll_back_with_their_trans
     with rt.sessions() as s:
         assert figures.value(s, figures.POLLS, partner="p", outcome="ok") == 150
         assert figures.value(s, figures.POLL_DURATION_MS) == 25 * sum(range(1, 7))
+
+
+def test_drop_folder_items_are_counted(make_runtime: Callable[..., Runtime], database_url: str,
+                                       tmp_path: Any) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    rt = make_runtime(database_url=database_url, folder={"settle_seconds": 0},
+                      partners=[{"id": "box", "name": "Box", "sources": [{"kind": "folder", "path": str(drop)}]}])
+    (drop / "a.xml").write_text(rss(3))
+    with rt.sessions() as s:
+        sid = s.scalar(select(Source.id))
+    assert sid is not None
+    report = jobs.poll_source(rt, sid)
+    assert report is not None and report.new == 3
+    _, samples = scrape(rt)
+    assert samples[("syndication_items_total", (("outcome", "new"), ("partner", "box")))] == 3
+    assert samples[("syndication_items_stored", (("partner", "box"), ("status", "usable")))] == 3
