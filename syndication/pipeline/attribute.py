@@ -151,6 +151,7 @@ def _first(credits: Sequence[Credit], kind: str) -> str | None:
 _OPAQUE = {"pre", "code", "table", "blockquote", "ul", "ol", "dl", "script", "style", "kbd", "samp", "q"}
 _PICTURES = {"img", "picture", "video", "svg", "iframe"}
 LINE_MAX_CHARS = 300
+_KEPT_EMPTY = {"img", "picture", "figure", "video", "iframe", "svg", "audio", "object", "embed"}
 LINE_READ_CHARS = 600
 PHOTO_LINE_CHARS = 250
 PHOTO_HEAD_CHARS = 40
@@ -240,7 +241,8 @@ class _Reader:
             if tag in _OPAQUE:
                 self._emit("".join(parts), top, context, plain)
                 parts = []
-                self.lines.append(_Line("", child_top, "opaque", False))
+                if child.text_content().strip():  # an empty table or list stops nothing
+                    self.lines.append(_Line("", child_top, "opaque", False))
             elif tag in _PICTURES:
                 self._emit("".join(parts), top, context, plain)
                 parts = []
@@ -376,6 +378,12 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
             if el.getparent() is not None:
                 _drop(el)
                 changed = True
+        # Empty blocks closing the body go too (what is left of a credit zone, an empty table or paragraph).
+        for el in reversed([c for c in root if isinstance(c.tag, str)]):
+            if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
+                break
+            _drop(el)
+            changed = True
     unique: list[Credit] = []
     seen: set[tuple[str, str]] = set()
     for c in credits:

@@ -137,3 +137,9 @@ def test_the_bench_articles_credits_are_read() -> None:
     got = {(c.kind, c.value) for c in item.attribution.credits}
     assert {("source", "region.example"), ("agency", "Reuters"), ("photo", "contact.az")} <= got
     assert "source:" not in item.content_html and "contact.az" not in item.content_html
+
+
+def test_empty_blocks_closing_the_body_still_go() -> None:
+    """As before the credit tables: an empty table or paragraph at the end leaves, and stops no credit line."""
+    ex = extract("<p>Story text.</p><p>Source: APA</p><table></table><p> </p>")
+    assert ex.html == "<p>Story text.</p>" and ex.distributing_source == "APA"
