@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,10 @@ def normalise_entry(
     ex = extract(body, rules, remove=not policy.no_derivatives)
     if ex.html != body:
         body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts, urls_clean=True)
+    if not body.isascii() and not unicodedata.is_normalized("NFC", body):
+        # Parsing can bring a combining mark next to its letter ("Baku<td>\u0300</td>" -> "Baku\u0300"): NFC
+        # once more, or the next normalisation of the same body would change it.
+        body = unicodedata.normalize("NFC", body)
     if not title:
         title = _title_from_body(body)
     if not title and not body:
