@@ -672,8 +672,11 @@ def match_dateline(line: str, rules: CreditRules) -> list[Credit] | None:
             continue
         name = f"dateline:{rule.name}"
         # The story opens after the dateline with a sentence: "Apple, 2 June – the day the phones came" is prose.
+        # (A dateline naming a known agency is evidence enough.)
         rest = line[m.end():].lstrip(" \"'«“(")[:1]
-        if rest and rest.islower() and not "\u10d0" <= rest <= "\u10ff":
+        if (rest and rest.islower() and not "\u10d0" <= rest <= "\u10ff"
+                and ("agency" not in m.re.groupindex or m.group("agency") is None
+                     or not vocab.known(m.group("agency").strip(_TRIM)))):
             continue
         # The agency first: most rules that match a lead by chance fail on it.
         agency = _span(m, "agency", line)
