@@ -154,7 +154,11 @@ WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _W = r"[^\W\d_][\w'’\-]*+\.?"  # a word of a place name ("St.", "Nur-Sultan", "Bakı")
 _PLACE = rf"(?P<place>{_W}(?:[ ]{_W}){{0,3}}?)"
 _REGION = rf"(?:,\s*(?P<region>{_W}(?:[ ]{_W}){{0,2}}?))?"
-_MONTH = rf"(?:{MONTHS})\.?"
+# The ~150 month names are tried one by one wherever a date may start (a digit, the first letter of any word
+# of the lead, again at every retry of a rule that fails further on): their first letters, tested first, spare
+# most of those tries, and once "November" is read it is not re-read as "Nov" (atomic, longest names first).
+_MONTH_NAMES = sorted(MONTHS.split("|"), key=len, reverse=True)
+_MONTH = rf"(?=[{''.join(sorted({m[0] for m in _MONTH_NAMES}))}])(?>{'|'.join(_MONTH_NAMES)})\.?"
 _YEAR = r"(?:,?\s+\d{4}(?:\s*(?:г\.|il|y\.|წ\.|թ\.))?)?"
 _DATE = (
     r"(?P<date>"
@@ -166,6 +170,12 @@ _DATE = (
 )
 _DASH = r"(?:--?|[–—])"
 _AGENCY = r"(?P<agency>[^\s()/,:;][^()/:;]{0,45}?)"
+# Put before an agency that a dot, colon, slash or dash closes. The lazy agency is otherwise retried at every
+# length up to 45 characters (for every way the words before it split) on every lead whose first words
+# close with no such mark: most leads. The first dot, colon, slash or dash from the agency's start lies
+# within its 46 characters and the spaces after them, so this possessive scan (no retries) turns away no
+# line the rule would read.
+_AGENCY_CLOSED = r"(?=[^()/:;.\-–—]{0,46}+\s*[.:/\-–—])"
 _SOURCE_WORDS = (
     r"sources?|via|источники?|джерело|mənbə|menbe|kaynak|quelle|fuente|fonte|წყარო|աղբյուր|дереккөз|derekkoz"
 )
@@ -214,7 +224,7 @@ DATELINE_RULES = _rules({
     "place-date-agency-slashes": rf"^{_PLACE}\s*/\s*{_DATE}\s*/\s*{_AGENCY}\s*[:.]\s*{_DASH}?\s*",
     # AZERTAC, Interpressnews, Armenpress, APA, Interfax/RIA in Russian: "Baku, 4 November, AZERTAC.",
     # "YEREVAN, DECEMBER 3, ARMENPRESS.", "МОСКВА, 1 дек - ИНТЕРФАКС.", "Bakı. 1 dekabr. APA."
-    "date-then-agency": rf"^{_PLACE}{_REGION}\s*[,.]\s*{_DATE}\s*(?:[,.]|\s{_DASH})\s*{_AGENCY}"
+    "date-then-agency": rf"^{_PLACE}{_REGION}\s*[,.]\s*{_DATE}\s*(?:[,.]|\s{_DASH})\s*{_AGENCY_CLOSED}{_AGENCY}"
                         rf"\s*(?:[.:/]|\s{_DASH})(?:\s|$)",
     # Kazinform: "ASTANA. KAZINFORM –", "TBILISI, Interpressnews." (the agency must be a known one)
     "place-then-agency": rf"^{_PLACE}\s*[,.]\s*{_AGENCY}\s*(?:[.:/]|\s{_DASH})(?:\s|$)",
@@ -223,7 +233,8 @@ DATELINE_RULES = _rules({
     # Agenda.ge: "Agenda.ge, 2 Dec 2026 –" (known agency)
     "agency-then-date": rf"^{_AGENCY}\s*,\s*{_DATE}\s*(?:[.:]|\s{_DASH})\s",
     # APA: "Baku. Ramil Mammadli – APA." (place, the reporter, the agency)
-    "place-byline-agency": rf"^{_PLACE}\s*[.,]\s*(?P<names>[^–—\-.,:;()]{{3,60}}?)\s*{_DASH}\s*{_AGENCY}\s*[.:]\s",
+    "place-byline-agency": rf"^{_PLACE}\s*[.,]\s*(?P<names>[^–—\-.,:;()]{{3,60}}?)\s*{_DASH}\s*"
+                           rf"{_AGENCY_CLOSED}{_AGENCY}\s*[.:]\s",
     # "BAKU, 4 February –", "Aktau, Kazakhstan, 25 November —", "YEREVAN, DECEMBER 3."
     "place-date": rf"^{_PLACE}{_REGION}\s*[,.]\s*{_DATE}\s*(?:{_DASH}|[.:](?=\s))\s*",
     # "BAKU —" (wire style capitals only)

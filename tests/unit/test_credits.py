@@ -143,3 +143,27 @@ def test_empty_blocks_closing_the_body_still_go() -> None:
     """As before the credit tables: an empty table or paragraph at the end leaves, and stops no credit line."""
     ex = extract("<p>Story text.</p><p>Source: APA</p><table></table><p> </p>")
     assert ex.html == "<p>Story text.</p>" and ex.distributing_source == "APA"
+
+
+@pytest.mark.parametrize(("line", "date", "agency"), [
+    # Month names where a shorter one is a prefix ("Sep"/"Sept", "Mar"/"Mart", "May"/"Mayıs", "сен"/"сент"):
+    # the month is read whole, and the agency after a long lead-in is still found.
+    ("BAKU, Sept. 1 (Reuters) - Azerbaijan said on Monday", "Sept. 1", "Reuters"),
+    ("Bakı, 1 mart, APA. Prezident bu gün", "1 mart", "APA"),
+    ("Ankara, 15 Mayıs, AA. Cumhurbaşkanı bugün", "15 Mayıs", "AA"),
+    ("МОСКВА, 1 сент - ИНТЕРФАКС. Президент России", "1 сент", "ИНТЕРФАКС"),
+    ("Baku. Ramil Mammadli – Trend News Agency. The talks", None, "Trend News Agency"),
+])
+def test_datelines_read_whole_month_names_and_late_agencies(line: str, date: str | None, agency: str) -> None:
+    found = match_dateline(line, credit_rules())
+    assert found is not None
+    assert [c.value for c in found if c.kind == "date"] == ([date] if date else [])
+    assert [c.value for c in found if c.kind == "agency"] == [agency]
+
+
+def test_a_lead_with_no_closing_mark_after_the_dateline_is_a_plain_dateline() -> None:
+    line = "Tbilisi, 1 November – Border officials and villagers met at the crossing on Sunday"
+    found = match_dateline(line, credit_rules())
+    assert found is not None
+    assert [(c.kind, c.value, c.rule) for c in found] == [
+        ("place", "Tbilisi", "dateline:place-date"), ("date", "1 November", "dateline:place-date")]
