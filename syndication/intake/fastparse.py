@@ -336,16 +336,21 @@ class _Walk:
             self.language(el)
         elif name in ("image", "textinput"):
             if entry is not None:
-                raise Unusual(f"{name} inside an entry")
+                if name == "textinput" or len(el):
+                    raise Unusual(f"{name} with elements inside an entry")
+                self.title_depth = -1  # feedparser's _start_image; its text is not kept
+                return
             self.skip(el)
             self.image_title(el, depth)
+        elif name == "source":
+            self.source(el, depth)
         elif name in _TITLES or name == "media_title":
             self.title(el, depth, lock=name != "media_title")
         elif name == "link":
             self.link(el)
         elif name in ("guid", "id"):
             self.guid(el)
-        elif name in ("source", "feed", "rss"):
+        elif name in ("feed", "rss"):
             raise Unusual(f"element {name}")
         elif entry is None:
             self.skip(el)  # feed-level dates, authors, categories, descriptions: not ours
@@ -386,6 +391,21 @@ class _Walk:
         # feedparser locks the title depth on an image's (or text input's) non-empty title too.
         for sub in el:
             if isinstance(sub.tag, str) and self.name(sub) in _TITLES and (sub.text or "").strip():
+                self.title_depth = depth + 1
+
+    def source(self, el: etree._Element, depth: int) -> None:
+        """An entry's <source>: feedparser keeps what is inside apart from the entry (its own title, links,
+        dates, authors), but the title depth is reset on entering it and set again by its titles."""
+        if self.entry is None:
+            raise Unusual("source outside an entry")
+        self.skip(el)
+        self.title_depth = -1
+        for sub in el.iterdescendants():
+            if not isinstance(sub.tag, str) or self.name(sub) not in _TITLES and self.name(sub) != "media_title":
+                continue
+            if sub.getparent() is not el or self.name(sub) == "media_title" or len(sub):
+                raise Unusual("title deep inside a source")
+            if (sub.text or "").strip():
                 self.title_depth = depth + 1
 
     def language(self, el: etree._Element) -> None:
@@ -616,14 +636,21 @@ class _Walk:
     def finish(self, e: _Entry) -> ParsedEntry:
         detail = e.title_detail or e.summary_detail
         base = detail[0] if detail else None
-        content = body_base = None
+        content = raw_content = body_base = None
+        content_type = ""
         for c in e.contents:
             if c.value:
-                content, body_base = _attribute_order(c.value, c.type), c.base
+                raw_content, content_type, body_base = c.value, c.type, c.base
                 if "html" in c.type:
                     break
+        if raw_content is not None:
+            content = _attribute_order(raw_content, content_type)
         if content is None and e.summary:
             body_base = e.summary_base
+        summary = e.summary or None
+        if summary is not None:  # usually the content copied into the summary: order its attributes once
+            same = summary is raw_content and content_type == e.summary_type
+            summary = content if same else _attribute_order(summary, e.summary_type)
         if body_base and body_base != base:
             # feedparser resolves relative URIs in the body against the base in scope there (e.g. an
             # xml:base on <content>), but reports the title's base. Our sanitiser resolves the body against
@@ -644,7 +671,7 @@ class _Walk:
             lang = detail[1]
         return ParsedEntry(
             guid=e.guid or None, link=e.link or None, title=e.title or None, content_html=content,
-            summary_html=_attribute_order(e.summary, e.summary_type) if e.summary else None,
+            summary_html=summary,
             authors=tuple(authors), categories=tuple(categories),
             published=e.published, updated=e.updated if e.updated_seen else e.published,
             language=lang or self.feed_language or None, base_url=base or None, enclosures=tuple(e.enclosures),

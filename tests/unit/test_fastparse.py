@@ -229,6 +229,17 @@ def test_dublin_core_dates_and_creators() -> None:
     assert fast.entries[1].updated is None  # an unreadable dc:date overrides, as in feedparser
 
 
+def test_sources_and_images_inside_entries() -> None:
+    assert_same(atom("<entry><title>Post</title><id>tag:a,2026:1</id><updated>2026-11-20T09:00:00Z</updated>"
+                     '<link href="https://a.example/1"/><source><title>Origin blog</title><id>urn:o</id>'
+                     '<link href="https://o.example/"/><author><name>Someone else</name></author>'
+                     "<updated>2020-01-01T00:00:00Z</updated></source><title>A later title wins</title></entry>"),
+                must_accept=True)
+    assert_same(rss('<item><title>One</title><source url="https://s.example/rss">Origin</source>'
+                    "<link>https://a.example/1</link><image>https://a.example/i.jpg</image>"
+                    "<title>Two</title></item>"), must_accept=True)
+
+
 # ---------------------------------------------------------------- declines
 
 
@@ -238,7 +249,7 @@ def test_dublin_core_dates_and_creators() -> None:
         b'<rss version="2.0"><channel><title>T</title><item><title>x</title>',  # ill-formed
         b'<rss version="2.0"><channel><item><title>x &nbsp;</title><link>https://a/1</link></item></channel></rss>',
         b'<rss version="2.0"><channel><item><title>x <b>y</b></title><link>https://a/1</link></item></channel></rss>',
-        b'<rss version="2.0"><channel><item><link>https://a/1</link><source url="https://s/">S</source></item>'
+        b'<rss version="2.0"><channel><item><link>https://a/1</link><textinput><title>T</title></textinput></item>'
         b"</channel></rss>",
         b'<rss version="2.0"><channel><item><link>https://a/1</link><image><url>https://i/</url></image></item>'
         b"</channel></rss>",
