@@ -15,10 +15,10 @@ feedparser with its sanitiser off). The candidate gets the same bytes after the 
 - `fastfeedparser`: `fastfeedparser.parse`, its entries mapped onto ParsedEntry as an adapter would.
 
 Every field of the feed (title, link, language, entry count) and of each entry (id, title, link,
-published, updated, authors, categories, content, summary, enclosures, language, base) is compared. A
-difference is then compared again as the pipeline sees the field (titles as plain text, HTML after our
-sanitiser against the entry's base, links after clean_url): "equal after normalisation" means nothing
-stored or published differs. The report prints each class of difference with the documents and entries
+published, updated and their text, authors, categories, content, summary, enclosures, language, base)
+is compared. A difference is then compared again as the pipeline sees the field (titles as plain text,
+HTML after our sanitiser against the entry's base, links after clean_url): "equal after normalisation"
+means nothing stored or published differs. The report prints each class of difference with the documents and entries
 it touches and an example; docs/feed-parsing.md justifies each class.
 """
 
@@ -44,8 +44,8 @@ from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text
 
 URL = "http://example.org/feeds/doc.xml"
-ENTRY_FIELDS = ("guid", "title", "link", "published", "updated", "authors", "categories", "content_html",
-                "summary_html", "enclosures", "language", "base_url")
+ENTRY_FIELDS = ("guid", "title", "link", "published", "updated", "published_raw", "updated_raw", "authors",
+                "categories", "content_html", "summary_html", "enclosures", "language", "base_url")
 Document = tuple[str, bytes, dict[str, str]]
 Candidate = Callable[[bytes, dict[str, str], str], ParsedFeed | None]
 

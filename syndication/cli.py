@@ -57,9 +57,19 @@ class State:
 _state = State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"syndication {version('syndication')}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     config: Annotated[str | None, typer.Option("--config", help="TOML config file.", envvar=None)] = None,
+    _show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_version)] = False,
 ) -> None:
     _state.config = config
 
@@ -141,14 +151,12 @@ def publish(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"channels": rows, "failures": failing})
     else:
-        from rich.table import Table  # on use: not needed by --json
+        from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
 
-        table = Table(title="Publish")
-        for col in ("channel", "format", "items", "changed", "path"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-        out().print(table)
+        show(out(), listing(out(), "Publish", ["channel", "format", Column("items", justify="right"), "changed",
+                                               Column("path", wide=True)],
+                            ([r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"]]
+                             for r in rows)))
     if failing:
         for f in failing:
             err().print(f"error: {f['reason']}")
@@ -161,6 +169,7 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
     from syndication.clock import isoformat
     from syndication.db.models import Source
     from syndication.intake.credentials import describe_credentials
+    from syndication.intake.decide import interval_bound
 
     rows = []
     with rt.sessions() as session:
@@ -173,7 +182,11 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
                 "state": state,
                 "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
                 "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
-                "configured_interval": s.interval,  # the configured minimum
+                "configured_interval": s.interval,  # what the operator asked for
+                # How far a quiet source may be stretched (intake.decide.interval_bound), and why the next poll is
+                # not `configured_interval` after the last: quiet feed, backoff after errors, Retry-After.
+                "max_interval": interval_bound(s.interval, s.max_interval, rt.settings.fetch.max_interval),
+                "interval_reason": s.interval_reason if s.kind != "push" else None,
                 "last_attempt": isoformat(s.last_attempt_at),
                 "last_success": isoformat(s.last_success_at),
                 "last_error": s.last_error,
@@ -199,6 +212,13 @@ def source_status(rt: Any) -> list[dict[str, Any]]:
 # `status` lives in syndication/commands/operators.py (builds on source_status above).
 
 
+def describe_source(source: dict[str, Any]) -> str:
+    """One source as a newsroom reads it: `feed https://… every 300 s`, `push API`."""
+    if source["kind"] == "push":
+        return "push API"  # pushed by the partner: no locator, no interval
+    return f"{source['kind']} {source['source']} every {source['interval']} s"
+
+
 @partner_app.command("list")
 def partner_list(as_json: JsonOpt = False) -> None:
     """List partners and their sources."""
@@ -221,14 +241,14 @@ def partner_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"partners": rows})
         return
-    from rich.table import Table  # on use: not needed by --json
+    from rich.text import Text
 
-    table = Table(title="Partners")
-    for col in ("id", "name", "credit", "sources"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["credit"], "\n".join(f"{s['kind']}: {s['source']}" for s in r["sources"]))
-    out().print(table)
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    show(out(), listing(out(), "Partners", ["id", Column("name", wide=True), Column("credit", wide=True),
+                                            Column("sources", wide=True)],
+                        ([r["id"], Text(r["name"]), Text(r["credit"] or ""),
+                          Text("\n".join(map(describe_source, r["sources"])))] for r in rows)))
 
 
 @partner_app.command("add")
@@ -237,6 +257,9 @@ def partner_add(
     name: Annotated[str, typer.Option("--name")],
     feed_url: Annotated[str | None, typer.Option("--feed-url")] = None,
     interval: Annotated[int, typer.Option("--interval")] = 300,
+    max_interval: Annotated[int | None, typer.Option(
+        "--max-interval", help="Poll a quiet feed at most this often (default 4 x interval, within "
+                               "fetch.max_interval).")] = None,
     credit: Annotated[str | None, typer.Option("--credit")] = None,
     license_url: Annotated[str | None, typer.Option("--license-url")] = None,
     as_json: JsonOpt = False,
@@ -249,12 +272,17 @@ def partner_add(
     from syndication.settings import PartnerConfig, SourceConfig  # on use: pydantic is not needed by --help
 
     try:
-        sources = [SourceConfig(kind="feed", url=feed_url, interval=interval)] if feed_url else []
+        sources = ([SourceConfig(kind="feed", url=feed_url, interval=interval, max_interval=max_interval)]
+                   if feed_url else [])
         cfg = PartnerConfig(id=partner_id, name=name, credit=credit, license_url=license_url, sources=sources)
     except ValidationError as exc:
         msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise fail(msg) from None
-    rt = runtime()
+    s = settings()
+    if max_interval is not None and max_interval > s.fetch.max_interval:
+        raise fail(f"--max-interval {max_interval} is above fetch.max_interval ({s.fetch.max_interval}); "
+                   "raise that too")
+    rt = runtime(s)
     try:
         with transaction(rt.sessions) as session:
             upsert_partner(session, cfg)

@@ -221,6 +221,8 @@ class _Entry:
     published: datetime | None = None
     updated: datetime | None = None
     updated_seen: bool = False
+    published_raw: str | None = None  # the text as written, for operators (feedparser's e.published)
+    updated_raw: str | None = None
     authors: list[dict[str, str]] = field(default_factory=list)
     tags: list[list[str | None]] = field(default_factory=list)
     enclosures: list[Enclosure] = field(default_factory=list)
@@ -495,9 +497,9 @@ class _Walk:
         value = _fix(self.text(el))
         when = _struct_to_dt(_parse_date(value)) if value else None
         if updated:
-            entry.updated, entry.updated_seen = when, True
+            entry.updated, entry.updated_seen, entry.updated_raw = when, True, value
         else:
-            entry.published = when
+            entry.published, entry.published_raw = when, value
 
     def author(self, el: etree._Element, entry: _Entry) -> None:
         children = [c for c in el if isinstance(c.tag, str)]
@@ -674,5 +676,7 @@ class _Walk:
             summary_html=summary,
             authors=tuple(authors), categories=tuple(categories),
             published=e.published, updated=e.updated if e.updated_seen else e.published,
+            published_raw=e.published_raw or None,
+            updated_raw=(e.updated_raw if e.updated_seen else e.published_raw) or None,
             language=lang or self.feed_language or None, base_url=base or None, enclosures=tuple(e.enclosures),
         )

@@ -74,9 +74,20 @@ def build_policy(partner: PartnerLike, cfg: Any | None = None) -> PartnerPolicy:
         default_image_credit=opt("default_image_credit", None),
         furniture_selectors=tuple(opt("furniture_selectors", ())),
         furniture_patterns=tuple(opt("furniture_patterns", ())),
+        credit_patterns=credit_tables(opt("credit_patterns", None)),
+        credit_agencies=tuple(getattr(opt("credit_patterns", None), "agencies", ()) or ()),
         allowed_iframe_hosts=tuple(h.lower() for h in opt("allowed_iframe_hosts", ())),
         embargo_delay=int(opt("embargo_delay", 0) or 0),
     )
+
+
+def credit_tables(patterns: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The partner's credit_patterns (a settings model or a plain mapping) as (table, patterns) pairs."""
+    if patterns is None:
+        return ()
+    if hasattr(patterns, "tables"):
+        return tuple(patterns.tables())
+    return tuple((k, tuple(v)) for k, v in dict(patterns).items() if k != "agencies" and v)
 
 
 def check_template(template: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import threading
 from collections.abc import MutableMapping
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -18,11 +17,13 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication.clock import UTC
 from syndication.limiters import FailureThrottle
+from syndication.lru import ByteLRU
 from syndication.runtime import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
@@ -48,6 +49,8 @@ ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "method_not_allowed", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "invalid_request", 429: "rate_limited"}
 
+DOCS_ASSETS = "/static/docs"
+
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "rss": "application/rss+xml; charset=utf-8",
@@ -56,12 +59,13 @@ CONTENT_TYPES = {
 
 
 class FileCache:
-    """Bytes and validators of published files, re-read only when the file changes on disk."""
+    """Bytes and validators of published files, re-read only when the file changes on disk; and their gzip
+    encodings by ETag. Both least-recently-used within `max_bytes` (`cache.files_mb`): archive pages and old
+    encodings would otherwise stay for the life of the process."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[Path, tuple[int, int, bytes, str, str]] = {}
-        self._gz: dict[str, bytes] = {}
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: ByteLRU[tuple[int, int, bytes, str, str]] = ByteLRU(max_bytes * 2 // 3, lambda e: len(e[2]))
+        self._gz: ByteLRU[bytes] = ByteLRU(max_bytes // 3, len)
 
     def get(self, path: Path) -> tuple[bytes, str, str] | None:
         try:
@@ -69,8 +73,7 @@ class FileCache:
         except OSError:  # missing, not a directory, name too long, ...: no such file for a client
             return None
         key = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            hit = self._entries.get(path)
+        hit = self._entries.get(path)
         if hit is not None and (hit[0], hit[1]) == key:
             return hit[2], hit[3], hit[4]
         data = path.read_bytes()
@@ -78,22 +81,16 @@ class FileCache:
         from datetime import datetime
 
         modified = format_datetime(datetime.fromtimestamp(int(st.st_mtime), UTC), usegmt=True)
-        with self._lock:
-            self._entries[path] = (key[0], key[1], data, etag, modified)
+        self._entries.put(path, (key[0], key[1], data, etag, modified))
         return data, etag, modified
 
     def gzipped(self, etag: str, data: bytes) -> bytes:
         """The gzip encoding of a file's bytes (deterministic: mtime 0), cached by the file's ETag."""
-        gz = self._gz
-        with self._lock:
-            hit = gz.get(etag)
+        hit = self._gz.get(etag)
         if hit is not None:
             return hit
         out = gzip.compress(data, compresslevel=6, mtime=0)
-        with self._lock:
-            if len(gz) > 4096:
-                gz.clear()
-            gz[etag] = out
+        self._gz.put(etag, out)
         return out
 
 
@@ -233,7 +230,10 @@ def _shorten_access_log() -> None:
 def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> FastAPI:
     """The web app. `auth_throttle` counts failed authentication per client address (default: per
     settings, in memory when embedded, in Redis when scaled out)."""
-    app = FastAPI(title="syndication", version="0.1.0")
+    # /docs (Swagger UI) loads its script, style and icon from DOCS_ASSETS (files of the fastapi-offline
+    # package), never from a CDN: it works offline and names no other host. No /redoc: ReDoc's page loads
+    # its "API docs by Redocly" logo from Redocly's CDN whatever we serve.
+    app = FastAPIOffline(title="syndication", version="0.1.0", static_url=DOCS_ASSETS, redoc_url=None)
     app.state.rt = rt
     app.state.auth_throttle = auth_throttle or make_throttle(rt.settings)
     _install_error_handlers(app)
@@ -242,7 +242,7 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
     body_cap = max(rt.settings.api.max_body_bytes, SOURCE_BODY_LIMIT, LOGIN_BODY_LIMIT, FORM_BODY_LIMIT)
     app.add_middleware(BodyLimit, cap=body_cap)
     app.add_middleware(CatchAll)
-    cache = FileCache()
+    cache = FileCache(rt.settings.cache.files_mb * 1024 * 1024)
     ttl = rt.settings.publish.ttl * 60
 
     async def feeds(request: Request) -> Response:
