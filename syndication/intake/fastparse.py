@@ -275,6 +275,8 @@ class _Walk:
         if tag == "rss":
             fmt, self.version = "rss", "rss"
         elif tag == "{http://www.w3.org/2005/Atom}feed":
+            if RSS10 in declared or RSS090 in declared:
+                raise Unusual("Atom declaring RSS 1.0: feedparser's version depends on declaration order")
             fmt, self.version = "atom", "atom10"
         elif tag == "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF" and (RSS10 in declared or RSS090 in declared):
             if ATOM10 in declared:
