@@ -162,7 +162,7 @@ class Item(Base):
     withdrawn_at: Mapped[datetime | None]
     # [real-feeds] the partner's dates set aside by normalisation (pipeline/dates.py), as they wrote them:
     # [{"field", "raw", "reason"}]; NULL when every date was used (0023_raw_dates).
-    partner_dates: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    partner_dates: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class ItemVersion(Base):

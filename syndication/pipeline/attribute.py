@@ -153,6 +153,7 @@ _PICTURES = {"img", "picture", "video", "svg", "iframe"}
 LINE_MAX_CHARS = 300
 LINE_READ_CHARS = 600
 PHOTO_LINE_CHARS = 250
+PHOTO_HEAD_CHARS = 40
 
 
 _BREAK = "\u2028"  # stands for a <br> while a block's text is read (LINE SEPARATOR: not in copy)
@@ -184,20 +185,30 @@ class _Line:
         return len(self.raw) <= limit * 2 and len(self.text) <= limit
 
     def may_credit_photo(self) -> bool:
-        """A short line with a photo word: the only lines outside captions tried for photo credits."""
-        return len(self.raw) <= PHOTO_LINE_CHARS * 2 and photo_hint(self.raw) and len(self.text) <= PHOTO_LINE_CHARS
+        """A short line with a photo word: the only lines outside captions tried for photo credits. Away from a
+        picture the photo rules read a line's start ("Photo: AFP", "(Photo by …)", "REUTERS/Name"), so only its
+        start needs the word; by a picture a credit may close the caption, so the whole line is looked at."""
+        if len(self.raw) > PHOTO_LINE_CHARS * 2:
+            return False
+        head = self.raw if self.near_picture else self.raw.lstrip()[:PHOTO_HEAD_CHARS]
+        return photo_hint(head) and len(self.text) <= PHOTO_LINE_CHARS
 
 
 class _Reader:
     """Splits a body into lines: a block's text, split at <br> (and, in a plain-text body, at newlines);
     figcaptions are caption lines; opaque blocks are one empty line that stops the credit zones."""
 
-    def __init__(self) -> None:
+    def __init__(self, texts: dict[etree._Element, str] | None = None) -> None:
         self.lines: list[_Line] = []
         self.picture = False
+        self.texts = texts or {}  # top-level blocks' text already read (furniture), keyed by element
+        self.pictures = True  # whether the body has any <img> at all (most have none: no search per block)
 
     def body(self, root: lxml.html.HtmlElement) -> list[_Line]:
+        self.pictures = root.find(".//img") is not None
         breaks = root.xpath(".//br")
+        for br in breaks:  # a block with a <br> is read again, with the breaks marked
+            self.texts.pop(_top_level(root, br), None)  # type: ignore[arg-type]
         saved = [br.tail for br in breaks]
         for br in breaks:
             br.tail = _BREAK + (br.tail or "")
@@ -241,11 +252,12 @@ class _Reader:
                 if tag != "p" and any(isinstance(c.tag, str) and c.tag in _CONTAINER_CHILDREN for c in child):
                     self._container(child, child_top, inner)
                 else:
-                    if tag == "p" and len(child) and child.find(".//img") is not None:
+                    if self.pictures and tag == "p" and len(child) and child.find(".//img") is not None:
                         self.picture = True
-                    self._emit(child.text_content(), child_top, inner)
+                    known = self.texts.get(child) if top_level else None
+                    self._emit(known if known is not None else child.text_content(), child_top, inner)
             else:
-                if len(child) and child.find(".//img") is not None:
+                if self.pictures and len(child) and child.find(".//img") is not None:
                     self.picture = True
                 parts.append(child.text_content())
             if child.tail:
@@ -274,7 +286,7 @@ def read_credits(lines: Sequence[_Line], rules: CreditRules) -> tuple[list[Credi
         got = match_credit_line(line.text, rules)
         if got is None:
             got = match_byline_credits(line.text, rules)
-        if got is None and photo_hint(line.raw):
+        if got is None and line.may_credit_photo():
             got = match_photo(line.text, rules, caption=line.near_picture)
         if got is None:
             break
@@ -333,8 +345,9 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
         root = _fragment(html)
     except (etree.ParserError, ValueError):
         return Extraction(html=html)
-    removed = remove_furniture(root, rules)
-    lines = _Reader().body(root)
+    texts: dict[etree._Element, str] = {}
+    removed = remove_furniture(root, rules, texts)
+    lines = _Reader(texts).body(root)
     credits, leading, trailing = read_credits(lines, credit_rules)
 
     changed = False
@@ -413,8 +426,11 @@ def strip_selected(html: str, selectors: Sequence[str]) -> str:
     return _serialise(root)
 
 
-def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
-    """Drop the first furniture block (by selector, pattern or default heading) and everything after it."""
+def remove_furniture(
+    root: lxml.html.HtmlElement, rules: FurnitureRules, texts: dict[etree._Element, str] | None = None
+) -> int:
+    """Drop the first furniture block (by selector, pattern or default heading) and everything after it.
+    `texts` receives the text of each block read (the credit reader reads it again otherwise)."""
     children = [c for c in root if isinstance(c.tag, str)]
     cut: int | None = None
     for sel in rules.selectors:
@@ -431,7 +447,7 @@ def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
     for idx, child in enumerate(children):
         if cut is not None and idx >= cut:
             break
-        if _is_furniture(child, patterns, rules.defaults):
+        if _is_furniture(child, patterns, rules.defaults, texts):
             cut = idx
             break
     if cut is None:
@@ -446,8 +462,13 @@ def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
 _ASCII_SPACE_AND_CONTROLS = bytes(range(0x21))
 
 
-def _is_furniture(el: etree._Element, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
+def _is_furniture(
+    el: etree._Element, patterns: Sequence[re.Pattern[str]], defaults: bool,
+    texts: dict[etree._Element, str] | None = None,
+) -> bool:
     raw = el.text_content() if hasattr(el, "text_content") else ""
+    if texts is not None:
+        texts[el] = raw
     if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and raw.isascii()
             and len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS):
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from html import escape
 from string import Formatter
 from typing import Any, Protocol
@@ -123,6 +124,7 @@ def license_name(url: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def org_key(name: str | None) -> str:
     """'Turan news agency' / 'Turan' / 'TURAN Information Agency' -> 'turan'; 'commonspace.eu' -> 'commonspace'."""
     if not name:

@@ -23,12 +23,13 @@ from bench.feedserver import content_type_of
 from syndication.db.models import DeadLetter, Item
 from syndication.pipeline.dates import EARLIEST, FUTURE_TOLERANCE
 from tests.conftest import SHARED
-from tests.feedcheck import validate_tree
+from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
 
 ARCHIVE = SHARED / "corpora" / real.ARCHIVE
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1200),  # about 2 minutes on an idle 2-core machine; the ingest alone is 45 s of it
     pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"real-feeds corpus absent ({ARCHIVE})"),
 ]
 
@@ -62,6 +63,8 @@ def test_every_real_entry_is_stored_and_published_validly(tmp_path: Path) -> Non
             assert conn.scalar(select(func.count()).select_from(DeadLetter)) == 0
             rows = conn.execute(select(Item.partner_id, Item.published_at, Item.updated_at, Item.first_seen_at,
                                        Item.partner_dates)).all()
+            # SQL NULL (not JSON null) when nothing was set aside: operators can query for the notes.
+            noted = conn.scalar(select(func.count()).select_from(Item).where(Item.partner_dates.is_not(None)))
     finally:
         engine.dispose()
     short = {name: (stored.get(name, 0), entries - repeats) for name, (entries, repeats, _) in expected.items()
@@ -78,10 +81,32 @@ def test_every_real_entry_is_stored_and_published_validly(tmp_path: Path) -> Non
             assert note["raw"] and note["reason"], note
             if note["field"] == "published":
                 set_aside[partner] += 1
+    assert noted == sum(1 for row in rows if row[4])
     early = {name: n for name, (_, _, n) in expected.items() if n}
     assert early, "the corpus carries Hugo's 0001-01-01 pages: the fixture changed?"
     for name, n in early.items():
         assert set_aside[name] >= n, f"{name}: {n} entries dated before 1970, {set_aside[name]} kept with a note"
 
-    checked = validate_tree(data_dir / "public")
-    assert checked.get(".atom", 0) > 100 and checked.get(".json", 0) > 100 and checked.get(".rss", 0) > 100
+    checked = validate_published(data_dir / "public")
+    assert checked[".atom"] > 100 and checked[".json"] > 100 and checked[".rss"] > 100
+
+
+def validate_published(public: Path) -> Counter[str]:
+    """tests.feedcheck's checks over every published file, as validate_tree runs them, less feedparser's bozo
+    pass over Atom files the RELAX NG schema has already validated: the corpus publishes 150 MB, and that pass
+    alone took 80 s of this 2-core machine."""
+    counts: Counter[str] = Counter()
+    for path in sorted(public.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        data, name = path.read_bytes(), str(path.relative_to(public))
+        if path.suffix == ".atom":
+            assert_valid_atom(data, name)
+        elif path.suffix == ".rss":
+            parse_clean(data, name)
+        elif path.suffix == ".json":
+            assert_valid_json_feed(data, name)
+        else:
+            continue
+        counts[path.suffix] += 1
+    return counts

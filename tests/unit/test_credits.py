@@ -127,3 +127,13 @@ def test_credit_lines_sharing_a_block_or_in_plain_text_leave_the_body(
     assert ex.html.strip() == left and ex.lines == lines
     again = extract(ex.html)
     assert again.lines == () and again.html == ex.html
+
+
+def test_the_bench_articles_credits_are_read() -> None:
+    """The seed-shaped articles the ingest benchmark polls: dateline, source line (a .example domain) and photo."""
+    from bench.common import article
+
+    item = normalise(article(1, 3).html)
+    got = {(c.kind, c.value) for c in item.attribution.credits}
+    assert {("source", "region.example"), ("agency", "Reuters"), ("photo", "contact.az")} <= got
+    assert "source:" not in item.content_html and "contact.az" not in item.content_html
