@@ -107,6 +107,40 @@ def check_webhook_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+class CreditPatterns(_Strict):
+    """[normalise] a partner's own credit conventions: extra regular expressions per kind of line, tried
+    before the built-in ones, with named groups saying what they carry (agency, source, place, region,
+    date, names, roles, photo, caption); and agency names to recognise (see docs/attribution.md)."""
+
+    dateline: list[str] = Field(default_factory=list)
+    byline: list[str] = Field(default_factory=list)
+    photo: list[str] = Field(default_factory=list)
+    credit_line: list[str] = Field(default_factory=list)
+    inline: list[str] = Field(default_factory=list)
+    agencies: list[str] = Field(default_factory=list)
+
+    @field_validator("dateline", "byline", "photo", "credit_line", "inline")
+    @classmethod
+    def _compiles(cls, v: list[str], info: Any) -> list[str]:
+        from syndication.pipeline.credits import validate_patterns
+
+        return validate_patterns(str(info.field_name), v)
+
+    @field_validator("agencies")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name.strip() or len(name) > 80:
+                raise ValueError(f"agency name {name!r} must be 1-80 characters")
+        return v
+
+    def tables(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(
+            (name, tuple(getattr(self, name)))
+            for name in ("dateline", "byline", "photo", "credit_line", "inline") if getattr(self, name)
+        )
+
+
 class PartnerConfig(_Strict):
     id: str
     name: str
@@ -124,6 +158,7 @@ class PartnerConfig(_Strict):
     default_image_credit: str | None = None
     furniture_selectors: list[str] = Field(default_factory=list)
     furniture_patterns: list[str] = Field(default_factory=list)
+    credit_patterns: CreditPatterns = Field(default_factory=CreditPatterns)
     allowed_iframe_hosts: list[str] = Field(default_factory=list)
     embargo_delay: int = Field(default=0, ge=0, le=30 * 86400)  # seconds after publication
     # [publish] republishing notices: webhook endpoint and secret, token for /notices/<id>.atom?token=...

@@ -419,6 +419,8 @@ def _entry(e: Any, feed_lang: str | None) -> ParsedEntry:
         categories=tuple(categories),
         published=_struct_to_dt(e.get("published_parsed")),
         updated=_struct_to_dt(e.get("updated_parsed")),
+        published_raw=_str(e.get("published")),
+        updated_raw=_str(e.get("updated")),
         language=lang or feed_lang,
         base_url=base,
         enclosures=tuple(enclosures),
@@ -432,11 +434,18 @@ def _parse_dt(value: Any) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        parsed = feedparser._parse_date(value)  # RFC 822 and friends
+        # RFC 822 and friends. feedparser 6 keeps its date parser in feedparser.datetimes: the old
+        # `feedparser._parse_date` raised AttributeError on any JSON Feed date that is not ISO 8601.
+        from feedparser.datetimes import _parse_date
+
+        parsed = _parse_date(value)
         return _struct_to_dt(parsed)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00: kept as written, normalisation sets it aside
+        return dt
 
 
 def parse_json_feed(body: bytes, ctype: str = "", *, status: int | None = None) -> ParsedFeed:
@@ -503,6 +512,8 @@ def json_item_to_entry(raw: dict[str, Any], feed_lang: str | None = None) -> Par
         categories=tags,
         published=_parse_dt(raw.get("date_published")),
         updated=_parse_dt(raw.get("date_modified")),
+        published_raw=_str(raw.get("date_published")),
+        updated_raw=_str(raw.get("date_modified")),
         language=_str(raw.get("language")) or feed_lang,
         enclosures=tuple(enclosures),
         status=_str(ext.get("status")),
