@@ -7,7 +7,6 @@ Tasks carry ids and lease tokens only. This is the only module of `syndication` 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -313,9 +312,3 @@ def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
     if headers is not None:
         headers["enqueued_at"] = time.time()
-
-
-def retry_delay(retries: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform(base/2, min(cap, base * 2**retries))."""
-    top = min(cap, base * (2**retries))
-    return (rng or random).uniform(min(base / 2, top), top)

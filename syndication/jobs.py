@@ -7,7 +7,6 @@ on unique keys, and publishing writes only files whose bytes changed.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -69,13 +68,6 @@ def fetch_policy(rt: Runtime) -> FetchPolicy:
         per_host_concurrency=f.per_host_concurrency,
         total_timeout=f.total_timeout,
     )
-
-
-def next_poll_after_error(interval: int, errors: int, cap: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: interval * 2^(errors-1), capped, ±20 % (see intake.decide)."""
-    from syndication.intake.decide import backoff_delay
-
-    return backoff_delay(interval, errors, cap, rng)
 
 
 def poll_source(

@@ -4,9 +4,10 @@ Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A w
 `celery -A workers worker -Q notify` (docs/scaling-out.md). Every task here is idempotent: a poll with a stale
 lease token does nothing, stores are upserts, publishing writes only changed files.
 
-Failures: a transient one (deadletters.is_transient: lost database connection, broker hiccup, soft time
-limit) is retried with exponential backoff and jitter up to settings.celery.max_retries times; a permanent
-one is not retried. Either way a task that gives up is written to the dead_letters table.
+Failures: a transient one (deadletters.transient_errors: lost database connection, broker hiccup, soft time
+limit) is retried by Celery itself (`autoretry_for`, `retry_backoff` doubling up to `retry_backoff_max`, full
+`retry_jitter`) up to settings.celery.max_retries times; a permanent one is not retried. Either way a task that
+gives up is written to the dead_letters table.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from syndication.dispatch import (
     TASK_PUBLISH_DIRTY,
     CeleryDispatcher,
     make_celery,
-    retry_delay,
 )
 from syndication.runtime import Runtime, open_runtime
 from syndication.settings import load_settings
@@ -58,22 +58,15 @@ def _close(**_: object) -> None:
 
 
 class SyndicationTask(Task):  # type: ignore[misc]
-    """Retry transient failures with backoff + jitter; dead-letter whatever fails for good."""
+    """Celery retries transient failures with exponential backoff and full jitter; whatever fails for good is
+    dead-lettered."""
 
+    autoretry_for = deadletters.transient_errors()
     max_retries = _settings.celery.max_retries
+    retry_backoff = _settings.celery.retry_backoff
+    retry_backoff_max = _settings.celery.retry_backoff_max
+    retry_jitter = True
     typing = False
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.run(*args, **kwargs)
-        except Exception as exc:
-            if deadletters.is_transient(exc) and self.request.retries < (self.max_retries or 0):
-                c = _settings.celery
-                delay = retry_delay(self.request.retries, c.retry_backoff, c.retry_backoff_max)
-                log.warning("%s%s: transient failure (%s); retry %d/%d in %.1fs", self.name, list(args),
-                            deadletters.error_text(exc), self.request.retries + 1, self.max_retries, delay)
-                raise self.retry(exc=exc, countdown=delay) from exc
-            raise
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         attempts = (getattr(self.request, "retries", 0) or 0) + 1

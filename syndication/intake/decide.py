@@ -9,15 +9,11 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 
-from syndication.clock import UTC
+from syndication.retry import backoff, honouring_retry_after, parse_retry_after
 
 WEEK = timedelta(days=7)
 MIN_SPAN = timedelta(hours=1)  # a burst of items just now is not a rate
-# A Retry-After further out than this is treated as this: a partner's typo must not park a source for years.
-RETRY_AFTER_MAX = 7 * 86400
-JITTER = 0.2  # ±20 %
 RETRY_AFTER_STATUSES = (429, 503)
 
 
@@ -41,33 +37,6 @@ class PollDecision:
     enabled: bool = True
     disabled_reason: str | None = None
     delay: float = 0.0  # seconds until next_poll_at, for the record
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent or invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(min(int(value), RETRY_AFTER_MAX))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are GMT
-        when = when.replace(tzinfo=UTC)
-    return float(min(max(0.0, (when - now).total_seconds()), RETRY_AFTER_MAX))
-
-
-def backoff_delay(interval: int, errors: int, cap: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: interval * 2^(errors-1), ±20 %, never above the cap."""
-    exponent = min(max(0, errors - 1), 40)
-    base = min(float(cap), float(interval) * (2**exponent))
-    return min(float(cap), base * (rng or random).uniform(1 - JITTER, 1 + JITTER))
 
 
 def adaptive_interval(
@@ -119,9 +88,7 @@ def decide(
         reason = f"HTTP 410 Gone on {now.date().isoformat()}: the partner removed this feed"
         return PollDecision(now + timedelta(seconds=backoff_cap), interval, errors, enabled=False,
                             disabled_reason=reason, delay=float(backoff_cap))
-    delay = backoff_delay(configured_interval, errors, backoff_cap, rng)
+    delay = backoff(errors, configured_interval, backoff_cap, rng)
     if outcome.status in RETRY_AFTER_STATUSES:
-        retry_after = parse_retry_after((outcome.headers or {}).get("retry-after"), now)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        delay = honouring_retry_after(delay, parse_retry_after((outcome.headers or {}).get("retry-after"), now))
     return PollDecision(now + timedelta(seconds=delay), interval, errors, delay=delay)

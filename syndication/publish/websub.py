@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.models import WebSubPing
 from syndication.db.session import transaction
-from syndication.publish.webhooks import DUE_STATES, backoff, claim_one, post
+from syndication.publish.webhooks import DUE_STATES, claim_one, post
+from syndication.retry import backoff
 from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
