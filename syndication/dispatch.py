@@ -57,23 +57,29 @@ class LocalDispatcher:
         self._queued: set[str] = set()  # delivery tasks submitted and not started: one is enough
         self._delivery_timers: dict[str, tuple[float, threading.Timer]] = {}
         self._closed = False
-        self._running: set[Future[Any]] = set()
+        self._running: dict[Future[Any], str] = {}  # submitted and not finished, with their queue
 
     @property
     def pending(self) -> int:
         return len(self._running)
 
-    def _track(self, fut: Future[Any]) -> None:
+    def waiting(self, queue: str) -> int:
+        """Work of this queue (poll, publish, notify) submitted and not started yet: the executor's queue depth,
+        told by the futures themselves (ThreadPoolExecutor has no public queue)."""
         with self._lock:
-            self._running.add(fut)
+            return sum(1 for fut, q in self._running.items() if q == queue and not fut.running() and not fut.done())
+
+    def _track(self, fut: Future[Any], queue: str) -> None:
+        with self._lock:
+            self._running[fut] = queue
         fut.add_done_callback(lambda f: self._untrack(f))
 
     def _untrack(self, fut: Future[Any]) -> None:
         with self._lock:
-            self._running.discard(fut)
+            self._running.pop(fut, None)
 
     def poll(self, source_id: int, lease_token: str) -> None:
-        self._track(self._pool.submit(self._poll, source_id, lease_token))
+        self._track(self._pool.submit(self._poll, source_id, lease_token), "poll")
 
     def _poll(self, source_id: int, lease_token: str) -> None:
         from syndication import jobs, rounds
@@ -98,10 +104,10 @@ class LocalDispatcher:
     def _fire_publish(self) -> None:
         with self._lock:
             self._timer = None
-        self._track(self._publisher.submit(self._run_safely, "publish_dirty"))
+        self._track(self._publisher.submit(self._run_safely, "publish_dirty"), "publish")
 
     def publish_all(self) -> None:
-        self._track(self._publisher.submit(self._run_safely, "publish_all"))
+        self._track(self._publisher.submit(self._run_safely, "publish_all"), "publish")
 
     def _run_safely(self, name: str) -> None:
         from syndication import jobs
@@ -130,7 +136,7 @@ class LocalDispatcher:
             if task in self._queued:
                 return
             self._queued.add(task)
-        self._track(self._notifier.submit(self._deliver, task))
+        self._track(self._notifier.submit(self._deliver, task), "notify")
 
     def _fire_delivery(self, task: str) -> None:
         with self._lock:

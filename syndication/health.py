@@ -102,10 +102,6 @@ def lag_summary(lags: Iterable[float]) -> dict[str, float | int | None]:
             "count": len(data)}
 
 
-def count_since(times: Iterable[datetime | None], since: datetime) -> int:
-    return sum(1 for t in times if t is not None and t >= since)
-
-
 @dataclass(frozen=True, slots=True)
 class Bucketed:
     buckets: list[tuple[float, int]]  # cumulative (upper bound, count), +Inf last

@@ -1,7 +1,7 @@
 """Operators' view and actions (the shell around syndication.health).
 
 `snapshot(rt)` reads sources, items, polls, events, channels (and their publish failures), dead letters
-(and notice deliveries when the [publish] area's table exists) plus the queues, and returns one JSON-able
+and notice deliveries plus the queues, and returns one JSON-able
 dict; the CLI (`status`, `failures`), the /ops pages and /metrics all read the same figures. Actions: poll
 now, pause/resume, replay a dead letter, retry a failed delivery.
 """
@@ -15,13 +15,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, inspect, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from syndication import health
 from syndication.clock import isoformat, utcnow
-from syndication.db.models import Channel, DeadLetter, Event, Item, Poll, Source
+from syndication.db.models import Channel, DeadLetter, Delivery, Event, Item, Notice, Poll, Source
 from syndication.db.session import transaction
+from syndication.dispatch import LocalDispatcher
 from syndication.runtime import Runtime
 from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
 
@@ -32,7 +33,7 @@ QUEUES = ("fetch", "publish", "notify")  # dispatch.QUEUES
 KOMBU_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
-FAILED_DELIVERY_STATES = ("failed", "dead", "error", "abandoned")
+FAILED_DELIVERY_STATES = ("failed",)  # publish.webhooks.STATES
 
 
 class OpsError(Exception):
@@ -253,16 +254,12 @@ def queues(rt: Runtime) -> dict[str, Any]:
 
 
 def executor_state(dispatcher: Any) -> dict[str, Any]:
-    if dispatcher is None or not hasattr(dispatcher, "pending"):
+    if not isinstance(dispatcher, LocalDispatcher):
         return {"queues": [], "running": 0, "note": "no executor in this process"}
-    queued = 0
-    out = []
-    for name, attr in (("poll", "_pool"), ("publish", "_publisher")):
-        pool = getattr(dispatcher, attr, None)
-        depth = pool._work_queue.qsize() if pool is not None and hasattr(pool, "_work_queue") else 0
-        queued += depth
-        out.append({"queue": name, "depth": depth, "oldest_age_seconds": None})
-    return {"queues": out, "running": max(0, int(dispatcher.pending) - queued)}
+    depths = {name: dispatcher.waiting(name) for name in ("poll", "publish")}
+    out = [{"queue": name, "depth": depth, "oldest_age_seconds": None} for name, depth in depths.items()]
+    queued = sum(depths.values())
+    return {"queues": out, "running": max(0, dispatcher.pending - queued)}
 
 
 def redis_queues(broker_url: str, now: float | None = None, key_prefix: str = "") -> dict[str, Any]:
@@ -357,85 +354,36 @@ def dead_letters(rt: Runtime, *, include_replayed: bool = False, limit: int = 20
                 for d in session.scalars(q)]
 
 
-def _deliveries_table(rt: Runtime) -> Table | None:
-    """The [publish] area's deliveries table, when it exists (model imported defensively)."""
-    from syndication.db import models
-
-    model = getattr(models, "Delivery", None) or getattr(models, "NoticeDelivery", None)
-    table = getattr(model, "__table__", None)
-    if isinstance(table, Table) and inspect(rt.engine).has_table(table.name):
-        return table
-    return None
-
-
-def _state_column(table: Table) -> Any:
-    for name in ("state", "status"):
-        if name in table.c:
-            return table.c[name]
-    return None
-
-
 def failed_deliveries(rt: Runtime, limit: int = 200) -> dict[str, Any]:
-    table = _deliveries_table(rt)
-    if table is None:
-        return {"available": False, "note": "notice deliveries are not recorded yet (no deliveries table)",
-                "items": []}
-    col = _state_column(table)
-    if col is None:
-        return {"available": False, "note": "deliveries table has no state column", "items": []}
-    pk = list(table.primary_key.columns)[0]
+    table = Delivery.__table__
     with rt.sessions() as session:
-        rows = session.execute(select(table).where(col.in_(FAILED_DELIVERY_STATES)).order_by(pk.desc())
-                               .limit(limit)).mappings().all()
-    hidden = {"secret", "signature", "token", "body", "payload"}
-    items = [{k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in r.items() if k not in hidden}
-             for r in rows]
+        rows = session.execute(select(table).where(Delivery.state.in_(FAILED_DELIVERY_STATES))
+                               .order_by(Delivery.id.desc()).limit(limit)).mappings().all()
+    items = [{k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
     return {"available": True, "note": None, "items": items}
 
 
-def delivery_counts(rt: Runtime) -> dict[str, int] | None:
-    table = _deliveries_table(rt)
-    col = _state_column(table) if table is not None else None
-    if table is None or col is None:
-        return None
+def delivery_counts(rt: Runtime) -> dict[str, int]:
     with rt.sessions() as session:
-        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
+        return {str(s): int(n) for s, n in session.execute(select(Delivery.state, func.count())
+                                                           .group_by(Delivery.state))}
 
 
-def notice_counts(rt: Runtime) -> dict[str, int] | None:
-    from syndication.db import models
-
-    model = getattr(models, "Notice", None)
-    table = getattr(model, "__table__", None)
-    if not isinstance(table, Table) or not inspect(rt.engine).has_table(table.name):
-        return None
-    col = table.c.get("kind")
-    if col is None:
-        col = _state_column(table)
-    if col is None:
-        return None
+def notice_counts(rt: Runtime) -> dict[str, int]:
     with rt.sessions() as session:
-        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
+        return {str(k): int(n) for k, n in session.execute(select(Notice.kind, func.count()).group_by(Notice.kind))}
 
 
 def retry_delivery(rt: Runtime, delivery_id: int) -> str:
-    """Requeue a failed notice delivery through the [publish] area's webhooks.retry (by its notice)."""
-    import importlib
+    """Requeue a failed notice delivery through webhooks.retry (by its notice)."""
+    from syndication.publish import webhooks  # on use: the publish stack is not needed by status or --help
 
-    table = _deliveries_table(rt)
-    if table is None or "notice_id" not in table.c or _state_column(table) is None:
-        raise OpsError("notice deliveries are not available")
-    pk = list(table.primary_key.columns)[0]
     with rt.sessions() as session:
-        row = session.execute(select(table.c.notice_id, _state_column(table)).where(pk == delivery_id)).first()
+        row = session.execute(select(Delivery.notice_id, Delivery.state).where(Delivery.id == delivery_id)).first()
     if row is None:
         raise OpsError(f"no delivery {delivery_id}")
     if row[1] not in FAILED_DELIVERY_STATES:
         raise OpsError(f"delivery {delivery_id} is {row[1]}, not failed")
-    try:
-        webhooks: Any = importlib.import_module("syndication.publish.webhooks")
-    except ImportError:
-        raise OpsError("notice deliveries cannot be retried in this version") from None
     count = webhooks.retry(rt.sessions, rt.settings, [int(row[0])], utcnow())
     log.info("operator retried delivery %s (notice %s)", delivery_id, row[0],
              extra={"delivery_id": delivery_id, "notice_id": row[0]})

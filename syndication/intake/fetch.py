@@ -106,8 +106,6 @@ def system_resolver(host: str, port: int) -> list[str]:
     return out
 
 
-_system_resolver = system_resolver  # the foundation's name
-
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -457,5 +455,3 @@ def read_capped(response: httpx.Response, cap: int, deadline: float | None = Non
         raise FetchError(f"cannot decode {'+'.join(codings)} response body: {exc}") from None
     return b"".join(chunks)
 
-
-_read_capped = read_capped

@@ -93,12 +93,6 @@ def _walk_prolog(body: bytes) -> tuple[bytes, bytes | None]:
     return b"".join(out), root
 
 
-def root_element(body: bytes) -> str | None:
-    """The name of the document's root element (after the prolog), or None."""
-    root = _walk_prolog(body)[1]
-    return root.decode("ascii", "replace") if root else None
-
-
 # ---------------------------------------------------------------- character encoding
 
 _BOMS = (
@@ -301,13 +295,6 @@ def _struct_to_dt(value: time.struct_time | None) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):
         return None
-
-
-def _first(*values: Any) -> Any:
-    for v in values:
-        if v:
-            return v
-    return None
 
 
 def parse_xml_feed(

@@ -72,7 +72,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/partners/{partner_id}"
 XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
 JSON_TYPES = ("application/feed+json", "application/json")
-PUSH_STATUSES = ("usable", "corrected", "withdrawn", "canceled")
 MAX_NAMED_PROBLEMS = 20
 MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
