@@ -12,6 +12,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -20,14 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# No `process` queue ([hardening] 15.8): parsing, normalising and fingerprinting stay in the poll task. Fetch
-# workers are prefork processes, so that CPU work already spreads over every core; a separate task would have
-# to carry the fetched body (up to fetch.max_body_bytes) through Redis, whose noeviction policy turns a backlog
-# of bodies into a broker that refuses every write. See docs/scaling-out.md, "Queues".
-QUEUES = ("fetch", "publish", "notify")
-TASK_POLL = "syndication.poll_source"
-TASK_PUBLISH_DIRTY = "syndication.publish_dirty"
-TASK_PUBLISH_ALL = "syndication.publish_all"
 
 
 class Dispatcher(Protocol):

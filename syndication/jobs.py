@@ -29,6 +29,7 @@ from syndication.pipeline.normalise import normalise_feed
 from syndication.publish.publisher import ChannelResult, publish, relay_outbox
 from syndication.runtime import Runtime
 from syndication.settings import Settings
+from syndication.tasks import TASK_STORE_ITEM
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def _store_isolating(
         except Exception as exc:
             if is_transient(exc):
                 raise
-            deadletters.record(rt.sessions, task=deadletters.TASK_STORE_ITEM, args=[source_id, item.key, item.guid],
+            deadletters.record(rt.sessions, task=TASK_STORE_ITEM, args=[source_id, item.key, item.guid],
                                error=exc, attempts=2, now=now)
             counts.add(item.key, "rejected", f"dead-lettered: {deadletters.error_text(exc)[:200]}")
     if folder_file is not None:
@@ -460,7 +461,7 @@ def publish_all(rt: Runtime) -> list[ChannelResult]:
 def _pinged(rt: Runtime, results: list[ChannelResult]) -> list[ChannelResult]:
     """The publisher recorded pings for changed topics; hand them to the notify queue (never sent here)."""
     if rt.settings.websub.hub_url and rt.dispatcher is not None and any(r.changed for r in results):
-        from syndication.publish.websub import TASK_DELIVER_PINGS
+        from syndication.tasks import TASK_DELIVER_PINGS
 
         try:
             rt.dispatcher.deliver(TASK_DELIVER_PINGS)
@@ -474,7 +475,8 @@ def deliver_notices(rt: Runtime) -> dict[str, Any]:
 
     Deliveries are claimed one by one just before each POST, so concurrent runs never send one twice. A run
     stops starting POSTs when its time budget is spent and dispatches a follow-up for what is left."""
-    from syndication.publish.webhooks import TASK_DELIVER_NOTICES, deliver_due, run_budget
+    from syndication.publish.webhooks import deliver_due, run_budget
+    from syndication.tasks import TASK_DELIVER_NOTICES
 
     run = deliver_due(rt.sessions, rt.settings, utcnow(), budget=run_budget(rt.settings))
     if run.more and run.claimed and rt.dispatcher is not None:
@@ -494,8 +496,8 @@ def deliver_pings(rt: Runtime) -> dict[str, Any]:
     Only a run that sent something dispatches the follow-up for its retries (or its leftovers), so runs
     triggered by the same publish do not multiply."""
     from syndication.publish.webhooks import run_budget
-    from syndication.publish.websub import TASK_DELIVER_PINGS
     from syndication.publish.websub import deliver_pings as _deliver
+    from syndication.tasks import TASK_DELIVER_PINGS
 
     now = utcnow()
     run = _deliver(rt.sessions, rt.settings, now, budget=run_budget(rt.settings))

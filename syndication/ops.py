@@ -23,13 +23,14 @@ from syndication.clock import isoformat, utcnow
 from syndication.db.models import Channel, DeadLetter, Delivery, Event, Item, Notice, Poll, Source
 from syndication.db.session import transaction
 from syndication.dispatch import LocalDispatcher
+from syndication.intake.credentials import describe_credentials
 from syndication.runtime import Runtime
 from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
+from syndication.tasks import QUEUES
 
 log = logging.getLogger(__name__)
 
 PAUSED_REASON = "paused by operator"
-QUEUES = ("fetch", "publish", "notify")  # dispatch.QUEUES
 KOMBU_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
@@ -43,10 +44,44 @@ class OpsError(Exception):
 # ---------------------------------------------------------------- sources
 
 
-def source_rows(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
-    """cli.source_status rows (the `status --json` contract) plus operators' fields."""
-    from syndication.cli import source_status
+def source_status(rt: Runtime) -> list[dict[str, Any]]:
+    """One row per source: the `status --json` contract."""
+    rows = []
+    with rt.sessions() as session:
+        for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
+            state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
+            rows.append({
+                "partner": s.partner_id,
+                "source": s.locator,
+                "kind": s.kind,
+                "state": state,
+                "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
+                "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
+                "configured_interval": s.interval,  # the configured minimum
+                "last_attempt": isoformat(s.last_attempt_at),
+                "last_success": isoformat(s.last_success_at),
+                "last_error": s.last_error,
+                "last_error_at": isoformat(s.last_error_at),
+                "last_status": s.last_status,
+                "consecutive_errors": s.consecutive_errors,
+                "next_poll": isoformat(s.next_poll_at) if s.kind != "push" else None,
+                "disabled_reason": s.disabled_reason,
+                "parse_problem": s.parse_problem,
+                "last_poll": s.last_counts,
+                # [intake]: accepted = new + updated + unchanged; never any secret, only the auth scheme.
+                "enabled": s.enabled,
+                "partly_parsed": bool(s.parse_problem),
+                "last_accepted": (s.last_counts or {}).get(
+                    "accepted", sum((s.last_counts or {}).get(k, 0) for k in ("new", "updated", "unchanged"))),
+                "last_rejected": (s.last_counts or {}).get("rejected", 0),
+                "redirects": s.redirects or [],
+                "credentials": describe_credentials(s.credentials),
+            })
+    return rows
 
+
+def source_rows(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
+    """source_status rows (the `status --json` contract) plus operators' fields."""
     now = now or utcnow()
     rows = source_status(rt)
     grace = health.overdue_grace(rt.settings.schedule.tick)
@@ -499,14 +534,14 @@ class SyncDispatcher:
 
 
 def replay(rt: Runtime, dead_letter_id: int) -> str:
-    """Re-dispatch a dead letter's work (syndication.deadletters.replay) and mark it replayed."""
-    from syndication import deadletters
+    """Re-dispatch a dead letter's work (syndication.replay) and mark it replayed."""
+    from syndication import replay as replaying  # on use: it brings the jobs, and so the whole pipeline
 
     if rt.dispatcher is None:
         rt.dispatcher = SyncDispatcher(rt)
     try:
-        result = deadletters.replay(rt, dead_letter_id)
-    except deadletters.ReplayError as exc:
+        result = replaying.replay(rt, dead_letter_id)
+    except replaying.ReplayError as exc:
         raise OpsError(str(exc)) from None
     log.info("operator replayed dead letter %s (%s): %s", dead_letter_id, result.task, result.action,
              extra={"dead_letter_id": dead_letter_id, "task": result.task})

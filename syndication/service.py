@@ -67,8 +67,7 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 def _deliver_notices(rt: Runtime) -> None:
     """Hand a webhook run and a WebSub ping run to the dispatcher (a worker's notify queue, or this process's
     notify thread): the scheduler itself never waits for a receiver."""
-    from syndication.publish.webhooks import TASK_DELIVER_NOTICES
-    from syndication.publish.websub import TASK_DELIVER_PINGS
+    from syndication.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS
 
     assert rt.dispatcher is not None
     for task in (TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS):

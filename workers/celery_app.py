@@ -22,15 +22,16 @@ from celery.signals import worker_process_shutdown
 
 from syndication import deadletters, jobs, rounds
 from syndication.db.session import make_engine, make_sessionmaker
-from syndication.dispatch import (
+from syndication.dispatch import CeleryDispatcher, make_celery
+from syndication.runtime import Runtime, open_runtime
+from syndication.settings import load_settings
+from syndication.tasks import (
+    TASK_DELIVER_NOTICES,
+    TASK_DELIVER_PINGS,
     TASK_POLL,
     TASK_PUBLISH_ALL,
     TASK_PUBLISH_DIRTY,
-    CeleryDispatcher,
-    make_celery,
 )
-from syndication.runtime import Runtime, open_runtime
-from syndication.settings import load_settings
 
 log = logging.getLogger(__name__)
 _settings = load_settings()
@@ -112,8 +113,6 @@ def publish_all() -> int:
     return len(jobs.publish_all(runtime()))
 
 
-from syndication.publish.webhooks import TASK_DELIVER_NOTICES  # noqa: E402
-from syndication.publish.websub import TASK_DELIVER_PINGS  # noqa: E402
 
 
 @app.task(name=TASK_DELIVER_NOTICES, base=SyndicationTask)  # routed to the notify queue (TASK_ROUTES)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from syndication import cli
+from syndication import cli_common as cli
 from syndication.db.models import Partner, Source
 
 if TYPE_CHECKING:

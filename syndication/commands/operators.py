@@ -110,7 +110,7 @@ def render_publishing(pub: dict[str, Any]) -> Table | Text:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
-    from syndication import cli
+    from syndication import cli_common as cli
 
     @app.command()
     def status(

@@ -23,7 +23,7 @@ from typing import IO, Annotated
 
 import typer
 
-from syndication.dispatch import QUEUES
+from syndication.tasks import QUEUES
 
 ALL_QUEUES = ",".join(QUEUES)
 
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         loglevel: Annotated[str, typer.Option("--loglevel")] = "INFO",
     ) -> None:
         """Scaled-out role: a Celery worker for the given queues (same as `celery -A workers worker -Q ...`)."""
-        from syndication.cli import _state, fail, settings
+        from syndication.cli_common import _state, fail, settings
 
         s = settings()
         if s.embedded:
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         """Scaled mode: tasks waiting in each queue and tasks delivered but not finished."""
         import json
 
-        from syndication.cli import console, fail, settings
+        from syndication.cli_common import console, fail, settings
 
         s = settings()
         if s.embedded:

@@ -46,7 +46,6 @@ from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_DELIVER_NOTICES = "syndication.deliver_notices"
 DUE_STATES = ("pending", "retrying")
 STATES = ("pending", "retrying", "delivered", "failed")
 # At most this much of a response body is read: receivers answer with a status, not content.

@@ -34,7 +34,6 @@ from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_DELIVER_PINGS = "syndication.deliver_pings"
 STATES = ("pending", "retrying", "delivered", "failed")
 BACKOFF_CAP = 3600.0
 BATCH = 100

@@ -23,7 +23,7 @@ from syndication.publish.channels import is_publicly_known, partner_infos, to_pu
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
-from syndication.web.app import FileCache, serve_file
+from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import RowId, client_address
 
 

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from syndication import deadletters, jobs, ops
 from syndication.cli import app as cli_app
 from syndication.db.models import Item, Poll, Source
-from syndication.dispatch import TASK_POLL
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due, claim_sources
+from syndication.tasks import TASK_POLL
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer, free_port

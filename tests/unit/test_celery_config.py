@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from syndication.deadletters import is_transient
-from syndication.dispatch import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY, make_celery
+from syndication.dispatch import make_celery
 from syndication.settings import ConfigError, load_settings
+from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
 
 def test_queues_routing_and_delivery_guarantees() -> None:
