@@ -1,7 +1,8 @@
-"""python -m bench [WORKLOAD] [--json] [--quick]
+"""python -m bench [WORKLOAD] [--json] [--quick] [--minutes N]
 
-WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | all (default: all).
+WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
+--minutes N: how long the soak runs (default 10; --quick: 0.5).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from bench import procs, real, workloads
 from bench.common import machine
 
-WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real")
+WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 EXTRA = ("embedded",)  # ingest without the scaled part (for before/after comparisons)
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("workload", nargs="?", default="all", choices=(*WORKLOADS, *EXTRA, "all"))
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every workload")
+    ap.add_argument("--minutes", type=float, default=None, help="soak: how long to run (default 10; --quick 0.5)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
     if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
@@ -151,6 +153,31 @@ def main(argv: list[str] | None = None) -> int:
                 f" (feedparser alone {r['baseline_feedparser_peak_rss_mb']} MB); {size.cap_probe_mb} MB feed refused "
                 f"at the cap: declared {r['cap_declared_refused']} ({r['cap_declared_peak_rss_mb']} MB), streamed "
                 f"{r['cap_streamed_refused']} ({r['cap_streamed_peak_rss_mb']} MB) [{time.perf_counter() - t:.0f}s]")
+        if "metrics" in chosen:
+            t = time.perf_counter()
+            r = workloads.metrics(size, work)
+            res["metrics"] = r
+            say(f"metrics: GET /metrics over {r['polls']} poll rows ({r['database']}): median {r['metrics_ms']} ms, "
+                f"max {r['metrics_max_ms']} ms  (the history aggregate /metrics ran before: "
+                f"{r['baseline_history_aggregate_ms']} ms; store filled in {r['fill_s']} s) "
+                f"[{time.perf_counter() - t:.0f}s]")
+        if "soak" in chosen:
+            t = time.perf_counter()
+            minutes = args.minutes if args.minutes is not None else (0.5 if args.quick else 10.0)
+            feeds = 10 if args.quick else 50
+            try:
+                r = workloads.soak(work, minutes, feeds=feeds, period=5.0, sample_s=2.0 if args.quick else 5.0,
+                                   say=say)
+            except RuntimeError as exc:
+                failed.append(f"soak: {exc}")
+                r = {"error": str(exc)}
+                say(f"soak: NOT MEASURED: {exc}")
+            else:
+                say(f"soak: {r['feeds']} feeds, one new item per feed every {r['period_s']:g} s, {r['minutes']:g} min: "
+                    f"{r['items']} items; RSS {r['rss_start_mb']} -> {r['rss_end_mb']} MB (max {r['rss_max_mb']}); "
+                    f"{r['mb_per_1000_items_after_warmup']} MB per 1,000 items after warm-up "
+                    f"({r['warmup_items']} items) [{time.perf_counter() - t:.0f}s]")
+            res["soak"] = r
     report["seconds"] = round(time.perf_counter() - started, 1)
     say(f"total {report['seconds']} s")
     if failed:

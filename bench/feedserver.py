@@ -3,6 +3,7 @@ measured process's GIL). Serves every file of a directory at /<name> with an ETa
 /stream/<bytes> as an endless-looking RSS document of that size without Content-Length (cap tests).
 
     python -m bench.feedserver DIR [--sniff]  -> prints "PORT <n>" when listening
+    python -m bench.feedserver DIR --soak PERIOD  -> also /soak/feed<i>.xml (workload `soak`)
 
 --sniff (real partners' feeds, workload `real`): each file's Content-Type names its kind (RSS, Atom, RDF) and no
 charset, so the parser reads the encoding from the document as it would from most sites; without it every file
@@ -29,7 +30,53 @@ def content_type_of(body: bytes) -> str:
     return _TYPES[m.group(1)] if m else "application/xml"
 
 
-def make_handler(files: dict[str, tuple[bytes, str, str]]) -> type[BaseHTTPRequestHandler]:
+class SoakFeeds:
+    """/soak/feed<i>.xml: a partner publishing one new article every `period` seconds since the server started.
+    The document carries its newest WINDOW articles, dated when they appeared; the ETag names the newest, so a
+    poll between two articles is a 304."""
+
+    WINDOW = 10
+
+    def __init__(self, period: float) -> None:
+        import threading
+        import time
+
+        self.period = period
+        self.t0 = time.time()
+        self._lock = threading.Lock()
+        self._cache: dict[int, tuple[int, bytes]] = {}
+
+    def get(self, feed: int) -> tuple[bytes, str]:
+        import time
+        from datetime import UTC, datetime
+        from email.utils import format_datetime
+        from xml.sax.saxutils import escape
+
+        from bench.common import article
+
+        newest = int((time.time() - self.t0) / self.period) + 1
+        with self._lock:
+            hit = self._cache.get(feed)
+            if hit is None or hit[0] != newest:
+                out = ['<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
+                       'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                       f"<channel><title>Agency {feed}</title><link>https://agency{feed}.example/</link>"
+                       f"<description>News from agency {feed}</description><language>en</language>"]
+                for i in range(newest - 1, max(-1, newest - 1 - self.WINDOW), -1):
+                    a = article(feed, i, seed=7)
+                    when = datetime.fromtimestamp(self.t0 + i * self.period, UTC)
+                    out.append(
+                        f"<item><title>{escape(a.title)}</title><link>{a.link}</link>"
+                        f'<guid isPermaLink="false">{a.guid}</guid><pubDate>{format_datetime(when)}</pubDate>'
+                        f"<dc:creator>{escape(a.author)}</dc:creator><category>news</category>"
+                        f"<description>{escape(a.html)}</description></item>")
+                out.append("</channel></rss>")
+                hit = self._cache[feed] = (newest, "".join(out).encode("utf-8"))
+        return hit[1], f'"soak-{feed}-{hit[0]}"'
+
+
+def make_handler(all_files: dict[str, tuple[bytes, str, str]],
+                 soak: SoakFeeds | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -41,6 +88,12 @@ def make_handler(files: dict[str, tuple[bytes, str, str]]) -> type[BaseHTTPReque
             if path.startswith("/stream/"):
                 self._stream(int(path.rsplit("/", 1)[1]), declared=self.path.endswith("?declared"))
                 return
+            if soak is not None and path.startswith("/soak/feed") and path.endswith(".xml"):
+                body, etag = soak.get(int(path.removeprefix("/soak/feed").removesuffix(".xml")))
+                files = {"soak": (body, etag, SYNTHETIC_TYPE)}
+                path = "/soak"
+            else:
+                files = all_files
             hit = files.get(path.lstrip("/"))
             if hit is None:
                 self.send_response(404)
@@ -97,7 +150,9 @@ def load(directory: Path, sniff: bool = False) -> dict[str, tuple[bytes, str, st
 
 def main() -> None:
     directory = Path(sys.argv[1])
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(load(directory, sniff="--sniff" in sys.argv[2:])))
+    args = sys.argv[2:]
+    soak = SoakFeeds(float(args[args.index("--soak") + 1])) if "--soak" in args else None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(load(directory, sniff="--sniff" in args), soak))
     httpd.daemon_threads = True
     httpd.request_queue_size = 256
     print(f"PORT {httpd.server_address[1]}", flush=True)

@@ -37,11 +37,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def feed_server(directory: Path, sniff: bool = False) -> Iterator[str]:
-    """Serve `directory` from another process; yields the base URL. sniff: Content-Type by feed kind
-    (bench.feedserver)."""
+def feed_server(directory: Path, sniff: bool = False, soak_period: float | None = None) -> Iterator[str]:
+    """Serve `directory` from another process; yields the base URL. sniff: Content-Type by feed kind;
+    soak_period: also /soak/feed<i>.xml, one new article per period (bench.feedserver)."""
+    extra = [*(["--sniff"] if sniff else []), *(["--soak", str(soak_period)] if soak_period else [])]
     proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.feedserver", str(directory), *(["--sniff"] if sniff else [])], stdout=subprocess.PIPE,
+        [PYTHON, "-m", "bench.feedserver", str(directory), *extra], stdout=subprocess.PIPE,
         text=True, env=clean_env(), cwd=REPO,
     )
     try:

@@ -41,6 +41,7 @@ class Size:
     budget: float  # seconds one ingest round may take before it stops starting polls (figure = stored/elapsed)
     real_feeds: int | None = None  # workload `real`: how many of the corpus's feeds (None: all 112)
     real_repeats: int = 3
+    metric_polls: int = 1_000_000  # workload `metrics`: poll rows in the store
 
 
 FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_000, pushes=50,
@@ -48,7 +49,7 @@ FULL = Size(feeds=200, items=50, repeats=3, scaled_repeats=1, latency_store=10_0
             budget=45)
 QUICK = Size(feeds=6, items=10, repeats=1, scaled_repeats=1, latency_store=60, pushes=5,
              publish_partners=3, publish_items=10, serve_seconds=1, memory_mb=2, cap_probe_mb=20,
-             budget=60, real_feeds=10, real_repeats=1)
+             budget=60, real_feeds=10, real_repeats=1, metric_polls=20_000)
 
 
 def partner_config(i: int, base_url: str, interval: int = 3600) -> dict[str, Any]:
@@ -634,3 +635,163 @@ def tmpdir() -> Any:
         print(f"keeping scratch directory {path}", file=sys.stderr)
         return contextlib.nullcontext(path)
     return tempfile.TemporaryDirectory(prefix="synd-bench-")
+
+
+# ---------------------------------------------------------------- metrics ([hardening] 6)
+
+
+def metrics(size: Size, work: Path, database_url: str | None = None) -> dict[str, Any]:
+    """/metrics over a store holding `size.metric_polls` poll rows (50 sources): GET /metrics in-process (the
+    real app, loopback), median of 5 scrapes. Baseline (same run): the query /metrics ran before counters were
+    kept on write (the polls aggregate by partner and outcome plus the duration buckets), over the same rows."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import case, insert
+
+    from syndication import counters as figures
+    from syndication.clock import utcnow
+    from syndication.db.models import Poll, Source
+    from syndication.db.session import transaction
+    from syndication.web.app import create_app
+
+    data = base_settings(work / "metrics", partners=[partner_config(i, "http://127.0.0.1:9", 3600)
+                                                     for i in range(50)])
+    if database_url:
+        data["database_url"] = database_url
+    rt = _runtime(data)
+    with rt.sessions() as s:
+        sources = list(s.execute(select(Source.id, Source.partner_id)))
+    owner = dict(sources)
+    now = utcnow()
+    t0 = time.perf_counter()
+    batch = 20_000
+    written = 0
+    while written < size.metric_polls:
+        n = min(batch, size.metric_polls - written)
+        rows = []
+        for k in range(n):
+            sid, _pid = sources[(written + k) % len(sources)]
+            ms = (written + k) % 900
+            rows.append({"source_id": sid, "started_at": now, "duration_ms": ms,
+                         "outcome": "ok" if k % 10 else "not_modified", "http_status": 200, "new": k % 3,
+                         "updated": 0, "unchanged": 10, "rejected": 0, "error": None})
+        with transaction(rt.sessions) as s:
+            s.execute(insert(Poll), rows)
+            # The counters those polls would have moved, kept on write as jobs._finish does (summed per batch).
+            for r in rows:
+                figures.count(s, figures.POLLS, partner=owner[r["source_id"]], outcome=r["outcome"])
+                figures.count(s, figures.POLL_DURATION_BUCKET,
+                              le=figures.bucket_label(r["duration_ms"] / 1000, figures.POLL_DURATION_BUCKETS))
+            figures.count(s, figures.POLL_DURATION_MS, sum(r["duration_ms"] for r in rows))
+        written += n
+    fill_s = time.perf_counter() - t0
+    client = TestClient(create_app(rt), client=("127.0.0.1", 50123))
+    assert client.get("/metrics").status_code == 200  # warm: imports, the first lag settlement
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        resp = client.get("/metrics")
+        times.append(time.perf_counter() - t)
+        assert resp.status_code == 200
+    base = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with rt.sessions() as s:
+            s.execute(select(Source.partner_id, Poll.outcome, func.count(),
+                             *(func.coalesce(func.sum(getattr(Poll, k)), 0)
+                               for k in ("new", "updated", "unchanged", "rejected")))
+                      .join(Source, Source.id == Poll.source_id).group_by(Source.partner_id, Poll.outcome)).all()
+            s.execute(select(*(func.coalesce(func.sum(case((Poll.duration_ms <= int(b * 1000), 1), else_=0)), 0)
+                               for b in figures.POLL_DURATION_BUCKETS),
+                             func.count(), func.coalesce(func.sum(Poll.duration_ms), 0))).one()
+        base.append(time.perf_counter() - t)
+    with rt.sessions() as s:
+        n_polls = int(s.scalar(select(func.count()).select_from(Poll)) or 0)
+    rt.engine.dispose()
+    return {"polls": n_polls, "database": "postgresql" if database_url else "sqlite",
+            "fill_s": round(fill_s, 1), "metrics_ms": round(median(times) * 1000, 1),
+            "metrics_max_ms": round(max(times) * 1000, 1),
+            "baseline_history_aggregate_ms": round(median(base) * 1000, 1)}
+
+
+# ---------------------------------------------------------------- soak ([hardening] 10)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def slope_per_1000(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares slope of RSS (MB) against items stored, per 1,000 items."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return 1000 * sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sample_s: float = 5.0,
+         say: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """`syndication run` with `feeds` local feeds, each publishing one new article every `period` seconds and
+    polled every `period` seconds (source interval and fetch.max_interval pinned), for `minutes`. RSS of the
+    process sampled every `sample_s`; the figure is the slope of RSS against items stored after warm-up (the
+    first third of the run), in MB per 1,000 items, and RSS at the end."""
+    import sqlite3
+
+    port = procs.free_port()
+    store = work / "soak"
+    store.mkdir(parents=True, exist_ok=True)
+    empty = work / "soak-static"
+    empty.mkdir(exist_ok=True)
+    with procs.feed_server(empty, soak_period=period) as base:
+        partners = [{"id": f"agency{i}", "name": f"Agency {i}", "credit": f"Agency {i}",
+                     "sources": [{"kind": "feed", "url": f"{base}/soak/feed{i}.xml", "interval": int(period)}]}
+                    for i in range(feeds)]
+        data = base_settings(store, partners=partners, fetch={"max_interval": int(period)},
+                             public_url=f"http://127.0.0.1:{port}")
+        cfg = procs.write_toml(work / "soak.toml", data)
+        log = open(work / "soak-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syndication.cli", "run", "--port", str(port)],
+            env=procs.clean_env(SYNDICATION_CONFIG=str(cfg)), cwd=work, stdout=log, stderr=subprocess.STDOUT,
+        )
+        samples: list[tuple[float, int, float]] = []  # (seconds, items stored, RSS MB)
+        try:
+            procs.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
+            db = store / "syndication.db"
+            t0 = time.monotonic()
+            end = t0 + minutes * 60
+            next_say = t0
+            while time.monotonic() < end:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"syndication run exited with {proc.returncode} (see soak-run.log)")
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+                try:
+                    items = int(con.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+                finally:
+                    con.close()
+                rss = _rss_mb(proc.pid)
+                now = time.monotonic() - t0
+                samples.append((now, items, rss))
+                if time.monotonic() >= next_say:
+                    say(f"  soak {now:5.0f} s: {items} items, RSS {rss:.1f} MB")
+                    next_say += 60
+                time.sleep(sample_s)
+        finally:
+            procs.stop(proc)
+            log.close()
+    warm = [s for s in samples if s[0] >= (minutes * 60) / 3]
+    slope = slope_per_1000([(i, r) for _, i, r in warm])
+    return {"feeds": feeds, "period_s": period, "minutes": minutes, "items": samples[-1][1] if samples else 0,
+            "rss_start_mb": round(samples[0][2], 1) if samples else None,
+            "rss_end_mb": round(samples[-1][2], 1) if samples else None,
+            "rss_max_mb": round(max(s[2] for s in samples), 1) if samples else None,
+            "mb_per_1000_items_after_warmup": None if slope is None else round(slope, 2),
+            "warmup_items": warm[0][1] if warm else None,
+            "samples": [(round(t), i, round(r, 1)) for t, i, r in samples]}

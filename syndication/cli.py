@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from typing import Annotated, Any
 
 import typer
 
-from syndication.cli_common import JsonOpt, _state, emit_json, err, fail, out, runtime, setup_logging
+from syndication.cli_common import JsonOpt, _state, emit_json, err, fail, out, runtime, settings, setup_logging
 
 app = typer.Typer(help="Republish partner agencies' news, properly credited.", no_args_is_help=True,
                   add_completion=False)
@@ -23,9 +24,19 @@ app.add_typer(partner_app, name="partner")
 app.partner_app = partner_app  # type: ignore[attr-defined]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"syndication {version('syndication')}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_callback(
     config: Annotated[str | None, typer.Option("--config", help="TOML config file.", envvar=None)] = None,
+    _show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_version)] = False,
 ) -> None:
     _state.config = config
 
@@ -60,14 +71,12 @@ def publish(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"channels": rows, "failures": failing})
     else:
-        from rich.table import Table  # on use: not needed by --json
+        from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
 
-        table = Table(title="Publish")
-        for col in ("channel", "format", "items", "changed", "path"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"])
-        out().print(table)
+        show(out(), listing(out(), "Publish", ["channel", "format", Column("items", justify="right"), "changed",
+                                               Column("path", wide=True)],
+                            ([r["channel"], r["format"], str(r["items"]), "yes" if r["changed"] else "no", r["path"]]
+                             for r in rows)))
     if failing:
         for f in failing:
             err().print(f"error: {f['reason']}")
@@ -75,6 +84,13 @@ def publish(as_json: JsonOpt = False) -> None:
 
 
 # `status` lives in syndication/commands/operators.py (builds on ops.source_status).
+
+
+def describe_source(source: dict[str, Any]) -> str:
+    """One source as a newsroom reads it: `feed https://… every 300 s`, `push API`."""
+    if source["kind"] == "push":
+        return "push API"  # pushed by the partner: no locator, no interval
+    return f"{source['kind']} {source['source']} every {source['interval']} s"
 
 
 @partner_app.command("list")
@@ -99,14 +115,14 @@ def partner_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"partners": rows})
         return
-    from rich.table import Table  # on use: not needed by --json
+    from rich.text import Text
 
-    table = Table(title="Partners")
-    for col in ("id", "name", "credit", "sources"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["credit"], "\n".join(f"{s['kind']}: {s['source']}" for s in r["sources"]))
-    out().print(table)
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    show(out(), listing(out(), "Partners", ["id", Column("name", wide=True), Column("credit", wide=True),
+                                            Column("sources", wide=True)],
+                        ([r["id"], Text(r["name"]), Text(r["credit"] or ""),
+                          Text("\n".join(map(describe_source, r["sources"])))] for r in rows)))
 
 
 @partner_app.command("add")
@@ -115,6 +131,9 @@ def partner_add(
     name: Annotated[str, typer.Option("--name")],
     feed_url: Annotated[str | None, typer.Option("--feed-url")] = None,
     interval: Annotated[int, typer.Option("--interval")] = 300,
+    max_interval: Annotated[int | None, typer.Option(
+        "--max-interval", help="Poll a quiet feed at most this often (default 4 x interval, within "
+                               "fetch.max_interval).")] = None,
     credit: Annotated[str | None, typer.Option("--credit")] = None,
     license_url: Annotated[str | None, typer.Option("--license-url")] = None,
     as_json: JsonOpt = False,
@@ -127,12 +146,17 @@ def partner_add(
     from syndication.settings import PartnerConfig, SourceConfig  # on use: pydantic is not needed by --help
 
     try:
-        sources = [SourceConfig(kind="feed", url=feed_url, interval=interval)] if feed_url else []
+        sources = ([SourceConfig(kind="feed", url=feed_url, interval=interval, max_interval=max_interval)]
+                   if feed_url else [])
         cfg = PartnerConfig(id=partner_id, name=name, credit=credit, license_url=license_url, sources=sources)
     except ValidationError as exc:
         msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise fail(msg) from None
-    rt = runtime()
+    s = settings()
+    if max_interval is not None and max_interval > s.fetch.max_interval:
+        raise fail(f"--max-interval {max_interval} is above fetch.max_interval ({s.fetch.max_interval}); "
+                   "raise that too")
+    rt = runtime(s)
     try:
         with transaction(rt.sessions) as session:
             upsert_partner(session, cfg)

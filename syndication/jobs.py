@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from syndication import counters as figures
 from syndication import cpu, deadletters
 from syndication.clock import utcnow
-from syndication.db.models import Event, FolderFile, Partner, Poll, Source
+from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
 from syndication.db.session import transaction
 from syndication.deadletters import is_transient
 from syndication.domain import IngestCounts, ParsedFeed, PartnerPolicy
@@ -354,7 +355,7 @@ def _finish(
     redirects: list[list[Any]] | None = None,
 ) -> None:
     """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
-    from syndication.intake.decide import PollOutcome, decide
+    from syndication.intake.decide import PollOutcome, decide, interval_bound
 
     now = utcnow()
     hdrs = dict(headers or {})
@@ -364,12 +365,17 @@ def _finish(
         src = session.get(Source, source_id)
         if src is None:
             return
-        outcome = PollOutcome(ok=report.status != "error", status=http_status, headers=hdrs, error=report.error,
-                              published=published)
+        ok = report.status != "error"
+        # How long the source has been quiet, when that may stretch its interval: its newest stored item.
+        newest = (session.scalar(select(func.max(Item.sort_at)).where(Item.source_id == source_id))
+                  if ok and not report.new else None)
+        outcome = PollOutcome(ok=ok, status=http_status, headers=hdrs, error=report.error, published=published,
+                              new_items=report.new, newest_item_at=newest)
         decision = decide(
             outcome, now=now, configured_interval=src.interval, current_interval=src.current_interval,
             consecutive_errors=src.consecutive_errors, backoff_cap=rt.settings.fetch.backoff_cap,
-            max_interval=rt.settings.fetch.max_interval, rng=rt.extras.get("rng"),
+            max_interval=interval_bound(src.interval, src.max_interval, rt.settings.fetch.max_interval),
+            rng=rt.extras.get("rng"),
         )
         src.last_attempt_at = started
         src.last_status = http_status
@@ -382,6 +388,7 @@ def _finish(
         }
         src.consecutive_errors = decision.consecutive_errors
         src.current_interval = decision.interval
+        src.interval_reason = decision.reason
         src.next_poll_at = decision.next_poll_at
         if not decision.enabled:
             src.enabled = False
@@ -403,9 +410,14 @@ def _finish(
             src.redirects = redirects
         if permanent_url:
             src.effective_url = permanent_url
+        duration_ms = int((time.monotonic() - t0) * 1000)
+        figures.count(session, figures.POLLS, partner=src.partner_id, outcome=report.status)
+        figures.count(session, figures.POLL_DURATION_BUCKET,
+                      le=figures.bucket_label(duration_ms / 1000.0, figures.POLL_DURATION_BUCKETS))
+        figures.count(session, figures.POLL_DURATION_MS, duration_ms)
         session.add(
             Poll(
-                source_id=source_id, started_at=started, duration_ms=int((time.monotonic() - t0) * 1000),
+                source_id=source_id, started_at=started, duration_ms=duration_ms,
                 outcome=report.status, http_status=http_status, new=report.new, updated=report.updated,
                 unchanged=report.unchanged, rejected=report.rejected, error=report.error,
             )

@@ -1,16 +1,18 @@
-"""/metrics: Prometheus text computed from the database at scrape time (a custom Collector).
+"""/metrics: Prometheus text read from the database at scrape time (a custom Collector).
 
 Every process role (embedded, web, workers) writes to the same database, so reading the figures from it
 at scrape time gives the same numbers whichever web process is scraped, with no multi-process counter
-files. Labels stay low-cardinality: partner id at most (plus outcome/state/queue enums).
+files. Counters are rows of the `counters` table kept on write (syndication.counters), so a scrape reads a
+few rows whatever the history and retention never lowers them; gauges are the current state (sources,
+queues, open deliveries, dead letters). Prometheus naming: `_total` only on counters, which only go up.
+Labels stay low-cardinality: partner id at most (plus outcome/state/queue enums).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import (
@@ -20,76 +22,66 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
+from syndication import counters as figures
 from syndication import ops
 from syndication.clock import utcnow
-from syndication.db.models import DeadLetter, Item, Poll, Source
+from syndication.counters import LAG_BUCKETS, POLL_DURATION_BUCKETS
+from syndication.db.models import DeadLetter, Delivery
+from syndication.db.session import transaction
 from syndication.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-POLL_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-LAG_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 24 * 3600.0, 7 * 86400.0)
-ITEM_OUTCOMES = ("new", "updated", "unchanged", "rejected")
 
 
 class DatabaseCollector(Collector):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._lock = threading.Lock()
-        self._lag = _LagAcc()
 
     def collect(self) -> Iterator[Metric]:
         rt = self.rt
         now = utcnow()
+        # Figures kept on write (syndication.counters): a few rows whatever the history. The lag histogram is
+        # brought up to date first, so it is read with the rest.
+        unsettled = self._settle_lags(now)
         with rt.sessions() as session:
-            poll_rows = session.execute(
-                select(Source.partner_id, Poll.outcome, func.count(),
-                       *(func.coalesce(func.sum(getattr(Poll, k)), 0) for k in ITEM_OUTCOMES))
-                .join(Source, Source.id == Poll.source_id).group_by(Source.partner_id, Poll.outcome)
-            ).all()
-            # Buckets counted in SQL: the polls table grows without bound.
-            dur = session.execute(select(
-                *(func.coalesce(func.sum(case((Poll.duration_ms <= int(b * 1000), 1), else_=0)), 0)
-                  for b in POLL_DURATION_BUCKETS),
-                func.count(), func.coalesce(func.sum(Poll.duration_ms), 0))).one()
-            stored = session.execute(select(Item.partner_id, Item.status, func.count())
-                                     .group_by(Item.partner_id, Item.status)).all()
+            kept = figures.read(session)
+            waiting = session.execute(select(Delivery.state, func.count())
+                                      .where(Delivery.state.in_(OPEN_DELIVERY_STATES)).group_by(Delivery.state)).all()
             dead = session.execute(select(DeadLetter.task, func.count())
                                    .where(DeadLetter.replayed_at.is_(None)).group_by(DeadLetter.task)).all()
+        by_name: dict[str, list[figures.Figure]] = {}
+        for f in kept:
+            by_name.setdefault(f.name, []).append(f)
 
-        polls = CounterMetricFamily("syndication_polls", "Poll attempts by partner and outcome.",
-                                    labels=["partner", "outcome"])
-        items = CounterMetricFamily("syndication_items", "Items seen by polls, by partner and outcome "
-                                    "(new, updated, unchanged, rejected).", labels=["partner", "outcome"])
-        item_sums: dict[tuple[str, str], int] = {}
-        for pid, outcome, n, *sums in poll_rows:
-            polls.add_metric([pid, outcome], int(n))
-            for k, v in zip(ITEM_OUTCOMES, sums, strict=True):
-                item_sums[(pid, k)] = item_sums.get((pid, k), 0) + int(v)
-        for (pid, k), v in sorted(item_sums.items()):
-            items.add_metric([pid, k], v)
-        yield polls
-        yield items
-
-        stored_g = GaugeMetricFamily("syndication_items_stored", "Items in the database by partner and status.",
-                                     labels=["partner", "status"])
-        for pid, status, n in stored:
-            stored_g.add_metric([pid, status], int(n))
-        yield stored_g
-
-        notices = ops.notice_counts(rt)
-        nf = CounterMetricFamily("syndication_notices", "Republishing notices by kind (notices are immutable; "
-                                 "their deliveries carry the state).", labels=["kind"])
-        for state, n in sorted((notices or {}).items()):
-            nf.add_metric([state], n)
-        yield nf
-        deliveries = ops.delivery_counts(rt)
-        df = CounterMetricFamily("syndication_deliveries", "Notice deliveries by state.", labels=["state"])
-        for state, n in sorted((deliveries or {}).items()):
-            df.add_metric([state], n)
-        yield df
+        yield _family(CounterMetricFamily("syndication_polls", "Poll attempts by partner and outcome.",
+                                          labels=["partner", "outcome"]), by_name.get(figures.POLLS, []),
+                      ("partner", "outcome"))
+        yield _family(CounterMetricFamily(
+            "syndication_items", "Items received (polled, pushed and from drop folders), by partner and outcome "
+            "(new, updated, unchanged, rejected).", labels=["partner", "outcome"]), by_name.get(figures.ITEMS, []),
+            ("partner", "outcome"))
+        yield _family(GaugeMetricFamily("syndication_items_stored", "Items in the database by partner and status.",
+                                        labels=["partner", "status"]), by_name.get(figures.ITEMS_STORED, []),
+                      ("partner", "status"))
+        yield _family(CounterMetricFamily("syndication_notices", "Republishing notices created, by kind.",
+                                          labels=["kind"]), by_name.get(figures.NOTICES, []), ("kind",))
+        dg = GaugeMetricFamily("syndication_deliveries", "Notice deliveries waiting (pending, retrying) or given "
+                               "up (failed, until retried or pruned), by state.", labels=["state"])
+        counts = dict(waiting)
+        for state in OPEN_DELIVERY_STATES:
+            dg.add_metric([state], int(counts.get(state, 0)))
+        yield dg
+        yield _family(CounterMetricFamily("syndication_deliveries_settled", "Notice deliveries that reached a "
+                                          "final state (delivered, or failed after their retries).",
+                                          labels=["state"]), by_name.get(figures.DELIVERIES_SETTLED, []), ("state",))
+        yield _family(CounterMetricFamily("syndication_delivery_attempts", "Notice delivery POSTs by outcome "
+                                          "(ok, error).", labels=["outcome"]),
+                      by_name.get(figures.DELIVERY_ATTEMPTS, []), ("outcome",))
+        yield _family(CounterMetricFamily("syndication_retention_pruned", "Rows removed by retention, by table.",
+                                          labels=["table"]), by_name.get(figures.PRUNED, []), ("table",))
 
         from syndication.publish.failures import counted
 
@@ -145,44 +137,69 @@ class DatabaseCollector(Collector):
                 wg.add_metric([], len(workers))
                 yield wg
 
-        n_polls = int(dur[len(POLL_DURATION_BUCKETS)])
-        poll_buckets: list[Any] = [(repr(b), int(c)) for b, c in zip(POLL_DURATION_BUCKETS, dur, strict=False)]
-        poll_buckets.append(("+Inf", n_polls))
-        yield HistogramMetricFamily("syndication_poll_duration_seconds", "Poll duration.", buckets=poll_buckets,
-                                    sum_value=int(dur[-1]) / 1000.0)
-        yield self._lag_histogram(now)
+        yield _histogram("syndication_poll_duration_seconds", "Poll duration.", POLL_DURATION_BUCKETS,
+                         by_name.get(figures.POLL_DURATION_BUCKET, []), _single(by_name, figures.POLL_DURATION_MS))
+        # Items republished after one still waiting (not yet settled) are added afresh at each scrape.
+        lag_rows = list(by_name.get(figures.LAG_BUCKET, []))
+        lag_rows += [figures.Figure(figures.LAG_BUCKET, {"le": figures.bucket_label(v, LAG_BUCKETS)}, 1)
+                     for v in unsettled]
+        yield _histogram("syndication_publish_lag_seconds", "Partner publish time to republished.", LAG_BUCKETS,
+                         lag_rows, _single(by_name, figures.LAG_SUM) + sum(int(v * 1000) for v in unsettled))
 
-    def _lag_histogram(self, now: Any) -> HistogramMetricFamily:
-        """Cumulative over every republished item, kept incrementally: settled items (up to a watermark
-        id) are added once; items after it are counted afresh at each scrape."""
-        with self._lock:
-            acc = self._lag
-            watermark, settled, unsettled = ops.republish_lags(self.rt, acc.watermark, now)
-            for v in settled:
-                acc.add(v)
-            acc.watermark = watermark
-            total = _LagAcc(list(acc.counts), acc.count, acc.sum, watermark)
-        for v in unsettled:
-            total.add(v)
-        buckets: list[Any] = [(repr(b), c) for b, c in zip(LAG_BUCKETS, total.counts, strict=True)]
-        buckets.append(("+Inf", total.count))
-        return HistogramMetricFamily("syndication_publish_lag_seconds", "Partner publish time to republished.",
-                                     buckets=buckets, sum_value=total.sum)
+    def _settle_lags(self, now: datetime) -> list[float]:
+        """Add the lags of items settled since the stored watermark to the lag histogram, once across every
+        process: the watermark moves by compare-and-set in the transaction that adds them, so two scrapes
+        racing add each item once. At most LAG_SETTLE_BATCH items are read per scrape. Returns the lags of
+        items republished past the first one still waiting (counted by the caller, not stored)."""
+        rt = self.rt
+        with rt.sessions() as session:
+            watermark = figures.value(session, figures.LAG_WATERMARK)
+        new_mark, settled, unsettled = ops.republish_lags(rt, watermark, now, limit=LAG_SETTLE_BATCH)
+        if new_mark == watermark:
+            return unsettled
+        try:
+            with transaction(rt.sessions) as session:
+                if not figures.move_watermark(session, figures.LAG_WATERMARK, watermark, new_mark):
+                    return []  # another process settled them first (and they are read from the table next time)
+                total_ms = 0
+                for lag in settled:
+                    figures.count(session, figures.LAG_BUCKET, le=figures.bucket_label(lag, LAG_BUCKETS))
+                    total_ms += int(lag * 1000)
+                figures.count(session, figures.LAG_SUM, total_ms)
+        except Exception:  # a scrape must answer even when the database is busy: the next one settles them
+            log.warning("could not settle republish lags this scrape", exc_info=True)
+            return []
+        return unsettled
 
 
-@dataclass
-class _LagAcc:
-    counts: list[int] = field(default_factory=lambda: [0] * len(LAG_BUCKETS))
-    count: int = 0
-    sum: float = 0.0
-    watermark: int = 0
+# Deliveries still moving (or failed and waiting for an operator): the states the gauge reports. Delivered ones
+# are counted once, as they settle (syndication_deliveries_settled_total).
+OPEN_DELIVERY_STATES = ("pending", "retrying", "failed")
+LAG_SETTLE_BATCH = 20_000
 
-    def add(self, v: float) -> None:
-        self.count += 1
-        self.sum += v
-        for i, b in enumerate(LAG_BUCKETS):
-            if v <= b:
-                self.counts[i] += 1
+
+def _family(family: Any, rows: list[figures.Figure], labels: tuple[str, ...]) -> Any:
+    for f in sorted(rows, key=lambda f: [f.labels.get(k, "") for k in labels]):
+        family.add_metric([f.labels.get(k, "") for k in labels], f.value)
+    return family
+
+
+def _single(by_name: dict[str, list[figures.Figure]], name: str) -> int:
+    return sum(f.value for f in by_name.get(name, []))
+
+
+def _histogram(name: str, doc: str, bounds: tuple[float, ...], rows: list[figures.Figure],
+               sum_ms: int) -> HistogramMetricFamily:
+    """Cumulative buckets from the stored non-cumulative ones (one row per `le`)."""
+    per = {f.labels.get("le"): f.value for f in rows}
+    buckets: list[Any] = []
+    running = 0
+    for b in bounds:
+        running += per.get(repr(b), 0)
+        buckets.append((repr(b), running))
+    running += per.get("+Inf", 0)
+    buckets.append(("+Inf", running))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=sum_ms / 1000.0)
 
 
 def registry_for(rt: Runtime) -> CollectorRegistry:

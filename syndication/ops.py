@@ -15,15 +15,26 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, delete, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from syndication import health
 from syndication.clock import isoformat, utcnow
-from syndication.db.models import Channel, DeadLetter, Delivery, Event, Item, Notice, Poll, Source
-from syndication.db.session import transaction
+from syndication.db.models import (
+    Channel,
+    DeadLetter,
+    Delivery,
+    Event,
+    Item,
+    OpsSample,
+    Poll,
+    Source,
+    WebSubPing,
+)
+from syndication.db.session import insert_missing, transaction
 from syndication.dispatch import LocalDispatcher
 from syndication.intake.credentials import describe_credentials
+from syndication.intake.decide import interval_bound
 from syndication.runtime import Runtime
 from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
 from syndication.tasks import QUEUES
@@ -57,7 +68,11 @@ def source_status(rt: Runtime) -> list[dict[str, Any]]:
                 "state": state,
                 "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
                 "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
-                "configured_interval": s.interval,  # the configured minimum
+                "configured_interval": s.interval,  # what the operator asked for
+                # How far a quiet source may be stretched (intake.decide.interval_bound), and why the next poll is
+                # not `configured_interval` after the last: quiet feed, backoff after errors, Retry-After.
+                "max_interval": interval_bound(s.interval, s.max_interval, rt.settings.fetch.max_interval),
+                "interval_reason": s.interval_reason if s.kind != "push" else None,
                 "last_attempt": isoformat(s.last_attempt_at),
                 "last_success": isoformat(s.last_success_at),
                 "last_error": s.last_error,
@@ -243,8 +258,10 @@ def _creation_relayed(session: Session, condition: Any) -> dict[int, datetime]:
 LAG_SETTLE = timedelta(hours=24)  # an item not republished a day after it was first seen stops being waited for
 
 
-def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> tuple[int, list[float], list[float]]:
-    """Lags (republish - partner publish, seconds) of items with id > after_id.
+def republish_lags(
+    rt: Runtime, after_id: int, now: datetime | None = None, limit: int | None = None
+) -> tuple[int, list[float], list[float]]:
+    """Lags (republish - partner publish, seconds) of items with id > after_id (the first `limit` of them).
 
     Returns (new watermark, settled lags, unsettled lags): items up to the watermark are final (republished,
     or first seen more than LAG_SETTLE ago); lags past it may still change, so callers count them afresh.
@@ -252,9 +269,10 @@ def republish_lags(rt: Runtime, after_id: int, now: datetime | None = None) -> t
     now = now or utcnow()
     with rt.sessions() as session:
         published_at = _channel_published(session)
-        relayed_at = _creation_relayed(session, Event.item_id > after_id)
-        rows = session.execute(select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at)
-                               .where(Item.id > after_id).order_by(Item.id)).all()
+        query = select(Item.id, Item.partner_id, Item.published_at, Item.first_seen_at).where(Item.id > after_id)
+        rows = session.execute(query.order_by(Item.id).limit(limit)).all()
+        upto = Event.item_id <= rows[-1][0] if rows else Event.item_id <= after_id
+        relayed_at = _creation_relayed(session, and_(Event.item_id > after_id, upto)) if rows else {}
     watermark, settled, unsettled = after_id, [], []
     contiguous = True
     for iid, pid, published, first_seen in rows:
@@ -279,6 +297,8 @@ def queues(rt: Runtime) -> dict[str, Any]:
     """Scaled: Celery queue depth and oldest message age from Redis, workers online, tasks running.
     Embedded: the in-process executor's queued and running jobs."""
     if rt.settings.embedded:
+        if rt.dispatcher is None:  # a command beside the service: its executor's work, as the database holds it
+            return {"mode": "embedded", **embedded_queues(rt)}
         return {"mode": "embedded", **executor_state(rt.dispatcher)}
     try:
         state = redis_queues(rt.settings.broker_url, key_prefix=rt.settings.celery.key_prefix)
@@ -286,6 +306,36 @@ def queues(rt: Runtime) -> dict[str, Any]:
     except Exception as exc:  # the broker being down is exactly what operators must see
         return {"mode": "scaled", "error": f"broker not answering: {exc.__class__.__name__}: {exc}",
                 "queues": [], "running": None, "workers": None}
+
+
+def embedded_queues(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    """The embedded executor's work seen from another process (`syndication queues`, `status`).
+
+    The executor keeps its queue in memory, but every job it runs starts from a row: a source due and not
+    leased (poll), a channel marked dirty (publish), a webhook delivery or WebSub ping due (notify). Those rows
+    are its queue; live source leases are the polls running now."""
+    now = now or utcnow()
+    due_states = ("pending", "retrying")
+    with rt.sessions() as session:
+        free = or_(Source.lease_token.is_(None), Source.lease_expires_at < now)
+        polls = session.execute(select(func.count(), func.min(Source.next_poll_at)).where(
+            Source.enabled.is_(True), Source.kind.in_(POLLED_KINDS), Source.next_poll_at <= now, free)).one()
+        running = session.scalar(select(func.count()).select_from(Source).where(
+            Source.lease_token.is_not(None), Source.lease_expires_at >= now)) or 0
+        dirty = session.execute(select(func.count(), func.min(Channel.dirty_since))
+                                .where(Channel.dirty_since.is_not(None))).one()
+        notify = [session.execute(select(func.count(), func.min(t.next_attempt_at)).where(
+            t.state.in_(due_states), t.next_attempt_at <= now)).one() for t in (Delivery, WebSubPing)]
+    waiting = [("poll", polls), ("publish", dirty),
+               ("notify", (sum(n for n, _ in notify), min((t for _, t in notify if t is not None), default=None)))]
+    return {
+        "queues": [{"queue": name, "depth": int(count),
+                    "oldest_age_seconds": None if oldest is None else round(max(0.0, (now - oldest).total_seconds()),
+                                                                             3)}
+                   for name, (count, oldest) in waiting],
+        "running": int(running),
+        "source": "database",
+    }
 
 
 def executor_state(dispatcher: Any) -> dict[str, Any]:
@@ -398,17 +448,6 @@ def failed_deliveries(rt: Runtime, limit: int = 200) -> dict[str, Any]:
     return {"available": True, "note": None, "items": items}
 
 
-def delivery_counts(rt: Runtime) -> dict[str, int]:
-    with rt.sessions() as session:
-        return {str(s): int(n) for s, n in session.execute(select(Delivery.state, func.count())
-                                                           .group_by(Delivery.state))}
-
-
-def notice_counts(rt: Runtime) -> dict[str, int]:
-    with rt.sessions() as session:
-        return {str(k): int(n) for k, n in session.execute(select(Notice.kind, func.count()).group_by(Notice.kind))}
-
-
 def retry_delivery(rt: Runtime, delivery_id: int) -> str:
     """Requeue a failed notice delivery through webhooks.retry (by its notice)."""
     from syndication.publish import webhooks  # on use: the publish stack is not needed by status or --help
@@ -461,6 +500,114 @@ def snapshot(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
         "failures": {"dead_letters": dead_letters(rt), "deliveries": failed_deliveries(rt),
                      "publishing": publish["failing"]},
     }
+
+
+# ---------------------------------------------------------------- samples over time (the /ops charts)
+
+
+OPS_SAMPLE_KEEP = timedelta(hours=48)  # the charts show 24 h; a day more to look back on after an incident
+# Published counts trail their slot by this much (at most one slot): an item relayed at a slot's end gets
+# time to be written before it is looked for (else it would be missed by this slot and out of the next one's).
+PUBLISH_SETTLE = timedelta(seconds=60)
+
+
+def sample_slot(now: datetime, every_seconds: int) -> datetime:
+    """The end of the last whole sampling slot at `now`: slots are aligned on the epoch, so every process
+    (and every restart) sampling at about the same time names the same slot."""
+    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
+    seconds = int((now - epoch).total_seconds())
+    return epoch + timedelta(seconds=seconds - seconds % every_seconds)
+
+
+def sample_rows(
+    slot: datetime, *, received: dict[str, int], published: dict[str, int], lags: list[float],
+    errors: dict[int, int], queue_depths: dict[str, int] | None,
+) -> list[dict[str, Any]]:
+    """The ops_samples rows of one slot. Counts of zero are left out (a missing row reads as 0); queue depths
+    are written even when 0, so a flat line tells "sampled, empty" from "not sampled"."""
+    rows: list[dict[str, Any]] = []
+
+    def add(metric: str, subject: str, value: float) -> None:
+        rows.append({"taken_at": slot, "metric": metric, "subject": subject, "value": float(value)})
+
+    for partner, n in sorted(received.items()):
+        if n:
+            add("received", partner, n)
+    for partner, n in sorted(published.items()):
+        if n:
+            add("published", partner, n)
+    summary = health.lag_summary(lags)
+    if summary["count"]:
+        add("republish_lag_p50", "", float(summary["p50"] or 0))
+        add("republish_lag_p95", "", float(summary["p95"] or 0))
+    for source_id, n in sorted(errors.items()):
+        if n:
+            add("errors", str(source_id), n)
+    for queue, depth in sorted((queue_depths or {}).items()):
+        add("queue_depth", queue, depth)
+    return rows
+
+
+def _queue_depths(rt: Runtime) -> dict[str, int] | None:
+    """Waiting jobs per queue now (None when the broker does not answer: no point is better than a false 0)."""
+    try:
+        if rt.settings.embedded:
+            state = executor_state(rt.dispatcher)
+        else:
+            state = redis_queues(rt.settings.broker_url, key_prefix=rt.settings.celery.key_prefix)
+    except Exception as exc:
+        log.warning("queue depth not sampled: %s: %s", exc.__class__.__name__, exc)
+        return None
+    return {str(q["queue"]): int(q["depth"]) for q in state.get("queues", [])}
+
+
+def take_samples(rt: Runtime, now: datetime | None = None) -> int:
+    """Sample the slot that ended last (items received and published per partner, republish lag, poll errors
+    per source, queue depth) into ops_samples, and delete samples past OPS_SAMPLE_KEEP. Returns the rows
+    written (0 when this slot was already sampled, by this process or another)."""
+    now = now or utcnow()
+    every = timedelta(seconds=rt.settings.ops.sample_seconds)
+    slot = sample_slot(now, rt.settings.ops.sample_seconds)
+    start = slot - every
+    settle = min(PUBLISH_SETTLE, every)  # sampling every few seconds (tests, demos) shows publishing as fast
+    with rt.sessions() as session:
+        if session.scalar(select(OpsSample.taken_at).where(OpsSample.taken_at == slot).limit(1)) is not None:
+            return 0
+        received = {pid: int(n) for pid, n in session.execute(
+            select(Item.partner_id, func.count()).where(Item.first_seen_at >= start, Item.first_seen_at < slot)
+            .group_by(Item.partner_id))}
+        errors = {int(sid): int(n) for sid, n in session.execute(
+            select(Poll.source_id, func.count()).where(Poll.started_at >= start, Poll.started_at < slot,
+                                                       Poll.outcome == "error").group_by(Poll.source_id))}
+        published_at = _channel_published(session)
+        # By the relay time index (ix_events_pending): only this slot's events are read.
+        relayed_rows = session.execute(
+            select(Item.id, Item.partner_id, Item.published_at, func.min(Event.relayed_at))
+            .join(Event, Event.item_id == Item.id)
+            .where(Event.kind == "item.created", Event.relayed_at >= start - settle, Event.relayed_at < slot - settle)
+            .group_by(Item.id, Item.partner_id, Item.published_at)
+        ).all()
+    published: dict[str, int] = defaultdict(int)
+    lags: list[float] = []
+    for _iid, pid, partner_published, relayed in relayed_rows:
+        at = _republished_at(pid, relayed, published_at)
+        if at is not None:
+            published[pid] += 1
+            lags.append((at - partner_published).total_seconds())
+    rows = sample_rows(slot, received=received, published=dict(published), lags=lags, errors=errors,
+                       queue_depths=_queue_depths(rt))
+    with transaction(rt.sessions) as session:
+        insert_missing(session, OpsSample, rows, ("taken_at", "metric", "subject"))
+        session.execute(delete(OpsSample).where(OpsSample.taken_at < now - OPS_SAMPLE_KEEP))
+    return len(rows)
+
+
+def samples_since(rt: Runtime, since: datetime) -> list[OpsSample]:
+    with rt.sessions() as session:
+        found = list(session.scalars(select(OpsSample).where(OpsSample.taken_at >= since)
+                                     .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject)))
+        session.expunge_all()
+    return found
 
 
 # ---------------------------------------------------------------- actions

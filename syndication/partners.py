@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, text
@@ -39,6 +40,26 @@ def sync_partners(sessions: sessionmaker[Session], settings: Settings) -> None:
             session.execute(text("SELECT pg_advisory_xact_lock(724012)"))
         for cfg in settings.partners:
             upsert_partner(session, cfg, credentials_key=key)
+        bound_intervals(session, settings.fetch.max_interval, utcnow())
+
+
+def bound_intervals(session: Session, cap: int, now: datetime) -> list[int]:
+    """Bring sources whose adaptive interval outgrew their bound back within it now, not after the long wait
+    already scheduled (a bound lowered in the config, or a row from before bounds: up to 6 h).
+    A source backing off after errors keeps its next poll: that wait is the backoff's, not the interval's."""
+    from syndication.intake.decide import interval_bound
+
+    healed = []
+    for src in session.scalars(select(Source).where(Source.current_interval.is_not(None))):
+        bound = interval_bound(src.interval, src.max_interval, cap)
+        if src.current_interval is None or src.current_interval <= bound:
+            continue
+        src.current_interval = bound
+        healed.append(src.id)
+        latest = (src.last_attempt_at or now) + timedelta(seconds=bound)
+        if not src.consecutive_errors and src.next_poll_at > latest:
+            src.next_poll_at = latest
+    return healed
 
 
 def credentials_key(settings: Settings) -> bytes:
@@ -98,10 +119,11 @@ def upsert_source(
         row = Source(
             partner_id=partner_id, kind=cfg.kind, locator=locator, interval=cfg.interval, consume=cfg.consume,
             enabled=True, credentials=creds, next_poll_at=utcnow(), consecutive_errors=0, created_at=utcnow(),
+            max_interval=cfg.max_interval,
         )
         session.add(row)
     else:
-        row.interval, row.consume = cfg.interval, cfg.consume
+        row.interval, row.consume, row.max_interval = cfg.interval, cfg.consume, cfg.max_interval
         if creds is not None:
             row.credentials = creds
     session.flush()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syndication import jobs, rounds
+from syndication import jobs, retention, rounds
 from syndication.clock import UTC, utcnow
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due, holder_for, reclaim_predecessor_leases, this_process
 
 log = logging.getLogger(__name__)
+
+RETENTION_FIRST_DELAY = 300.0  # seconds after start
 
 
 def tick(rt: Runtime) -> int:
@@ -60,6 +62,17 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     # this catches retries that came due and anything a lost run left behind.
     sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
+    # Retention (syndication.retention): history pruned in short batches, first a few minutes after start so a
+    # restart does not begin with it; several schedulers running it at once delete each row once.
+    r = rt.settings.retention
+    if r.enabled:
+        sched.add_job(retention.run, "interval", args=[rt], seconds=r.interval,
+                      next_run_time=now + timedelta(seconds=min(r.interval, RETENTION_FIRST_DELAY)),
+                      max_instances=1, coalesce=True, id="retention")
+    # The figures /ops draws over time (syndication.ops.take_samples); a slot sampled already, by another
+    # scheduler or before a restart, is not sampled again.
+    sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
+                  next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     sched.start()
     return sched
 
@@ -75,3 +88,12 @@ def _deliver_notices(rt: Runtime) -> None:
             rt.dispatcher.deliver(task)
         except Exception:
             log.exception("could not dispatch %s", task)
+
+
+def _sample_ops(rt: Runtime) -> None:
+    from syndication.ops import take_samples
+
+    try:
+        take_samples(rt)
+    except Exception:
+        log.exception("could not sample the operators' figures")

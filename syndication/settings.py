@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 PARTNER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DEFAULT_CONFIG = Path("config/syndication.toml")
@@ -41,6 +42,9 @@ class SourceConfig(_Strict):
     url: str | None = None
     path: str | None = None
     interval: int = Field(default=300, ge=5, le=7 * 86400)
+    # How far polls of a quiet source may be stretched (intake.decide): default 4 x interval, and never beyond
+    # fetch.max_interval (1 h unless configured). New items bring the source back to `interval` at once.
+    max_interval: int | None = Field(default=None, ge=5, le=7 * 86400)
     # A folder with consume = false is read in place: files stay, and are re-read only when they change.
     consume: bool = True
     # Fetch credentials ([intake]): HTTP Basic (username + password) or a bearer token. A secret may be
@@ -61,6 +65,12 @@ class SourceConfig(_Strict):
             raise ValueError("give password or password_env, not both")
         if self.token and self.token_env:
             raise ValueError("give token or token_env, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _bound(self) -> SourceConfig:
+        if self.max_interval is not None and self.max_interval < self.interval:
+            raise ValueError(f"max_interval ({self.max_interval}) must be at least interval ({self.interval})")
         return self
 
     @model_validator(mode="after")
@@ -180,7 +190,8 @@ class FetchSettings(_Strict):
     per_host_concurrency: int = 2
     user_agent: str = "syndication/0.1 (+https://github.com/syndication/syndication)"
     backoff_cap: int = 24 * 3600
-    max_interval: int = 6 * 3600
+    # The global cap on stretching a quiet source's polls (a source's own max_interval stays within it).
+    max_interval: int = Field(default=3600, ge=5, le=7 * 86400)
     # [intake] total time for one fetch (a server dripping bytes never trips read_timeout).
     total_timeout: float = Field(default=120.0, gt=0)
     # [intake] key sealing literal source passwords/tokens in the database (Fernet, url-safe base64);
@@ -361,6 +372,8 @@ class OpsSettings(_Strict):
     refresh_seconds: int = Field(default=10, ge=0)  # /ops meta refresh; 0 = off
     # Lifetime of a browser session made by /ops/login (the cookie and its row in ops_sessions).
     session_seconds: int = Field(default=12 * 3600, ge=1, le=30 * 86400)
+    # How often the scheduler samples the figures /ops draws over time (ops_samples; kept two days).
+    sample_seconds: int = Field(default=300, ge=1, le=3600)
 
     @field_validator("token")
     @classmethod
@@ -381,6 +394,30 @@ class AuthSettings(_Strict):
     # (credentials are not even checked) until the oldest failure leaves the window.
     max_failures: int = Field(default=10, ge=1)
     window_seconds: int = Field(default=60, ge=1, le=86400)
+
+
+class RetentionSettings(_Strict):
+    """`[retention]`: history tables pruned by the scheduler (syndication.retention). Figures are kept on write
+    (syndication.counters), so pruning never lowers a metric; what the story index, the relay, archives,
+    tombstones and the notices feeds still read is always kept."""
+
+    enabled: bool = True
+    interval: float = Field(default=3600.0, gt=0)  # seconds between runs (the first one minutes after start)
+    batch: int = Field(default=2000, ge=1, le=100_000)  # rows deleted per transaction
+    max_seconds: float = Field(default=60.0, gt=0)  # a run stops after this long; the next one goes on
+    polls_days: float = Field(default=14.0, gt=0)
+    # Relayed events; at least 2 days: the republish lag of an item is read from its creation event for a day.
+    events_days: float = Field(default=7.0, ge=2)
+    # Item versions: every version recorded within versions_days is kept, and the newest versions_keep of each
+    # item whatever their age (the current one among them).
+    versions_days: float = Field(default=90.0, gt=0)
+    versions_keep: int = Field(default=10, ge=1)
+    # Notices whose deliveries are all finished (and not among the newest of a notices feed), delivered or
+    # failed deliveries, finished WebSub pings.
+    notices_days: float = Field(default=90.0, gt=0)
+    deliveries_days: float = Field(default=90.0, gt=0)
+    # Dead letters once replayed; one never replayed is kept until an operator replays it.
+    dead_letters_days: float = Field(default=30.0, gt=0)
 
 
 class LogSettings(_Strict):
@@ -414,6 +451,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
@@ -443,6 +481,16 @@ class Settings(BaseSettings):
             seen.add(p.id)
         return self
 
+    @model_validator(mode="after")
+    def _bounds_within_the_cap(self) -> Settings:
+        # Said, not silently clamped: a source's own bound beyond the global cap would never apply.
+        for i, p in enumerate(self.partners):
+            for j, s in enumerate(p.sources):
+                if s.max_interval is not None and s.max_interval > self.fetch.max_interval:
+                    raise ValueError(f"partners[{i}].sources[{j}].max_interval: {s.max_interval} is above "
+                                     f"fetch.max_interval ({self.fetch.max_interval}); raise that too")
+        return self
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -469,9 +517,38 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _format_error(exc: ValidationError, origin: str) -> str:
+ENV_PREFIX = "SYNDICATION_"
+ENV_NOT_SETTINGS = ("SYNDICATION_CONFIG",)  # names the file; read by resolve_config_path, not a setting
+
+
+def env_keys(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """The settings keys the environment sets, as pydantic-settings reads them (prefix and case ignored,
+    nesting by `__`), each with the variable's name as the user spelled it."""
+    keys: dict[tuple[str, ...], str] = {}
+    for name in environ:
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in ENV_NOT_SETTINGS:
+            keys[tuple(upper[len(ENV_PREFIX):].lower().split("__"))] = name
+    return keys
+
+
+def blame(loc: tuple[int | str, ...], env: Mapping[tuple[str, ...], str], file_origin: str) -> str:
+    """Where the value at `loc` came from: the environment variables that set it (or, for a check over a
+    whole section, that set something in it), else the file.
+
+    The environment is above the file, so a key both set is the variable's."""
+    key = tuple(str(part) for part in loc)
+    names = sorted(name for path, name in env.items()
+                   if key and (key[:len(path)] == path or path[:len(key)] == key))
+    if names:
+        return "environment variable " + ", ".join(names)
+    return file_origin
+
+
+def _format_error(exc: ValidationError, file_origin: str, env: Mapping[tuple[str, ...], str]) -> str:
     err = exc.errors()[0]
-    loc = _format_loc(tuple(err["loc"]))
+    raw_loc = tuple(err["loc"])
+    loc = _format_loc(raw_loc)
     if err["type"] == "extra_forbidden":
         msg = f"unknown key {loc!r}"
     elif err["type"] == "missing":
@@ -479,6 +556,7 @@ def _format_error(exc: ValidationError, origin: str) -> str:
     else:
         msg = f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
     more = len(exc.errors()) - 1
+    origin = blame(raw_loc, env, file_origin)
     return f"{origin}: {msg}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
@@ -495,7 +573,7 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     """Load settings; raise ConfigError with a one-line message on any problem."""
     path = resolve_config_path(config_path)
     data: dict[str, Any] = {}
-    origin = "environment"
+    origin = "environment"  # no file: every value came from the environment (or a default)
     if path is not None:
         origin = str(path)
         try:
@@ -505,7 +583,14 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     data.update(overrides)
+    env = env_keys(os.environ)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, origin)) from None
+        raise ConfigError(_format_error(exc, origin, env)) from None
+    except SettingsError as exc:
+        # A section or list given as one variable (SYNDICATION_PUBLISH, SYNDICATION_PARTNERS) must be JSON.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        name = env.get((field,), f"{ENV_PREFIX}{field.upper()}")
+        raise ConfigError(f"environment variable {name}: not valid JSON ({field!r} given whole in one variable "
+                          "must be JSON)") from None

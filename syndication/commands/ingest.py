@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from syndication.runtime import Runtime
 
-COLUMNS = ("partner", "source", "status", "new", "updated", "unchanged", "rejected", "error")
 COLOURS = {"ok": "green", "not_modified": "cyan", "error": "red"}
 
 
@@ -45,15 +44,18 @@ def run(partners: list[str], *, as_json: bool) -> None:
     if as_json:
         cli.emit_json({"sources": reports})
         return
-    from rich.table import Table  # on use: not needed by --json
+    from rich.text import Text
 
-    table = Table(title="Ingest")
-    for col in COLUMNS:
-        table.add_column(col, overflow="fold")
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    console = cli.out()
+    table = listing(console, "Ingest", [
+        "partner", Column("source", wide=True), "status",
+        *(Column(k, justify="right") for k in ("new", "updated", "unchanged", "rejected")), Column("error", wide=True)])
     for r in reports:
-        table.add_row(r["partner"], r["source"], f"[{COLOURS[r['status']]}]{r['status']}[/]",
-                      *(str(r[k]) for k in ("new", "updated", "unchanged", "rejected")), r["error"] or "")
-    cli.out().print(table)
+        table.add_row(r["partner"], Text(r["source"]), Text(r["status"], style=COLOURS[r["status"]]),
+                      *(str(r[k]) for k in ("new", "updated", "unchanged", "rejected")), Text(r["error"] or ""))
+    show(console, table)
 
 
 def _sources(rt: Runtime, partners: list[str]) -> list[tuple[int, str, str]]:

@@ -9,8 +9,9 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
+
+    from syndication.commands.listing import Listing
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet": "magenta"}
@@ -28,69 +29,86 @@ def _age(iso: str | None, now: float) -> str:
     return f"{human_age(delta)} ago" if delta >= 0 else f"in {human_age(-delta)}"
 
 
-def render_status(snap: dict[str, Any]) -> Group:
-    """The Rich view of an ops snapshot: sources, pipeline, queues, failures."""
+def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
+    """The Rich view of an ops snapshot: sources, pipeline, queues, failures (plain columns off a terminal)."""
     # Rich is imported on use: `status --json` (what scripts run every few seconds) starts faster without it.
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
+    from syndication.commands.listing import Column, Listing
+    from syndication.health import human_age as h
+
     now = time.time()
-    sources = Table(title=f"Sources ({snap['mode']} mode, {snap['generated_at']})")
-    sources.add_column("id", no_wrap=True)
-    sources.add_column("partner", no_wrap=True)
-    sources.add_column("state", no_wrap=True, min_width=7)
-    sources.add_column("polls", no_wrap=True)
-    sources.add_column("err", justify="right")
-    sources.add_column("24h", justify="right")
-    sources.add_column("source", overflow="fold", ratio=2)
-    sources.add_column("last error", overflow="fold", ratio=2)
+    sources = Listing(f"Sources ({snap['mode']} mode, {snap['generated_at']})", [
+        Column("id", justify="right"), "partner", "state", Column("polls", wide=True), Column("err", justify="right"),
+        Column("24h", justify="right"), Column("source", wide=True), Column("last error", wide=True)],
+        terminal=terminal)
     for r in snap["sources"]:
         colour = STATE_COLOURS.get(r["state"], "white")
-        state = f"[{colour}]{r['state']}[/]" + ("\npaused" if r.get("paused") else "") + (
-            "\n[red]overdue[/]" if r.get("overdue") else "")
+        state = Text(r["state"], style=colour)
+        if r.get("paused"):
+            state.append("\npaused")
+        if r.get("overdue"):
+            state.append("\noverdue", style="red")
         polls = (f"attempt {_age(r['last_attempt'], now)}\nsuccess {_age(r['last_success'], now)}\n"
                  f"next {_age(r['next_poll'], now)}")
-        src = Text(f"{r['kind']} every {r.get('interval')}s\n{r.get('effective_url') or r['source']}")
+        where = r.get("effective_url") or r["source"]
         sources.add_row(str(r.get("id", "")), r["partner"], state, polls, str(r["consecutive_errors"]),
-                        str(r.get("items_24h", "")), src, Text(r["last_error"] or ""))
-    pipe = Table(title="Pipeline (received / updated / rejected / published)")
-    for col in ("partner", "1 h", "24 h"):
-        pipe.add_column(col)
+                        str(r.get("items_24h", "")),
+                        Text(describe_interval(r) + ("" if r["kind"] == "push" else f"\n{where}")),
+                        Text(r["last_error"] or ""))
+    pipe = Listing("Pipeline (received / updated / rejected / published)", ["partner", "1 h", "24 h"],
+                   terminal=terminal)
     for p in snap["pipeline"]["partners"]:
         pipe.add_row(p["partner"], *(
             f"{p[f'received_{w}']} / {p[f'updated_{w}']} / {p[f'rejected_{w}']} / {p[f'published_{w}']}"
             for w in ("1h", "24h")))
     lag = snap["pipeline"]["lag_seconds"]
-    from syndication.health import human_age as h
-
     lag_line = Text(
         f"lag to first seen p50 {h(lag['first_seen']['p50'])}, p95 {h(lag['first_seen']['p95'])}; "
         f"to republished p50 {h(lag['republished']['p50'])}, p95 {h(lag['republished']['p95'])}; "
         f"overdue sources: {len(snap['pipeline']['overdue'])}")
     q = snap["queues"]
-    queues = Table(title=f"Queues ({q.get('mode')})")
-    for col in ("queue", "depth", "oldest"):
-        queues.add_column(col)
-    for row in q.get("queues", []):
-        age = row.get("oldest_age_seconds")
-        queues.add_row(row["queue"], str(row["depth"]), "-" if age is None else f"{age:.0f}s")
-    extra = f"running: {q.get('running')}"
+    queues = render_queues(q, terminal=terminal)
+    extra = Text(f"running: {q.get('running')}")
     if q.get("workers") is not None:
-        extra += f"; workers online: {len(q['workers'])} ({', '.join(q['workers'])})"
+        extra.append(f"; workers online: {len(q['workers'])} ({', '.join(q['workers'])})")
     if q.get("error"):
-        extra += f"; [red]{q['error']}[/]"
+        extra.append(f"; {q['error']}", style="red")
     dls = snap["failures"]["dead_letters"]
     fail_line = Text(f"dead letters waiting: {len(dls)}; failed deliveries: "
                      f"{len(snap['failures']['deliveries']['items'])}", style="red" if dls else "")
-    return Group(sources, pipe, lag_line, render_publishing(snap["publishing"]), queues, Text.from_markup(extra),
+    return Group(sources, pipe, lag_line, render_publishing(snap["publishing"], terminal=terminal), queues, extra,
                  fail_line)
 
 
-def render_publishing(pub: dict[str, Any]) -> Table | Text:
+def describe_interval(row: dict[str, Any]) -> str:
+    """`feed every 300 s`, or with the reason the current interval is not the configured one."""
+    if row["kind"] == "push":
+        return "push API"
+    text = f"{row['kind']} every {row.get('interval')} s"
+    reason = row.get("interval_reason")
+    if reason:
+        text += f" (configured {row.get('configured_interval')} s: {reason})"
+    return text
+
+
+def render_queues(q: dict[str, Any], *, terminal: bool) -> Listing:
+    from syndication.commands.listing import Column, Listing
+
+    table = Listing(f"Queues ({q.get('mode')})", ["queue", Column("depth", justify="right"),
+                                                   Column("oldest", justify="right")], terminal=terminal)
+    for row in q.get("queues", []):
+        age = row.get("oldest_age_seconds")
+        table.add_row(row["queue"], str(row["depth"]), "-" if age is None else f"{age:.0f}s")
+    return table
+
+
+def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing | Text:
     """Channels that cannot be published (red), or one green line; and notices waiting for their channels."""
-    from rich.table import Table  # on use: `status --json` never renders
-    from rich.text import Text
+    from rich.text import Text  # on use: `status --json` never renders
+
+    from syndication.commands.listing import Column, Listing
 
     waiting = pub["pending_notices"]
     wait_text = (f"; {waiting['count']} notice(s) waiting for their channels"
@@ -98,9 +116,9 @@ def render_publishing(pub: dict[str, Any]) -> Table | Text:
                  if waiting["count"] else "")
     if not pub["failing"]:
         return Text(f"Publishing: every channel written{wait_text}", style="green")
-    table = Table(title=f"Publishing FAILING{wait_text}", title_style="bold red")
-    for col in ("channel", "failing since", "attempts", "total", "next retry", "last error"):
-        table.add_column(col, overflow="fold")
+    table = Listing(f"Publishing FAILING{wait_text}", ["channel", "failing since", Column("attempts", justify="right"),
+                    Column("total", justify="right"), "next retry", Column("last error", wide=True)],
+                    terminal=terminal, title_style="bold red")
     now = time.time()
     for f in pub["failing"]:
         table.add_row(f["channel"], _age(f["failing_since"], now), str(f["consecutive_failures"]),
@@ -130,7 +148,9 @@ def register(app: typer.Typer) -> None:
                 if as_json:
                     cli.emit_json(snap)
                 else:
-                    cli.console.print(render_status(snap))
+                    from syndication.commands.listing import show
+
+                    show(cli.out(), render_status(snap, terminal=cli.out().is_terminal))
                 return
             from rich.live import Live
 
@@ -160,37 +180,39 @@ def register(app: typer.Typer) -> None:
         if as_json:
             cli.emit_json(data)
             return
-        from rich.table import Table  # on use: not needed by --json
         from rich.text import Text
 
+        from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+        console = cli.out()
+        parts: list[Any] = []
         if data["publishing"]:
-            pt = Table(title="Channels that cannot be published (retried with backoff)", title_style="bold red")
-            for col in ("channel", "failing since", "attempts", "total", "next retry", "last error"):
-                pt.add_column(col, overflow="fold")
-            for f in data["publishing"]:
-                pt.add_row(f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
-                           f["next_retry_at"] or "-", Text(f["last_error"] or ""))
-            cli.console.print(pt)
+            parts.append(listing(console, "Channels that cannot be published (retried with backoff)", [
+                "channel", "failing since", Column("attempts", justify="right"), Column("total", justify="right"),
+                "next retry", Column("last error", wide=True)], (
+                [f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
+                 f["next_retry_at"] or "-", Text(f["last_error"] or "")] for f in data["publishing"]),
+                title_style="bold red"))
         else:
-            cli.console.print("Publishing: no channel failing")
-        table = Table(title="Dead letters")
-        for col in ("id", "task", "args", "attempts", "created", "replayed", "error"):
-            table.add_column(col, overflow="fold")
-        for d in data["dead_letters"]:
-            table.add_row(str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
-                          d["replayed_at"] or "-", Text(d["error"]))
-        cli.console.print(table)
+            parts.append(Text("Publishing: no channel failing"))
+        if data["dead_letters"]:
+            parts.append(listing(console, "Dead letters", [
+                Column("id", justify="right"), "task", Column("args", wide=True), Column("attempts", justify="right"),
+                "created", "replayed", Column("error", wide=True)], (
+                [str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
+                 d["replayed_at"] or "-", Text(d["error"])] for d in data["dead_letters"])))
+        else:
+            parts.append(Text("Dead letters: none"))
         deliveries = data["deliveries"]
         if not deliveries["available"]:
-            cli.console.print(f"Failed deliveries: {deliveries['note']}")
-            return
-        dt = Table(title="Failed notice deliveries")
-        keys = list(deliveries["items"][0]) if deliveries["items"] else ["id"]
-        for k in keys:
-            dt.add_column(k, overflow="fold")
-        for row in deliveries["items"]:
-            dt.add_row(*(Text(str(row.get(k, ""))) for k in keys))
-        cli.console.print(dt)
+            parts.append(Text(f"Failed deliveries: {deliveries['note']}"))
+        elif not deliveries["items"]:
+            parts.append(Text("Failed notice deliveries: none"))
+        else:
+            keys = list(deliveries["items"][0])
+            parts.append(listing(console, "Failed notice deliveries", [Column(k, wide=True) for k in keys],
+                                 ([Text(str(row.get(k, ""))) for k in keys] for row in deliveries["items"])))
+        show(console, *parts)
 
     @app.command()
     def replay(ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Dead letter ids.")],
@@ -224,7 +246,7 @@ def register(app: typer.Typer) -> None:
     source_app = typer.Typer(help="Operate on sources: poll now, pause, resume.", no_args_is_help=True)
     app.add_typer(source_app, name="source")
 
-    def _act(action: str, source_id: int) -> None:
+    def _act(action: str, source_id: int, as_json: bool) -> None:
         from syndication import ops
 
         rt = cli.runtime()
@@ -232,22 +254,28 @@ def register(app: typer.Typer) -> None:
             paused = action == "pause"
             msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
         except ops.OpsError as exc:
+            if as_json:
+                cli.emit_json({"source": source_id, "action": action, "ok": False, "message": str(exc)})
+                raise typer.Exit(1) from None
             raise cli.fail(str(exc), 1) from None
         finally:
             rt.close()
-        cli.console.print(msg)
+        if as_json:
+            cli.emit_json({"source": source_id, "action": action, "ok": True, "message": msg})
+            return
+        cli.out().print(msg, markup=False, highlight=False)
 
     @source_app.command("poll")
-    def source_poll(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    def source_poll(source_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
         """Poll a source now."""
-        _act("poll", source_id)
+        _act("poll", source_id, as_json)
 
     @source_app.command("pause")
-    def source_pause(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    def source_pause(source_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
         """Stop polling a source until resumed."""
-        _act("pause", source_id)
+        _act("pause", source_id, as_json)
 
     @source_app.command("resume")
-    def source_resume(source_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    def source_resume(source_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
         """Resume a paused (or disabled) source and poll it at once."""
-        _act("resume", source_id)
+        _act("resume", source_id, as_json)

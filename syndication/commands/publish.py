@@ -77,15 +77,15 @@ def notices_list(
     if as_json:
         cli.emit_json({"notices": rows})
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="Notices")
-    for col in ("id", "time", "kind", "partner", "title", "action", "deliveries"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        ds = ", ".join(f"{d['endpoint']}={d['state']}" for d in r["deliveries"]) or "-"
-        table.add_row(str(r["id"]), r["time"], r["kind"], r["partner"], r["title"] or "", r["action"], ds)
-    cli.console.print(table)
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    show(cli.out(), listing(cli.out(), "Notices", [
+        Column("id", justify="right"), "time", "kind", "partner", Column("title", wide=True), "action",
+        Column("deliveries", wide=True)], (
+        [str(r["id"]), r["time"], r["kind"], r["partner"], Text(r["title"] or ""), r["action"],
+         Text(", ".join(f"{d['endpoint']}={d['state']}" for d in r["deliveries"]) or "-")] for r in rows)))
 
 
 @notices_app.command("retry")
@@ -172,15 +172,16 @@ def pings_list(
     if as_json:
         cli.emit_json({"counts": totals, "pings": rows})
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="WebSub pings " + ", ".join(f"{k}={v}" for k, v in totals.items()))
-    for col in ("id", "topic", "state", "attempts", "last answer", "next attempt"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        answer = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "-")
-        table.add_row(str(r["id"]), r["topic"], r["state"], str(r["attempts"]), answer, r["next_attempt"] or "-")
-    cli.console.print(table)
+    from syndication.commands.listing import Column, listing, show  # on use: Rich is not needed by --json
+
+    show(cli.out(), listing(cli.out(), "WebSub pings " + ", ".join(f"{k}={v}" for k, v in totals.items()), [
+        Column("id", justify="right"), Column("topic", wide=True), "state", Column("attempts", justify="right"),
+        Column("last answer", wide=True), "next attempt"], (
+        [str(r["id"]), Text(r["topic"]), r["state"], str(r["attempts"]),
+         Text(r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "-")), r["next_attempt"] or "-"]
+        for r in rows)))
 
 
 @pings_app.command("retry")

@@ -141,26 +141,36 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def queues(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
-        """Scaled mode: tasks waiting in each queue and tasks delivered but not finished."""
-        import json
-
-        from syndication.cli_common import console, fail, settings
+        """Work waiting and running: Celery queues in Redis when scaled out, the embedded executor's otherwise."""
+        from syndication.cli_common import emit_json, fail, out, runtime, settings
 
         s = settings()
         if s.embedded:
-            raise fail("no broker configured (SYNDICATION_BROKER_URL is empty): nothing is queued in embedded mode")
-        from syndication.ops import redis_queues
+            from syndication.ops import embedded_queues
 
-        try:
-            state = redis_queues(s.broker_url, key_prefix=s.celery.key_prefix)
-        except Exception as exc:
-            raise fail(f"broker not answering: {exc.__class__.__name__}: {exc}", code=1) from None
+            rt = runtime(s)
+            try:
+                state = {"mode": "embedded", **embedded_queues(rt)}
+            finally:
+                rt.close()
+        else:
+            from syndication.ops import redis_queues
+
+            try:
+                state = {"mode": "scaled", **redis_queues(s.broker_url, key_prefix=s.celery.key_prefix)}
+            except Exception as exc:
+                raise fail(f"broker not answering: {exc.__class__.__name__}: {exc}", code=1) from None
         if as_json:
-            sys.stdout.write(json.dumps(state, indent=2) + "\n")
+            emit_json(state)
             return
-        for q in state["queues"]:
-            age = q["oldest_age_seconds"]
-            oldest = f" (oldest {age} s)" if age is not None else ""
-            console.print(f"{q['queue']:<8} {q['depth']:>8} waiting{oldest}")
-        age = state["oldest_running_age_seconds"]
-        console.print(f"{'unacked':<8} {state['running']:>8} running or lost (oldest {age} s)")
+        from rich.text import Text
+
+        from syndication.commands.listing import show
+        from syndication.commands.operators import render_queues
+
+        if state["mode"] == "embedded":
+            running = f"{state['running']} poll(s) running (embedded executor, read from the database)"
+        else:
+            age = state["oldest_running_age_seconds"]
+            running = f"unacked: {state['running']} running or lost" + (f" (oldest {age:.0f}s)" if age else "")
+        show(out(), render_queues(state, terminal=out().is_terminal), Text(running))

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,10 +103,14 @@ class Source(Base):
     parse_problem: Mapped[str | None] = mapped_column(Text)
     last_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    # [intake] adaptive poll interval (between `interval`, the configured minimum, and fetch.max_interval),
-    # and the redirect chain of the last fetch ([[status, url], ...]).
+    # [intake] adaptive poll interval (between `interval`, the configured one, and the source's bound:
+    # intake.decide.interval_bound), and the redirect chain of the last fetch ([[status, url], ...]).
     current_interval: Mapped[int | None] = mapped_column(Integer)
     redirects: Mapped[list[Any] | None] = mapped_column(JSON)
+    # [newcomer] 0022_source_max_interval: the configured bound (NULL: the default multiple of `interval`), and
+    # why the next poll is not `interval` after the last (NULL when it is).
+    max_interval: Mapped[int | None] = mapped_column(Integer)
+    interval_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Item(Base):
@@ -265,6 +270,20 @@ class OpsSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OpsSample(Base):
+    """One figure operators watch over time (the /ops charts), taken by the scheduler every `ops.sample_seconds`
+    and kept for OPS_SAMPLE_KEEP (syndication.ops). `taken_at` is the end of the sampled slot, so every process
+    sampling the same slot writes the same key (and only the first row is kept); `subject` is the partner id,
+    source id or queue name the figure is about ("" for the whole service)."""
+
+    __tablename__ = "ops_samples"
+
+    taken_at: Mapped[datetime] = mapped_column(primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
 
 
 class Poll(Base):
@@ -471,3 +490,16 @@ class Story(Base):
     original_agency: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """[hardening] A figure kept on write (0020_retention_counters; syndication.counters): polls, items, notices,
+    deliveries... added to in the transaction that does the work, so /metrics reads a few rows whatever the
+    history, every process reports the same totals, and pruning old rows never lowers a counter.
+    `labels` is the label set as sorted JSON (counters.label_key)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(500), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -165,16 +165,20 @@ def upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "heads")
 
 
-def insert_missing(session: Session, model: type[Any], rows: list[dict[str, Any]], key: str) -> None:
-    """INSERT the rows whose `key` is not taken yet, atomically (ON CONFLICT DO NOTHING on SQLite and
-    PostgreSQL alike): concurrent writers creating the same row never fail each other's transaction."""
+def insert_missing(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], key: str | tuple[str, ...]
+) -> None:
+    """INSERT the rows whose `key` (a column, or the columns of a composite key) is not taken yet, atomically
+    (ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike): concurrent writers creating the same row never
+    fail each other's transaction."""
     if not rows:
         return
+    columns = [key] if isinstance(key, str) else list(key)
     if session.get_bind().dialect.name == "postgresql":
         # Imported here: the PostgreSQL dialect module is heavy and embedded (SQLite) processes never need it.
         from sqlalchemy.dialects import postgresql
 
-        stmt: Executable = postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=[key])
+        stmt: Executable = postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=columns)
     else:
-        stmt = sqlite.insert(model).values(rows).on_conflict_do_nothing(index_elements=[key])
+        stmt = sqlite.insert(model).values(rows).on_conflict_do_nothing(index_elements=columns)
     session.execute(stmt)

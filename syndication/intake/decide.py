@@ -10,11 +10,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from syndication.health import human_age
 from syndication.retry import backoff, honouring_retry_after, parse_retry_after
 
 WEEK = timedelta(days=7)
 MIN_SPAN = timedelta(hours=1)  # a burst of items just now is not a rate
 RETRY_AFTER_STATUSES = (429, 503)
+# A quiet source is polled at most this many times less often than configured, unless its `max_interval` says
+# otherwise; and never less often than `fetch.max_interval` (1 h by default), whatever the source says.
+QUIET_STRETCH = 4
+
+
+def interval_bound(configured: int, source_max: int | None, cap: int) -> int:
+    """The longest a quiet source may wait between polls: its `max_interval` (default QUIET_STRETCH times its
+    interval), within the global cap `fetch.max_interval`; never below the configured interval itself."""
+    wanted = source_max if source_max is not None else QUIET_STRETCH * configured
+    return max(configured, min(wanted, cap))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,9 @@ class PollOutcome:
     error: str | None = None
     # Published times of the entries in the document (for the adaptive interval); None = keep the interval.
     published: tuple[datetime, ...] | None = None
+    new_items: int = 0  # items this poll stored for the first time: the source is alive, poll as configured
+    # The newest item known from this source (the document's or one stored before): how long it has been quiet.
+    newest_item_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +51,9 @@ class PollDecision:
     enabled: bool = True
     disabled_reason: str | None = None
     delay: float = 0.0  # seconds until next_poll_at, for the record
+    # Why the next poll is not `configured_interval` after this one (quiet feed, backoff, Retry-After); None
+    # when it is. Shown by `status` and /ops.
+    reason: str | None = None
 
 
 def adaptive_interval(
@@ -59,6 +76,16 @@ def adaptive_interval(
     return int(min(maximum, max(minimum, span.total_seconds() / len(recent))))
 
 
+def quiet_reason(newest: datetime | None, now: datetime, configured_interval: int) -> str:
+    """Why a source that answered without new items is polled less often than configured."""
+    if newest is None:
+        return "quiet feed: no dated items"
+    age = (now - newest).total_seconds()
+    if age >= configured_interval:
+        return f"quiet feed: no new items for {human_age(age)}"
+    return "no new items in this poll, and the feed's publishing rate is slower than the configured interval"
+
+
 def decide(
     outcome: PollOutcome,
     *,
@@ -72,23 +99,41 @@ def decide(
 ) -> PollDecision:
     """The next poll after this outcome.
 
-    - success: errors reset; interval adapts to the publishing rate when dates came back, else stays;
+    `max_interval` is the source's bound (interval_bound): the configured interval is what the operator asked
+    for, and a quiet source is stretched only up to it.
+
+    - success with new items: back to the configured interval at once;
+    - success without: the interval adapts to the publishing rate when dates came back, else stays (within
+      the bound, which may have shrunk since it was chosen); errors reset;
     - 410 Gone: the source is disabled with that reason (no next poll until an operator re-enables it);
     - 429 / 503: Retry-After honoured (seconds or HTTP date), never earlier than the backoff;
     - any other error (404, 5xx, network, not a feed): exponential backoff with jitter, capped.
     """
-    interval = current_interval or configured_interval
+    bound = max(configured_interval, max_interval)
+    interval = min(bound, current_interval or configured_interval)
     if outcome.ok:
-        if outcome.published is not None:
-            interval = adaptive_interval(outcome.published, now, configured_interval, max_interval)
+        if outcome.new_items > 0:
+            interval = configured_interval
+        elif outcome.published is not None:
+            interval = adaptive_interval(outcome.published, now, configured_interval, bound)
         interval = max(configured_interval, interval)
-        return PollDecision(now + timedelta(seconds=interval), interval, 0, delay=float(interval))
+        newest = outcome.newest_item_at
+        if outcome.published:
+            newest = max([p for p in outcome.published if p <= now] + ([newest] if newest else []), default=newest)
+        reason = quiet_reason(newest, now, configured_interval) if interval > configured_interval else None
+        return PollDecision(now + timedelta(seconds=interval), interval, 0, delay=float(interval), reason=reason)
     errors = consecutive_errors + 1
     if outcome.status == 410:
         reason = f"HTTP 410 Gone on {now.date().isoformat()}: the partner removed this feed"
         return PollDecision(now + timedelta(seconds=backoff_cap), interval, errors, enabled=False,
-                            disabled_reason=reason, delay=float(backoff_cap))
+                            disabled_reason=reason, delay=float(backoff_cap), reason=reason)
     delay = backoff(errors, configured_interval, backoff_cap, rng)
+    what = f"HTTP {outcome.status}" if outcome.status else "fetch failed"
+    reason = (f"backoff after {errors} consecutive error{'s' if errors > 1 else ''} ({what}): "
+              f"next poll in {human_age(delay)}")
     if outcome.status in RETRY_AFTER_STATUSES:
-        delay = honouring_retry_after(delay, parse_retry_after((outcome.headers or {}).get("retry-after"), now))
-    return PollDecision(now + timedelta(seconds=delay), interval, errors, delay=delay)
+        asked = honouring_retry_after(delay, parse_retry_after((outcome.headers or {}).get("retry-after"), now))
+        if asked > delay:
+            delay = asked
+            reason = f"the partner asked us to wait {human_age(delay)} (HTTP {outcome.status} with Retry-After)"
+    return PollDecision(now + timedelta(seconds=delay), interval, errors, delay=delay, reason=reason)

@@ -13,7 +13,8 @@ from typing import Any, Literal, cast
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from syndication.db.models import Event, Item, ItemVersion
+from syndication import counters as figures
+from syndication.db.models import Event, Item, ItemVersion, Source
 from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
 from syndication.pipeline.dedupe import Fingerprint, to_signed
 from syndication.pipeline.stories import assign_story, prepare_window, sync_index
@@ -58,11 +59,15 @@ def store_items(
     now: datetime,
     source_id: int | None,
 ) -> IngestCounts:
-    """Upsert the items of one document in the caller's transaction."""
+    """Upsert the items of one document in the caller's transaction (and count them in its figures)."""
     counts = IngestCounts()
     for r in rejections:
         counts.add(r.guid or "", "rejected", r.reason)
     if not items:
+        if rejections and source_id is not None:
+            owner = session.scalar(select(Source.partner_id).where(Source.id == source_id))
+            if owner is not None:
+                figures.count(session, figures.ITEMS, len(rejections), partner=owner, outcome="rejected")
         return counts
     sync_index(session)
     partner_id = items[0].partner_id
@@ -103,6 +108,8 @@ def store_items(
             stories.append((row, item))
         pending.clear()
 
+    # Items stored by status, kept on write: (status before this document, or None for new) per item row.
+    status_before: dict[int, str] = {}
     for item in items:
         if item.key in pending:  # the same key twice in one batch: the second sees the first stored
             insert_pending()
@@ -118,6 +125,7 @@ def store_items(
             counts.add(item.key, "new")
             continue
         assert row is not None
+        status_before.setdefault(id(row), row.status)
         if decision == "withdrawn":
             row.status = "withdrawn"
             row.withdrawn_at = now
@@ -154,7 +162,28 @@ def store_items(
         prepare_window(session, [row for row, _ in stories], known)
         for row, _ in stories:
             assign_story(session, row, now)
+    _count(session, partner_id, counts, new_rows, existing, status_before)
     return counts
+
+
+def _count(
+    session: Session, partner_id: str, counts: IngestCounts, new_rows: list[tuple[Item, NormalisedItem]],
+    rows: dict[str, Item], status_before: dict[int, str],
+) -> None:
+    """This document's share of the items figures (polled, pushed and folder items alike)."""
+    for outcome in ("new", "updated", "unchanged", "rejected"):
+        figures.count(session, figures.ITEMS, getattr(counts, outcome), partner=partner_id, outcome=outcome)
+    for row, _ in new_rows:
+        figures.count(session, figures.ITEMS_STORED, 1, partner=partner_id, status=row.status)
+    by_id = {id(r): r for r in rows.values()}
+    fresh = {id(r) for r, _ in new_rows}  # counted above with their final status
+    for ident, before in status_before.items():
+        if ident in fresh:
+            continue
+        after = by_id[ident].status
+        if after != before:
+            figures.count(session, figures.ITEMS_STORED, -1, partner=partner_id, status=before)
+            figures.count(session, figures.ITEMS_STORED, 1, partner=partner_id, status=after)
 
 
 def release_embargoes(session: Session, now: datetime, limit: int = 1000) -> list[str]:

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication import counters as figures
 from syndication.clock import utcnow
 from syndication.db.models import (
     Channel,
@@ -179,6 +180,7 @@ def add_notice(
         under_embargo=embargoed,
     )
     session.add(notice)
+    figures.count(session, figures.NOTICES, kind=kind)
     eps = endpoints_for(settings, partner_id, kind, partner_only=embargoed)
     if eps:
         session.flush()  # deliveries need notice.id; without them the notices of a batch insert together
@@ -398,13 +400,17 @@ NOTICE_NAMESPACES = {"syn": SYND}
 
 
 def render_notices_atom(
-    name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None
+    name: str, title: str, notices: Sequence[Notice], settings: Settings, cache: FragmentCache | None = None,
+    since: datetime = EPOCH,
 ) -> bytes:
     """The notices feed (feedgen and our extension); with a cache, entries are spliced in from it (same
-    bytes: notices never change, and an entry is keyed by a digest of everything it shows)."""
+    bytes: notices never change, and an entry is keyed by a digest of everything it shows).
+
+    `since`: when the feed began (its partner's creation; for the public feed, the first partner's), its
+    <updated> while it holds no notice: a time from the data, never the clock, so the bytes stay the same."""
     base = settings.public_url.rstrip("/")
     self_url = f"{base}/notices/{name}.atom"
-    fg = fx.new_feed("atom", title=title, updated=max((n.created_at for n in notices), default=EPOCH),
+    fg = fx.new_feed("atom", title=title, updated=max((n.created_at for n in notices), default=since),
                      namespaces=NOTICE_NAMESPACES)
     fg.id(self_url)
     fg.link(href=self_url, rel="self", type="application/atom+xml")
@@ -522,7 +528,10 @@ def publish_feeds(
             for c in session.scalars(select(Channel).where(Channel.id.like(NOTICE_CHANNEL_PREFIX + "%"),
                                                           Channel.dirty_since.is_not(None)))
         }
-        partners = {p.id: p.name for p in session.scalars(select(Partner))}
+        partner_rows = list(session.scalars(select(Partner)))
+        partners = {p.id: p.name for p in partner_rows}
+        began = {p.id: p.created_at for p in partner_rows}
+        began[PUBLIC_FEED] = min(began.values(), default=EPOCH)
     names = {c.removeprefix(NOTICE_CHANNEL_PREFIX) for c in dirty_rows}
     if not only_dirty:
         names |= set(partners) | {PUBLIC_FEED}
@@ -541,7 +550,8 @@ def publish_feeds(
             rows = feed_notices(session, name, settings.notices.window, now)
         try:
             for path, data in (
-                (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE)),
+                (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE,
+                                                                      since=began[name])),
                 (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
             ):
                 if write_if_changed(path, data):

@@ -37,6 +37,7 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication import counters as figures
 from syndication.db.models import Delivery, Notice, WebhookEndpoint, WebSubPing
 from syndication.db.session import transaction
 from syndication.publish.notices import endpoint_secret, notice_dict
@@ -147,9 +148,11 @@ def due_deliveries(sessions: sessionmaker[Session], settings: Settings, now: dat
         for row in rows:
             if row.endpoint in gone:
                 row.state, row.last_error = "failed", "endpoint unsubscribed (HTTP 410)"
+                figures.count(session, figures.DELIVERIES_SETTLED, state="failed")
             elif row.expires_at <= now:
                 row.state = "failed"
                 row.last_error = (row.last_error or "not delivered") + " (gave up: max age reached)"
+                figures.count(session, figures.DELIVERIES_SETTLED, state="failed")
             else:
                 out.append(row.id)
         return out
@@ -229,8 +232,10 @@ def _record(
         row.attempts += 1
         row.last_status = status
         row.lease_token, row.lease_expires_at = None, None
+        figures.count(session, figures.DELIVERY_ATTEMPTS, outcome="ok" if error is None else "error")
         if error is None:
             row.state, row.delivered_at, row.last_error = "delivered", now, None
+            figures.count(session, figures.DELIVERIES_SETTLED, state="delivered")
             run.delivered += 1
             return
         row.last_error = error or "failed"
@@ -242,11 +247,13 @@ def _record(
                 session.add(WebhookEndpoint(id=c.endpoint, url=c.url, unsubscribed_at=now, reason="HTTP 410 Gone"))
             else:
                 ep.unsubscribed_at, ep.reason = now, "HTTP 410 Gone"
-            session.execute(
+            others = session.execute(
                 update(Delivery)
                 .where(Delivery.endpoint == c.endpoint, Delivery.state.in_(DUE_STATES), Delivery.id != c.id)
                 .values(state="failed", last_error="endpoint unsubscribed (HTTP 410)")
             )
+            figures.count(session, figures.DELIVERIES_SETTLED, 1 + int(getattr(others, "rowcount", 0) or 0),
+                          state="failed")
             run.failed += 1
             run.unsubscribed.append(c.endpoint)
             log.warning("webhook endpoint %s answered 410: unsubscribed", c.endpoint)
@@ -254,6 +261,7 @@ def _record(
         next_at = now + timedelta(seconds=backoff(row.attempts, w.backoff_base, w.backoff_cap, rng))
         if not configured or next_at >= row.expires_at:
             row.state = "failed"
+            figures.count(session, figures.DELIVERIES_SETTLED, state="failed")
             run.failed += 1
         else:
             row.state, row.next_attempt_at = "retrying", next_at

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "invalid_request", 429: "rate_limited"}
+
+DOCS_ASSETS = "/static/docs"
 
 def error_body(status: int, detail: str, code: str | None = None) -> dict[str, str]:
     return {"error": code or ERROR_CODES.get(status, f"http_{status}"), "detail": detail}
@@ -114,7 +117,10 @@ def _shorten_access_log() -> None:
 def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> FastAPI:
     """The web app. `auth_throttle` counts failed authentication per client address (default: per
     settings, in memory when embedded, in Redis when scaled out)."""
-    app = FastAPI(title="syndication", version="0.1.0")
+    # /docs (Swagger UI) loads its script, style and icon from DOCS_ASSETS (files of the fastapi-offline
+    # package), never from a CDN: it works offline and names no other host. No /redoc: ReDoc's page loads
+    # its "API docs by Redocly" logo from Redocly's CDN whatever we serve.
+    app = FastAPIOffline(title="syndication", version="0.1.0", static_url=DOCS_ASSETS, redoc_url=None)
     app.state.rt = rt
     app.state.auth_throttle = auth_throttle or make_throttle(rt.settings)
     _install_error_handlers(app)

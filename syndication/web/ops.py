@@ -20,17 +20,18 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import DictLoader, Environment, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from syndication import ops
-from syndication.clock import utcnow
-from syndication.health import human_age
+from syndication.clock import UTC, utcnow
 from syndication.limiters import FailureThrottle
 from syndication.runtime import Runtime
 from syndication.web.guard import (
@@ -40,6 +41,7 @@ from syndication.web.guard import (
     client_address,
     read_limited,
 )
+from syndication.web.ops_charts import Drawn, Sample, dashboard_charts, duration
 from syndication.web.sessions import close_session, open_session, session_alive
 
 COOKIE = "syndication_ops"
@@ -51,16 +53,25 @@ BASE = """<!doctype html>
 {% if refresh %}<meta http-equiv="refresh" content="{{ refresh }}">{% endif %}
 <title>{% block title %}Operations{% endblock %} · {{ service }}</title>
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1rem 2rem;color:#222;background:#fafafa}
+body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#222;background:#fafafa}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #ddd}
+h3{font-size:1rem;margin:1rem 0 .3rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e3e3;padding:.25rem .45rem;
 text-align:left;vertical-align:top}th{background:#f0f0f0;font-weight:600}td.num{text-align:right}
-.state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;color:#fff}
+td.num,td.when,td.actions{white-space:nowrap}td.actions form{display:block;margin:0 0 .2rem}
+td.where code{word-break:break-all}td.where{max-width:22rem}td.err{max-width:24rem}
+.state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;color:#fff;white-space:nowrap}
 .ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#b26a00}.quiet{background:#6a1b9a}
 .note{background:#fff8e1;border:1px solid #ffe082;padding:.4rem .6rem;margin:.5rem 0}
 .flash{background:#e8f5e9;border:1px solid #a5d6a7;padding:.4rem .6rem;margin:.5rem 0}
 .err{color:#c62828;word-break:break-word}form.inline{display:inline;margin:0}button{cursor:pointer}
-nav a{margin-right:1rem}small{color:#666}code{font-size:12px}
+nav a{margin-right:1rem}small{color:#666}code{font-size:12px}time[title]{text-decoration:underline dotted #aaa}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:.6rem 1rem}
+figure{margin:0;background:#fff;border:1px solid #e3e3e3;padding:.4rem .5rem .2rem}
+figcaption{font-weight:600;font-size:.9rem;margin-bottom:.2rem}
+svg.chart{display:block;width:100%;height:auto;font:11px system-ui,sans-serif}
+svg.chart text{fill:#555}svg.chart .grid{stroke:#e8e8e8}svg.chart .empty{fill:#999;font-style:italic}
+svg.chart rect:hover,svg.chart g.series:hover{opacity:.75}
 </style></head><body>
 <nav><a href="/ops">Dashboard</a><a href="/metrics">/metrics</a><a href="/ops/status.json">JSON</a>
 {% if logout %}<form class="inline" method="post" action="/ops/logout"><button>Log out</button></form>{% endif %}</nav>
@@ -72,39 +83,42 @@ nav a{margin-right:1rem}small{color:#666}code{font-size:12px}
 </body></html>"""
 
 DASHBOARD = """{% extends "base" %}{% block body %}
-<h1>{{ service }} — operations <small>{{ snap.mode }} mode · {{ snap.generated_at }}</small></h1>
+<h1>{{ service }} — operations <small>{{ snap.mode }} mode · {{ when(snap.generated_at) }}</small></h1>
 <p>Sources: {% for state, n in snap.sources_by_state.items() %}<span class="state {{ classes[state] }}">{{ state }}
 {{ n }}</span> {% endfor %} · overdue: <b id="overdue-count">{{ snap.pipeline.overdue|length }}</b>
 · dead letters: <b>{{ snap.failures.dead_letters|length }}</b>
 · channels failing to publish: <b id="publish-failing-count"{% if snap.publishing.failing %} class="err"{% endif %}>{{
 snap.publishing.failing|length }}</b></p>
 
+<h2 id="trends">Last 24 hours <small>(sampled every {{ duration(sample_seconds) }}; times in UTC)</small></h2>
+<div class="charts">{% for c in charts %}<figure><figcaption>{{ c.title }}</figcaption>{{ c.svg|safe }}</figure>
+{% endfor %}</div>
+
 <h2 id="sources">Sources</h2>
-<table id="sources-table"><thead><tr><th>id</th><th>partner</th><th>kind</th><th>URL / path</th><th>state</th>
-<th>last attempt</th><th>last success</th><th>errors</th><th>last error</th><th>next poll</th><th>interval</th>
-<th>items 24 h</th><th>actions</th></tr></thead><tbody>
+<table id="sources-table"><thead><tr><th>source</th><th>URL / path</th><th>state</th><th>last attempt</th>
+<th>last success</th><th>errors</th><th>next poll</th><th>items 24 h</th><th>actions</th></tr></thead><tbody>
 {% for s in snap.sources %}<tr id="source-{{ s.id }}" data-state="{{ s.state }}">
-<td><a href="/ops/sources/{{ s.id }}">{{ s.id }}</a></td><td>{{ s.partner }}</td><td>{{ s.kind }}</td>
-<td><code>{{ s.effective_url or s.source }}</code></td>
+<td><a href="/ops/sources/{{ s.id }}">#{{ s.id }}</a> {{ s.partner }}<br><small>{{ s.kind }}</small></td>
+<td class="where"><code>{{ s.effective_url or s.source }}</code></td>
 <td><span class="state {{ classes[s.state] }}">{{ s.state }}</span>{% if s.paused %} <small>paused</small>{% endif %}
-{% if s.overdue %} <small class="err">overdue {{ age(s.overdue_seconds) }}</small>{% endif %}
-{% if s.state == "quiet" %} <small>silent {{ age(s.silence_seconds) }}
-(usual gap {{ age(s.usual_gap_seconds) }})</small>{% endif %}</td>
-<td class="last-attempt"><time datetime="{{ s.last_attempt or '' }}">{{ s.last_attempt or "never" }}</time>
-<br><small>{{ ago(s.last_attempt) }}</small></td>
-<td>{{ s.last_success or "never" }}<br><small>{{ ago(s.last_success) }}</small></td>
-<td class="num">{{ s.consecutive_errors }}</td>
-<td class="err">{{ s.last_error or "" }}</td><td>{{ s.next_poll or "-" }}<br><small>{{ ago(s.next_poll) }}</small></td>
-<td class="num">{{ s.interval }}s</td>
+{% if s.overdue %}<br><small class="err">overdue {{ duration(s.overdue_seconds) }}</small>{% endif %}
+{% if s.state == "quiet" %}<br><small>silent {{ duration(s.silence_seconds) }}
+(usual gap {{ duration(s.usual_gap_seconds) }})</small>{% endif %}</td>
+<td class="when last-attempt">{{ when(s.last_attempt) }}</td>
+<td class="when">{{ when(s.last_success) }}</td>
+<td class="err">{% if s.consecutive_errors %}<b>{{ s.consecutive_errors }}</b> in a row{% if s.last_error %}:
+{% endif %}{% endif %}{{ s.last_error or "" }}</td>
+<td class="when">{{ when(s.next_poll, "-") }}<br><small>every {{ duration(s.interval) }}</small>{% if s.interval_reason
+%}<br><small class="interval-reason">{{ s.interval_reason }}</small>{% endif %}</td>
 <td class="num">{{ s.items_24h }}</td>
-<td>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
+<td class="actions">{% if s.kind in ("feed", "folder") %}<form method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button name="action" value="poll">Poll now</button></form>
 {% endif %}
-{% if s.paused or s.state == "disabled" %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/resume">
+{% if s.paused or s.state == "disabled" %}<form method="post" action="/ops/sources/{{ s.id }}/resume">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button>Resume</button></form>
-{% else %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/pause">
+{% else %}<form method="post" action="/ops/sources/{{ s.id }}/pause">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button>Pause</button></form>{% endif %}</td></tr>
-{% else %}<tr><td colspan="13">No sources configured.</td></tr>{% endfor %}
+{% else %}<tr><td colspan="9">No sources configured.</td></tr>{% endfor %}
 </tbody></table>
 
 <h2 id="pipeline">Pipeline</h2>
@@ -115,11 +129,12 @@ snap.publishing.failing|length }}</b></p>
 {% for w in ("1h", "24h") %}{% for k in ("received", "updated", "rejected", "published") %}
 <td class="num">{{ p[k ~ "_" ~ w] }}</td>{% endfor %}{% endfor %}</tr>{% endfor %}</tbody></table>
 <p>Lag from the partner's publish time (items first seen in the last 24 h):
-to first seen p50 {{ age(lag.first_seen.p50) }}, p95 {{ age(lag.first_seen.p95) }} ({{ lag.first_seen.count }} items);
-to republished p50 {{ age(lag.republished.p50) }}, p95 {{ age(lag.republished.p95) }}
+to first seen p50 {{ duration(lag.first_seen.p50) }}, p95 {{ duration(lag.first_seen.p95) }}
+({{ lag.first_seen.count }} items);
+to republished p50 {{ duration(lag.republished.p50) }}, p95 {{ duration(lag.republished.p95) }}
 ({{ lag.republished.count }} items).</p>
 <p>Overdue sources (due but not yet polled): {% for o in snap.pipeline.overdue %}<a href="/ops/sources/{{ o.id }}">{{
-o.partner }} #{{ o.id }}</a> ({{ age(o.overdue_seconds) }}){% if not loop.last %}, {% endif %}
+o.partner }} #{{ o.id }}</a> ({{ duration(o.overdue_seconds) }}){% if not loop.last %}, {% endif %}
 {% else %}none{% endfor %}</p>
 
 <h2 id="publishing">Publishing</h2>
@@ -128,13 +143,13 @@ o.partner }} #{{ o.id }}</a> ({{ age(o.overdue_seconds) }}){% if not loop.last %
 <th>failures in all</th><th>next retry</th><th>last error</th></tr></thead><tbody>
 {% for f in pub.failing %}<tr data-channel="{{ f.channel }}">
 <td><span class="state bad">failing</span> {{ f.channel }}</td>
-<td>{{ f.failing_since }}<br><small>{{ ago(f.failing_since) }}</small></td>
+<td class="when">{{ when(f.failing_since) }}</td>
 <td class="num">{{ f.consecutive_failures }}</td><td class="num">{{ f.failures_total }}</td>
-<td>{{ f.next_retry_at or "-" }}<br><small>{{ ago(f.next_retry_at) }}</small></td>
+<td class="when">{{ when(f.next_retry_at, "-") }}</td>
 <td class="err">{{ f.last_error }}</td></tr>{% endfor %}</tbody></table>
 {% else %}<p id="publish-ok"><span class="state ok">ok</span> every channel written.</p>{% endif %}
 <p>Notices waiting for their channels to be written: {{ pub.pending_notices.count }}{% if
-pub.pending_notices.oldest_seconds %} (oldest {{ age(pub.pending_notices.oldest_seconds) }}){% endif %}.</p>
+pub.pending_notices.oldest_seconds %} (oldest {{ duration(pub.pending_notices.oldest_seconds) }}){% endif %}.</p>
 
 <h2 id="queues">Queues</h2>
 {% set q = snap.queues %}
@@ -142,10 +157,10 @@ pub.pending_notices.oldest_seconds %} (oldest {{ age(pub.pending_notices.oldest_
 {% if q.note %}<p>{{ q.note }}</p>{% endif %}
 <table><thead><tr><th>queue</th><th>waiting</th><th>oldest message</th></tr></thead><tbody>
 {% for r in q.queues %}<tr><td>{{ r.queue }}</td><td class="num">{{ r.depth }}</td>
-<td>{{ age(r.oldest_age_seconds) }}</td></tr>{% endfor %}</tbody></table>
+<td>{{ duration(r.oldest_age_seconds) }}</td></tr>{% endfor %}</tbody></table>
 <p>{% if q.mode == "embedded" %}In-process executor: {{ q.running }} job(s) running.
 {% else %}Tasks running (reserved by workers): {{ q.running if q.running is not none else "?" }}{% if
-q.oldest_running_age_seconds %}, oldest {{ age(q.oldest_running_age_seconds) }}{% endif %}.
+q.oldest_running_age_seconds %}, oldest {{ duration(q.oldest_running_age_seconds) }}{% endif %}.
 Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }}{% if q.workers %}
 ({{ q.workers|join(", ") }}){% endif %}{% endif %}.{% endif %}</p>
 
@@ -154,7 +169,7 @@ Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }
 <table id="dead-letters"><thead><tr><th>id</th><th>task</th><th>args</th><th>attempts</th><th>created</th><th>error</th>
 <th></th></tr></thead><tbody>
 {% for d in snap.failures.dead_letters %}<tr id="dead-letter-{{ d.id }}"><td>{{ d.id }}</td><td>{{ d.task }}</td>
-<td><code>{{ d.args }}</code></td><td class="num">{{ d.attempts }}</td><td>{{ d.created_at }}</td>
+<td><code>{{ d.args }}</code></td><td class="num">{{ d.attempts }}</td><td class="when">{{ when(d.created_at) }}</td>
 <td class="err">{{ d.error }}</td><td><form class="inline" method="post" action="/ops/dead-letters/{{ d.id }}/replay">
 <input type="hidden" name="csrf" value="{{ csrf }}"><button>Replay</button></form></td></tr>
 {% else %}<tr><td colspan="7">None.</td></tr>{% endfor %}</tbody></table>
@@ -173,10 +188,13 @@ Workers online: {% if q.workers is none %}unknown{% else %}{{ q.workers|length }
 SOURCE = """{% extends "base" %}{% block title %}Source {{ s.id }}{% endblock %}{% block body %}
 <h1>Source {{ s.id }} · {{ s.partner }} <span class="state {{ classes[s.state] }}">{{ s.state }}</span></h1>
 <table id="source-detail">
-{% for k in ("kind", "source", "effective_url", "interval", "last_attempt", "last_success", "consecutive_errors",
+{% for k in ("kind", "source", "effective_url", "interval", "configured_interval", "max_interval",
+"interval_reason", "last_attempt", "last_success", "consecutive_errors",
 "last_error", "last_error_at", "last_status", "next_poll", "items_24h", "last_item", "disabled_reason",
-"parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{{
-s[k] if s[k] is not none else "-" }}</td></tr>{% endfor %}
+"parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{% if k in (
+"last_attempt", "last_success", "last_error_at", "next_poll", "last_item") %}{{ when(s[k], "-") }}{%
+elif k == "interval" %}{{ duration(s[k]) }}{% else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
+{% endfor %}
 </table>
 <p>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><input type="hidden" name="next" value="/ops/sources/{{ s.id }}">
@@ -189,7 +207,7 @@ s[k] if s[k] is not none else "-" }}</td></tr>{% endfor %}
 <h2>Recent polls</h2>
 <table id="polls"><thead><tr><th>started</th><th>outcome</th><th>HTTP</th><th>ms</th><th>new</th><th>updated</th>
 <th>unchanged</th><th>rejected</th><th>error</th></tr></thead><tbody>
-{% for p in polls %}<tr><td>{{ p.started_at }}</td><td><span class="state {{
+{% for p in polls %}<tr><td class="when">{{ when(p.started_at) }}</td><td><span class="state {{
 "bad" if p.outcome == "error" else "ok" }}">{{ p.outcome }}</span></td>
 <td>{{ p.http_status or "" }}</td><td class="num">{{ p.duration_ms }}</td>
 <td class="num">{{ p.new }}</td><td class="num">{{ p.updated }}</td><td class="num">{{ p.unchanged }}</td>
@@ -283,16 +301,22 @@ class Access:
         return Verdict(401, "operator token required")
 
 
-def _ago(iso: str | None) -> str:
-    """"5m ago" / "in 3h 2m" for an ISO timestamp ("" when none)."""
+def relative(at: datetime, now: datetime) -> str:
+    """"6 s ago", "in 4 min", "just now"."""
+    delta = (now - at).total_seconds()
+    if abs(delta) < 1:
+        return "just now"
+    return f"{duration(delta)} ago" if delta > 0 else f"in {duration(delta)}"
+
+
+def when(iso: str | None, missing: str = "never", now: datetime | None = None) -> Markup:
+    """A moment human-first: `<time>` saying how long ago (or until), the exact time on hover and in its
+    `datetime` attribute (as stored, for scripts and tests)."""
     if not iso:
-        return ""
-    from datetime import datetime
-
-    from syndication.clock import utcnow
-
-    delta = (utcnow() - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds()
-    return f"{human_age(delta)} ago" if delta >= 0 else f"in {human_age(-delta)}"
+        return Markup("<span class=\"never\">{}</span>").format(missing)
+    at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    exact = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, exact, relative(at, now or utcnow()))
 
 
 def _is_loopback(host: str) -> bool:
@@ -319,6 +343,15 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def trend_charts(rt: Runtime, sources: list[dict[str, Any]], now: datetime | None = None) -> list[Drawn]:
+    """The dashboard's charts of the last 24 h, from ops_samples."""
+    now = now or utcnow()
+    rows = ops.samples_since(rt, now - timedelta(hours=25))
+    samples = [Sample(r.taken_at, r.metric, r.subject, r.value) for r in rows]
+    labels = {str(s["id"]): f'{s["partner"]} #{s["id"]}' for s in sources if s.get("id") is not None}
+    return dashboard_charts(samples, now, rt.settings.ops.sample_seconds, labels)
+
+
 def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
     access = Access(rt, app.state.auth_throttle)
@@ -327,7 +360,7 @@ def install(app: FastAPI, rt: Runtime) -> None:
     def page(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
         body = _env.get_template(name).render(
             service=rt.settings.service_name, loopback_only=access.loopback_only, csrf=access.csrf(),
-            classes=STATE_CLASSES, age=human_age, ago=_ago, flash=request.query_params.get("msg"),
+            classes=STATE_CLASSES, duration=duration, when=when, flash=request.query_params.get("msg"),
             logout=access.token is not None and COOKIE in request.cookies, **ctx)
         headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -379,7 +412,8 @@ def install(app: FastAPI, rt: Runtime) -> None:
         if (resp := guard(request)) is not None:
             return resp
         snap = ops.snapshot(rt)
-        return page("dashboard", request, snap=snap, lag=snap["pipeline"]["lag_seconds"], refresh=refresh)
+        return page("dashboard", request, snap=snap, lag=snap["pipeline"]["lag_seconds"], refresh=refresh,
+                    charts=trend_charts(rt, snap["sources"]), sample_seconds=rt.settings.ops.sample_seconds)
 
     @app.get("/ops/status.json", include_in_schema=False)
     def status_json(request: Request) -> Response:

@@ -212,9 +212,11 @@ def test_429_and_503_honour_retry_after(
 # ---------------------------------------------------------------- adaptive interval
 
 
-def test_adaptive_interval_follows_the_publishing_rate(
+def test_adaptive_interval_follows_the_publishing_rate_within_the_sources_bound(
     make_runtime: Callable[..., Runtime], feed_server: FeedServer
 ) -> None:
+    """[newcomer] A quiet feed is polled less often only up to its bound (4 x interval, within the 1 h cap), says
+    why, and comes back to the configured interval at once when a new item appears."""
     from email.utils import format_datetime
 
     from tests.builders import rss_item
@@ -222,19 +224,47 @@ def test_adaptive_interval_follows_the_publishing_rate(
     now = utcnow()
     quiet = [rss_item(i, date=format_datetime(now - timedelta(days=2 * i + 1))) for i in range(3)]
     url = feed_server.add_feed("/f.rss", rss(quiet))
-    rt, sid = one_feed_runtime(make_runtime, url, interval=300)
+    rt, sid = one_feed_runtime(make_runtime, url, interval=60)
     jobs.poll_source(rt, sid)
     st = status_of(rt)
-    assert st["configured_interval"] == 300
-    assert st["interval"] == rt.settings.fetch.max_interval  # ~1 item / 2 days -> the 6 h maximum
-    busy = [rss_item(i, date=format_datetime(now - timedelta(minutes=15 * i))) for i in range(40)]
+    assert (st["interval"], st["configured_interval"], st["interval_reason"]) == (60, 60, None)  # new items
+    assert st["max_interval"] == 240 and rt.settings.fetch.max_interval == 3600
+    jobs.poll_source(rt, sid)  # nothing new: ~1 item / 2 days, the newest a day old
+    st = status_of(rt)
+    assert st["interval"] == 240  # not 6 h: the bound
+    assert st["interval_reason"] == "quiet feed: no new items for 1d 0h"
+    busy = [rss_item(i + 100, date=format_datetime(now - timedelta(minutes=15 * i))) for i in range(40)]
     feed_server.add_feed("/f.rss", rss(busy))
     jobs.poll_source(rt, sid)
     st = status_of(rt)
-    assert 800 <= st["interval"] <= 900  # 40 items in ~10 h: one every ~15 min
+    assert (st["interval"], st["interval_reason"]) == (60, None)  # new items: back at once
+    jobs.poll_source(rt, sid)
+    st = status_of(rt)
+    assert 60 < st["interval"] <= 240 and st["interval_reason"]  # 40 items in ~10 h: one every ~15 min, bounded
     with rt.sessions() as s:
         src = s.get(Source, sid)
         assert src is not None and src.current_interval == st["interval"]
+        assert (src.next_poll_at - src.last_attempt_at).total_seconds() == pytest.approx(st["interval"], abs=1)
+
+
+def test_a_wait_chosen_under_the_old_6_h_default_is_cut_to_the_bound_at_start(
+    make_runtime: Callable[..., Runtime], feed_server: FeedServer
+) -> None:
+    """A source left waiting 6 h by an earlier version (or a bound since lowered) is polled within its bound,
+    not when that long wait ends; one backing off after errors keeps its backoff."""
+    url = feed_server.add_feed("/f.rss", rss(1))
+    rt, sid = one_feed_runtime(make_runtime, url, interval=60)
+    now = utcnow()
+    with rt.sessions.begin() as s:
+        src = s.get(Source, sid)
+        assert src is not None
+        src.current_interval, src.last_attempt_at, src.next_poll_at = 21600, now, now + timedelta(hours=6)
+    rt.close()
+    rt, sid = one_feed_runtime(make_runtime, url, interval=60)  # start again: partners are synced
+    with rt.sessions() as s:
+        src = s.get(Source, sid)
+        assert src is not None and src.current_interval == 240
+        assert (src.next_poll_at - now).total_seconds() == pytest.approx(240, abs=1)
 
 
 # ---------------------------------------------------------------- limits

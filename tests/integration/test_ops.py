@@ -200,9 +200,9 @@ def test_metrics_parse_and_match_the_database(two_sources: Runtime, feed_server:
     assert buckets == sorted(buckets) and buckets[-1] == n_polls
     assert m["syndication_publish_lag_seconds_count"][0][1] == 3
     assert m["syndication_overdue_sources"][0][1] == 0
-    assert {lb["queue"] for lb, _ in m.get("syndication_queue_depth", [])} <= {"poll", "publish"}
+    assert {lb["queue"] for lb, _ in m.get("syndication_queue_depth", [])} <= {"poll", "publish", "notify"}
     assert m["syndication_tasks_running"][0][1] == 0
-    assert "# TYPE syndication_deliveries_total counter" in resp.text
+    assert "# TYPE syndication_deliveries gauge" in resp.text  # current states: it goes down ([hardening] 7)
 
 
 def test_overdue_source_is_counted(two_sources: Runtime) -> None:
@@ -420,8 +420,25 @@ def test_failed_delivery_is_listed_and_retried(two_sources: Runtime) -> None:
         row = s.get(models.Delivery, delivery_id)
         assert row.state == "pending" and row.expires_at > now
     m = metric_samples(client.get("/metrics").text)
-    assert {lb["state"]: v for lb, v in m["syndication_deliveries_total"]} == {"pending": 1}
+    assert {lb["state"]: v for lb, v in m["syndication_deliveries"]} == {"pending": 1, "retrying": 0, "failed": 0}
     with rt.sessions() as s:
         kinds = dict(s.execute(select(models.Notice.kind, func.count()).group_by(models.Notice.kind)).all())
+    kinds["republished"] -= 1  # the notice this test wrote by hand: counters count the notices the service creates
     assert {lb["kind"]: v for lb, v in m["syndication_notices_total"]} == kinds and kinds["republished"] >= 1
     assert ops.failed_deliveries(rt)["items"] == []
+
+
+def test_status_and_ops_say_why_the_interval_differs(two_sources: Runtime) -> None:
+    """[newcomer] A source not polled at its configured interval says why, in `status --json` and on /ops."""
+    rt = two_sources
+    client = TestClient(create_app(rt), client=LOOPBACK)
+    snap = client.get("/ops/status.json").json()
+    rows = {s["partner"]: s for s in snap["sources"]}
+    assert rows["good"]["interval_reason"] is None  # new items: polled as configured
+    assert rows["good"]["interval"] == rows["good"]["configured_interval"]
+    reason = rows["bad"]["interval_reason"]
+    assert re.fullmatch(r"backoff after \d consecutive errors? \(HTTP 500\): next poll in \S+( \S+)?", reason), reason
+    page = client.get("/ops").text
+    assert f'<small class="interval-reason">{reason}</small>' in page
+    detail = client.get(f"/ops/sources/{source_id(rt, 'bad')}").text
+    assert "interval_reason" in detail and reason in detail

@@ -15,11 +15,6 @@ pytestmark = pytest.mark.redis
 runner = CliRunner()
 
 
-def test_queues_embedded_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["queues"])
-    assert result.exit_code == 2 and "no broker configured" in result.output
-
-
 def test_queues_counts_waiting_tasks_under_the_key_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNDICATION_BROKER_URL", redis_url)
     monkeypatch.setenv("SYNDICATION_CELERY__KEY_PREFIX", "qtest:")
