@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from syndication.health import human_age
+from syndication.clock import human_age
 from syndication.retry import backoff, honouring_retry_after, parse_retry_after
 
 WEEK = timedelta(days=7)

@@ -49,7 +49,7 @@ from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
-from syndication.publish.channels import ChannelSpec, channel_specs, embargo_passed, item_uid, under_embargo
+from syndication.publish.channels import channel_specs, embargo_passed
 from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
     ENTRY_CACHE,
@@ -63,6 +63,7 @@ from syndication.publish.feeds import (
 )
 from syndication.publish.files import write_if_changed
 from syndication.publish.marks import mark_dirty
+from syndication.publish.published import ChannelSpec, item_uid, under_embargo
 from syndication.settings import Settings
 
 

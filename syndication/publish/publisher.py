@@ -18,16 +18,11 @@ from syndication.db.models import Channel, ChannelFile, Event, Partner
 from syndication.db.session import transaction
 from syndication.publish import archives, failures
 from syndication.publish.archives import PageState
-from syndication.publish.channels import (
-    ChannelSpec,
-    channel_specs,
-    channels_for_partner,
-    partner_infos,
-    select_items,
-)
+from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
 from syndication.publish.files import sha256, write_if_changed
 from syndication.publish.marks import mark_dirty
+from syndication.publish.published import ChannelSpec, channels_for_partner
 from syndication.settings import Settings
 
 log = logging.getLogger(__name__)

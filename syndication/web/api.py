@@ -731,7 +731,8 @@ class Api:
     # -- item status
 
     def item_status(self, partner_id: str, item_id: str) -> ItemStatus:
-        from syndication.publish.channels import channel_specs, item_uid, partner_infos, select_items
+        from syndication.publish.channels import channel_specs, partner_infos, select_items
+        from syndication.publish.published import item_uid
 
         now = utcnow()
         settings = self.rt.settings

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
-from syndication.publish.channels import ChannelSpec, PartnerInfo, PublishedItem, channel_specs, item_uid
+from syndication.publish.channels import channel_specs
 from syndication.publish.feeds import (
     AT,
     ATOM,
@@ -24,6 +24,7 @@ from syndication.publish.feeds import (
     render_json,
     render_rss,
 )
+from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
 

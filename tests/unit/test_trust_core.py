@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndication.publish.channels import is_publicly_known, under_embargo
+from syndication.publish.channels import is_publicly_known
+from syndication.publish.published import under_embargo
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
