@@ -357,8 +357,8 @@ def test_json_logs_when_configured(monkeypatch: pytest.MonkeyPatch, capsys: pyte
         assert cli.setup_logging() == {"log_config": None, "access_log": False}
         monkeypatch.setenv("SYNDICATION_LOG__ACCESS", "true")
         assert cli.setup_logging()["access_log"] is True
-        logging.getLogger("syndication.jobs").debug("poll of %s done", 7, extra={"partner": "turan", "source_id": 7,
-                                                                               "item_id": 42})
+        logging.getLogger("syndication.jobs").debug(
+            "poll of %s done", 7, extra={"partner": "turan", "source_id": 7, "item_id": 42})
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert line["message"] == "poll of 7 done" and line["level"] == "debug"
         assert (line["partner"], line["source_id"], line["item_id"]) == ("turan", 7, 42)
