@@ -18,6 +18,8 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
+# Private: feedparser has no public date parser, and this is the one its parse() uses (so both parsers date
+# entries alike); pinned by feedparser<7 in pyproject.toml and tested in tests/unit/test_private_apis.py.
 from feedparser.datetimes import _parse_date
 from lxml import etree
 

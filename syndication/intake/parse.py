@@ -18,6 +18,10 @@ from typing import Any
 
 import feedparser
 
+# Private: feedparser has no public date parser, and this is the one its parse() uses; pinned by feedparser<7
+# in pyproject.toml and tested in tests/unit/test_private_apis.py.
+from feedparser.datetimes import _parse_date
+
 from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
 
 # A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
@@ -419,7 +423,7 @@ def _parse_dt(value: Any) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        parsed = feedparser._parse_date(value)  # RFC 822 and friends
+        parsed = _parse_date(value)  # RFC 822 and friends
         return _struct_to_dt(parsed)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
