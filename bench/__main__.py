@@ -1,6 +1,8 @@
 """python -m bench [WORKLOAD] [--json] [--quick] [--minutes N]
 
-WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all).
+WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
+also embedded (ingest without the scaled part) and attribution (the labelled credit corpus scored, every credit
+read from the real feeds listed, time per item).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5).
 """
@@ -22,7 +24,8 @@ from bench import procs, real, workloads
 from bench.common import machine
 
 WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
-EXTRA = ("embedded",)  # ingest without the scaled part (for before/after comparisons)
+# ingest without the scaled part (for before/after comparisons); the attribution corpus and real-feed credits
+EXTRA = ("embedded", "attribution")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         fastparse.try_parse = lambda *a, **k: None  # type: ignore[assignment]
     size = workloads.QUICK if args.quick else workloads.FULL
     chosen = WORKLOADS if args.workload == "all" else (args.workload,)
+    if args.workload == "all" and not args.quick:
+        chosen = tuple(w for w in chosen if w != "soak")  # minutes long: run it by name (`bench soak`)
     started = time.perf_counter()
     failed: list[str] = []
     report: dict[str, Any] = {
@@ -55,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         f"lxml fast path {'on' if report['fast_path'] else 'OFF'}"
         + ("; PROPOSED story matching patched in (embedded and workers)" if report["proposed_stories"] else ""))
     res = report["results"]
+    if args.workload == "attribution":
+        from bench import attribution
+
+        r = attribution.run(None if args.quick else real.corpus_archive())
+        for line in r["report"] + r.get("real", {}).get("report", []):
+            say(line)
+        res["attribution"] = r
+        chosen = ()
     with workloads.tmpdir() as tmp:
         work = Path(tmp)
         if "real" in chosen:

@@ -93,6 +93,9 @@ def _write_pending(session: Session) -> None:
     pending: dict[tuple[str, str], int] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
+    # The transaction's own changes first: counter rows are then the last locks it takes, held only for the
+    # commit, and never before a row another transaction could hold while waiting for a counter (no deadlock).
+    session.flush()
     rows = [{"name": name, "labels": labels, "value": n} for (name, labels), n in sorted(pending.items())]
     dialect = session.get_bind().dialect.name
     # Row by row in sorted order: a multi-row upsert does not promise to lock in VALUES order.

@@ -28,6 +28,10 @@ class PartnerPolicy:
     default_image_credit: str | None = None
     furniture_selectors: tuple[str, ...] = ()
     furniture_patterns: tuple[str, ...] = ()
+    # Extra credit rules by line table ("dateline", "byline", "photo", "credit_line", "inline") and extra
+    # agency names (see syndication/pipeline/credits.py and docs/attribution.md).
+    credit_patterns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    credit_agencies: tuple[str, ...] = ()
     allowed_iframe_hosts: tuple[str, ...] = ()
     embargo_delay: int = 0  # seconds
 
@@ -61,6 +65,10 @@ class ParsedEntry:
     embargo_until: datetime | None = None
     original_agency: str | None = None
     image_credit: str | None = None
+    # The dates as the document wrote them, when the parser kept the text: what operators are shown when
+    # normalisation sets a date aside (pipeline/dates.py), including text no date parser could read.
+    published_raw: str | None = None
+    updated_raw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,22 @@ class Attribution:
     source_place: str | None = None
     dateline_agency: str | None = None
     extracted_from: tuple[str, ...] = ()  # "body:source-line", "entry:author", ... per field
+    # Every credit read from the body (kind, value, the line and offsets it came from, the rule), less
+    # those the partner's own metadata already carries.
+    credits: tuple[Credit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One credit read from the copy: what it is, its value, and the line and offsets it came from."""
+
+    kind: str  # agency | source | place | date | byline | photo
+    value: str
+    line: str  # the text line (a paragraph, a <br>-separated part, a caption) it was read from
+    start: int  # offsets of the value in `line`
+    end: int
+    rule: str  # "<table>:<rule>", e.g. "dateline:wire-parenthesis"
+    caption: str | None = None  # photo credits: the caption the credit closes
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +139,16 @@ class ImageCredit:
     credit: str
     caption: str | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DateSetAside:
+    """A partner's date we could not use (pipeline/dates.py), kept for operators: which field, the value
+    as the partner wrote it, and why it was set aside."""
+
+    field: str  # "published" | "updated" | "embargo_until"
+    raw: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +177,7 @@ class NormalisedItem:
     title_key: str = ""
     body_hash: str | None = None
     simhash: int | None = None
+    dates_set_aside: tuple[DateSetAside, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

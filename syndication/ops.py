@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -506,46 +507,71 @@ def snapshot(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
 
 
 OPS_SAMPLE_KEEP = timedelta(hours=48)  # the charts show 24 h; a day more to look back on after an incident
-# Published counts trail their slot by this much (at most one slot): an item relayed at a slot's end gets
-# time to be written before it is looked for (else it would be missed by this slot and out of the next one's).
-PUBLISH_SETTLE = timedelta(seconds=60)
+# A slot is counted only this long after it ends (at most one slot), so what was happening at its end has been
+# written: an item's ingest or a channel's publish still committing. Polls are counted by when they ended.
+SAMPLE_SETTLE = timedelta(seconds=30)
+SAMPLE_CATCH_UP = 12  # slots missed while no scheduler ran (a restart, a busy machine) sampled late, at most
+SAMPLED = "sampled"  # a slot's marker row: sampled, whatever its counts (zero counts are not written)
 
 
 def sample_slot(now: datetime, every_seconds: int) -> datetime:
-    """The end of the last whole sampling slot at `now`: slots are aligned on the epoch, so every process
-    (and every restart) sampling at about the same time names the same slot."""
+    """The start of the sampling slot holding `now`: slots are aligned on the epoch, so every process (and
+    every restart) names the same slots. A slot's counts are stored at its end (`taken_at`)."""
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     seconds = int((now - epoch).total_seconds())
     return epoch + timedelta(seconds=seconds - seconds % every_seconds)
 
 
-def sample_rows(
-    slot: datetime, *, received: dict[str, int], published: dict[str, int], lags: list[float],
-    errors: dict[int, int], queue_depths: dict[str, int] | None,
-) -> list[dict[str, Any]]:
-    """The ops_samples rows of one slot. Counts of zero are left out (a missing row reads as 0); queue depths
-    are written even when 0, so a flat line tells "sampled, empty" from "not sampled"."""
+@dataclass(frozen=True, slots=True)
+class SlotFigures:
+    """What happened during one slot (pure data; the rows of ops_samples come from it)."""
+
+    received: dict[str, int] = field(default_factory=dict)  # partner -> items first seen
+    published: dict[str, int] = field(default_factory=dict)  # partner -> items republished
+    lags: list[float] = field(default_factory=list)  # republish lags of those items, seconds
+    errors: dict[int, int] = field(default_factory=dict)  # source id -> polls that ended in error
+
+
+def slots_to_sample(last_sampled: datetime | None, now: datetime, every_seconds: int) -> list[datetime]:
+    """The ends of the slots to count now, oldest first: every slot that has settled since the last one
+    sampled, at most SAMPLE_CATCH_UP of them."""
+    every = timedelta(seconds=every_seconds)
+    newest = sample_slot(now - min(SAMPLE_SETTLE, every), every_seconds)
+    first = newest - every * (SAMPLE_CATCH_UP - 1)
+    if last_sampled is not None:
+        first = max(first, last_sampled + every)
+    return [first + every * i for i in range(int((newest - first) / every) + 1)] if first <= newest else []
+
+
+def sample_rows(slot_end: datetime, figures: SlotFigures) -> list[dict[str, Any]]:
+    """The ops_samples rows of one slot: its marker, then only the counts that are not zero (a missing row
+    reads as 0) and the lag percentiles when something was republished."""
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, subject: str, value: float) -> None:
-        rows.append({"taken_at": slot, "metric": metric, "subject": subject, "value": float(value)})
+        rows.append({"taken_at": slot_end, "metric": metric, "subject": subject, "value": float(value)})
 
-    for partner, n in sorted(received.items()):
+    add(SAMPLED, "", 1)
+    for partner, n in sorted(figures.received.items()):
         if n:
             add("received", partner, n)
-    for partner, n in sorted(published.items()):
+    for partner, n in sorted(figures.published.items()):
         if n:
             add("published", partner, n)
-    summary = health.lag_summary(lags)
+    summary = health.lag_summary(figures.lags)
     if summary["count"]:
         add("republish_lag_p50", "", float(summary["p50"] or 0))
         add("republish_lag_p95", "", float(summary["p95"] or 0))
-    for source_id, n in sorted(errors.items()):
+    for source_id, n in sorted(figures.errors.items()):
         if n:
             add("errors", str(source_id), n)
-    for queue, depth in sorted((queue_depths or {}).items()):
-        add("queue_depth", queue, depth)
     return rows
+
+
+def queue_rows(at: datetime, depths: dict[str, int] | None) -> list[dict[str, Any]]:
+    """Queue depth now, per queue, even when 0 (a flat line tells "sampled, empty" from "not sampled")."""
+    return [{"taken_at": at, "metric": "queue_depth", "subject": q, "value": float(n)}
+            for q, n in sorted((depths or {}).items())]
 
 
 def _queue_depths(rt: Runtime) -> dict[str, int] | None:
@@ -561,53 +587,82 @@ def _queue_depths(rt: Runtime) -> dict[str, int] | None:
     return {str(q["queue"]): int(q["depth"]) for q in state.get("queues", [])}
 
 
+def _slot_figures(session: Session, ends: list[datetime], every: timedelta,
+                  longest_poll: timedelta) -> dict[datetime, SlotFigures]:
+    """Count what happened in each slot (ends: the slots' ends, consecutive, oldest first) in one pass."""
+    start, stop = ends[0] - every, ends[-1]
+    out = {end: SlotFigures() for end in ends}
+
+    def slot_of(at: datetime) -> SlotFigures | None:
+        if not start <= at < stop:
+            return None
+        return out.get(start + every * (int((at - start) / every) + 1))
+
+    for partner, seen in session.execute(select(Item.partner_id, Item.first_seen_at)
+                                         .where(Item.first_seen_at >= start, Item.first_seen_at < stop)):
+        if (fig := slot_of(seen)) is not None:
+            fig.received[partner] = fig.received.get(partner, 0) + 1
+    # A poll's row is written when it ends (a fetch may take fetch.total_timeout): counted by its end.
+    for source_id, started, ms in session.execute(
+        select(Poll.source_id, Poll.started_at, Poll.duration_ms)
+        .where(Poll.started_at >= start - longest_poll, Poll.started_at < stop, Poll.outcome == "error")
+    ):
+        if (fig := slot_of(started + timedelta(milliseconds=ms or 0))) is not None:
+            fig.errors[int(source_id)] = fig.errors.get(int(source_id), 0) + 1
+    published_at = _channel_published(session)
+    for _iid, partner, partner_published, relayed in session.execute(
+        # By the relay time index (ix_events_pending): only these slots' events are read.
+        select(Item.id, Item.partner_id, Item.published_at, func.min(Event.relayed_at))
+        .join(Event, Event.item_id == Item.id)
+        .where(Event.kind == "item.created", Event.relayed_at >= start, Event.relayed_at < stop)
+        .group_by(Item.id, Item.partner_id, Item.published_at)
+    ):
+        at = _republished_at(partner, relayed, published_at)
+        if at is not None and relayed is not None and (fig := slot_of(relayed)) is not None:
+            fig.published[partner] = fig.published.get(partner, 0) + 1
+            fig.lags.append((at - partner_published).total_seconds())
+    return out
+
+
 def take_samples(rt: Runtime, now: datetime | None = None) -> int:
-    """Sample the slot that ended last (items received and published per partner, republish lag, poll errors
-    per source, queue depth) into ops_samples, and delete samples past OPS_SAMPLE_KEEP. Returns the rows
-    written (0 when this slot was already sampled, by this process or another)."""
+    """Count the slots that settled since the last sampled one (items received and republished per partner,
+    republish lag, poll errors per source), note the queue depth now, write them to ops_samples and delete
+    samples past OPS_SAMPLE_KEEP. Returns the rows written. Several schedulers sampling at once write each
+    row once (the key is the slot, the metric and the subject)."""
     now = now or utcnow()
-    every = timedelta(seconds=rt.settings.ops.sample_seconds)
-    slot = sample_slot(now, rt.settings.ops.sample_seconds)
-    start = slot - every
-    settle = min(PUBLISH_SETTLE, every)  # sampling every few seconds (tests, demos) shows publishing as fast
+    every_s = rt.settings.ops.sample_seconds
+    every = timedelta(seconds=every_s)
     with rt.sessions() as session:
-        if session.scalar(select(OpsSample.taken_at).where(OpsSample.taken_at == slot).limit(1)) is not None:
-            return 0
-        received = {pid: int(n) for pid, n in session.execute(
-            select(Item.partner_id, func.count()).where(Item.first_seen_at >= start, Item.first_seen_at < slot)
-            .group_by(Item.partner_id))}
-        errors = {int(sid): int(n) for sid, n in session.execute(
-            select(Poll.source_id, func.count()).where(Poll.started_at >= start, Poll.started_at < slot,
-                                                       Poll.outcome == "error").group_by(Poll.source_id))}
-        published_at = _channel_published(session)
-        # By the relay time index (ix_events_pending): only this slot's events are read.
-        relayed_rows = session.execute(
-            select(Item.id, Item.partner_id, Item.published_at, func.min(Event.relayed_at))
-            .join(Event, Event.item_id == Item.id)
-            .where(Event.kind == "item.created", Event.relayed_at >= start - settle, Event.relayed_at < slot - settle)
-            .group_by(Item.id, Item.partner_id, Item.published_at)
-        ).all()
-    published: dict[str, int] = defaultdict(int)
-    lags: list[float] = []
-    for _iid, pid, partner_published, relayed in relayed_rows:
-        at = _republished_at(pid, relayed, published_at)
-        if at is not None:
-            published[pid] += 1
-            lags.append((at - partner_published).total_seconds())
-    rows = sample_rows(slot, received=received, published=dict(published), lags=lags, errors=errors,
-                       queue_depths=_queue_depths(rt))
+        last = session.scalar(select(func.max(OpsSample.taken_at)).where(OpsSample.metric == SAMPLED))
+        ends = slots_to_sample(last, now, every_s)
+        longest_poll = timedelta(seconds=rt.settings.fetch.total_timeout + 60)
+        figures = _slot_figures(session, ends, every, longest_poll) if ends else {}
+    rows = [row for end in ends for row in sample_rows(end, figures[end])]
+    rows += queue_rows(sample_slot(now, every_s), _queue_depths(rt))
     with transaction(rt.sessions) as session:
+        before = session.scalar(select(func.count()).select_from(OpsSample)) or 0
         insert_missing(session, OpsSample, rows, ("taken_at", "metric", "subject"))
+        written = (session.scalar(select(func.count()).select_from(OpsSample)) or 0) - before
         session.execute(delete(OpsSample).where(OpsSample.taken_at < now - OPS_SAMPLE_KEEP))
-    return len(rows)
+    return int(written)
 
 
-def samples_since(rt: Runtime, since: datetime) -> list[OpsSample]:
+def newest_samples(rt: Runtime) -> tuple[datetime | None, datetime | None]:
+    """When the newest slot was counted and when the newest figure was taken (queue depth is taken at the
+    current slot, counts at an older one): together they change whenever a sample is written."""
     with rt.sessions() as session:
-        found = list(session.scalars(select(OpsSample).where(OpsSample.taken_at >= since)
-                                     .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject)))
-        session.expunge_all()
-    return found
+        return (session.scalar(select(func.max(OpsSample.taken_at)).where(OpsSample.metric == SAMPLED)),
+                session.scalar(select(func.max(OpsSample.taken_at))))
+
+
+def samples_since(rt: Runtime, since: datetime) -> list[tuple[datetime, str, str, float]]:
+    """(taken_at, metric, subject, value) of the figures sampled since `since`, oldest first (plain rows: a
+    day of them is tens of thousands for a large deployment, read at every /ops refresh)."""
+    with rt.sessions() as session:
+        return [(at, metric, subject, float(value)) for at, metric, subject, value in session.execute(
+            select(OpsSample.taken_at, OpsSample.metric, OpsSample.subject, OpsSample.value)
+            .where(OpsSample.taken_at >= since, OpsSample.metric != SAMPLED)
+            .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject))]
 
 
 # ---------------------------------------------------------------- actions

@@ -107,6 +107,40 @@ def check_webhook_secret(value: SecretStr) -> SecretStr:
     return value
 
 
+class CreditPatterns(_Strict):
+    """[normalise] a partner's own credit conventions: extra regular expressions per kind of line, tried
+    before the built-in ones, with named groups saying what they carry (agency, source, place, region,
+    date, names, roles, photo, caption); and agency names to recognise (see docs/attribution.md)."""
+
+    dateline: list[str] = Field(default_factory=list)
+    byline: list[str] = Field(default_factory=list)
+    photo: list[str] = Field(default_factory=list)
+    credit_line: list[str] = Field(default_factory=list)
+    inline: list[str] = Field(default_factory=list)
+    agencies: list[str] = Field(default_factory=list)
+
+    @field_validator("dateline", "byline", "photo", "credit_line", "inline")
+    @classmethod
+    def _compiles(cls, v: list[str], info: Any) -> list[str]:
+        from syndication.pipeline.credits import validate_patterns
+
+        return validate_patterns(str(info.field_name), v)
+
+    @field_validator("agencies")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name.strip() or len(name) > 80:
+                raise ValueError(f"agency name {name!r} must be 1-80 characters")
+        return v
+
+    def tables(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(
+            (name, tuple(getattr(self, name)))
+            for name in ("dateline", "byline", "photo", "credit_line", "inline") if getattr(self, name)
+        )
+
+
 class PartnerConfig(_Strict):
     id: str
     name: str
@@ -124,6 +158,7 @@ class PartnerConfig(_Strict):
     default_image_credit: str | None = None
     furniture_selectors: list[str] = Field(default_factory=list)
     furniture_patterns: list[str] = Field(default_factory=list)
+    credit_patterns: CreditPatterns = Field(default_factory=CreditPatterns)
     allowed_iframe_hosts: list[str] = Field(default_factory=list)
     embargo_delay: int = Field(default=0, ge=0, le=30 * 86400)  # seconds after publication
     # [publish] republishing notices: webhook endpoint and secret, token for /notices/<id>.atom?token=...
@@ -396,6 +431,16 @@ class AuthSettings(_Strict):
     window_seconds: int = Field(default=60, ge=1, le=86400)
 
 
+class CacheSettings(_Strict):
+    """`[cache]`: the bounds of this process's in-memory caches (each is least-recently-used within its bound)."""
+
+    # Rendered feed entries kept by the publisher (a channel after one change re-renders one entry, not all).
+    # The windows of every channel in every format fit in about channels x window x 3 x 6 KB.
+    entries_mb: int = Field(default=48, ge=1, le=4096)
+    # Published files (and their gzip encodings) held by the web process.
+    files_mb: int = Field(default=64, ge=1, le=4096)
+
+
 class RetentionSettings(_Strict):
     """`[retention]`: history tables pruned by the scheduler (syndication.retention). Figures are kept on write
     (syndication.counters), so pruning never lowers a metric; what the story index, the relay, archives,
@@ -452,6 +497,7 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

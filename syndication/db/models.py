@@ -160,6 +160,9 @@ class Item(Base):
     # [trust] when the item was last withdrawn (0013_publish_state): an item withdrawn before its embargo
     # passed was never public, so no public output (tombstone, notice, /items page) ever names it.
     withdrawn_at: Mapped[datetime | None]
+    # [real-feeds] the partner's dates set aside by normalisation (pipeline/dates.py), as they wrote them:
+    # [{"field", "raw", "reason"}]; NULL when every date was used (0023_raw_dates).
+    partner_dates: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class ItemVersion(Base):

@@ -410,6 +410,8 @@ def _entry(e: Any, feed_lang: str | None) -> ParsedEntry:
         categories=tuple(categories),
         published=_struct_to_dt(e.get("published_parsed")),
         updated=_struct_to_dt(e.get("updated_parsed")),
+        published_raw=_str(e.get("published")),
+        updated_raw=_str(e.get("updated")),
         language=lang or feed_lang,
         base_url=base,
         enclosures=tuple(enclosures),
@@ -427,7 +429,10 @@ def _parse_dt(value: Any) -> datetime | None:
         return _struct_to_dt(parsed)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00: kept as written, normalisation sets it aside
+        return dt
 
 
 def parse_json_feed(body: bytes, ctype: str = "", *, status: int | None = None) -> ParsedFeed:
@@ -494,6 +499,8 @@ def json_item_to_entry(raw: dict[str, Any], feed_lang: str | None = None) -> Par
         categories=tags,
         published=_parse_dt(raw.get("date_published")),
         updated=_parse_dt(raw.get("date_modified")),
+        published_raw=_str(raw.get("date_published")),
+        updated_raw=_str(raw.get("date_modified")),
         language=_str(raw.get("language")) or feed_lang,
         enclosures=tuple(enclosures),
         status=_str(ext.get("status")),

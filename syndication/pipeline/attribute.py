@@ -19,7 +19,21 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from syndication.domain import ImageCredit
+from syndication.pipeline.credits import (
+    KINDS,
+    Credit,
+    CreditRules,
+    credit_rules,
+    match_credit_line,
+    match_inline,
+    match_photo,
+    photo_hint,
+)
+from syndication.pipeline.credits import match_byline as match_byline_credits
+from syndication.pipeline.credits import match_dateline as match_dateline_credits
 from syndication.pipeline.text import clean_text
+
+DEFAULT_RULES = credit_rules()
 
 # ------------------------------------------------------------------------------------------ furniture
 
@@ -51,75 +65,15 @@ BLOCK_TAGS = {
 
 # ------------------------------------------------------------------------------------------ credit lines
 
-_SEP = r"\s*[:\-–—]\s*"
-_SOURCE_WORDS = (
-    r"sources?|via|источники?|джерело|mənbə|menbe|kaynak|quelle|fuente|fonte"
-)
-_WITH_WORDS = (
-    r"with|and|citing|from|via|со ссылкой на|по данным|с|и|ilə|və|avec|citant|selon|d'après|mit|und|con|y|та|і"
-)
-# "source: commonspace.eu with Turan news agency, Baku." / "SOURCE: Turan news agency, Baku" / "Источник: ..."
-SOURCE_LINE = re.compile(
-    rf"^\s*(?:{_SOURCE_WORDS}){_SEP}(?P<dist>.+?)"
-    rf"(?:\s+(?:{_WITH_WORDS})\s+(?P<agency>.+?))?"
-    r"(?:\s*,\s*(?P<place>[^,.;:()]{2,60}?))?\s*[.;]?\s*$",
-    re.I,
-)
-_PHOTO_WORDS = (
-    r"photo(?:graph)?s?(?:\s+credits?)?|pictures?|pic|images?|foto(?:ğraf)?s?|фото(?:графия)?|şəkil|рисунок"
-    r"|crédit photo|photo credit|bildquelle|bild"
-)
-# A credit in brackets at the end of a photo line: "(picture courtesy of contact.az)", "(Trend)",
-# "(photo: AFP)", "(© Reuters)", "[courtesy Georgian Railway]".
-_PAREN_CREDIT = (
-    r"[(\[]\s*(?:(?:picture|photo|image|pic|фото|foto|şəkil)\s*(?::\s*)?)?"
-    r"(?:(?:courtesy(?:\s+of)?|by|credit:?|source:?|©|\(c\)|предоставлено|любезно предоставлено)\s*)?"
-    r"(?P<credit>[^()\[\]]{2,120}?)\s*[)\]]"
-)
-PHOTO_LINE = re.compile(
-    rf"^\s*(?:{_PHOTO_WORDS})\s*(?:{_SEP}|\s+(?=by\b|©))(?P<caption>.*?)\s*{_PAREN_CREDIT}\s*[.;]?\s*$", re.I
-)
-PHOTO_BY = re.compile(rf"^\s*(?:{_PHOTO_WORDS})\s*(?:by|©|\(c\))\s*:?\s*(?P<credit>.{{2,120}}?)\s*\.?\s*$", re.I)
-PHOTO_SIMPLE = re.compile(rf"^\s*(?:{_PHOTO_WORDS}){_SEP}(?P<credit>.{{2,200}}?)\s*\.?\s*$", re.I)
-PHOTO_CREDIT_MAX_WORDS = 6
-
-_BY_WORDS = r"by|автор(?:ы)?\s*:|müəllif\s*:|yazar\s*:|par|von|por|текст\s*:"
-BYLINE = re.compile(
-    rf"^\s*(?:{_BY_WORDS})\s*(?P<names>[^\d:;|]{{3,160}}?)\s*\.?\s*$",
-    re.I,
-)
-_NAME_SPLIT = re.compile(r"\s*(?:,|&|\band\b|\bи\b|\bvə\b|\bet\b|\bund\b|\by\b)\s*", re.I)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-# "BAKU, 4 February –", "Baku (Turan) –", "TBILISI, Nov. 25 (Caspian Wire) -", "Aktau, Kazakhstan, 25 November —",
-# "МОСКВА, 25 ноября –", "Bakı, 4 fevral (Turan) –".
-_WORD = r"[^\W\d_][\w'’.\-]*"
-_PLACE = rf"{_WORD}(?:\s+{_WORD}){{0,3}}"
-_MONTH = r"[^\W\d_]{3,10}\.?"
-_DATE = rf"(?:\d{{1,2}}\s+{_MONTH}|{_MONTH}\s+\d{{1,2}})(?:,?\s+\d{{4}})?"
-DATELINE = re.compile(
-    rf"^\s*(?P<place>{_PLACE})"
-    rf"(?:\s*,\s*(?P<region>{_PLACE}))??"
-    r"(?:\s*\((?P<agency>[^)]{2,40})\))?"
-    rf"(?:\s*,\s*(?P<date>{_DATE}))?"
-    r"(?:\s*\((?P<agency2>[^)]{2,40})\))?"
-    r"\s*(?:[–—]|--?)\s+",
-)
-_NOT_PLACE_WORDS = {"the", "a", "an", "by", "in", "on", "of", "and", "this", "we", "it", "he", "she", "they"}
-# Words that name nobody in particular: "Source: commonspace.eu with agencies."
-GENERIC_AGENCIES = {
-    "agencies", "agency", "news agencies", "agency reports", "wire services", "wires", "agencies and staff",
-    "агентства", "информагентства", "agentliklər", "agences", "agencias",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class FurnitureRules:
-    """Per-partner page-furniture rules on top of the default headings."""
+    """Per-partner page-furniture rules on top of the default headings, and the partner's credit rules."""
 
     selectors: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     defaults: bool = True
+    credits: CreditRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +91,11 @@ class Extraction:
     furniture_removed: int = 0
     # Which kinds of line were found, in document order ("byline", "dateline", "source", "photo").
     found: tuple[str, ...] = ()
+    # Every credit read, in document order, each with the line and offsets it came from.
+    credits: tuple[Credit, ...] = ()
 
 
-# ------------------------------------------------------------------------------------------ matching
+# ------------------------------------------------------------------------------------------ one line
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,56 +105,25 @@ class SourceLine:
     place: str | None
 
 
-def match_source_line(text: str) -> SourceLine | None:
-    m = SOURCE_LINE.match(text)
-    if not m:
+def match_source_line(text: str, rules: CreditRules | None = None) -> SourceLine | None:
+    found = match_credit_line(text, rules or DEFAULT_RULES)
+    if not found or not any(c.rule == "credit_line:source" for c in found):
         return None
-    dist, agency, place = _trim(m.group("dist")), _trim(m.group("agency")), _trim(m.group("place"))
-    if agency and place is None and "," in agency:
-        agency, _, place = (s.strip() for s in agency.rpartition(","))
-    if dist and agency is None and place is None and "," in dist:
-        dist, _, place = (s.strip() for s in dist.rpartition(","))
-    if agency and agency.lower() in GENERIC_AGENCIES:
-        agency = None
-    if dist and dist.lower() in GENERIC_AGENCIES:
-        dist = None
-    if place and not _plausible_place(place):
-        place = None
-    if not dist and not agency:
-        return None
-    return SourceLine(dist, agency, place)
+    return SourceLine(_first(found, "source"), _first(found, "agency"), _first(found, "place"))
 
 
-def match_photo_line(text: str) -> ImageCredit | None:
-    m = PHOTO_LINE.match(text)
-    if m:
-        credit = _trim(m.group("credit"))
-        if credit:
-            return ImageCredit(credit=credit, caption=_trim(m.group("caption")))
-    m = PHOTO_BY.match(text)
-    if m and (credit := _trim(m.group("credit"))):
-        return ImageCredit(credit=credit)
-    m = PHOTO_SIMPLE.match(text)
-    if m and (value := _trim(m.group("credit"))):
-        # "Photo: Reuters" is a credit; "Photo: Deputies voting in the chamber" is a caption with no credit.
-        if len(value.split()) <= PHOTO_CREDIT_MAX_WORDS and not value[:1].islower():
-            return ImageCredit(credit=value)
-        return ImageCredit(credit="", caption=value)
-    return None
+def match_photo_line(text: str, rules: CreditRules | None = None) -> ImageCredit | None:
+    found = match_photo(text, rules or DEFAULT_RULES, caption=False)
+    if not found:
+        return None
+    c = found[0]
+    return ImageCredit(credit=c.value, caption=c.caption)
 
 
-def match_byline(text: str) -> tuple[str, ...] | None:
-    m = BYLINE.match(text)
-    if not m:
-        return None
-    raw = _EMAIL.sub("", m.group("names"))
-    raw = re.sub(r"\(\s*\)|<\s*>", "", raw)
-    names = tuple(
-        n.title() if n.isupper() else n for n in (n.strip(" .") for n in _NAME_SPLIT.split(raw)) if n
-    )
-    if not names or any(len(n.split()) > 5 or not n[:1].isupper() for n in names):
-        return None
-    return names
+def match_byline(text: str, rules: CreditRules | None = None) -> tuple[str, ...] | None:
+    found = match_byline_credits(text, rules or DEFAULT_RULES)
+    names = tuple(c.value for c in found or () if c.kind == "byline")
+    return names or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,24 +133,200 @@ class Dateline:
     agency: str | None
 
 
-def match_dateline(text: str) -> Dateline | None:
-    m = DATELINE.match(text)
-    if not m:
+def match_dateline(text: str, rules: CreditRules | None = None) -> Dateline | None:
+    found = match_dateline_credits(text, rules or DEFAULT_RULES)
+    place = _first(found or [], "place")
+    if not found or place is None:
         return None
-    place = m.group("place").strip()
-    region = m.group("region")
-    if not _plausible_place(place) or not place[:1].isupper():
-        return None
-    if region and not _plausible_place(region):
-        return None
-    if place.isupper():
-        place = place.title()
-    if region:
-        place = f"{place}, {region.title() if region.isupper() else region}"
-    return Dateline(place=place, date=m.group("date"), agency=_trim(m.group("agency") or m.group("agency2")))
+    return Dateline(place=place, date=_first(found, "date"), agency=_first(found, "agency"))
+
+
+def _first(credits: Sequence[Credit], kind: str) -> str | None:
+    return next((c.value for c in credits if c.kind == kind), None)
+
+
+# ------------------------------------------------------------------------------------------ lines of a body
+
+# Blocks whose text is never a credit line: code, tables (a chart's "Source:"), quotes, lists.
+_OPAQUE = {"pre", "code", "table", "blockquote", "ul", "ol", "dl", "script", "style", "kbd", "samp", "q"}
+_PICTURES = {"img", "picture", "video", "svg", "iframe"}
+LINE_MAX_CHARS = 300
+LINE_READ_CHARS = 600
+PHOTO_LINE_CHARS = 250
+PHOTO_HEAD_CHARS = 40
+
+
+_BREAK = "\u2028"  # stands for a <br> while a block's text is read (LINE SEPARATOR: not in copy)
+_CONTAINER_CHILDREN = BLOCK_TAGS | _OPAQUE | _PICTURES
+
+
+class _Line:
+    """One line of the body. Its text is cleaned on first use: most long paragraphs are never read."""
+
+    __slots__ = ("raw", "top", "context", "near_picture", "_text")
+
+    def __init__(self, raw: str, top: etree._Element | None, context: str, near_picture: bool) -> None:
+        self.raw = raw
+        self.top = top  # the top-level block it belongs to (None: text at the top level)
+        self.context = context  # "text" | "caption" | "opaque"
+        self.near_picture = near_picture
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            # Only a long line's start is ever read (a lead's dateline, the agency's words in it).
+            raw = self.raw if len(self.raw) <= LINE_READ_CHARS else self.raw[:LINE_READ_CHARS]
+            self._text = clean_text(raw)
+        return self._text
+
+    def short(self, limit: int) -> bool:
+        """Whether the cleaned text may be at most `limit` characters (cheap: the raw text bounds it)."""
+        return len(self.raw) <= limit * 2 and len(self.text) <= limit
+
+    def may_credit_photo(self) -> bool:
+        """A short line with a photo word: the only lines outside captions tried for photo credits. Away from a
+        picture the photo rules read a line's start ("Photo: AFP", "(Photo by …)", "REUTERS/Name"), so only its
+        start needs the word; by a picture a credit may close the caption, so the whole line is looked at."""
+        if len(self.raw) > PHOTO_LINE_CHARS * 2:
+            return False
+        head = self.raw if self.near_picture else self.raw.lstrip()[:PHOTO_HEAD_CHARS]
+        return photo_hint(head) and len(self.text) <= PHOTO_LINE_CHARS
+
+
+class _Reader:
+    """Splits a body into lines: a block's text, split at <br> (and, in a plain-text body, at newlines);
+    figcaptions are caption lines; opaque blocks are one empty line that stops the credit zones."""
+
+    def __init__(self, texts: dict[etree._Element, str] | None = None) -> None:
+        self.lines: list[_Line] = []
+        self.picture = False
+        self.texts = texts or {}  # top-level blocks' text already read (furniture), keyed by element
+
+    def body(self, root: lxml.html.HtmlElement) -> list[_Line]:
+        breaks = root.xpath(".//br")
+        for br in breaks:  # a block with a <br> is read again, with the breaks marked
+            self.texts.pop(_top_level(root, br), None)  # type: ignore[arg-type]
+        saved = [br.tail for br in breaks]
+        for br in breaks:
+            br.tail = _BREAK + (br.tail or "")
+        try:
+            plain = not any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in root)
+            self._container(root, None, "text", top_level=True, plain=plain)
+        finally:
+            for br, tail in zip(breaks, saved, strict=True):
+                br.tail = tail
+        return self.lines
+
+    def _emit(self, raw: str, top: etree._Element | None, context: str, plain: bool = False) -> None:
+        if plain:
+            raw = raw.replace("\n", _BREAK)
+        for piece in raw.split(_BREAK) if _BREAK in raw else (raw,):
+            if piece and not piece.isspace():
+                self.lines.append(_Line(piece, top, context, self.picture))
+                self.picture = False
+
+    def _container(self, el: etree._Element, top: etree._Element | None, context: str, *,
+                   top_level: bool = False, plain: bool = False) -> None:
+        parts: list[str] = [el.text or ""]
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):
+                parts.append(child.tail or "")
+                continue
+            child_top = child if top_level else top
+            if tag in _OPAQUE:
+                self._emit("".join(parts), top, context, plain)
+                parts = []
+                self.lines.append(_Line("", child_top, "opaque", False))
+            elif tag in _PICTURES:
+                self._emit("".join(parts), top, context, plain)
+                parts = []
+                self.picture = True
+            elif tag in BLOCK_TAGS:
+                self._emit("".join(parts), top, context, plain)
+                parts = []
+                inner = "caption" if tag == "figcaption" else context
+                if tag != "p" and any(isinstance(c.tag, str) and c.tag in _CONTAINER_CHILDREN for c in child):
+                    self._container(child, child_top, inner)
+                else:
+                    if tag == "p" and len(child) and child.find(".//img") is not None:
+                        self.picture = True
+                    known = self.texts.get(child) if top_level else None
+                    self._emit(known if known is not None else child.text_content(), child_top, inner)
+            else:
+                if len(child) and child.find(".//img") is not None:
+                    self.picture = True
+                parts.append(child.text_content())
+            if child.tail:
+                parts.append(child.tail)
+        self._emit("".join(parts), top, context, plain)
 
 
 # ------------------------------------------------------------------------------------------ extraction
+
+LEAD_LINES = 2  # lines of the lead tried for a dateline
+TRAILING_LINES = 8  # credit lines read from the end at most
+
+
+def read_credits(lines: Sequence[_Line], rules: CreditRules) -> tuple[list[Credit], set[int], set[int]]:
+    """Every credit of the lines, with the indexes of the leading and trailing lines that are credit lines."""
+    found: dict[int, list[Credit]] = {}
+    leading: set[int] = set()
+    trailing: set[int] = set()
+    # Credit lines closing the story, read from the end while they match.
+    for idx in range(len(lines) - 1, -1, -1):
+        line = lines[idx]
+        if line.context == "caption":
+            continue
+        if line.context == "opaque" or not line.short(LINE_MAX_CHARS) or len(trailing) >= TRAILING_LINES:
+            break
+        got = match_credit_line(line.text, rules)
+        if got is None:
+            got = match_byline_credits(line.text, rules)
+        if got is None and line.may_credit_photo():
+            got = match_photo(line.text, rules, caption=line.near_picture)
+        if got is None:
+            break
+        found[idx] = got
+        trailing.add(idx)
+    # Bylines above the story, then the dateline and the agency's own words in the lead.
+    lead_tried = 0
+    for idx, line in enumerate(lines):
+        if idx in trailing or lead_tried >= LEAD_LINES:
+            break
+        if line.context == "caption":
+            continue
+        if line.context == "opaque":
+            break
+        if line.short(160) and (names := match_byline_credits(line.text, rules)) is not None:
+            found[idx] = names
+            leading.add(idx)
+            continue
+        photo = (
+            match_photo(line.text, rules, caption=line.near_picture)
+            if line.may_credit_photo() else None
+        )
+        if photo is not None:
+            found[idx] = photo
+            continue
+        lead_tried += 1
+        dateline = match_dateline_credits(line.text, rules)
+        inline = match_inline(line.text[:400], rules)
+        if dateline or inline:
+            found[idx] = [*(dateline or ()), *inline]
+            break
+    # Photo credits anywhere else: captions, and short lines that say so.
+    for idx, line in enumerate(lines):
+        if idx in found or line.context == "opaque":
+            continue
+        caption = line.context == "caption"
+        if (caption or line.may_credit_photo()) and (
+            got := match_photo(line.text, rules, caption=caption or line.near_picture)
+        ):
+            found[idx] = got
+    credits = [c for idx in sorted(found) for c in found[idx]]
+    return credits, leading, trailing
 
 
 def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = True) -> Extraction:
@@ -235,86 +336,77 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
     stay in the body; furniture is removed either way.
     """
     rules = rules or FurnitureRules()
+    credit_rules = rules.credits or DEFAULT_RULES
     if not html.strip():
         return Extraction(html="")
     try:
         root = _fragment(html)
     except (etree.ParserError, ValueError):
         return Extraction(html=html)
-    removed = remove_furniture(root, rules)
-    children = [c for c in root if isinstance(c.tag, str)]
+    texts: dict[etree._Element, str] = {}
+    removed = remove_furniture(root, rules, texts)
+    lines = _Reader(texts).body(root)
+    credits, leading, trailing = read_credits(lines, credit_rules)
 
-    dist = agency = place = None
-    credits: list[ImageCredit] = []
-    lines: list[str] = []
-    found: list[str] = []
-    # Credit lines: trailing blocks, read from the end while they match.
-    idx = len(children)
     changed = False
-    while idx > 0:
-        last = children[idx - 1]
-        text = clean_text(last.text_content())
-        if not text and last.tag not in ("img", "picture", "figure") and not len(last.xpath(".//img")):
-            if remove:
-                _drop(last)
+    zone = leading | trailing
+    taken = zone
+    if remove:
+        # A block goes when every line of it is a credit line of the leading or trailing zone; a credit line
+        # that shares its block (after a <br>) or stands in a plain-text body is cut out of the text.
+        blocks: dict[int, tuple[etree._Element, bool, bool]] = {}
+        for idx, line in enumerate(lines):
+            if line.top is None:
+                continue
+            el, ok, credit = blocks.get(id(line.top), (line.top, True, False))
+            blocks[id(line.top)] = (el, ok and (idx in zone or line.context == "caption"), credit or idx in zone)
+        whole = {key for key, (_, ok, credit) in blocks.items() if ok and credit}
+        taken = set()
+        for idx in sorted(zone):
+            line = lines[idx]
+            if line.top is not None and id(line.top) in whole:
+                taken.add(idx)
+            elif _cut(line.top if line.top is not None else root, line.raw, line.top is None):
+                taken.add(idx)
                 changed = True
-            idx -= 1
-            continue
-        if last.tag not in BLOCK_TAGS or len(text) > 300:
-            break
-        src = match_source_line(text)
-        photo = None if src else match_photo_line(text)
-        if src:
-            # Several source lines: the last one read (the first in the document) fills what is missing.
-            dist, agency, place = dist or src.distributing_source, agency or src.original_agency, place or src.place
-            found.insert(0, "source")
-        elif photo:
-            credits.insert(0, photo)
-            found.insert(0, "photo")
-        else:
-            break
-        lines.insert(0, text)
-        if remove:
-            _drop(last)
-            changed = True
-        idx -= 1
-    children = children[:idx]
-
-    # Byline and dateline at the top.
-    bylines: tuple[str, ...] = ()
-    byline_lines: list[str] = []
-    while children:
-        first = children[0]
-        text = clean_text(first.text_content())
-        names = match_byline(text) if first.tag in BLOCK_TAGS and len(text) < 160 else None
-        if not names:
-            break
-        bylines += tuple(n for n in names if n not in bylines)
-        byline_lines.append(text)
-        found.insert(len(byline_lines) - 1, "byline")
-        if remove:
-            _drop(first)
-            changed = True
-        children = children[1:]
-    lines[:0] = byline_lines
-    dateline: Dateline | None = None
-    if children:
-        dateline = match_dateline(clean_text(children[0].text_content()))
-        if dateline:
-            found.append("dateline")
+        for block in whole:
+            el = blocks[block][0]
+            if el.getparent() is not None:
+                _drop(el)
+                changed = True
+    unique: list[Credit] = []
+    seen: set[tuple[str, str]] = set()
+    for c in credits:
+        key = (c.kind, c.value.casefold())
+        if c.kind == "caption" or key not in seen:
+            seen.add(key)
+            unique.append(c)
+    image_credits = tuple(
+        ImageCredit(credit=c.value, caption=c.caption) for c in unique if c.kind in ("photo", "caption")
+    )
+    closing = [c for c in credits if c.rule.startswith(("credit_line:", "byline:"))]
+    opening = [c for c in credits if c.rule.startswith(("dateline:", "inline:"))]
+    found_kinds = ["byline" for i in sorted(leading)]
+    for idx in sorted(trailing):
+        kinds = {c.rule.split(":", 1)[0] for c in credits if c.line == lines[idx].text}
+        found_kinds.append("photo" if kinds == {"photo"} else "byline" if kinds == {"byline"} else "source")
+    if any(c.rule.startswith("dateline:") for c in unique):
+        found_kinds.append("dateline")
+    removed_lines = [lines[i].text for i in sorted(taken)]
     return Extraction(
         html=_serialise(root) if (removed or changed) else html,
-        distributing_source=dist,
-        original_agency=agency,
-        source_place=place,
-        dateline_place=dateline.place if dateline else None,
-        dateline_date=dateline.date if dateline else None,
-        dateline_agency=dateline.agency if dateline else None,
-        image_credits=tuple(credits),
-        bylines=bylines,
-        lines=tuple(lines),
+        distributing_source=_first(closing, "source"),
+        original_agency=_first(closing, "agency"),
+        source_place=_first(closing, "place"),
+        dateline_place=next((c.value for c in opening if c.kind == "place"), None),
+        dateline_date=_first(opening, "date"),
+        dateline_agency=_first(opening, "agency"),
+        image_credits=image_credits,
+        bylines=tuple(c.value for c in unique if c.kind == "byline"),
+        lines=tuple(removed_lines),
         furniture_removed=removed,
-        found=tuple(found),
+        found=tuple(found_kinds),
+        credits=tuple(c for c in unique if c.kind in KINDS),
     )
 
 
@@ -332,8 +424,11 @@ def strip_selected(html: str, selectors: Sequence[str]) -> str:
     return _serialise(root)
 
 
-def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
-    """Drop the first furniture block (by selector, pattern or default heading) and everything after it."""
+def remove_furniture(
+    root: lxml.html.HtmlElement, rules: FurnitureRules, texts: dict[etree._Element, str] | None = None
+) -> int:
+    """Drop the first furniture block (by selector, pattern or default heading) and everything after it.
+    `texts` receives the text of each block read (the credit reader reads it again otherwise)."""
     children = [c for c in root if isinstance(c.tag, str)]
     cut: int | None = None
     for sel in rules.selectors:
@@ -350,7 +445,7 @@ def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
     for idx, child in enumerate(children):
         if cut is not None and idx >= cut:
             break
-        if _is_furniture(child, patterns, rules.defaults):
+        if _is_furniture(child, patterns, rules.defaults, texts):
             cut = idx
             break
     if cut is None:
@@ -365,8 +460,13 @@ def remove_furniture(root: lxml.html.HtmlElement, rules: FurnitureRules) -> int:
 _ASCII_SPACE_AND_CONTROLS = bytes(range(0x21))
 
 
-def _is_furniture(el: etree._Element, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
+def _is_furniture(
+    el: etree._Element, patterns: Sequence[re.Pattern[str]], defaults: bool,
+    texts: dict[etree._Element, str] | None = None,
+) -> bool:
     raw = el.text_content() if hasattr(el, "text_content") else ""
+    if texts is not None:
+        texts[el] = raw
     if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and raw.isascii()
             and len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS):
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
@@ -429,16 +529,31 @@ def _serialise(root: lxml.html.HtmlElement) -> str:
     return out[len("<div>") : -len("</div>")].strip() if out.startswith("<div>") else out
 
 
-def _plausible_place(place: str) -> bool:
-    words = place.split()
-    return 0 < len(words) <= 4 and not any(w.lower() in _NOT_PLACE_WORDS for w in words)
-
-
-def _trim(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().strip(".;,:").strip()
-    return value or None
+def _cut(scope: etree._Element, piece: str, shallow: bool) -> bool:
+    """Cut one line's text out of the text nodes of `scope` (only its own text and its children's tails when
+    `shallow`), with the <br> that ended or opened it. False when the line spans several text nodes."""
+    target = piece.strip()
+    if not target:
+        return False
+    nodes = [scope, *scope] if shallow else list(scope.iter())
+    for node in nodes:
+        if not isinstance(node.tag, str):
+            continue
+        if node.text and target in node.text and (not shallow or node is scope):
+            node.text = node.text.replace(target, "", 1)
+            if not node.text.strip() and len(node) and node[0].tag == "br":
+                _drop(node[0])
+            return True
+        if node is not scope and node.tail and target in node.tail:
+            node.tail = node.tail.replace(target, "", 1)
+            if not node.tail.strip():
+                following = node.getnext()
+                if node.tag == "br":
+                    _drop(node)
+                elif following is not None and following.tag == "br":
+                    _drop(following)
+            return True
+    return False
 
 
 def _drop(el: etree._Element) -> None:

@@ -45,10 +45,22 @@ def attribution_json(item: NormalisedItem) -> dict[str, Any]:
     data["authors"] = list(a.authors)
     data["extracted"] = list(a.extracted)
     data["extracted_from"] = list(a.extracted_from)
+    data["credits"] = [
+        {"kind": c.kind, "value": c.value, "line": c.line, "start": c.start, "end": c.end, "rule": c.rule,
+         "caption": c.caption}
+        for c in a.credits
+    ]
     return data
 
 
 _ATTRIBUTION_FIELDS = tuple(f.name for f in fields(Attribution))
+
+
+def partner_dates_json(item: NormalisedItem) -> list[dict[str, str]] | None:
+    """The partner's dates normalisation set aside, as stored (`items.partner_dates`); None when none was."""
+    if not item.dates_set_aside:
+        return None
+    return [{"field": d.field, "raw": d.raw, "reason": d.reason} for d in item.dates_set_aside]
 
 
 def store_items(
@@ -244,6 +256,7 @@ def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool
         row.embargo_until = item.embargo_until
     row.attribution = attribution_json(item)
     row.flags = list(item.flags)
+    row.partner_dates = partner_dates_json(item)
 
 
 def _version(row: Item, now: datetime) -> dict[str, Any]:

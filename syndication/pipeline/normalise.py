@@ -19,12 +19,21 @@ from syndication.domain import (
     Rejection,
 )
 from syndication.pipeline.attribute import FurnitureRules, extract, strip_selected
+from syndication.pipeline.credits import credit_rules, not_carried
+from syndication.pipeline.dates import (
+    IN_FUTURE,
+    LATEST_EMBARGO,
+    PartnerDate,
+    embargo_date,
+    partner_date,
+    shifted,
+    to_utc,
+)
 from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text, xml_legal
 
-FUTURE_TOLERANCE = timedelta(days=1)
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
 
 
@@ -99,7 +108,10 @@ def normalise_entry(
     if policy.furniture_selectors:
         raw_html = strip_selected(xml_legal(raw_html), policy.furniture_selectors)
     body = sanitize_html(raw_html, base, iframe_hosts=policy.allowed_iframe_hosts)
-    rules = FurnitureRules(selectors=policy.furniture_selectors, patterns=policy.furniture_patterns)
+    rules = FurnitureRules(
+        selectors=policy.furniture_selectors, patterns=policy.furniture_patterns,
+        credits=credit_rules(policy.credit_patterns, policy.credit_agencies),
+    )
     ex = extract(body, rules, remove=not policy.no_derivatives)
     if ex.html != body:
         body = sanitize_html(ex.html, base, iframe_hosts=policy.allowed_iframe_hosts, urls_clean=True)
@@ -112,20 +124,23 @@ def normalise_entry(
         summary = summary[:597].rsplit(" ", 1)[0] + "…"
 
     flags: list[str] = []
-    raw_date = entry.published or entry.updated
-    partner_published = as_utc(raw_date) if raw_date is not None else None
-    published = partner_published or now
-    if partner_published is None:
-        flags.append("date_missing")
-    if published > now + FUTURE_TOLERANCE:
-        published = now
+    # Every date passes pipeline/dates.py's policy: in range and UTC, or set aside with the partner's text.
+    pub = partner_date("published", entry.published, entry.published_raw, now)
+    upd = partner_date("updated", entry.updated, entry.updated_raw, now)
+    if entry.updated == entry.published and upd.set_aside is not None and pub.set_aside is not None:
+        upd = PartnerDate(None)  # feedparser gives an RSS item's pubDate as `updated` too: one note is enough
+    emb = embargo_date(entry.embargo_until)
+    set_aside = tuple(d.set_aside for d in (pub, upd, emb) if d.set_aside is not None)
+    published = pub.value or upd.value or now
+    future = any(s.reason == IN_FUTURE for s in set_aside)
+    if future:
         flags.append("future_date_clamped")
-    updated = as_utc(entry.updated) if entry.updated else published
-    if updated > now + FUTURE_TOLERANCE:
-        updated = now
-        if "future_date_clamped" not in flags:
-            flags.append("future_date_clamped")
-    updated = max(updated, published)
+    if pub.value is None and upd.value is None and not future:
+        flags.append("date_missing")
+    if any(s.reason != IN_FUTURE for s in set_aside):
+        flags.append("date_set_aside")
+    future_update = upd.set_aside is not None and upd.set_aside.reason == IN_FUTURE
+    updated = max(upd.value or (now if future_update else published), published)
 
     sources: list[str] = []
     entry_authors = [clean_text(a) for a in entry.authors]
@@ -185,6 +200,10 @@ def normalise_entry(
         source_place=ex.source_place,
         dateline_agency=ex.dateline_agency,
         extracted_from=tuple(sources),
+        credits=not_carried(
+            ex.credits, authors=entry_authors,
+            agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
+        ),
     )
     status = entry_status(entry.status, title, categories)
     language = next(
@@ -193,9 +212,9 @@ def normalise_entry(
     content_hash = _digest(
         title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
     )
-    embargo = as_utc(entry.embargo_until) if entry.embargo_until else None
-    if embargo is None and policy.embargo_delay > 0:
-        embargo = published + timedelta(seconds=policy.embargo_delay)
+    embargo = emb.value
+    if entry.embargo_until is None and policy.embargo_delay > 0:
+        embargo = min(shifted(published, timedelta(seconds=policy.embargo_delay)), LATEST_EMBARGO)
         flags.append("embargo_from_policy")
     fp = fingerprint(link, title, body, published)
     return NormalisedItem(
@@ -221,6 +240,7 @@ def normalise_entry(
         title_key=fp.title_key,
         body_hash=fp.body_hash,
         simhash=fp.simhash,
+        dates_set_aside=set_aside,
     )
 
 
@@ -243,8 +263,9 @@ def entry_status(status: str | None, title: str, categories: tuple[str, ...]) ->
 
 
 def as_utc(dt: datetime) -> datetime:
-    """Timezone-aware UTC; a naive value is taken to be UTC already."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    """Timezone-aware UTC; a naive value is taken to be UTC already. For our own clock's values: a
+    partner's dates go through pipeline/dates.py, which never raises."""
+    return to_utc(dt) or dt.replace(tzinfo=UTC)
 
 
 _LANG = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$", re.I)

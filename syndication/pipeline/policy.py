@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from html import escape
 from string import Formatter
 from typing import Any, Protocol
@@ -74,9 +75,20 @@ def build_policy(partner: PartnerLike, cfg: Any | None = None) -> PartnerPolicy:
         default_image_credit=opt("default_image_credit", None),
         furniture_selectors=tuple(opt("furniture_selectors", ())),
         furniture_patterns=tuple(opt("furniture_patterns", ())),
+        credit_patterns=credit_tables(opt("credit_patterns", None)),
+        credit_agencies=tuple(getattr(opt("credit_patterns", None), "agencies", ()) or ()),
         allowed_iframe_hosts=tuple(h.lower() for h in opt("allowed_iframe_hosts", ())),
         embargo_delay=int(opt("embargo_delay", 0) or 0),
     )
+
+
+def credit_tables(patterns: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The partner's credit_patterns (a settings model or a plain mapping) as (table, patterns) pairs."""
+    if patterns is None:
+        return ()
+    if hasattr(patterns, "tables"):
+        return tuple(patterns.tables())
+    return tuple((k, tuple(v)) for k, v in dict(patterns).items() if k != "agencies" and v)
 
 
 def check_template(template: str) -> str:
@@ -112,6 +124,7 @@ def license_name(url: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def org_key(name: str | None) -> str:
     """'Turan news agency' / 'Turan' / 'TURAN Information Agency' -> 'turan'; 'commonspace.eu' -> 'commonspace'."""
     if not name:

@@ -29,7 +29,10 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import combinations
+from operator import is_not
+from typing import Any
 
 from syndication.pipeline.dedupe import (
     BODY_MATCH_DISTANCE,
@@ -74,9 +77,11 @@ class StoryIndex:
 
     def __init__(self) -> None:
         self.items: dict[int, Candidate] = {}
-        self._by_title: dict[str, set[int]] = {}
-        self._by_word: dict[str, set[int]] = {}
-        self._by_band: list[dict[int, set[int]]] = [{} for _ in range(BANDS)]
+        # Each key maps to one item id, or to a set of them once a second item shares it: most titles and
+        # bands are one item's, and a one-element set costs ~200 bytes (five per item) where an int costs none.
+        self._by_title: dict[str, Ids] = {}
+        self._by_word: dict[str, Ids] = {}
+        self._by_band: list[dict[int, Ids]] = [{} for _ in range(BANDS)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -90,12 +95,12 @@ class StoryIndex:
             self.remove(cand.id)
         self.items[cand.id] = cand
         if cand.title_key:
-            self._by_title.setdefault(cand.title_key, set()).add(cand.id)
+            _put(self._by_title, cand.title_key, cand.id)
             for word in set(cand.title_key.split()):
-                self._by_word.setdefault(word, set()).add(cand.id)
+                _put(self._by_word, word, cand.id)
         if cand.simhash is not None:
             for b, key in _bands(cand.simhash):
-                self._by_band[b].setdefault(key, set()).add(cand.id)
+                _put(self._by_band[b], key, cand.id)
 
     def remove(self, item_id: int) -> None:
         cand = self.items.pop(item_id, None)
@@ -122,7 +127,7 @@ class StoryIndex:
         seen: set[int] = set()
         items = self.items
         if len(title_key.split()) >= MIN_TITLE_WORDS:
-            for item_id in self._by_title.get(title_key, ()):
+            for item_id in _ids(self._by_title.get(title_key)):
                 cand = items[item_id]
                 if cand.simhash is not None and (cand.simhash ^ simhash).bit_count() <= TITLE_MATCH_DISTANCE:
                     seen.add(item_id)
@@ -136,9 +141,10 @@ class StoryIndex:
                 seen.add(item_id)
                 yield cand
         for b, key in _bands(simhash):
-            # 137 probes per band: the lookups run in C (map over dict.get), only hits reach Python.
-            for ids in filter(None, map(self._by_band[b].get, [key ^ mask for mask in _NEIGHBOURS])):
-                for item_id in ids:
+            # 137 probes per band: the lookups run in C (map over dict.get, misses dropped by `None is not`),
+            # only hits reach Python. (Not filter(None, ...): an item id may be 0.)
+            for ids in filter(_NOT_NONE, map(self._by_band[b].get, [key ^ mask for mask in _NEIGHBOURS])):
+                for item_id in _ids(ids):
                     if item_id in seen:
                         continue
                     cand = items[item_id]
@@ -152,16 +158,48 @@ class StoryIndex:
         if not words:
             return ()
         must_share = math.ceil(SIMILAR_TITLE * len(words) - 1e-9)  # float noise must not overshoot
-        probes = sorted(words, key=lambda w: (len(self._by_word.get(w, ())), w))[: len(words) - must_share + 1]
+        probes = sorted(words, key=lambda w: (_count(self._by_word.get(w)), w))[: len(words) - must_share + 1]
         found: set[int] = set()
         for word in probes:
-            found.update(self._by_word.get(word, ()))
+            found.update(_ids(self._by_word.get(word)))
         return found
 
 
-def _discard(index: dict[str, set[int]] | dict[int, set[int]], key: object, item_id: int) -> None:
-    ids = index.get(key)  # type: ignore[call-overload]
-    if ids is not None:
-        ids.discard(item_id)
-        if not ids:
-            del index[key]  # type: ignore[arg-type]
+Ids = int | set[int]
+_NOT_NONE = partial(is_not, None)
+
+
+def _ids(value: Ids | None) -> Iterable[int]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, int) else value
+
+
+def _count(value: Ids | None) -> int:
+    return 0 if value is None else 1 if isinstance(value, int) else len(value)
+
+
+def _put(index: dict[Any, Ids], key: object, item_id: int) -> None:
+    current = index.get(key)
+    if current is None:
+        index[key] = item_id
+    elif isinstance(current, int):
+        if current != item_id:
+            index[key] = {current, item_id}
+    else:
+        current.add(item_id)
+
+
+def _discard(index: dict[Any, Ids], key: object, item_id: int) -> None:
+    current = index.get(key)
+    if current is None:
+        return
+    if isinstance(current, int):
+        if current == item_id:
+            del index[key]
+        return
+    current.discard(item_id)
+    if len(current) == 1:
+        index[key] = next(iter(current))
+    elif not current:
+        del index[key]

@@ -72,7 +72,8 @@ NO_DATE = _NoDate(1970, 1, 1, tzinfo=UTC)
 
 
 def rfc3339(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: glibc's %Y does not pad, so year 1 came out as "1-01-01" (not RFC 3339).
+    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def rfc822(dt: datetime) -> str:

@@ -106,7 +106,7 @@ NO_EXTRAS = Extras()
 
 class FragmentCache:
     """Rendered entries (bytes, exactly as they appear inside their document), least recently used
-    evicted beyond `max_bytes`.
+    evicted beyond `max_bytes` (`cache.entries_mb`; keys and bookkeeping counted at ENTRY_OVERHEAD each).
 
     A channel document after one change differs from the previous one by one entry; re-rendering every
     entry of the window (lxml tree + footer + serialisation, or the pure-Python indented JSON encoder)
@@ -115,7 +115,7 @@ class FragmentCache:
     a story-deduplicating channel adds, is a different entry; nothing relies on `version` being bumped).
     """
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 48 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._size = 0
@@ -152,10 +152,10 @@ class FragmentCache:
             self.misses += 1
             if key not in self._entries:
                 self._entries[key] = data
-                self._size += len(data)
+                self._size += len(data) + ENTRY_OVERHEAD
                 while self._size > self.max_bytes and self._entries:
                     _, old = self._entries.popitem(last=False)
-                    self._size -= len(old)
+                    self._size -= len(old) + ENTRY_OVERHEAD
         return data
 
     def clear(self) -> None:
@@ -169,6 +169,7 @@ class FragmentCache:
 
 
 # The publisher's cache (one per process; the web process never renders).
+ENTRY_OVERHEAD = 300  # bytes per entry beyond its data: the key tuple, its digest, the dict slot
 ENTRY_CACHE = FragmentCache()
 
 

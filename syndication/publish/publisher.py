@@ -269,6 +269,7 @@ def publish(
     with transaction(sessions) as session:
         # A partner's new rights policy is in its channels' entries: they are marked, and the notice waits.
         notices.check_rights_changes(session, settings, now)
+    ENTRY_CACHE.max_bytes = settings.cache.entries_mb * 1024 * 1024  # [hardening] 10: the bound is a setting
     run = _Run(sessions, settings, now)
     results = run.run(only_dirty=only_dirty)
     notices.release(sessions, settings)

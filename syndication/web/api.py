@@ -299,7 +299,11 @@ def parse_date(value: str) -> datetime | None:
             dt = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
-    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    dt = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00: a date, kept as written; normalisation sets it aside
+        return dt
 
 
 def _normalise_dates(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -522,6 +526,12 @@ class VersionOut(BaseModel):
     recorded_at: str | None
 
 
+class DateNote(BaseModel):
+    field: str = Field(description="published, updated or embargo_until.")
+    raw: str = Field(description="The value as you sent it.")
+    reason: str
+
+
 class ItemStatus(BaseModel):
     id: str
     key: str
@@ -540,6 +550,10 @@ class ItemStatus(BaseModel):
     embargoed: bool
     published: bool = Field(description="Whether the item is in the current window of at least one channel.")
     channels: list[ChannelPlacement]
+    partner_dates: list[DateNote] = Field(
+        default_factory=list,
+        description="Your dates we could not use, as you sent them, and why (the item is then dated by when we "
+                    "first received it): before 1970-01-02, more than a day in the future, or not a date.")
 
 
 # ---------------------------------------------------------------- shell
@@ -787,6 +801,7 @@ class Api:
                 status="withdrawn" if row.status == "withdrawn" else "usable",
                 change_note=row.change_note, embargo_until=isoformat(row.embargo_until), embargoed=embargoed,
                 published=bool(placements), channels=placements,
+                partner_dates=[DateNote(**note) for note in row.partner_dates or ()],
             )
 
 

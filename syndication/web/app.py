@@ -129,7 +129,7 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
     body_cap = max(rt.settings.api.max_body_bytes, SOURCE_BODY_LIMIT, LOGIN_BODY_LIMIT, FORM_BODY_LIMIT)
     app.add_middleware(BodyLimit, cap=body_cap)
     app.add_middleware(CatchAll)
-    cache = FileCache()
+    cache = FileCache(rt.settings.cache.files_mb * 1024 * 1024)
     ttl = rt.settings.publish.ttl * 60
 
     async def feeds(request: Request) -> Response:

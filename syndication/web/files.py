@@ -1,19 +1,19 @@
 """Published files over HTTP: feeds and notices feeds read from disk (re-read only when the file changes),
-with strong ETags, Last-Modified, conditional GET and gzip. Used by the feed routes (syndication.web.app) and
-the notices routes (syndication.web.notices).
+with strong ETags, Last-Modified, conditional GET and gzip, cached within `cache.files_mb`. Used by the feed
+routes (syndication.web.app) and the notices routes (syndication.web.notices).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 from fastapi import HTTPException, Request, Response
 
 from syndication.clock import UTC
+from syndication.lru import ByteLRU
 
 # A published file's path under feeds/ is a few short segments; anything longer is no feed of ours, and
 # must not reach the filesystem (a segment over NAME_MAX fails the lookup with ENAMETOOLONG).
@@ -27,12 +27,13 @@ CONTENT_TYPES = {
 
 
 class FileCache:
-    """Bytes and validators of published files, re-read only when the file changes on disk."""
+    """Bytes and validators of published files, re-read only when the file changes on disk; and their gzip
+    encodings by ETag. Both least-recently-used within `max_bytes` (`cache.files_mb`): archive pages and old
+    encodings would otherwise stay for the life of the process."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[Path, tuple[int, int, bytes, str, str]] = {}
-        self._gz: dict[str, bytes] = {}
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: ByteLRU[tuple[int, int, bytes, str, str]] = ByteLRU(max_bytes * 2 // 3, lambda e: len(e[2]))
+        self._gz: ByteLRU[bytes] = ByteLRU(max_bytes // 3, len)
 
     def get(self, path: Path) -> tuple[bytes, str, str] | None:
         try:
@@ -40,8 +41,7 @@ class FileCache:
         except OSError:  # missing, not a directory, name too long, ...: no such file for a client
             return None
         key = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            hit = self._entries.get(path)
+        hit = self._entries.get(path)
         if hit is not None and (hit[0], hit[1]) == key:
             return hit[2], hit[3], hit[4]
         data = path.read_bytes()
@@ -49,22 +49,16 @@ class FileCache:
         from datetime import datetime
 
         modified = format_datetime(datetime.fromtimestamp(int(st.st_mtime), UTC), usegmt=True)
-        with self._lock:
-            self._entries[path] = (key[0], key[1], data, etag, modified)
+        self._entries.put(path, (key[0], key[1], data, etag, modified))
         return data, etag, modified
 
     def gzipped(self, etag: str, data: bytes) -> bytes:
         """The gzip encoding of a file's bytes (deterministic: mtime 0), cached by the file's ETag."""
-        gz = self._gz
-        with self._lock:
-            hit = gz.get(etag)
+        hit = self._gz.get(etag)
         if hit is not None:
             return hit
         out = gzip.compress(data, compresslevel=6, mtime=0)
-        with self._lock:
-            if len(gz) > 4096:
-                gz.clear()
-            gz[etag] = out
+        self._gz.put(etag, out)
         return out
 
 

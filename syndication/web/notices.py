@@ -65,7 +65,7 @@ def authorise(rt: Runtime, partner_id: str, request: Request, throttle: FailureT
 
 def install(app: FastAPI, rt: Runtime) -> None:
     """Add this area's routes to the app."""
-    cache = FileCache()
+    cache = FileCache(rt.settings.cache.files_mb * 1024 * 1024 // 4)  # a few feeds: a share of the feeds' bound
     ttl = rt.settings.publish.ttl * 60
     throttle: FailureThrottle = app.state.auth_throttle
 

@@ -55,11 +55,12 @@ BASE = """<!doctype html>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#222;background:#fafafa}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem;border-bottom:1px solid #ddd}
-h3{font-size:1rem;margin:1rem 0 .3rem}
+h3{font-size:1rem;margin:1rem 0 .3rem}#source-detail th{width:12rem}#sources-table th{white-space:nowrap}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border:1px solid #e3e3e3;padding:.25rem .45rem;
 text-align:left;vertical-align:top}th{background:#f0f0f0;font-weight:600}td.num{text-align:right}
 td.num,td.when,td.actions{white-space:nowrap}td.actions form{display:block;margin:0 0 .2rem}
-td.where code{word-break:break-all}td.where{max-width:22rem}td.err{max-width:24rem}
+td.where code{word-break:break-all}.interval-reason{display:inline-block;white-space:normal;max-width:14rem}
+td.where{max-width:22rem}td.err{max-width:24rem}
 .state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;color:#fff;white-space:nowrap}
 .ok{background:#2e7d32}.bad{background:#c62828}.warn{background:#b26a00}.quiet{background:#6a1b9a}
 .note{background:#fff8e1;border:1px solid #ffe082;padding:.4rem .6rem;margin:.5rem 0}
@@ -193,7 +194,8 @@ SOURCE = """{% extends "base" %}{% block title %}Source {{ s.id }}{% endblock %}
 "last_error", "last_error_at", "last_status", "next_poll", "items_24h", "last_item", "disabled_reason",
 "parse_problem") %}<tr><th>{{ k }}</th><td{% if k == "last_error" %} class="err"{% endif %}>{% if k in (
 "last_attempt", "last_success", "last_error_at", "next_poll", "last_item") %}{{ when(s[k], "-") }}{%
-elif k == "interval" %}{{ duration(s[k]) }}{% else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
+elif k in ("interval", "configured_interval", "max_interval") and s[k] is not none %}{{ duration(s[k]) }}{%
+else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
 {% endfor %}
 </table>
 <p>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
@@ -343,13 +345,22 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+CHARTS_CACHE = "ops.charts"
+
+
 def trend_charts(rt: Runtime, sources: list[dict[str, Any]], now: datetime | None = None) -> list[Drawn]:
-    """The dashboard's charts of the last 24 h, from ops_samples."""
+    """The dashboard's charts of the last 24 h, from ops_samples. Drawn again only when a sample was written
+    or the hour turned (the page refreshes every few seconds; samples come every few minutes)."""
     now = now or utcnow()
-    rows = ops.samples_since(rt, now - timedelta(hours=25))
-    samples = [Sample(r.taken_at, r.metric, r.subject, r.value) for r in rows]
     labels = {str(s["id"]): f'{s["partner"]} #{s["id"]}' for s in sources if s.get("id") is not None}
-    return dashboard_charts(samples, now, rt.settings.ops.sample_seconds, labels)
+    key = (ops.newest_samples(rt), now.replace(minute=0, second=0, microsecond=0), sorted(labels.items()))
+    cached = rt.extras.get(CHARTS_CACHE)
+    if cached is not None and cached[0] == key:
+        return list(cached[1])
+    samples = [Sample._make(row) for row in ops.samples_since(rt, now - timedelta(hours=25))]
+    drawn = dashboard_charts(samples, now, rt.settings.ops.sample_seconds, labels)
+    rt.extras[CHARTS_CACHE] = (key, drawn)
+    return drawn
 
 
 def install(app: FastAPI, rt: Runtime) -> None:

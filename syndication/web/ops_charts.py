@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
+from typing import NamedTuple
 
 HOUR = timedelta(hours=1)
+SLOT_END = timedelta(microseconds=1)
 # Round spans for a time axis: 10 s ... 1 h ... 1 d ... 30 d (seconds).
 NICE_SPANS = (10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400,
               2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
+MOST_SERIES = 8  # bar series drawn apart; the rest are stacked as one ("n others")
 # Colour-blind-safe categorical palette (Okabe & Ito), then greys; cycled past its end.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
            "#999999", "#666666")
@@ -34,9 +37,8 @@ LEGEND_ROW = 16
 CHAR_WIDTH = 6.2  # average width of an 11 px sans-serif character: enough to lay the legend out in rows
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One figure at one time (a row of ops_samples)."""
+class Sample(NamedTuple):
+    """One figure at one time (a row of ops_samples; a tuple: a day of them may be tens of thousands)."""
 
     taken_at: datetime
     metric: str
@@ -88,16 +90,26 @@ def last_hours(now: datetime, hours: int = 24) -> tuple[datetime, ...]:
 
 
 def hourly_bars(title: str, unit: str, samples: Iterable[Sample], metric: str, hours: tuple[datetime, ...],
-                label: Callable[[str], str] = str) -> BarChart:
-    """Sum a metric's samples per subject per hour; subjects with the most in all come first."""
+                label: Callable[[str], str] = str, most: int = MOST_SERIES) -> BarChart:
+    """Sum a metric's samples per subject per hour; subjects with the most in all come first, and past the
+    `most` biggest the rest are one series ("12 others"): a stack of fifty colours tells nobody anything."""
     index = {h: i for i, h in enumerate(hours)}
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(hours))
     for s in samples:
-        i = index.get(s.taken_at.replace(minute=0, second=0, microsecond=0))
-        if s.metric == metric and i is not None:
+        if s.metric != metric:
+            continue
+        # A count is stored at its slot's end: the slot ending at 11:00 is 10:55-11:00, in the 10:00 bar.
+        i = index.get((s.taken_at - SLOT_END).replace(minute=0, second=0, microsecond=0))
+        if i is not None:
             sums[s.subject][i] += s.value
     ranked = sorted(sums.items(), key=lambda kv: (-sum(kv[1]), label(kv[0])))
-    return BarChart(title, unit, hours, tuple(BarSeries(label(subject), tuple(v)) for subject, v in ranked))
+    series = [BarSeries(label(subject), tuple(v)) for subject, v in ranked]
+    if len(series) > most:
+        rest = series[most - 1:]
+        others = BarSeries(f"{len(rest)} others", tuple(sum(col) for col in zip(*(s.values for s in rest),
+                                                                                  strict=True)))
+        series = series[:most - 1] + [others]
+    return BarChart(title, unit, hours, tuple(series))
 
 
 def lines(title: str, unit: str, samples: Iterable[Sample], metrics: dict[str, str], start: datetime,

@@ -204,3 +204,56 @@ def test_database_at_head_is_opened_without_alembic(database_url: str) -> None:
             assert conn.execute(text("SELECT name FROM partners")).scalar_one() == "Old"
     finally:
         engine.dispose()
+
+
+def test_0023_redates_placeholder_dates_and_recomputes_simhash(database_url: str) -> None:
+    """[real-feeds] Items stored before 0023 dated 0001-01-01 (Hugo's "no date") are dated by their first
+    sighting with the old value kept in `partner_dates`; SimHashes computed with blake2b are recomputed with
+    the pipeline's XXH3 SimHash, so old items keep matching new ones; short bodies (no SimHash) untouched."""
+    import hashlib
+
+    from syndication.pipeline.dedupe import body_words, simhash, to_signed
+
+    body = "<p>" + " ".join(f"word{i}" for i in range(60)) + "</p>"
+    words = body_words(body)
+    blake = sum(1 << b for b in range(64) if sum(
+        1 if int.from_bytes(hashlib.blake2b(" ".join(words[i:i + 3]).encode(), digest_size=8).digest(), "big") >> b & 1
+        else -1 for i in range(len(words) - 2)) > 0)
+    assert blake != simhash(words)
+    seen = datetime(2026, 11, 20, 9, 30)
+    engine = make_engine(database_url)
+    try:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0011_rounds")
+        old = MetaData()
+        old.reflect(bind=engine)
+        items = old.tables["items"]
+        common = {"partner_id": "hugo", "title": "About", "authors": [], "categories": [], "updated_at": seen,
+                  "sort_at": seen, "first_seen_at": seen, "last_seen_at": seen, "content_hash": "c", "version": 1,
+                  "status": "usable", "attribution": {}, "flags": [], "title_key": "about"}
+        with engine.begin() as conn:
+            conn.execute(old.tables["partners"].insert().values(
+                id="hugo", name="Hugo", credit="Hugo", created_at=seen, updated_at=seen))
+            conn.execute(items.insert(), [
+                {**common, "id": 1, "key": "k1", "content_html": body, "published_at": datetime(1, 1, 1),
+                 "sort_at": datetime(1, 1, 1), "simhash": to_signed(blake)},
+                {**common, "id": 2, "key": "k2", "content_html": "<p>short</p>", "published_at": seen,
+                 "simhash": None},
+            ])
+        migrate(engine)
+        with engine.connect() as conn:
+            new = MetaData()
+            new.reflect(bind=engine)
+            rows = {r.id: r for r in conn.execute(select(new.tables["items"]).order_by(text("id")))}
+    finally:
+        engine.dispose()
+    first = rows[1]
+    assert first.published_at.replace(tzinfo=None) == seen and first.sort_at.replace(tzinfo=None) == seen
+    assert first.partner_dates == [{"field": "published", "raw": "0001-01-01T00:00:00+00:00",
+                                    "reason": "before 1970-01-02 (a placeholder for no date)"}]
+    assert "date_set_aside" in first.flags
+    assert first.simhash == to_signed(simhash(words))
+    second = rows[2]
+    assert second.simhash is None and second.partner_dates is None and second.flags == []

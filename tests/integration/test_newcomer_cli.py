@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +204,22 @@ def test_partner_add_takes_a_bound_on_the_interval(config: Path) -> None:
                      "--max-interval", "7200")
     assert too_far.exit_code == 2
     assert "--max-interval 7200 is above fetch.max_interval (3600)" in too_far.output
+
+
+def test_status_table_says_why_a_quiet_feed_is_polled_less_often(tmp_path: Path, feed_server: FeedServer) -> None:
+    from email.utils import format_datetime
+
+    from syndication.clock import utcnow
+
+    two_hours_ago = format_datetime(utcnow().replace(microsecond=0) - timedelta(hours=2), usegmt=True)
+    url = feed_server.add("/quiet.rss", RSS.replace("Tue, 01 Dec 2026 03:00:00 GMT", two_hours_ago),
+                          content_type="application/rss+xml")  # no validators: a full answer every time
+    config = write_config(tmp_path, url)
+    assert invoke(config, "ingest").exit_code == 0  # the item is new: the configured interval
+    assert invoke(config, "ingest").exit_code == 0  # nothing new, the newest two hours old
+    result = invoke(config, "status")
+    turan = next(line for line in result.stdout.splitlines() if " turan " in line)
+    assert "feed every 240 s (configured 60 s: quiet feed: no new items for 2h 0m)" in turan
+    row = next(s for s in json.loads(invoke(config, "status", "--json").stdout)["sources"] if s["partner"] == "turan")
+    assert (row["interval"], row["configured_interval"], row["max_interval"]) == (240, 60, 240)
+    assert row["interval_reason"] == "quiet feed: no new items for 2h 0m"

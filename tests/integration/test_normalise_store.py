@@ -392,3 +392,40 @@ def test_publish_jobs_release_passed_embargoes(rt_sqlite: Runtime) -> None:
     assert len(json.loads((rt.settings.feeds_dir / "all.json").read_text())["items"]) == 1
     jobs.publish_dirty(rt)
     assert len(events(rt, "item.released")) == 1
+
+
+def test_story_window_reads_each_year_once_when_documents_span_years(rt: Runtime) -> None:
+    """[real-feeds] 4: partners' documents span years (a blog's feed from 2012 to today) and arrive between
+    documents of this week. The index keeps what it read, so a later document reaching back as far reads no
+    time range again (it used to forget the old years after every recent document and read them back:
+    13 % of an ingest of real feeds)."""
+    from sqlalchemy import event
+
+    ranges: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM items" in statement and "BETWEEN" in statement:
+            ranges.append(statement)
+
+    def spanning(partner_id: str, n: int) -> dict[str, Any]:
+        items = [jitem(f"{partner_id}-{year}", title=f"Annual report {year} of {partner_id}",
+                       body=f"<p>{_words(f'{partner_id}{year}x')}</p>") for year in range(2012, 2012 + n)]
+        for year, item in zip(range(2012, 2012 + n), items, strict=True):
+            item["date_published"] = f"{year}-06-01T00:00:00Z"
+        return jsonfeed(*items)
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        ingest(rt, "turan", spanning("turan", 14))  # 2012..2025: reads that range once
+        first = len(ranges)
+        for i in range(4):
+            ingest(rt, "commonspace", jsonfeed(jitem(f"week-{i}", title=f"This week {i}",
+                                                     body=f"<p>{_words(f'week{i}x')}</p>")))
+            ingest(rt, "caspian-wire", spanning(f"caspian-wire-{i}", 10))  # 2012..2021 again
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+    assert first >= 1
+    # This week's documents extend the range forward once; the spanning ones never re-read the past.
+    assert len(ranges) - first <= 1, ranges[first:]
+    with rt.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 14 + 4 + 40

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from syndication import ops
-from syndication.db.models import Poll, Source
+from syndication.db.models import OpsSample, Poll, Source
 from syndication.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.builders import rss
@@ -66,6 +66,12 @@ def test_queues_workers_and_running_tasks(tmp_path: Path, feed_server: FeedServe
             fetch = q["queues"][0]
             assert fetch["queue"] == "fetch" and fetch["oldest_age_seconds"] is not None
             assert q["oldest_running_age_seconds"] is not None
+            # [newcomer] The /ops chart of jobs waiting samples the same broker (the scheduler's take_samples).
+            ops.take_samples(rt)
+            with rt.sessions() as s:
+                depths = dict(s.execute(select(OpsSample.subject, OpsSample.value)
+                                        .where(OpsSample.metric == "queue_depth")).all())
+            assert depths == {"fetch": 1, "publish": 0, "notify": 0}
             release.set()
             wait_for(lambda: ops.queues(rt)["running"] == 0 and ops.queues(rt)["queues"][0]["depth"] == 0, 30,
                      "both polls to finish")

@@ -721,3 +721,30 @@ def test_scaled_push_sends_a_publish_task(env_factory: Callable[..., Env], redis
         assert r.llen("publish") == 1
     finally:
         r.close()
+
+
+def test_dates_at_the_calendar_edges_are_stored_and_shown_to_the_partner(env: Env) -> None:
+    """[real-feeds] 1: a pushed item dated 0001-01-01 (at +01:00 too: year 0 in UTC, which raised before) or
+    9999 is stored, dated by when we received it, and its item status shows the dates as sent and why."""
+    items = [json_item(1), json_item(2), json_item(3), json_item(4)]
+    items[0]["date_published"] = "0001-01-01T00:00:00Z"
+    items[1]["date_published"] = "0001-01-01T00:00:00+01:00"
+    items[2]["date_published"] = "9999-12-31T23:59:59-05:00"
+    items[3]["date_published"] = "1969-07-20T20:17:40Z"
+    items[3]["_syndication"] = {"embargo_until": "9999-12-31T23:00:00-05:00"}
+    resp = env.push_json({"items": items})
+    assert resp.status_code == 202, resp.text
+    assert [i["status"] for i in resp.json()["items"]] == ["new"] * 4
+    for i in range(1, 5):
+        row = env.item(f"push-{i}")
+        # Dated by its reception (normalisation and storing read the clock a moment apart).
+        assert abs((row.published_at - row.first_seen_at).total_seconds()) < 5 and row.partner_dates, i
+        st = env.client.get(f"{ITEMS.format('turan')}/push-{i}", headers=env.auth()).json()
+        assert st["partner_dates"] == row.partner_dates
+        assert st["partner_dates"][0]["field"] == "published" and st["partner_dates"][0]["raw"].startswith(
+            ("0001-", "9999-", "1969-")), st["partner_dates"]
+    st = env.client.get(f"{ITEMS.format('turan')}/push-4", headers=env.auth()).json()
+    assert st["embargoed"] is True and st["embargo_until"] == "9000-01-01T00:00:00Z"
+    plain = env.item("push-1")  # an item whose dates were all used has none recorded
+    env.push_json({"items": [json_item(5)]})
+    assert env.item("push-5").partner_dates is None and plain.partner_dates

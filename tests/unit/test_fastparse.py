@@ -43,6 +43,8 @@ def both(body: bytes, url: str | None = URL) -> tuple[ParsedFeed | None, ParsedF
 def comparable(feed: ParsedFeed) -> dict[str, Any]:
     d = dataclasses.asdict(feed)
     for e in d["entries"]:
+        # The date text is kept by feedparser's path only; operators see the parsed instant otherwise.
+        e.pop("published_raw", None), e.pop("updated_raw", None)
         for k in ("content_html", "summary_html"):
             if e[k] is not None:
                 e[k] = sanitize_html(e[k], e["base_url"])

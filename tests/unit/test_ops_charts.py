@@ -48,15 +48,16 @@ def test_hourly_bars_sum_per_subject_and_hour_and_drop_older_samples() -> None:
     hours = last_hours(NOW)
     samples = [
         Sample(NOW.replace(minute=5), "received", "afp", 2),
-        Sample(NOW.replace(minute=0), "received", "afp", 1),
+        Sample(NOW.replace(minute=10), "received", "afp", 1),
+        Sample(NOW.replace(minute=0, second=0), "received", "afp", 5),  # the slot ending at 10:00: the 9:00 bar
         Sample(NOW - timedelta(hours=1), "received", "ap", 4),
         Sample(NOW - timedelta(hours=30), "received", "ap", 100),  # before the chart: left out
         Sample(NOW, "published", "afp", 9),  # another metric
     ]
     chart = hourly_bars("t", "items", samples, "received", hours)
-    assert [s.label for s in chart.series] == ["ap", "afp"]  # the biggest first
-    ap, afp = chart.series
-    assert afp.values[-1] == 3 and sum(afp.values) == 3
+    assert [s.label for s in chart.series] == ["afp", "ap"]  # the biggest first
+    afp, ap = chart.series
+    assert afp.values[-1] == 3 and afp.values[-2] == 5 and sum(afp.values) == 8
     assert ap.values[-2] == 4 and sum(ap.values) == 4
 
 
@@ -154,3 +155,12 @@ def test_times_are_human_first_with_the_exact_time_on_hover() -> None:
     assert re.fullmatch(r'<time datetime="[^"]+" title="2026-12-01 07:02:31 UTC">3 h 5 min ago</time>', html)
     assert str(when(None)) == '<span class="never">never</span>'
     assert "&lt;" in str(when(None, "<b>"))
+
+
+def test_past_the_biggest_subjects_the_rest_stack_as_others() -> None:
+    hours = last_hours(NOW)
+    samples = [Sample(NOW, "received", f"p{i:02}", float(i + 1)) for i in range(12)]
+    chart = hourly_bars("t", "items", samples, "received", hours, most=4)
+    assert [s.label for s in chart.series] == ["p11", "p10", "p09", "9 others"]
+    assert chart.series[-1].values[-1] == sum(range(1, 10))
+    assert sum(s.values[-1] for s in chart.series) == sum(range(1, 13))  # nothing lost

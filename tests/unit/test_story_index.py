@@ -77,3 +77,42 @@ def test_old_entries_are_evicted_by_publication_time() -> None:
     index.add(Candidate(2, "a", None, "t", None, 1, WHEN, None))
     assert index.remove_published_before(datetime(2026, 6, 1, tzinfo=UTC)) == 1
     assert 1 not in index and 2 in index
+
+
+def test_the_shared_index_forgets_items_behind_the_window_it_needs() -> None:
+    """[hardening] 10: bounded by time. Once the window the new items need has moved on by TRIM_AFTER, the
+    items published before it leave the index (they were kept up to four windows, 12 days, before) — when the
+    index holds more than `forget_above` items (here: any)."""
+    from datetime import timedelta
+    from typing import Any, cast
+
+    from syndication.pipeline.dedupe import WINDOW
+    from syndication.pipeline.stories import TRIM_AFTER, _Shared
+
+    shared = _Shared(forget_above=0)
+    shared.lo, shared.hi = WHEN, WHEN + timedelta(days=10)
+    for day in range(10):
+        shared.index.add(Candidate(day + 1, "p", None, f"story {day}", None, day, WHEN + timedelta(days=day), None))
+    lo = WHEN + TRIM_AFTER + timedelta(days=1)
+    shared.cover(cast(Any, None), lo, lo + 2 * WINDOW)  # nothing to load: the range is already covered
+    assert shared.lo == lo
+    assert sorted(c.published for c in shared.index.items.values())[0] >= lo
+    assert len(shared.index) == 10 - 2
+
+
+def test_a_small_shared_index_keeps_what_it_has_read() -> None:
+    """Below `forget_above` items nothing is forgotten when time moves on: real partners' documents span years,
+    and forgetting on every later-starting document made the next earlier-starting one read the years back."""
+    from datetime import timedelta
+    from typing import Any, cast
+
+    from syndication.pipeline.dedupe import WINDOW
+    from syndication.pipeline.stories import TRIM_AFTER, _Shared
+
+    shared = _Shared(forget_above=100)
+    shared.lo, shared.hi = WHEN, WHEN + timedelta(days=10)
+    for day in range(10):
+        shared.index.add(Candidate(day + 1, "p", None, f"story {day}", None, day, WHEN + timedelta(days=day), None))
+    lo = WHEN + TRIM_AFTER + timedelta(days=1)
+    shared.cover(cast(Any, None), lo, lo + 2 * WINDOW)
+    assert shared.lo == WHEN and len(shared.index) == 10

@@ -1,0 +1,46 @@
+"""[hardening] 10: in-memory caches are bounded by bytes (what each new item or file leaves behind goes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from syndication.lru import ENTRY_OVERHEAD, ByteLRU
+from syndication.publish.feeds import FragmentCache
+from syndication.settings import load_settings
+from syndication.web.app import FileCache
+
+
+def test_byte_lru_evicts_least_recently_used_within_its_bound() -> None:
+    lru: ByteLRU[bytes] = ByteLRU(10_000, len)
+    for i in range(100):
+        lru.put(i, b"x" * 1000)
+        if i == 50:
+            assert lru.get(45) is not None  # touched: kept past older entries
+    assert lru.bytes <= 10_000
+    assert len(lru) == 10_000 // (1000 + ENTRY_OVERHEAD)
+    assert lru.get(99) is not None and lru.get(0) is None
+    lru.put("huge", b"y" * 20_000)  # larger than the bound: not kept, nothing evicted for it
+    assert lru.get("huge") is None and lru.get(99) is not None
+
+
+def test_file_cache_holds_files_and_gzip_encodings_within_its_bound(tmp_path: Path) -> None:
+    cache = FileCache(max_bytes=3 * 1024 * 1024)
+    for i in range(60):  # 60 archive pages of 200 KB each: 12 MB read
+        p = tmp_path / f"page{i}.atom"
+        p.write_bytes(os.urandom(200_000))
+        data, etag, _ = cache.get(p) or (b"", "", "")
+        assert len(data) == 200_000
+        cache.gzipped(etag, data)  # random bytes do not compress: 200 KB each
+    assert cache._entries.bytes <= 2 * 1024 * 1024
+    assert cache._gz.bytes <= 1024 * 1024
+    last = tmp_path / "page59.atom"
+    assert cache.get(last) is not None and cache._entries.get(last) is not None
+
+
+def test_rendered_entries_are_bounded_by_the_setting_counting_their_keys() -> None:
+    cache = FragmentCache(max_bytes=100_000)
+    for i in range(10_000):  # small entries: the keys are most of the memory
+        cache.get(("atom", "ctx", i.to_bytes(16, "big")), lambda: b"<entry/>")
+    assert len(cache) <= 100_000 // (len(b"<entry/>") + 300)
+    assert load_settings(None).cache.entries_mb == 48 and load_settings(None).cache.files_mb == 64
