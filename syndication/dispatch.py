@@ -12,6 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from syndication import cpu, jobs, rounds
 from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ class LocalDispatcher:
 
     def __init__(self, rt: Runtime, threads: int = 4) -> None:
         self.rt = rt
-        from syndication import cpu
 
         cpu.attach(rt)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
@@ -76,8 +76,6 @@ class LocalDispatcher:
         self._track(self._pool.submit(self._poll, source_id, lease_token), "poll")
 
     def _poll(self, source_id: int, lease_token: str) -> None:
-        from syndication import jobs, rounds
-
         try:
             round_id = rounds.round_of(self.rt.sessions, source_id, lease_token)
             report = jobs.poll_source(self.rt, source_id, lease_token)
@@ -104,8 +102,6 @@ class LocalDispatcher:
         self._track(self._publisher.submit(self._run_safely, "publish_all"), "publish")
 
     def _run_safely(self, name: str) -> None:
-        from syndication import jobs
-
         try:
             getattr(jobs, name)(self.rt)
         except Exception:
@@ -138,8 +134,6 @@ class LocalDispatcher:
         self.deliver(task)
 
     def _deliver(self, task: str) -> None:
-        from syndication import jobs
-
         with self._lock:
             self._queued.discard(task)
         try:

@@ -52,11 +52,27 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from syndication.clock import isoformat, utcnow
-from syndication.db.models import Channel, Item, ItemVersion, Partner, Source
+from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
 from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejection
+from syndication.intake.credentials import seal_credentials
+from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
+from syndication.intake.parse import (
+    ParseError,
+    encoding_problem,
+    json_encoding_problem,
+    json_item_to_entry,
+    parse_document,
+    parse_xml_feed,
+)
+from syndication.jobs import fetch_policy, policy_of
 from syndication.keys import load_pepper, verify_key
 from syndication.limiters import FailureThrottle, RateLimit
+from syndication.partners import credentials_key
+from syndication.pipeline.ingest import store_items
+from syndication.pipeline.normalise import normalise_feed
+from syndication.publish.channels import channel_specs, partner_infos, select_items
+from syndication.publish.published import item_uid
 from syndication.runtime import Runtime
 from syndication.settings import check_feed_url
 from syndication.web.guard import (
@@ -238,7 +254,6 @@ def _item_label(index: int, raw: Any) -> str:
 
 def parse_push_json(body: bytes) -> ParsedFeed:
     """A pushed JSON document -> ParsedFeed, or ApiError(422) naming every failing item and why."""
-    from syndication.intake.parse import json_encoding_problem, json_item_to_entry
 
     bad_bytes = json_encoding_problem(body)
     if bad_bytes:
@@ -329,8 +344,6 @@ def _normalise_dates(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
-    from syndication.intake.parse import ParseError, encoding_problem, parse_xml_feed
-
     # A poll falls back to another charset (and tells operators); a pushing partner can fix and resend,
     # so bytes that are not in the declared encoding are refused rather than stored as mojibake.
     bad_bytes = encoding_problem(body, content_type)
@@ -365,8 +378,6 @@ def _column_limits() -> dict[str, int]:
 
 
 def _story_agency_limit() -> int:
-    from syndication.db.models import Story
-
     return int(Story.__table__.c.original_agency.type.length or 300)  # type: ignore[attr-defined]
 
 
@@ -405,7 +416,6 @@ def partner_safe(reason: str | None, *known: str | None) -> str | None:
     partner wrote themself (in `known`, e.g. their URL) may stay."""
     if reason is None:
         return None
-    from syndication.intake.fetch import is_blocked_ip
 
     text = _RESOLVED_PRIVATE.sub("resolves to an address that is not public", reason)
     text = _CONNECTED_PRIVATE.sub(r"the address \1 connected to is not public", text)
@@ -630,10 +640,6 @@ class Api:
             raise paused_error(partner_id, row.disabled_reason)
 
     def store_push(self, partner_id: str, feed: ParsedFeed) -> PushResult:
-        from syndication.jobs import policy_of
-        from syndication.pipeline.ingest import store_items
-        from syndication.pipeline.normalise import normalise_feed
-
         with self.rt.sessions() as session:
             partner = session.get(Partner, partner_id)
             push = session.execute(
@@ -691,10 +697,6 @@ class Api:
         )
 
     def add_source(self, partner_id: str, body: SourceIn) -> SourceOut:
-        from syndication.intake.fetch import Credentials, FetchError, fetch
-        from syndication.intake.parse import ParseError, parse_document
-        from syndication.jobs import fetch_policy
-
         with self.rt.sessions() as session:
             if session.scalar(select(Source.id).where(
                 Source.partner_id == partner_id, Source.kind == "feed", Source.locator == body.url
@@ -712,9 +714,6 @@ class Api:
             raise ApiError(422, "invalid_source", f"{body.url} is not a feed we can read: {exc}") from None
         record = None
         if body.credentials is not None:
-            from syndication.intake.credentials import seal_credentials
-            from syndication.partners import credentials_key
-
             # Stored sealed, like configured credentials (syndication.intake.credentials).
             record = seal_credentials(credentials_key(self.rt.settings), **body.credentials.model_dump())
         now = utcnow()
@@ -745,9 +744,6 @@ class Api:
     # -- item status
 
     def item_status(self, partner_id: str, item_id: str) -> ItemStatus:
-        from syndication.publish.channels import channel_specs, partner_infos, select_items
-        from syndication.publish.published import item_uid
-
         now = utcnow()
         settings = self.rt.settings
         with self.rt.sessions() as session:

@@ -18,7 +18,11 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication.limiters import FailureThrottle
+from syndication.ops import broker_ready
+from syndication.publish.failures import failing, reason
 from syndication.runtime import Runtime
+from syndication.web import api, notices, ops
+from syndication.web.api import describe_validation
 from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
@@ -85,8 +89,6 @@ def _install_error_handlers(app: FastAPI) -> None:
                             headers=getattr(exc, "headers", None))
 
     async def invalid(request: Request, exc: Exception) -> Response:
-        from syndication.web.api import describe_validation
-
         assert isinstance(exc, RequestValidationError)
         return JSONResponse(error_body(422, describe_validation(exc.errors())), status_code=422)
 
@@ -154,13 +156,11 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
         body: dict[str, str] = {"status": "ok", "database": "ok"}
         if not rt.settings.embedded:  # [operators] scaled mode: the broker must answer too
-            from syndication.ops import broker_ready
 
             problem = broker_ready(rt.settings.broker_url)
             body["broker"] = problem or "ok"
         # [trust] Feeds that cannot be written are stale: not ready until a publish of them succeeds.
         from syndication.clock import utcnow
-        from syndication.publish.failures import failing, reason
 
         with rt.sessions() as session:
             stale = failing(session)
@@ -171,7 +171,6 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             body["status"] = "unavailable"
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    from syndication.web import api, notices, ops
 
     for area in (api, notices, ops):
         area.install(app, rt)
