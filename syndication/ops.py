@@ -656,12 +656,12 @@ def newest_samples(rt: Runtime) -> tuple[datetime | None, datetime | None]:
 
 
 def samples_since(rt: Runtime, since: datetime) -> list[tuple[datetime, str, str, float]]:
-    """(taken_at, metric, subject, value) of the figures sampled since `since`, oldest first (plain rows: a
-    day of them is tens of thousands for a large deployment, read at every /ops refresh)."""
+    """(taken_at, metric, subject, value) of the figures sampled since `since` (with the slots' markers),
+    oldest first; plain rows: a day of them is tens of thousands for a large deployment."""
     with rt.sessions() as session:
         return [(at, metric, subject, float(value)) for at, metric, subject, value in session.execute(
             select(OpsSample.taken_at, OpsSample.metric, OpsSample.subject, OpsSample.value)
-            .where(OpsSample.taken_at >= since, OpsSample.metric != SAMPLED)
+            .where(OpsSample.taken_at >= since)
             .order_by(OpsSample.taken_at, OpsSample.metric, OpsSample.subject))]
 
 

@@ -202,8 +202,10 @@ class _Reader:
         self.lines: list[_Line] = []
         self.picture = False
         self.texts = texts or {}  # top-level blocks' text already read (furniture), keyed by element
+        self.pictures = True  # whether the body has any <img> at all (most have none: no search per block)
 
     def body(self, root: lxml.html.HtmlElement) -> list[_Line]:
+        self.pictures = root.find(".//img") is not None
         breaks = root.xpath(".//br")
         for br in breaks:  # a block with a <br> is read again, with the breaks marked
             self.texts.pop(_top_level(root, br), None)  # type: ignore[arg-type]
@@ -250,12 +252,12 @@ class _Reader:
                 if tag != "p" and any(isinstance(c.tag, str) and c.tag in _CONTAINER_CHILDREN for c in child):
                     self._container(child, child_top, inner)
                 else:
-                    if tag == "p" and len(child) and child.find(".//img") is not None:
+                    if self.pictures and tag == "p" and len(child) and child.find(".//img") is not None:
                         self.picture = True
                     known = self.texts.get(child) if top_level else None
                     self._emit(known if known is not None else child.text_content(), child_top, inner)
             else:
-                if len(child) and child.find(".//img") is not None:
+                if self.pictures and len(child) and child.find(".//img") is not None:
                     self.picture = True
                 parts.append(child.text_content())
             if child.tail:

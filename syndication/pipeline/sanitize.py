@@ -74,7 +74,7 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
         url = _URL_STRIP.sub("", xml_legal(url))
     url = url.strip().replace(" ", "%20")
     try:
-        if base and not (url.startswith(("http://", "https://")) and "/." not in url):
+        if base and not (url.startswith(("http://", "https://")) and "/." not in url and _has_host(url)):
             url = _join(base, url)
         parts = urlsplit(url)
     except ValueError:
@@ -82,6 +82,13 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return strip_tracking(url)
+
+
+def _has_host(url: str) -> bool:
+    """Whether an http(s) URL names a host: urljoin resolves "https://", "https:///x" or "https://?q" against the
+    base's host, so those take the slow way."""
+    rest = url[url.index("//") + 2:]
+    return rest[:1] not in ("", "/", "?", "#")
 
 
 def _join(base: str, url: str) -> str:

@@ -13,7 +13,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from syndication.db.models import Event, Item, Story
+from syndication.pipeline.dates import shifted
 from syndication.pipeline.dedupe import (
     WINDOW,
     Fingerprint,
@@ -32,18 +33,6 @@ from syndication.pipeline.dedupe import (
 )
 from syndication.pipeline.policy import same_org
 from syndication.pipeline.story_index import Candidate, StoryIndex
-
-_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
-
-
-def _shift(moment: datetime, delta: timedelta) -> datetime:
-    """moment + delta, held within what datetime can represent: a partner's "0001-01-01" (or year 9999)
-    must not make the window arithmetic overflow."""
-    try:
-        return moment + delta
-    except OverflowError:
-        return _EARLIEST if delta < timedelta(0) else _LATEST
-
 
 REASON_RANK = {"url": 0, "body": 1, "title+simhash": 2, "similar-title+simhash": 3, "simhash": 4}
 _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Item.simhash, Item.published_at,
@@ -243,7 +232,7 @@ def prepare_window(session: Session, rows: Sequence[Item], known: Mapping[int, F
             fp = (known or {}).get(row.id)
             state.fingerprints[row.id] = fingerprint_row(row) if fp is None else _set_fingerprint(row, fp)
     published = [row.published_at for row in rows]
-    _ensure_covered(session, _shift(min(published), -WINDOW), _shift(max(published), WINDOW))
+    _ensure_covered(session, shifted(min(published), -WINDOW), shifted(max(published), WINDOW))
     urls = sorted({row.url for row in rows if row.url})
     bodies = sorted({row.body_hash for row in rows if row.body_hash})
     exact: dict[str, list[Candidate]] = {}
@@ -269,7 +258,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     fp = state.fingerprints.pop(row.id, None) if row.id is not None else None
     if fp is None:
         fp = fingerprint_row(row)
-    lo, hi = _shift(row.published_at, -WINDOW), _shift(row.published_at, WINDOW)
+    lo, hi = shifted(row.published_at, -WINDOW), shifted(row.published_at, WINDOW)
     shared = _ensure_covered(session, lo, hi)
     partner_id, row_id = row.partner_id, row.id
     found: set[int] = set()

@@ -317,6 +317,8 @@ def when(iso: str | None, missing: str = "never", now: datetime | None = None) -
     if not iso:
         return Markup("<span class=\"never\">{}</span>").format(missing)
     at = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if at.tzinfo is None:  # every stamp we store is UTC; one written without its offset still is
+        at = at.replace(tzinfo=UTC)
     exact = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, exact, relative(at, now or utcnow()))
 

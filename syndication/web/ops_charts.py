@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 HOUR = timedelta(hours=1)
 SLOT_END = timedelta(microseconds=1)
+SAMPLED = "sampled"  # syndication.ops.SAMPLED: the marker row of a counted slot
+UNSAMPLED_FILL = "#ececec"
 # Round spans for a time axis: 10 s ... 1 h ... 1 d ... 30 d (seconds).
 NICE_SPANS = (10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400,
               2 * 86400, 4 * 86400, 7 * 86400, 14 * 86400, 30 * 86400)
@@ -60,6 +62,8 @@ class BarChart:
     unit: str  # what one counts: "items", "errors"
     hours: tuple[datetime, ...]  # the start of each hour, oldest first
     series: tuple[BarSeries, ...]
+    # Per hour: was any slot of it sampled? (None: not known.) An hour nobody sampled is shaded, not shown as 0.
+    sampled: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +99,17 @@ def hourly_bars(title: str, unit: str, samples: Iterable[Sample], metric: str, h
     `most` biggest the rest are one series ("12 others"): a stack of fifty colours tells nobody anything."""
     index = {h: i for i, h in enumerate(hours)}
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(hours))
+    sampled = [False] * len(hours)
     for s in samples:
-        if s.metric != metric:
+        if s.metric != metric and s.metric != SAMPLED:
             continue
         # A count is stored at its slot's end: the slot ending at 11:00 is 10:55-11:00, in the 10:00 bar.
         i = index.get((s.taken_at - SLOT_END).replace(minute=0, second=0, microsecond=0))
-        if i is not None:
+        if i is None:
+            continue
+        if s.metric == SAMPLED:
+            sampled[i] = True
+        else:
             sums[s.subject][i] += s.value
     ranked = sorted(sums.items(), key=lambda kv: (-sum(kv[1]), label(kv[0])))
     series = [BarSeries(label(subject), tuple(v)) for subject, v in ranked]
@@ -109,7 +118,7 @@ def hourly_bars(title: str, unit: str, samples: Iterable[Sample], metric: str, h
         others = BarSeries(f"{len(rest)} others", tuple(sum(col) for col in zip(*(s.values for s in rest),
                                                                                   strict=True)))
         series = series[:most - 1] + [others]
-    return BarChart(title, unit, hours, tuple(series))
+    return BarChart(title, unit, hours, tuple(series), tuple(sampled))
 
 
 def lines(title: str, unit: str, samples: Iterable[Sample], metrics: dict[str, str], start: datetime,
@@ -163,7 +172,7 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.0f}" if float(value).is_integer() or abs(value) >= 10 else f"{value:.1f}"
 
 
-def _legend(labels: list[str], top: float) -> tuple[list[str], float]:
+def _legend(labels: list[str], top: float, colours: list[str] | None = None) -> tuple[list[str], float]:
     """Swatches and labels in rows under the plot; returns the SVG parts and the height used."""
     parts: list[str] = []
     x, y = float(PLOT_LEFT), top
@@ -171,7 +180,7 @@ def _legend(labels: list[str], top: float) -> tuple[list[str], float]:
         width = 14 + len(text) * CHAR_WIDTH + 14
         if x + width > WIDTH - PLOT_RIGHT and x > PLOT_LEFT:
             x, y = float(PLOT_LEFT), y + LEGEND_ROW
-        colour = PALETTE[i % len(PALETTE)]
+        colour = colours[i] if colours else PALETTE[i % len(PALETTE)]
         parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" rx="2" fill="{colour}"/>'
                      f'<text x="{x + 14:.1f}" y="{y:.1f}">{escape(text)}</text>')
         x += width
@@ -213,6 +222,19 @@ def render_bars(chart: BarChart, chart_id: str) -> str:
     top = PLOT_TOP
     x_labels = [(PLOT_LEFT + slot * i, h.strftime("%H:%M")) for i, h in enumerate(chart.hours) if h.hour % 6 == 0]
     body = _frame(top, chart.unit, ymax, x_labels)
+    unsampled = [i for i in range(n) if chart.sampled is not None and not chart.sampled[i]]
+    runs: list[list[int]] = []  # consecutive hours shade as one band (no seams between them)
+    for i in unsampled:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    for run in runs:
+        start, end = chart.hours[run[0]], chart.hours[run[-1]] + HOUR
+        tip = f"{start:%H:%M}–{end:%H:%M} UTC: not sampled (no scheduler was running)"
+        body.append(f'<rect class="unsampled" x="{PLOT_LEFT + slot * run[0]:.1f}" y="{top}" '
+                    f'width="{slot * len(run):.1f}" height="{PLOT_HEIGHT}" fill="{UNSAMPLED_FILL}">'
+                    f"<title>{escape(tip)}</title></rect>")
     base = [float(top + PLOT_HEIGHT)] * n
     for k, series in enumerate(chart.series):
         colour = PALETTE[k % len(PALETTE)]
@@ -226,9 +248,15 @@ def render_bars(chart: BarChart, chart_id: str) -> str:
                    f"{_fmt(value, chart.unit)} {chart.unit}")
             body.append(f'<rect x="{PLOT_LEFT + slot * i + 1:.1f}" y="{base[i]:.1f}" width="{max(slot - 2, 1):.1f}" '
                         f'height="{h:.1f}" fill="{colour}"><title>{escape(tip)}</title></rect>')
-    if not any(totals):
+    if len(unsampled) == n:
+        body.append(_empty(top, "no samples yet"))
+    elif not any(totals):
         body.append(_empty(top, f"no {chart.unit} in the last {n} h"))
-    legend, used = _legend([s.label for s in chart.series], top + PLOT_HEIGHT + AXIS_SPACE + 12)
+    labels = [s.label for s in chart.series]
+    colours = [PALETTE[k % len(PALETTE)] for k in range(len(labels))]
+    if unsampled:
+        labels, colours = labels + ["not sampled"], colours + [UNSAMPLED_FILL]
+    legend, used = _legend(labels, top + PLOT_HEIGHT + AXIS_SPACE + 12, colours)
     return _svg(chart_id, chart.title, body + legend, top + PLOT_HEIGHT + AXIS_SPACE + used + 6)
 
 

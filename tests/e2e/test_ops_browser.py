@@ -154,14 +154,14 @@ def test_ops_dashboard_in_chromium(server: str, browser_page: object) -> None:
     # Charts drawn on the server from what the scheduler sampled (every 2 s here): the items received
     # and the failing source's errors show up as bars.
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (page.locator("#chart-received rect title").count()
-                                               and page.locator("#chart-errors rect title").count()):
+    while time.monotonic() < deadline and not (page.locator("#chart-received rect:not(.unsampled) title").count()
+                                               and page.locator("#chart-errors rect:not(.unsampled) title").count()):
         time.sleep(0.5)
         page.reload()
     for chart in ("received", "published", "errors", "lag", "queues"):
         expect(page.locator(f"svg#chart-{chart}")).to_be_visible()
-    expect(page.locator("#chart-received rect title").first).to_contain_text("healthy")
-    expect(page.locator("#chart-errors rect title").first).to_contain_text("broken #")
+    expect(page.locator("#chart-received rect:not(.unsampled) title").first).to_contain_text("healthy")
+    expect(page.locator("#chart-errors rect:not(.unsampled) title").first).to_contain_text("broken #")
     assert page.locator("script").count() == 0  # nothing runs in the browser
     # It fits 1280 px: nothing scrolls sideways, every action button is on screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
@@ -204,5 +204,7 @@ def test_docs_work_offline_in_chromium(server: str, browser_page: object) -> Non
     expect(page.locator(".opblock-post").first).to_be_visible()
     icon = page.evaluate("fetch(document.querySelector('link[rel~=icon]').href).then(r => r.status)")
     assert icon == 200
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs-offline.png"))
     assert page.goto(server + "/redoc").status == 404  # not offered: its page loads a logo from another host
     assert asked == [], f"pages asked for other hosts: {asked}"

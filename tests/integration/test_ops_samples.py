@@ -15,6 +15,7 @@ from syndication.db.models import OpsSample, Poll, Source
 from syndication.runtime import Runtime
 from syndication.schedule import claim_sources
 from syndication.service import start_scheduler
+from syndication.web import ops_charts
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -99,7 +100,7 @@ def test_the_dashboard_draws_what_was_sampled_since_it_was_last_drawn(make_runti
         {"id": "good", "name": "Good", "sources": [{"kind": "feed", "url": url, "interval": 60}]}])
     client = TestClient(create_app(rt), client=("127.0.0.1", 50123))
     before = client.get("/ops").text
-    assert 'id="chart-received"' in before and "no items in the last 24 h" in before
+    assert 'id="chart-received"' in before and "no samples yet" in before
     with rt.sessions() as s:
         ids = list(s.scalars(select(Source.id)))
     for sid, token in claim_sources(rt.sessions, ids, utcnow(), lease_seconds=60):
@@ -108,6 +109,8 @@ def test_the_dashboard_draws_what_was_sampled_since_it_was_last_drawn(make_runti
     ops.take_samples(rt, utcnow() + timedelta(minutes=6))
     after = client.get("/ops").text
     assert "good · " in after and ": 2 items</title>" in after
+    assert "not sampled (no scheduler was running)" in after  # the hours before the first sample are shaded
+    assert ops_charts.SAMPLED == ops.SAMPLED
 
 
 def test_sample_slots_are_aligned() -> None:

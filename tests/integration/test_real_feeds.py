@@ -23,12 +23,13 @@ from bench.feedserver import content_type_of
 from syndication.db.models import DeadLetter, Item
 from syndication.pipeline.dates import EARLIEST, FUTURE_TOLERANCE
 from tests.conftest import SHARED
-from tests.feedcheck import validate_tree
+from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
 
 ARCHIVE = SHARED / "corpora" / real.ARCHIVE
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1200),  # about 2 minutes on an idle 2-core machine; the ingest alone is 45 s of it
     pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"real-feeds corpus absent ({ARCHIVE})"),
 ]
 
@@ -86,5 +87,26 @@ def test_every_real_entry_is_stored_and_published_validly(tmp_path: Path) -> Non
     for name, n in early.items():
         assert set_aside[name] >= n, f"{name}: {n} entries dated before 1970, {set_aside[name]} kept with a note"
 
-    checked = validate_tree(data_dir / "public")
-    assert checked.get(".atom", 0) > 100 and checked.get(".json", 0) > 100 and checked.get(".rss", 0) > 100
+    checked = validate_published(data_dir / "public")
+    assert checked[".atom"] > 100 and checked[".json"] > 100 and checked[".rss"] > 100
+
+
+def validate_published(public: Path) -> Counter[str]:
+    """tests.feedcheck's checks over every published file, as validate_tree runs them, less feedparser's bozo
+    pass over Atom files the RELAX NG schema has already validated: the corpus publishes 150 MB, and that pass
+    alone took 80 s of this 2-core machine."""
+    counts: Counter[str] = Counter()
+    for path in sorted(public.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        data, name = path.read_bytes(), str(path.relative_to(public))
+        if path.suffix == ".atom":
+            assert_valid_atom(data, name)
+        elif path.suffix == ".rss":
+            parse_clean(data, name)
+        elif path.suffix == ".json":
+            assert_valid_json_feed(data, name)
+        else:
+            continue
+        counts[path.suffix] += 1
+    return counts

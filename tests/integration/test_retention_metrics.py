@@ -195,3 +195,47 @@ def test_retention_prunes_old_rows_keeps_needed_ones_and_never_lowers_a_counter(
 
     again = retention.prune(rt)
     assert again.pruned == {} and again.complete  # nothing left to prune: idempotent
+
+
+def test_counters_added_concurrently_lose_nothing_and_roll_back_with_their_transaction(
+    make_runtime: Callable[..., Runtime], database_url: str
+) -> None:
+    """Many writers adding to the same figures at once (threads here; processes share the table the same way):
+    the total is exact, and a transaction that rolls back takes its additions with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from syndication import counters as figures
+
+    rt = make_runtime(database_url=database_url)
+
+    def work(n: int) -> None:
+        for _ in range(25):
+            with transaction(rt.sessions) as s:
+                figures.count(s, figures.POLLS, partner="p", outcome="ok")
+                figures.count(s, figures.POLL_DURATION_MS, n)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(work, range(1, 7)))
+    with pytest.raises(RuntimeError), transaction(rt.sessions) as s:
+        figures.count(s, figures.POLLS, 1000, partner="p", outcome="ok")
+        raise RuntimeError("rolled back")
+    with rt.sessions() as s:
+        assert figures.value(s, figures.POLLS, partner="p", outcome="ok") == 150
+        assert figures.value(s, figures.POLL_DURATION_MS) == 25 * sum(range(1, 7))
+
+
+def test_drop_folder_items_are_counted(make_runtime: Callable[..., Runtime], database_url: str,
+                                       tmp_path: Any) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    rt = make_runtime(database_url=database_url, folder={"settle_seconds": 0},
+                      partners=[{"id": "box", "name": "Box", "sources": [{"kind": "folder", "path": str(drop)}]}])
+    (drop / "a.xml").write_text(rss(3))
+    with rt.sessions() as s:
+        sid = s.scalar(select(Source.id))
+    assert sid is not None
+    report = jobs.poll_source(rt, sid)
+    assert report is not None and report.new == 3
+    _, samples = scrape(rt)
+    assert samples[("syndication_items_total", (("outcome", "new"), ("partner", "box")))] == 3
+    assert samples[("syndication_items_stored", (("partner", "box"), ("status", "usable")))] == 3

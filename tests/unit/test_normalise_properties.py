@@ -198,6 +198,8 @@ _URL_PIECES = st.sampled_from(["/", "//", "./", "../", ".", "..", "/.", "news", 
        st.sampled_from([None, "", "https://agency.example/news/", "http://A.example:8080/x/y?q#f", "HTTPS://b.example",
                         "mailto:x@y", "file:///tmp/x", "https://c.example/a/./b/../", "//nohost/path"]))
 @example("/?", "https://agency.example/news/").via("urljoin drops an empty query")
+@example("https://", "https://c.example/a/./b/../").via("a scheme without a host takes the base's host")
+@example("https://?q", "https://agency.example/news/").via("a scheme without a host takes the base's host")
 @example("/a?#b", "https://agency.example/news/").via("and an empty query before a fragment")
 @settings(max_examples=600)
 def test_clean_url_fast_paths_equal_the_reference(url: str, base: str | None) -> None:

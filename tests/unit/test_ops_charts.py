@@ -153,6 +153,7 @@ def test_times_are_human_first_with_the_exact_time_on_hover() -> None:
     iso = (NOW - timedelta(hours=3, minutes=5)).isoformat()
     html = str(when(iso, now=NOW))
     assert re.fullmatch(r'<time datetime="[^"]+" title="2026-12-01 07:02:31 UTC">3 h 5 min ago</time>', html)
+    assert 'title="2026-12-01 10:07:25 UTC">6 s ago<' in str(when("2026-12-01T10:07:25", now=NOW))  # naive: UTC
     assert str(when(None)) == '<span class="never">never</span>'
     assert "&lt;" in str(when(None, "<b>"))
 
@@ -164,3 +165,25 @@ def test_past_the_biggest_subjects_the_rest_stack_as_others() -> None:
     assert [s.label for s in chart.series] == ["p11", "p10", "p09", "9 others"]
     assert chart.series[-1].values[-1] == sum(range(1, 10))
     assert sum(s.values[-1] for s in chart.series) == sum(range(1, 13))  # nothing lost
+
+
+def test_hours_nobody_sampled_are_shaded_not_drawn_as_zero() -> None:
+    hours = last_hours(NOW)
+    samples = [Sample(NOW.replace(minute=5), "sampled", "", 1), Sample(NOW.replace(minute=5), "received", "a", 2),
+               Sample(NOW - timedelta(hours=2), "sampled", "", 1)]
+    chart = hourly_bars("t", "items", samples, "received", hours)
+    assert chart.sampled is not None and [i for i, s in enumerate(chart.sampled) if s] == [21, 23]
+    root = parse(render_bars(chart, "c"))
+    shaded = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "unsampled"]
+    assert [r.findtext(f"{SVG}title") for r in shaded] == [  # two bands: 21 hours, then one
+        "11:00–08:00 UTC: not sampled (no scheduler was running)",
+        "09:00–10:00 UTC: not sampled (no scheduler was running)"]
+    assert float(shaded[0].get("width", 0)) == pytest.approx(21 * float(shaded[1].get("width", 0)), abs=1.5)
+    assert "not sampled" in [t.text for t in root.iter(f"{SVG}text")]  # in the legend
+    # Nothing sampled at all: said so, rather than "no items".
+    none = parse(render_bars(hourly_bars("t", "items", [], "received", hours), "c"))
+    assert [t.text for t in none.iter(f"{SVG}text") if t.get("class") == "empty"] == ["no samples yet"]
+    # Every hour sampled: no shading, no legend entry.
+    full = [Sample(h + timedelta(minutes=5), "sampled", "", 1) for h in hours]
+    svg = render_bars(hourly_bars("t", "items", full, "received", hours), "c")
+    assert 'class="unsampled"' not in svg and "not sampled" not in svg
