@@ -48,9 +48,10 @@ def test_status_json_shows_every_intake_field_and_no_secret(
     assert "hunter2-secret" not in res.output and "hunter2-secret" not in out.output
     st = json.loads(res.stdout)["sources"][0]
     assert st["effective_url"] == url
-    # The builder's items are dated 20 November 2026, more than a week ago: nothing published in the window,
-    # so the adaptive interval is the 6 h maximum (never below the configured 120 s).
-    assert st["configured_interval"] == 120 and st["interval"] == 6 * 3600
+    # [newcomer] The poll found new items: the source is polled at its configured interval, with no reason to
+    # differ (before, the builder's week-old dates sent it to the 6 h maximum at once).
+    assert st["configured_interval"] == 120 and st["interval"] == 120 and st["interval_reason"] is None
+    assert st["max_interval"] == 4 * 120
     assert st["next_poll"].endswith("Z") and st["consecutive_errors"] == 0 and st["last_status"] == 200
     assert st["last_error"] is None and "last_error_at" in st
     assert st["state"] == "ok" and st["enabled"] is True and st["disabled_reason"] is None
