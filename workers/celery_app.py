@@ -69,6 +69,11 @@ class SyndicationTask(Task):  # type: ignore[misc]
     retry_jitter = True
     typing = False
 
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """One line for operators per retry Celery schedules (the worker log says which task, why, which try)."""
+        log.warning("%s%s: transient failure (%s); retry %d/%d", self.name, list(args or []),
+                    deadletters.error_text(exc), (self.request.retries or 0) + 1, self.max_retries)
+
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         attempts = (getattr(self.request, "retries", 0) or 0) + 1
         tb_text = str(einfo) if einfo is not None else "".join(traceback.format_exception(exc))
