@@ -3,6 +3,7 @@
 WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
 also embedded (ingest without the scaled part) and attribution (the labelled credit corpus scored, every credit
 read from the real feeds listed, time per item).
+`python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5).
 """
@@ -29,6 +30,11 @@ EXTRA = ("embedded", "attribution")
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["fidelity"]:  # not a timed workload: a report of its own, with its own options
+        from bench import fidelity
+
+        return fidelity.main(args_in[1:])
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n", 1)[1])
     ap.add_argument("workload", nargs="?", default="all", choices=(*WORKLOADS, *EXTRA, "all"))
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of text")

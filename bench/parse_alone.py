@@ -1,12 +1,13 @@
 """The libraries' own ceiling for workload `real`, each in a process of its own (so the measured interpreter
 has nothing else loaded or running):
 
-    python -m bench.parse_alone feedparser|fastfeedparser DIR  -> one JSON line
+    python -m bench.parse_alone feedparser|fastfeedparser|ours DIR  -> one JSON line
 
 Every file of DIR is read first (not timed), then parsed from bytes: feedparser with its sanitiser and
 relative-URI resolution off and the Content-Type the feed server sends (bench.feedserver.content_type_of);
-fastfeedparser as it comes. The line gives the parse loop's seconds, the entries found, and the documents
-the library raised on.
+fastfeedparser as it comes; `ours` is the service's own `parse.parse_xml_feed` (charset decision,
+DOCTYPE stripping, the lxml fast path, feedparser for what it declines). The line gives the parse loop's
+seconds, the entries found, and the documents the library raised on.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def parser(which: str) -> Callable[[bytes], int]:
         import fastfeedparser
 
         return lambda body: len(fastfeedparser.parse(body).entries)
+    if which == "ours":
+        from syndication.intake.parse import parse_xml_feed
+
+        return lambda body: len(parse_xml_feed(body, {"content-type": content_type_of(body)},
+                                               "http://127.0.0.1/feed").entries)
     raise SystemExit(f"unknown parser {which!r}")
 
 

@@ -20,6 +20,8 @@ from syndication.pipeline.dedupe import Fingerprint, to_signed
 from syndication.pipeline.stories import assign_story, prepare_window, sync_index
 
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
+# Normalisation dated the item by this sighting (no usable partner date: pipeline/dates.py).
+DATED_BY_SIGHTING = frozenset({"date_missing", "future_date_clamped"})
 
 
 def decide(item: NormalisedItem, existing: Item | None) -> Decision:
@@ -169,7 +171,7 @@ def store_items(
         session.execute(insert(Event), events)
     if stories:
         session.flush()
-        known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, item.published, 0)
+        known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, row.published_at, 0)
                  for row, item in stories if item.fingerprinted}
         prepare_window(session, [row for row, _ in stories], known)
         for row, _ in stories:
@@ -242,9 +244,13 @@ def _apply(row: Item, item: NormalisedItem, now: datetime, *, keep_embargo: bool
     row.authors = list(item.authors)
     row.categories = list(item.categories)
     row.language = item.language
-    row.published_at = item.published
-    row.updated_at = item.updated
-    row.sort_at = min(item.published, now)
+    published = item.published
+    if getattr(row, "published_at", None) is not None and DATED_BY_SIGHTING & set(item.flags):
+        # An item without a usable date of its own keeps the date of its first sighting when it changes.
+        published = row.published_at
+    row.published_at = published
+    row.updated_at = max(item.updated, published)
+    row.sort_at = min(published, now)
     row.last_seen_at = now
     row.content_hash = item.content_hash
     row.status = "withdrawn" if item.status == "withdrawn" else "usable"

@@ -429,3 +429,25 @@ def test_story_window_reads_each_year_once_when_documents_span_years(rt: Runtime
     assert len(ranges) - first <= 1, ranges[first:]
     with rt.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Item)) == 14 + 4 + 40
+
+
+def test_item_without_a_usable_date_keeps_its_first_sighting_when_it_changes(rt: Runtime) -> None:
+    """[real-feeds] 1: an item dated by its first sighting (no date, or Hugo's 0001-01-01) is not re-dated
+    by each later change; its `updated` moves instead."""
+    undated, hugo = jitem("undated", title="About us"), jitem("hugo", title="Our team")
+    del undated["date_published"]
+    hugo["date_published"] = "0001-01-01T00:00:00Z"
+    ingest(rt, "turan", jsonfeed(undated, hugo))
+    later = NOW + timedelta(hours=2)
+    undated["content_html"] += "<p>Now with a second paragraph.</p>"
+    hugo["content_html"] += "<p>Now with a second paragraph.</p>"
+    counts = ingest(rt, "turan", jsonfeed(undated, hugo), now=later)
+    assert counts.updated == 2
+    with rt.sessions() as session:
+        rows = {r.guid: r for r in session.scalars(select(Item).where(Item.partner_id == "turan"))}
+    for guid in ("undated", "hugo"):
+        row = rows[guid]
+        assert row.published_at == NOW and row.sort_at == NOW, guid
+        assert row.updated_at >= later and row.version == 2, guid
+    assert rows["hugo"].partner_dates and rows["hugo"].partner_dates[0]["raw"] == "0001-01-01T00:00:00Z"
+    assert rows["undated"].partner_dates is None

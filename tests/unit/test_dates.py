@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndication.domain import NormalisedItem, ParsedEntry, PartnerPolicy
 from syndication.intake.parse import parse_document, parse_xml_feed
@@ -198,3 +200,30 @@ def test_shifted_saturates() -> None:
     assert dates.shifted(datetime(1, 1, 2, tzinfo=UTC), -WINDOW) == datetime.min.replace(tzinfo=UTC)
     assert dates.shifted(datetime(9999, 12, 30, tzinfo=UTC), WINDOW) == datetime.max.replace(tzinfo=UTC)
     assert dates.shifted(NOW, WINDOW) == NOW + WINDOW
+
+
+_OFFSETS = st.builds(timezone, st.timedeltas(min_value=-timedelta(hours=23, minutes=59),
+                                             max_value=timedelta(hours=23, minutes=59)))
+_ANY_DATETIME = st.one_of(st.none(), st.datetimes(), st.datetimes(timezones=_OFFSETS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(published=_ANY_DATETIME, updated=_ANY_DATETIME, embargo=_ANY_DATETIME, raw=st.one_of(st.none(), st.text()))
+def test_any_datetime_a_parser_can_hand_over(published: datetime | None, updated: datetime | None,
+                                             embargo: datetime | None, raw: str | None) -> None:
+    e = ParsedEntry(guid="g", link="https://hugo.example/a", title="A", content_html="<p>b</p>", summary_html=None,
+                    published=published, updated=updated, embargo_until=embargo, published_raw=raw)
+    out = normalise_entry(e, "k", POLICY, now=NOW)
+    assert isinstance(out, NormalisedItem)
+    assert_every_layer_holds(out)
+    if out.embargo_until is not None:
+        assert dates.EARLIEST <= out.embargo_until <= dates.LATEST_EMBARGO
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40))
+def test_any_date_text_in_a_feed(text: str) -> None:
+    from xml.sax.saxutils import escape
+
+    for kind, body in documents(escape(text), escape(text)):  # the JSON document carries the escaped text too
+        assert_every_layer_holds(ingest_one(kind, body, fast=True))
