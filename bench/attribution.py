@@ -212,12 +212,3 @@ def run(archive: Path | None) -> dict[str, Any]:
         out["real"] = {"entries": n, "credits": len(found), "median_us_per_entry": round(us, 1),
                        "report": describe_real(n, found, us)}
     return out
-
-
-def real_markdown(found: Sequence[tuple[str, str, Credit]]) -> str:
-    """The real feeds' credits as a Markdown table (for docs/attribution.md)."""
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
-
-    rows = [f"| {feed} | {c.kind} | {cell(c.value)} | `{c.rule}` | {cell(c.line[:80])} |" for feed, _, c in found]
-    return "\n".join(["| feed | kind | value | rule | line (start) |", "| --- | --- | --- | --- | --- |", *rows]) + "\n"

@@ -6,19 +6,15 @@ settings (pydantic), SQLAlchemy, Rich and the pipeline are imported by the comma
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from syndication.settings import Settings
+from syndication.cli_common import JsonOpt, _state, emit_json, err, fail, out, runtime, settings, setup_logging
 
 app = typer.Typer(help="Republish partner agencies' news, properly credited.", no_args_is_help=True,
                   add_completion=False)
@@ -26,35 +22,6 @@ partner_app = typer.Typer(help="Manage partners.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
 # Area modules add subcommands to `partner` (e.g. `partner key`) through this handle.
 app.partner_app = partner_app  # type: ignore[attr-defined]
-
-
-def __getattr__(name: str) -> Any:
-    """`console` and `err_console`, made on first use: Rich costs ~50 ms to import, and a command printing
-    JSON never needs it."""
-    if name in ("console", "err_console"):
-        from rich.console import Console
-
-        made = globals()[name] = Console(stderr=name == "err_console")
-        return made
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def out() -> Console:
-    """The stdout console (tests may replace `console`)."""
-    return globals().get("console") or __getattr__("console")  # type: ignore[no-any-return]
-
-
-def err() -> Console:
-    return globals().get("err_console") or __getattr__("err_console")  # type: ignore[no-any-return]
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
-
-
-class State:
-    config: str | None = None
-
-
-_state = State()
 
 
 def _version(value: bool) -> None:
@@ -72,53 +39,6 @@ def main_callback(
                                                 callback=_version)] = False,
 ) -> None:
     _state.config = config
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    # Plain write: one line, never wrapped to the terminal width.
-    sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code)
-
-
-def settings() -> Settings:
-    from syndication.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
-
-    try:
-        return load_settings(_state.config)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-
-
-def runtime(s: Settings | None = None) -> Any:
-    from syndication.runtime import open_runtime  # on use: the database stack is not needed by --help
-    from syndication.settings import ConfigError
-
-    try:
-        return open_runtime(s or settings())
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-
-
-def setup_logging(level: int | None = None) -> dict[str, Any]:
-    """Text or JSON lines per settings.log; returns extra uvicorn.run kwargs (JSON: uvicorn logs via ours)."""
-    from syndication.logs import configure
-    from syndication.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
-
-    try:
-        cfg = load_settings(_state.config).log
-    except ConfigError:
-        from syndication.settings import LogSettings
-
-        cfg = LogSettings()
-    configure(cfg.format, level if level is not None else cfg.level)
-    extra: dict[str, Any] = {"access_log": cfg.access}
-    if cfg.format == "json":
-        extra["log_config"] = None
-    return extra
-
-
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -163,53 +83,7 @@ def publish(as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
-def source_status(rt: Any) -> list[dict[str, Any]]:
-    from sqlalchemy import select  # on use: SQLAlchemy costs ~0.2 s, and --help needs none of it
-
-    from syndication.clock import isoformat
-    from syndication.db.models import Source
-    from syndication.intake.credentials import describe_credentials
-    from syndication.intake.decide import interval_bound
-
-    rows = []
-    with rt.sessions() as session:
-        for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
-            state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
-            rows.append({
-                "partner": s.partner_id,
-                "source": s.locator,
-                "kind": s.kind,
-                "state": state,
-                "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
-                "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
-                "configured_interval": s.interval,  # what the operator asked for
-                # How far a quiet source may be stretched (intake.decide.interval_bound), and why the next poll is
-                # not `configured_interval` after the last: quiet feed, backoff after errors, Retry-After.
-                "max_interval": interval_bound(s.interval, s.max_interval, rt.settings.fetch.max_interval),
-                "interval_reason": s.interval_reason if s.kind != "push" else None,
-                "last_attempt": isoformat(s.last_attempt_at),
-                "last_success": isoformat(s.last_success_at),
-                "last_error": s.last_error,
-                "last_error_at": isoformat(s.last_error_at),
-                "last_status": s.last_status,
-                "consecutive_errors": s.consecutive_errors,
-                "next_poll": isoformat(s.next_poll_at) if s.kind != "push" else None,
-                "disabled_reason": s.disabled_reason,
-                "parse_problem": s.parse_problem,
-                "last_poll": s.last_counts,
-                # [intake]: accepted = new + updated + unchanged; never any secret, only the auth scheme.
-                "enabled": s.enabled,
-                "partly_parsed": bool(s.parse_problem),
-                "last_accepted": (s.last_counts or {}).get(
-                    "accepted", sum((s.last_counts or {}).get(k, 0) for k in ("new", "updated", "unchanged"))),
-                "last_rejected": (s.last_counts or {}).get("rejected", 0),
-                "redirects": s.redirects or [],
-                "credentials": describe_credentials(s.credentials),
-            })
-    return rows
-
-
-# `status` lives in syndication/commands/operators.py (builds on source_status above).
+# `status` lives in syndication/commands/operators.py (builds on ops.source_status).
 
 
 def describe_source(source: dict[str, Any]) -> str:

@@ -9,13 +9,13 @@ in the same order (no deadlock on PostgreSQL). Every process reads the same tabl
 the same totals, and retention (syndication.retention) never touches it.
 
 Most rows are counters (only ever added to); a few are gauges kept on write (`items_stored`: +1/-1 as an item's
-status changes), named in GAUGES.
+status changes) and `publish_lag_watermark`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,6 @@ LAG_WATERMARK = "publish_lag_watermark"  # no labels: items up to this id are in
 POLL_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)  # seconds
 LAG_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 24 * 3600.0, 7 * 86400.0)  # seconds
 
-GAUGES = frozenset({ITEMS_STORED, LAG_WATERMARK})
 
 _PENDING = "syndication.counters"
 
@@ -73,11 +72,6 @@ def bucket_label(seconds: float, bounds: tuple[float, ...]) -> str:
         if seconds <= b:
             return repr(b)
     return "+Inf"
-
-
-def count_many(session: Session, figures: Iterable[tuple[str, Mapping[str, str], int]]) -> None:
-    for name, labels, n in figures:
-        count(session, name, n, **labels)
 
 
 def upsert_statement(dialect: str, rows: list[dict[str, Any]]) -> Any:

@@ -7,11 +7,13 @@ Tasks carry ids and lease tokens only. This is the only module of `syndication` 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
+
+from syndication import cpu, jobs, rounds
+from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -21,14 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# No `process` queue ([hardening] 15.8): parsing, normalising and fingerprinting stay in the poll task. Fetch
-# workers are prefork processes, so that CPU work already spreads over every core; a separate task would have
-# to carry the fetched body (up to fetch.max_body_bytes) through Redis, whose noeviction policy turns a backlog
-# of bodies into a broker that refuses every write. See docs/scaling-out.md, "Queues".
-QUEUES = ("fetch", "publish", "notify")
-TASK_POLL = "syndication.poll_source"
-TASK_PUBLISH_DIRTY = "syndication.publish_dirty"
-TASK_PUBLISH_ALL = "syndication.publish_all"
 
 
 class Dispatcher(Protocol):
@@ -45,7 +39,6 @@ class LocalDispatcher:
 
     def __init__(self, rt: Runtime, threads: int = 4) -> None:
         self.rt = rt
-        from syndication import cpu
 
         cpu.attach(rt)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
@@ -58,27 +51,31 @@ class LocalDispatcher:
         self._queued: set[str] = set()  # delivery tasks submitted and not started: one is enough
         self._delivery_timers: dict[str, tuple[float, threading.Timer]] = {}
         self._closed = False
-        self._running: set[Future[Any]] = set()
+        self._running: dict[Future[Any], str] = {}  # submitted and not finished, with their queue
 
     @property
     def pending(self) -> int:
         return len(self._running)
 
-    def _track(self, fut: Future[Any]) -> None:
+    def waiting(self, queue: str) -> int:
+        """Work of this queue (poll, publish, notify) submitted and not started yet: the executor's queue depth,
+        told by the futures themselves (ThreadPoolExecutor has no public queue)."""
         with self._lock:
-            self._running.add(fut)
+            return sum(1 for fut, q in self._running.items() if q == queue and not fut.running() and not fut.done())
+
+    def _track(self, fut: Future[Any], queue: str) -> None:
+        with self._lock:
+            self._running[fut] = queue
         fut.add_done_callback(lambda f: self._untrack(f))
 
     def _untrack(self, fut: Future[Any]) -> None:
         with self._lock:
-            self._running.discard(fut)
+            self._running.pop(fut, None)
 
     def poll(self, source_id: int, lease_token: str) -> None:
-        self._track(self._pool.submit(self._poll, source_id, lease_token))
+        self._track(self._pool.submit(self._poll, source_id, lease_token), "poll")
 
     def _poll(self, source_id: int, lease_token: str) -> None:
-        from syndication import jobs, rounds
-
         try:
             round_id = rounds.round_of(self.rt.sessions, source_id, lease_token)
             report = jobs.poll_source(self.rt, source_id, lease_token)
@@ -99,14 +96,12 @@ class LocalDispatcher:
     def _fire_publish(self) -> None:
         with self._lock:
             self._timer = None
-        self._track(self._publisher.submit(self._run_safely, "publish_dirty"))
+        self._track(self._publisher.submit(self._run_safely, "publish_dirty"), "publish")
 
     def publish_all(self) -> None:
-        self._track(self._publisher.submit(self._run_safely, "publish_all"))
+        self._track(self._publisher.submit(self._run_safely, "publish_all"), "publish")
 
     def _run_safely(self, name: str) -> None:
-        from syndication import jobs
-
         try:
             getattr(jobs, name)(self.rt)
         except Exception:
@@ -131,7 +126,7 @@ class LocalDispatcher:
             if task in self._queued:
                 return
             self._queued.add(task)
-        self._track(self._notifier.submit(self._deliver, task))
+        self._track(self._notifier.submit(self._deliver, task), "notify")
 
     def _fire_delivery(self, task: str) -> None:
         with self._lock:
@@ -139,8 +134,6 @@ class LocalDispatcher:
         self.deliver(task)
 
     def _deliver(self, task: str) -> None:
-        from syndication import jobs
-
         with self._lock:
             self._queued.discard(task)
         try:
@@ -313,9 +306,3 @@ def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
 
     if headers is not None:
         headers["enqueued_at"] = time.time()
-
-
-def retry_delay(retries: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform(base/2, min(cap, base * 2**retries))."""
-    top = min(cap, base * (2**retries))
-    return (rng or random).uniform(min(base / 2, top), top)

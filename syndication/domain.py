@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-SourceKind = Literal["feed", "folder", "push"]
 ItemOutcome = Literal["new", "updated", "unchanged", "rejected"]
 
 

@@ -102,10 +102,6 @@ def lag_summary(lags: Iterable[float]) -> dict[str, float | int | None]:
             "count": len(data)}
 
 
-def count_since(times: Iterable[datetime | None], since: datetime) -> int:
-    return sum(1 for t in times if t is not None and t >= since)
-
-
 @dataclass(frozen=True, slots=True)
 class Bucketed:
     buckets: list[tuple[float, int]]  # cumulative (upper bound, count), +Inf last
@@ -126,17 +122,3 @@ def histogram(values: Iterable[float], bounds: Sequence[float]) -> Bucketed:
     out = [(float(b), c) for b, c in zip(bounds, counts, strict=True)]
     out.append((math.inf, n))
     return Bucketed(out, n, total)
-
-
-def human_age(seconds: float | None) -> str:
-    """Short human duration: 45s, 12m, 3h 5m, 2d 4h."""
-    if seconds is None:
-        return "-"
-    s = int(max(0, seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"

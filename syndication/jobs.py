@@ -7,7 +7,6 @@ on unique keys, and publishing writes only files whose bytes changed.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -23,14 +22,23 @@ from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
 from syndication.db.session import transaction
 from syndication.deadletters import is_transient
 from syndication.domain import IngestCounts, ParsedFeed, PartnerPolicy
-from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch
+from syndication.intake.credentials import CredentialsError, open_credentials
+from syndication.intake.decide import PollOutcome, decide, interval_bound
+from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
 from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
 from syndication.intake.parse import ParseError, parse_document
+from syndication.partners import credentials_key
+from syndication.pipeline.ingest import release_embargoes as _release
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
+from syndication.pipeline.policy import build_policy
+from syndication.publish.failures import retry_due
 from syndication.publish.publisher import ChannelResult, publish, relay_outbox
+from syndication.publish.webhooks import deliver_due, run_budget
+from syndication.publish.websub import deliver_pings as _deliver
 from syndication.runtime import Runtime
-from syndication.settings import Settings
+from syndication.settings import ConfigError, Settings
+from syndication.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, TASK_STORE_ITEM
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +60,6 @@ class SourceReport:
 
 def policy_of(partner: Partner, settings: Settings | None = None) -> PartnerPolicy:
     """The partner's rights policy: its row, plus the [normalise] rules of its config entry if any."""
-    from syndication.pipeline.policy import build_policy
 
     cfg = next((p for p in settings.partners if p.id == partner.id), None) if settings is not None else None
     return build_policy(partner, cfg)
@@ -70,13 +77,6 @@ def fetch_policy(rt: Runtime) -> FetchPolicy:
         per_host_concurrency=f.per_host_concurrency,
         total_timeout=f.total_timeout,
     )
-
-
-def next_poll_after_error(interval: int, errors: int, cap: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: interval * 2^(errors-1), capped, ±20 % (see intake.decide)."""
-    from syndication.intake.decide import backoff_delay
-
-    return backoff_delay(interval, errors, cap, rng)
 
 
 def poll_source(
@@ -125,9 +125,6 @@ def poll_source(
 
 
 def _credentials_for(rt: Runtime, record: dict[str, Any] | None) -> Credentials | None:
-    from syndication.intake.credentials import open_credentials
-    from syndication.partners import credentials_key
-
     if not record:
         return None
     key = None
@@ -139,10 +136,6 @@ def _credentials_for(rt: Runtime, record: dict[str, Any] | None) -> Credentials 
 
 
 def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float) -> SourceReport:
-    from syndication.intake.credentials import CredentialsError
-    from syndication.intake.fetch import system_resolver
-    from syndication.settings import ConfigError
-
     with rt.sessions() as session:
         src = session.get(Source, source_id)
         assert src is not None
@@ -235,7 +228,7 @@ def _store_isolating(
         except Exception as exc:
             if is_transient(exc):
                 raise
-            deadletters.record(rt.sessions, task=deadletters.TASK_STORE_ITEM, args=[source_id, item.key, item.guid],
+            deadletters.record(rt.sessions, task=TASK_STORE_ITEM, args=[source_id, item.key, item.guid],
                                error=exc, attempts=2, now=now)
             counts.add(item.key, "rejected", f"dead-lettered: {deadletters.error_text(exc)[:200]}")
     if folder_file is not None:
@@ -362,7 +355,6 @@ def _finish(
     redirects: list[list[Any]] | None = None,
 ) -> None:
     """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
-    from syndication.intake.decide import PollOutcome, decide, interval_bound
 
     now = utcnow()
     hdrs = dict(headers or {})
@@ -434,7 +426,6 @@ def _finish(
 def release_embargoes(rt: Runtime) -> int:
     """Write `item.released` events for items whose embargo has passed (the scheduler tick calls this;
     the relay then marks their channels dirty). Returns how many partners had items released."""
-    from syndication.pipeline.ingest import release_embargoes as _release
 
     with transaction(rt.sessions) as session:
         return len(_release(session, utcnow()))
@@ -459,7 +450,6 @@ def relay(rt: Runtime) -> set[str]:
 
 def publish_retry_due(rt: Runtime) -> bool:
     """Has a channel that failed to publish reached its retry time (syndication.publish.failures)?"""
-    from syndication.publish.failures import retry_due
 
     with rt.sessions() as session:
         return retry_due(session, utcnow())
@@ -480,8 +470,6 @@ def publish_all(rt: Runtime) -> list[ChannelResult]:
 def _pinged(rt: Runtime, results: list[ChannelResult]) -> list[ChannelResult]:
     """The publisher recorded pings for changed topics; hand them to the notify queue (never sent here)."""
     if rt.settings.websub.hub_url and rt.dispatcher is not None and any(r.changed for r in results):
-        from syndication.publish.websub import TASK_DELIVER_PINGS
-
         try:
             rt.dispatcher.deliver(TASK_DELIVER_PINGS)
         except Exception:  # the pings are rows: the scheduled delivery run sends them anyway
@@ -494,7 +482,6 @@ def deliver_notices(rt: Runtime) -> dict[str, Any]:
 
     Deliveries are claimed one by one just before each POST, so concurrent runs never send one twice. A run
     stops starting POSTs when its time budget is spent and dispatches a follow-up for what is left."""
-    from syndication.publish.webhooks import TASK_DELIVER_NOTICES, deliver_due, run_budget
 
     run = deliver_due(rt.sessions, rt.settings, utcnow(), budget=run_budget(rt.settings))
     if run.more and run.claimed and rt.dispatcher is not None:
@@ -513,9 +500,6 @@ def deliver_pings(rt: Runtime) -> dict[str, Any]:
 
     Only a run that sent something dispatches the follow-up for its retries (or its leftovers), so runs
     triggered by the same publish do not multiply."""
-    from syndication.publish.webhooks import run_budget
-    from syndication.publish.websub import TASK_DELIVER_PINGS
-    from syndication.publish.websub import deliver_pings as _deliver
 
     now = utcnow()
     run = _deliver(rt.sessions, rt.settings, now, budget=run_budget(rt.settings))

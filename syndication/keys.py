@@ -116,10 +116,6 @@ def revoke_keys(session: Session, partner_id: str, now: datetime, prefix: str | 
     return revoked
 
 
-def list_keys(session: Session, partner_id: str) -> list[PushKey]:
-    return list(session.scalars(select(PushKey).where(PushKey.partner_id == partner_id).order_by(PushKey.id)))
-
-
 def verify_key(session: Session, key: str | None, pepper: bytes) -> KeyCheck:
     """Which partner a presented key belongs to, or why it is not accepted."""
     if not key:

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-CONTEXT_FIELDS = ("partner", "partner_id", "source_id", "item_id", "channel", "task", "task_id",
-                  "dead_letter_id", "delivery_id", "notice_id", "poll_id", "duration_ms", "outcome")
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -58,15 +56,3 @@ def configure(fmt: str = "text", level: str | int = "INFO", stream: TextIO | Non
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
-
-
-def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:
-    """uvicorn's log config for JSON mode: its loggers propagate to our root handler."""
-    if fmt != "json":
-        return None
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error",
-                                                                            "uvicorn.access")},
-    }

@@ -1,7 +1,7 @@
 """Operators' view and actions (the shell around syndication.health).
 
 `snapshot(rt)` reads sources, items, polls, events, channels (and their publish failures), dead letters
-(and notice deliveries when the [publish] area's table exists) plus the queues, and returns one JSON-able
+and notice deliveries plus the queues, and returns one JSON-able
 dict; the CLI (`status`, `failures`), the /ops pages and /metrics all read the same figures. Actions: poll
 now, pause/resume, replay a dead letter, retry a failed delivery.
 """
@@ -16,24 +16,37 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, inspect, literal, or_, select
+from sqlalchemy import and_, case, delete, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from syndication import health
 from syndication.clock import isoformat, utcnow
-from syndication.db.models import Channel, DeadLetter, Event, Item, OpsSample, Poll, Source
+from syndication.db.models import (
+    Channel,
+    DeadLetter,
+    Delivery,
+    Event,
+    Item,
+    OpsSample,
+    Poll,
+    Source,
+    WebSubPing,
+)
 from syndication.db.session import insert_missing, transaction
+from syndication.dispatch import LocalDispatcher
+from syndication.intake.credentials import describe_credentials
+from syndication.intake.decide import interval_bound
 from syndication.runtime import Runtime
 from syndication.schedule import POLLED_KINDS, claim_sources, holder_for
+from syndication.tasks import QUEUES
 
 log = logging.getLogger(__name__)
 
 PAUSED_REASON = "paused by operator"
-QUEUES = ("fetch", "publish", "notify")  # dispatch.QUEUES
 KOMBU_SEP = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 ENQUEUED_HEADER = "enqueued_at"  # stamped by syndication.dispatch on publish (epoch seconds)
-FAILED_DELIVERY_STATES = ("failed", "dead", "error", "abandoned")
+FAILED_DELIVERY_STATES = ("failed",)  # publish.webhooks.STATES
 
 
 class OpsError(Exception):
@@ -43,10 +56,48 @@ class OpsError(Exception):
 # ---------------------------------------------------------------- sources
 
 
-def source_rows(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
-    """cli.source_status rows (the `status --json` contract) plus operators' fields."""
-    from syndication.cli import source_status
+def source_status(rt: Runtime) -> list[dict[str, Any]]:
+    """One row per source: the `status --json` contract."""
+    rows = []
+    with rt.sessions() as session:
+        for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
+            state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
+            rows.append({
+                "partner": s.partner_id,
+                "source": s.locator,
+                "kind": s.kind,
+                "state": state,
+                "effective_url": s.effective_url or (s.locator if s.kind == "feed" else None),
+                "interval": s.current_interval or s.interval,  # current (adaptive) interval, seconds
+                "configured_interval": s.interval,  # what the operator asked for
+                # How far a quiet source may be stretched (intake.decide.interval_bound), and why the next poll is
+                # not `configured_interval` after the last: quiet feed, backoff after errors, Retry-After.
+                "max_interval": interval_bound(s.interval, s.max_interval, rt.settings.fetch.max_interval),
+                "interval_reason": s.interval_reason if s.kind != "push" else None,
+                "last_attempt": isoformat(s.last_attempt_at),
+                "last_success": isoformat(s.last_success_at),
+                "last_error": s.last_error,
+                "last_error_at": isoformat(s.last_error_at),
+                "last_status": s.last_status,
+                "consecutive_errors": s.consecutive_errors,
+                "next_poll": isoformat(s.next_poll_at) if s.kind != "push" else None,
+                "disabled_reason": s.disabled_reason,
+                "parse_problem": s.parse_problem,
+                "last_poll": s.last_counts,
+                # [intake]: accepted = new + updated + unchanged; never any secret, only the auth scheme.
+                "enabled": s.enabled,
+                "partly_parsed": bool(s.parse_problem),
+                "last_accepted": (s.last_counts or {}).get(
+                    "accepted", sum((s.last_counts or {}).get(k, 0) for k in ("new", "updated", "unchanged"))),
+                "last_rejected": (s.last_counts or {}).get("rejected", 0),
+                "redirects": s.redirects or [],
+                "credentials": describe_credentials(s.credentials),
+            })
+    return rows
 
+
+def source_rows(rt: Runtime, now: datetime | None = None) -> list[dict[str, Any]]:
+    """source_status rows (the `status --json` contract) plus operators' fields."""
     now = now or utcnow()
     rows = source_status(rt)
     grace = health.overdue_grace(rt.settings.schedule.tick)
@@ -264,8 +315,6 @@ def embedded_queues(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     The executor keeps its queue in memory, but every job it runs starts from a row: a source due and not
     leased (poll), a channel marked dirty (publish), a webhook delivery or WebSub ping due (notify). Those rows
     are its queue; live source leases are the polls running now."""
-    from syndication.db.models import Delivery, WebSubPing
-
     now = now or utcnow()
     due_states = ("pending", "retrying")
     with rt.sessions() as session:
@@ -291,16 +340,12 @@ def embedded_queues(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
 
 
 def executor_state(dispatcher: Any) -> dict[str, Any]:
-    if dispatcher is None or not hasattr(dispatcher, "pending"):
+    if not isinstance(dispatcher, LocalDispatcher):
         return {"queues": [], "running": 0, "note": "no executor in this process"}
-    queued = 0
-    out = []
-    for name, attr in (("poll", "_pool"), ("publish", "_publisher")):
-        pool = getattr(dispatcher, attr, None)
-        depth = pool._work_queue.qsize() if pool is not None and hasattr(pool, "_work_queue") else 0
-        queued += depth
-        out.append({"queue": name, "depth": depth, "oldest_age_seconds": None})
-    return {"queues": out, "running": max(0, int(dispatcher.pending) - queued)}
+    depths = {name: dispatcher.waiting(name) for name in ("poll", "publish")}
+    out = [{"queue": name, "depth": depth, "oldest_age_seconds": None} for name, depth in depths.items()]
+    queued = sum(depths.values())
+    return {"queues": out, "running": max(0, dispatcher.pending - queued)}
 
 
 def redis_queues(broker_url: str, now: float | None = None, key_prefix: str = "") -> dict[str, Any]:
@@ -395,85 +440,25 @@ def dead_letters(rt: Runtime, *, include_replayed: bool = False, limit: int = 20
                 for d in session.scalars(q)]
 
 
-def _deliveries_table(rt: Runtime) -> Table | None:
-    """The [publish] area's deliveries table, when it exists (model imported defensively)."""
-    from syndication.db import models
-
-    model = getattr(models, "Delivery", None) or getattr(models, "NoticeDelivery", None)
-    table = getattr(model, "__table__", None)
-    if isinstance(table, Table) and inspect(rt.engine).has_table(table.name):
-        return table
-    return None
-
-
-def _state_column(table: Table) -> Any:
-    for name in ("state", "status"):
-        if name in table.c:
-            return table.c[name]
-    return None
-
-
 def failed_deliveries(rt: Runtime, limit: int = 200) -> dict[str, Any]:
-    table = _deliveries_table(rt)
-    if table is None:
-        return {"available": False, "note": "notice deliveries are not recorded yet (no deliveries table)",
-                "items": []}
-    col = _state_column(table)
-    if col is None:
-        return {"available": False, "note": "deliveries table has no state column", "items": []}
-    pk = list(table.primary_key.columns)[0]
+    table = Delivery.__table__
     with rt.sessions() as session:
-        rows = session.execute(select(table).where(col.in_(FAILED_DELIVERY_STATES)).order_by(pk.desc())
-                               .limit(limit)).mappings().all()
-    hidden = {"secret", "signature", "token", "body", "payload"}
-    items = [{k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in r.items() if k not in hidden}
-             for r in rows]
+        rows = session.execute(select(table).where(Delivery.state.in_(FAILED_DELIVERY_STATES))
+                               .order_by(Delivery.id.desc()).limit(limit)).mappings().all()
+    items = [{k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
     return {"available": True, "note": None, "items": items}
 
 
-def delivery_counts(rt: Runtime) -> dict[str, int] | None:
-    table = _deliveries_table(rt)
-    col = _state_column(table) if table is not None else None
-    if table is None or col is None:
-        return None
-    with rt.sessions() as session:
-        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
-
-
-def notice_counts(rt: Runtime) -> dict[str, int] | None:
-    from syndication.db import models
-
-    model = getattr(models, "Notice", None)
-    table = getattr(model, "__table__", None)
-    if not isinstance(table, Table) or not inspect(rt.engine).has_table(table.name):
-        return None
-    col = table.c.get("kind")
-    if col is None:
-        col = _state_column(table)
-    if col is None:
-        return None
-    with rt.sessions() as session:
-        return {str(s): int(n) for s, n in session.execute(select(col, func.count()).group_by(col))}
-
-
 def retry_delivery(rt: Runtime, delivery_id: int) -> str:
-    """Requeue a failed notice delivery through the [publish] area's webhooks.retry (by its notice)."""
-    import importlib
+    """Requeue a failed notice delivery through webhooks.retry (by its notice)."""
+    from syndication.publish import webhooks  # on use: the publish stack is not needed by status or --help
 
-    table = _deliveries_table(rt)
-    if table is None or "notice_id" not in table.c or _state_column(table) is None:
-        raise OpsError("notice deliveries are not available")
-    pk = list(table.primary_key.columns)[0]
     with rt.sessions() as session:
-        row = session.execute(select(table.c.notice_id, _state_column(table)).where(pk == delivery_id)).first()
+        row = session.execute(select(Delivery.notice_id, Delivery.state).where(Delivery.id == delivery_id)).first()
     if row is None:
         raise OpsError(f"no delivery {delivery_id}")
     if row[1] not in FAILED_DELIVERY_STATES:
         raise OpsError(f"delivery {delivery_id} is {row[1]}, not failed")
-    try:
-        webhooks: Any = importlib.import_module("syndication.publish.webhooks")
-    except ImportError:
-        raise OpsError("notice deliveries cannot be retried in this version") from None
     count = webhooks.retry(rt.sessions, rt.settings, [int(row[0])], utcnow())
     log.info("operator retried delivery %s (notice %s)", delivery_id, row[0],
              extra={"delivery_id": delivery_id, "notice_id": row[0]})
@@ -527,7 +512,6 @@ OPS_SAMPLE_KEEP = timedelta(hours=48)  # the charts show 24 h; a day more to loo
 SAMPLE_SETTLE = timedelta(seconds=30)
 SAMPLE_CATCH_UP = 12  # slots missed while no scheduler ran (a restart, a busy machine) sampled late, at most
 SAMPLED = "sampled"  # a slot's marker row: sampled, whatever its counts (zero counts are not written)
-METRICS = ("received", "published", "republish_lag_p50", "republish_lag_p95", "errors", "queue_depth", SAMPLED)
 
 
 def sample_slot(now: datetime, every_seconds: int) -> datetime:
@@ -752,14 +736,14 @@ class SyncDispatcher:
 
 
 def replay(rt: Runtime, dead_letter_id: int) -> str:
-    """Re-dispatch a dead letter's work (syndication.deadletters.replay) and mark it replayed."""
-    from syndication import deadletters
+    """Re-dispatch a dead letter's work (syndication.replay) and mark it replayed."""
+    from syndication import replay as replaying  # on use: it brings the jobs, and so the whole pipeline
 
     if rt.dispatcher is None:
         rt.dispatcher = SyncDispatcher(rt)
     try:
-        result = deadletters.replay(rt, dead_letter_id)
-    except deadletters.ReplayError as exc:
+        result = replaying.replay(rt, dead_letter_id)
+    except replaying.ReplayError as exc:
         raise OpsError(str(exc)) from None
     log.info("operator replayed dead letter %s (%s): %s", dead_letter_id, result.task, result.action,
              extra={"dead_letter_id": dead_letter_id, "task": result.task})

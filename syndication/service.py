@@ -9,8 +9,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndication import jobs, retention, rounds
 from syndication.clock import UTC, utcnow
+from syndication.ops import take_samples
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due, holder_for, reclaim_predecessor_leases, this_process
+from syndication.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,6 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 def _deliver_notices(rt: Runtime) -> None:
     """Hand a webhook run and a WebSub ping run to the dispatcher (a worker's notify queue, or this process's
     notify thread): the scheduler itself never waits for a receiver."""
-    from syndication.publish.webhooks import TASK_DELIVER_NOTICES
-    from syndication.publish.websub import TASK_DELIVER_PINGS
 
     assert rt.dispatcher is not None
     for task in (TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS):
@@ -92,8 +92,6 @@ def _deliver_notices(rt: Runtime) -> None:
 
 
 def _sample_ops(rt: Runtime) -> None:
-    from syndication.ops import take_samples
-
     try:
         take_samples(rt)
     except Exception:

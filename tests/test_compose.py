@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from syndication.cli import app as cli_app
-from syndication.dispatch import QUEUES
 from syndication.settings import Settings
+from syndication.tasks import QUEUES
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -4,9 +4,10 @@ Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A w
 `celery -A workers worker -Q notify` (docs/scaling-out.md). Every task here is idempotent: a poll with a stale
 lease token does nothing, stores are upserts, publishing writes only changed files.
 
-Failures: a transient one (deadletters.is_transient: lost database connection, broker hiccup, soft time
-limit) is retried with exponential backoff and jitter up to settings.celery.max_retries times; a permanent
-one is not retried. Either way a task that gives up is written to the dead_letters table.
+Failures: a transient one (deadletters.transient_errors: lost database connection, broker hiccup, soft time
+limit) is retried by Celery itself (`autoretry_for`, `retry_backoff` doubling up to `retry_backoff_max`, full
+`retry_jitter`) up to settings.celery.max_retries times; a permanent one is not retried. Either way a task that
+gives up is written to the dead_letters table.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from celery.signals import worker_process_shutdown
 
 from syndication import deadletters, jobs, rounds
 from syndication.db.session import make_engine, make_sessionmaker
-from syndication.dispatch import (
+from syndication.dispatch import CeleryDispatcher, make_celery
+from syndication.runtime import Runtime, open_runtime
+from syndication.settings import load_settings
+from syndication.tasks import (
+    TASK_DELIVER_NOTICES,
+    TASK_DELIVER_PINGS,
     TASK_POLL,
     TASK_PUBLISH_ALL,
     TASK_PUBLISH_DIRTY,
-    CeleryDispatcher,
-    make_celery,
-    retry_delay,
 )
-from syndication.runtime import Runtime, open_runtime
-from syndication.settings import load_settings
 
 log = logging.getLogger(__name__)
 _settings = load_settings()
@@ -58,22 +59,20 @@ def _close(**_: object) -> None:
 
 
 class SyndicationTask(Task):  # type: ignore[misc]
-    """Retry transient failures with backoff + jitter; dead-letter whatever fails for good."""
+    """Celery retries transient failures with exponential backoff and full jitter; whatever fails for good is
+    dead-lettered."""
 
+    autoretry_for = deadletters.transient_errors()
     max_retries = _settings.celery.max_retries
+    retry_backoff = _settings.celery.retry_backoff
+    retry_backoff_max = _settings.celery.retry_backoff_max
+    retry_jitter = True
     typing = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.run(*args, **kwargs)
-        except Exception as exc:
-            if deadletters.is_transient(exc) and self.request.retries < (self.max_retries or 0):
-                c = _settings.celery
-                delay = retry_delay(self.request.retries, c.retry_backoff, c.retry_backoff_max)
-                log.warning("%s%s: transient failure (%s); retry %d/%d in %.1fs", self.name, list(args),
-                            deadletters.error_text(exc), self.request.retries + 1, self.max_retries, delay)
-                raise self.retry(exc=exc, countdown=delay) from exc
-            raise
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """One line for operators per retry Celery schedules (the worker log says which task, why, which try)."""
+        log.warning("%s%s: transient failure (%s); retry %d/%d", self.name, list(args or []),
+                    deadletters.error_text(exc), (self.request.retries or 0) + 1, self.max_retries)
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         attempts = (getattr(self.request, "retries", 0) or 0) + 1
@@ -119,8 +118,6 @@ def publish_all() -> int:
     return len(jobs.publish_all(runtime()))
 
 
-from syndication.publish.webhooks import TASK_DELIVER_NOTICES  # noqa: E402
-from syndication.publish.websub import TASK_DELIVER_PINGS  # noqa: E402
 
 
 @app.task(name=TASK_DELIVER_NOTICES, base=SyndicationTask)  # routed to the notify queue (TASK_ROUTES)

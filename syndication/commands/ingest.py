@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from syndication import cli
+from syndication import cli_common as cli
 from syndication.db.models import Partner, Source
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from syndication.runtime import Runtime
 
-COLUMNS = ("partner", "source", "status", "new", "updated", "unchanged", "rejected", "error")
 COLOURS = {"ok": "green", "not_modified": "cyan", "error": "red"}
 
 

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Fetch and parse a feed URL once as a poll would (address guard, limits, redirects); store nothing."""
-        from syndication.cli import console, emit_json, fail, settings
+        from syndication.cli_common import console, emit_json, fail, settings
 
         out = check_feed(settings(), url)
         if as_json:

@@ -20,7 +20,7 @@ STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet":
 def _age(iso: str | None, now: float) -> str:
     from datetime import datetime
 
-    from syndication.health import human_age
+    from syndication.clock import human_age
 
     if not iso:
         return "-"
@@ -35,8 +35,8 @@ def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
     from rich.console import Group
     from rich.text import Text
 
+    from syndication.clock import human_age as h
     from syndication.commands.listing import Column, Listing
-    from syndication.health import human_age as h
 
     now = time.time()
     sources = Listing(f"Sources ({snap['mode']} mode, {snap['generated_at']})", [
@@ -128,7 +128,7 @@ def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
-    from syndication import cli
+    from syndication import cli_common as cli
 
     @app.command()
     def status(

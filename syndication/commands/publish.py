@@ -32,7 +32,7 @@ def notices_list(
         return
     from sqlalchemy import select
 
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.clock import isoformat
     from syndication.db.models import Delivery, Notice
     from syndication.publish.notices import KINDS
@@ -96,7 +96,7 @@ def notices_retry(
     """Requeue the failed webhook deliveries of these notices (resubscribing endpoints that sent 410)."""
     from sqlalchemy import select
 
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.clock import utcnow
     from syndication.db.models import Notice
     from syndication.publish.webhooks import retry
@@ -120,7 +120,7 @@ def notices_retry(
 @notices_app.command("secret")
 def notices_secret(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
     """Print a fresh Standard Webhooks signing secret for a partner's or subscriber's `webhook_secret`."""
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.publish.signing import new_secret
 
     secret = new_secret()
@@ -147,7 +147,7 @@ def pings_list(
         return
     from sqlalchemy import select
 
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.clock import isoformat
     from syndication.db.models import WebSubPing
     from syndication.publish.websub import STATES, counts
@@ -191,7 +191,7 @@ def pings_retry(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Requeue failed WebSub pings for a fresh round of attempts."""
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.clock import utcnow
     from syndication.publish.websub import retry
 

@@ -19,7 +19,7 @@ def key_command(
     """Issue a new push-API key for a partner (printed once, only its hash is kept), or revoke keys."""
     from sqlalchemy import select  # on use: SQLAlchemy costs ~0.2 s, and `--help` needs none of it
 
-    from syndication import cli
+    from syndication import cli_common as cli
     from syndication.clock import isoformat, utcnow
     from syndication.db.models import Partner, Source
     from syndication.db.session import transaction

@@ -23,7 +23,7 @@ from typing import IO, Annotated
 
 import typer
 
-from syndication.dispatch import QUEUES
+from syndication.tasks import QUEUES
 
 ALL_QUEUES = ",".join(QUEUES)
 
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         loglevel: Annotated[str, typer.Option("--loglevel")] = "INFO",
     ) -> None:
         """Scaled-out role: a Celery worker for the given queues (same as `celery -A workers worker -Q ...`)."""
-        from syndication.cli import _state, fail, settings
+        from syndication.cli_common import _state, fail, settings
 
         s = settings()
         if s.embedded:
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def queues(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
         """Work waiting and running: Celery queues in Redis when scaled out, the embedded executor's otherwise."""
-        from syndication.cli import emit_json, fail, out, runtime, settings
+        from syndication.cli_common import emit_json, fail, out, runtime, settings
 
         s = settings()
         if s.embedded:

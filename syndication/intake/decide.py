@@ -9,16 +9,12 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 
-from syndication.clock import UTC
-from syndication.health import human_age
+from syndication.clock import human_age
+from syndication.retry import backoff, honouring_retry_after, parse_retry_after
 
 WEEK = timedelta(days=7)
 MIN_SPAN = timedelta(hours=1)  # a burst of items just now is not a rate
-# A Retry-After further out than this is treated as this: a partner's typo must not park a source for years.
-RETRY_AFTER_MAX = 7 * 86400
-JITTER = 0.2  # ±20 %
 RETRY_AFTER_STATUSES = (429, 503)
 # A quiet source is polled at most this many times less often than configured, unless its `max_interval` says
 # otherwise; and never less often than `fetch.max_interval` (1 h by default), whatever the source says.
@@ -58,33 +54,6 @@ class PollDecision:
     # Why the next poll is not `configured_interval` after this one (quiet feed, backoff, Retry-After); None
     # when it is. Shown by `status` and /ops.
     reason: str | None = None
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent or invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(min(int(value), RETRY_AFTER_MAX))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are GMT
-        when = when.replace(tzinfo=UTC)
-    return float(min(max(0.0, (when - now).total_seconds()), RETRY_AFTER_MAX))
-
-
-def backoff_delay(interval: int, errors: int, cap: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: interval * 2^(errors-1), ±20 %, never above the cap."""
-    exponent = min(max(0, errors - 1), 40)
-    base = min(float(cap), float(interval) * (2**exponent))
-    return min(float(cap), base * (rng or random).uniform(1 - JITTER, 1 + JITTER))
 
 
 def adaptive_interval(
@@ -158,13 +127,13 @@ def decide(
         reason = f"HTTP 410 Gone on {now.date().isoformat()}: the partner removed this feed"
         return PollDecision(now + timedelta(seconds=backoff_cap), interval, errors, enabled=False,
                             disabled_reason=reason, delay=float(backoff_cap), reason=reason)
-    delay = backoff_delay(configured_interval, errors, backoff_cap, rng)
+    delay = backoff(errors, configured_interval, backoff_cap, rng)
     what = f"HTTP {outcome.status}" if outcome.status else "fetch failed"
     reason = (f"backoff after {errors} consecutive error{'s' if errors > 1 else ''} ({what}): "
               f"next poll in {human_age(delay)}")
     if outcome.status in RETRY_AFTER_STATUSES:
-        retry_after = parse_retry_after((outcome.headers or {}).get("retry-after"), now)
-        if retry_after is not None and retry_after > delay:
-            delay = retry_after
+        asked = honouring_retry_after(delay, parse_retry_after((outcome.headers or {}).get("retry-after"), now))
+        if asked > delay:
+            delay = asked
             reason = f"the partner asked us to wait {human_age(delay)} (HTTP {outcome.status} with Retry-After)"
     return PollDecision(now + timedelta(seconds=delay), interval, errors, delay=delay, reason=reason)

@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Private: feedparser has no public date parser, and this is the one its parse() uses (so both parsers date
+# entries alike); pinned by feedparser<7 in pyproject.toml and tested in tests/unit/test_private_apis.py.
 from feedparser.datetimes import _parse_date
 from feedparser.mixin import _cp1252, _FeedParserMixin
 from feedparser.urls import _urljoin, make_safe_absolute_uri

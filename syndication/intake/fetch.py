@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -105,8 +105,6 @@ def system_resolver(host: str, port: int) -> list[str]:
             out.append(addr)
     return out
 
-
-_system_resolver = system_resolver  # the foundation's name
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -216,21 +214,72 @@ def _ssl_context() -> ssl.SSLContext:
         return _ssl_ctx
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the guarded network backend (httpx has no public hook for it)."""
+def _httpx_error(exc: httpcore.TimeoutException | httpcore.NetworkError | httpcore.ProtocolError
+                 | httpcore.UnsupportedProtocol, request: httpx.Request) -> httpx.TransportError:
+    """httpcore's error as httpx's of the same name (httpx names every one of them alike)."""
+    for cls in type(exc).__mro__:
+        mapped = getattr(httpx, cls.__name__, None)
+        if isinstance(mapped, type) and issubclass(mapped, httpx.TransportError):
+            return mapped(str(exc), request=request)
+    return httpx.TransportError(str(exc), request=request)  # pragma: no cover - every httpcore error has a name
+
+
+_HTTPCORE_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                    httpcore.UnsupportedProtocol)
+
+
+class _Body(httpx.SyncByteStream):
+    """A response body read from httpcore, its errors raised as httpx's."""
+
+    def __init__(self, stream: Iterable[bytes], request: httpx.Request) -> None:
+        self._stream, self._request = stream, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except _HTTPCORE_ERRORS as exc:
+            raise _httpx_error(exc, self._request) from exc
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An httpx transport over httpcore's connection pool with our guarded network backend: both are public
+    APIs (httpx takes any BaseTransport; httpcore's ConnectionPool takes a network_backend), where
+    httpx.HTTPTransport has no hook for the backend."""
 
     def __init__(self, policy: FetchPolicy, resolver: Resolver) -> None:
-        ctx = _ssl_context()
-        super().__init__(verify=ctx, trust_env=False, retries=0)
         self.backend = GuardedBackend(policy, resolver)
-        old = self._pool
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ctx,
+        self._connections = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
             max_connections=4,
             max_keepalive_connections=0,
             network_backend=self.backend,
         )
-        old.close()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            answer = self._connections.handle_request(core)
+        except _HTTPCORE_ERRORS as exc:
+            raise _httpx_error(exc, request) from exc
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(status_code=answer.status, headers=answer.headers,
+                              stream=_Body(answer.stream, request), extensions=answer.extensions)
+
+    def close(self) -> None:
+        self._connections.close()
 
 
 def make_client(policy: FetchPolicy, resolver: Resolver = system_resolver) -> httpx.Client:
@@ -457,5 +506,3 @@ def read_capped(response: httpx.Response, cap: int, deadline: float | None = Non
         raise FetchError(f"cannot decode {'+'.join(codings)} response body: {exc}") from None
     return b"".join(chunks)
 
-
-_read_capped = read_capped

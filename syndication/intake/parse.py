@@ -18,6 +18,10 @@ from typing import Any
 
 import feedparser
 
+# Private: feedparser has no public date parser, and this is the one its parse() uses; pinned by feedparser<7
+# in pyproject.toml and tested in tests/unit/test_private_apis.py.
+from feedparser.datetimes import _parse_date
+
 from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
 
 # A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
@@ -91,12 +95,6 @@ def _walk_prolog(body: bytes) -> tuple[bytes, bytes | None]:
         return body, root
     out.append(body[keep_from:])
     return b"".join(out), root
-
-
-def root_element(body: bytes) -> str | None:
-    """The name of the document's root element (after the prolog), or None."""
-    root = _walk_prolog(body)[1]
-    return root.decode("ascii", "replace") if root else None
 
 
 # ---------------------------------------------------------------- character encoding
@@ -303,13 +301,6 @@ def _struct_to_dt(value: time.struct_time | None) -> datetime | None:
         return None
 
 
-def _first(*values: Any) -> Any:
-    for v in values:
-        if v:
-            return v
-    return None
-
-
 def parse_xml_feed(
     body: bytes, headers: Mapping[str, str], url: str | None = None, *, status: int | None = None,
     fast: bool = True,
@@ -434,11 +425,7 @@ def _parse_dt(value: Any) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        # RFC 822 and friends. feedparser 6 keeps its date parser in feedparser.datetimes: the old
-        # `feedparser._parse_date` raised AttributeError on any JSON Feed date that is not ISO 8601.
-        from feedparser.datetimes import _parse_date
-
-        parsed = _parse_date(value)
+        parsed = _parse_date(value)  # RFC 822 and friends
         return _struct_to_dt(parsed)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)

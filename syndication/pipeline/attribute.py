@@ -482,7 +482,11 @@ def _is_furniture(
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
         # text (a few microseconds per block, every block of every body) is not needed.
         return defaults and el.tag == "footer"
-    text = clean_text(raw)
+    return _is_furniture_text(el, clean_text(raw), patterns, defaults)
+
+
+def _is_furniture_text(el: etree._Element, text: str, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
+    """The full check, on the block's cleaned text (and its first child's, for a list or a box)."""
     heading = text
     if el.tag in ("ul", "ol", "div", "section", "aside", "nav") and len(el):
         heading = clean_text(el[0].text_content()) if hasattr(el[0], "text_content") else ""

@@ -17,7 +17,7 @@ Group names: ``agency`` (originating agency), ``source`` (distributing source), 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -564,11 +564,6 @@ def credit_rules(extra: tuple[tuple[str, tuple[str, ...]], ...] = (), agencies: 
         for name, rules in TABLES.items()
     }
     return CreditRules(tables, vocabulary(agencies))
-
-
-def rules_for(patterns: Mapping[str, Sequence[str]] | None, agencies: Sequence[str] = ()) -> CreditRules:
-    items = tuple(sorted((k, tuple(v)) for k, v in (patterns or {}).items() if v))
-    return credit_rules(items, tuple(agencies))
 
 
 # ------------------------------------------------------------------------------------------ matching

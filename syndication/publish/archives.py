@@ -17,16 +17,9 @@ from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import ArchiveEntry, ArchivePage, Channel, Item
-from syndication.publish.channels import (
-    ChannelSpec,
-    PartnerInfo,
-    PublishedItem,
-    embargo_passed,
-    item_uid,
-    publicly_known,
-    to_published,
-)
+from syndication.publish.channels import embargo_passed, publicly_known, to_published
 from syndication.publish.feeds import Tombstone
+from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Item, Partner, Source
+from syndication.publish.published import (
+    ChannelSpec,
+    PartnerInfo,
+    PublishedItem,
+    item_uid,
+    partner_channel_id,
+)
 from syndication.settings import Settings
-
-ITEM_NAMESPACE = uuid.UUID("6f1c9a52-52b8-4d5e-9a77-2b1e0c6f9a10")
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelSpec:
-    id: str  # "all", "partners/<id>", or a configured channel's id
-    title: str
-    description: str
-    window: int
-    partners: tuple[str, ...] = ()  # empty = every partner
-    categories: tuple[str, ...] = ()
-    language: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PartnerInfo:
-    id: str
-    name: str
-    homepage: str | None
-    feed_url: str | None
-    credit: str
-    license_url: str | None
-    usage_terms: str | None
-    copyright: str | None
-    updated: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedItem:
-    id: int
-    uid: str  # urn:uuid, stable forever for (partner, key)
-    partner: PartnerInfo
-    url: str | None
-    title: str
-    content_html: str
-    summary: str | None
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    language: str | None
-    published: datetime
-    updated: datetime
-    attribution: dict[str, Any]
-    version: int
-    # Every partner carrying this story (dicts: partner_id, partner_name, credit, url, id); set in channels
-    # that show a story once ([normalise]); empty otherwise.
-    carriers: tuple[dict[str, Any], ...] = ()
-
 
 # ---------------------------------------------------------------- embargo: what the public may know
 #
@@ -96,14 +52,6 @@ def is_publicly_known(
     return status != "withdrawn" or withdrawn_at is None or embargo_until <= withdrawn_at
 
 
-def under_embargo(embargo_until: datetime | None, at: datetime) -> bool:
-    return embargo_until is not None and embargo_until > at
-
-
-def partner_channel_id(partner_id: str) -> str:
-    return f"partners/{partner_id}"
-
-
 def channel_specs(settings: Settings, partners: list[Partner]) -> list[ChannelSpec]:
     window = settings.publish.window
     specs = [ChannelSpec("all", settings.service_name, "Every partner's news, credited.", window)]
@@ -119,14 +67,6 @@ def channel_specs(settings: Settings, partners: list[Partner]) -> list[ChannelSp
             )
         )
     return specs
-
-
-def channels_for_partner(specs: list[ChannelSpec], partner_id: str) -> list[str]:
-    return [s.id for s in specs if not s.partners or partner_id in s.partners]
-
-
-def item_uid(partner_id: str, key: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(ITEM_NAMESPACE, partner_id + '/' + key)}"
 
 
 def partner_infos(session: Session) -> dict[str, PartnerInfo]:

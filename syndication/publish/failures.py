@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from syndication.clock import isoformat
 from syndication.db.models import Channel
+from syndication.retry import backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +40,6 @@ class ChannelHealth:
                 "failures_total": self.failures_total, "last_error": self.last_error,
                 "last_error_at": isoformat(self.last_error_at), "failing_since": isoformat(self.failing_since),
                 "next_retry_at": isoformat(self.next_retry_at), "last_published_at": isoformat(self.published_at)}
-
-
-def retry_delay(failures: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds before the next attempt after `failures` consecutive failures: base * 2^(failures-1),
-    capped, ±20 % jitter (so processes failing together do not retry in step)."""
-    top = min(cap, base * 2 ** max(0, failures - 1))
-    return min(cap, top * (rng or random).uniform(0.8, 1.2))
 
 
 def error_text(exc: BaseException) -> str:
@@ -84,7 +78,7 @@ def record_failure(
     session.execute(update(Channel).where(Channel.id == channel_id, Channel.dirty_since.is_(None))
                     .values(dirty_since=now))
     failures = int(session.scalar(select(Channel.consecutive_failures).where(Channel.id == channel_id)) or 1)
-    retry_at = now + timedelta(seconds=retry_delay(failures, base, cap, rng))
+    retry_at = now + timedelta(seconds=backoff(failures, base, cap, rng))
     session.execute(update(Channel).where(Channel.id == channel_id).values(next_retry_at=retry_at))
     row = session.get(Channel, channel_id)
     assert row is not None

@@ -33,7 +33,6 @@ import lxml.html
 from lxml import etree
 
 from syndication.publish import feedgen_ext as fx
-from syndication.publish.channels import ChannelSpec, PublishedItem
 from syndication.publish.feedgen_ext import (
     AT,
     ATOM,
@@ -55,6 +54,7 @@ from syndication.publish.feedgen_ext import (
     node,
     rfc3339,
 )
+from syndication.publish.published import ChannelSpec, PublishedItem
 
 # The vocabulary lives with the extension; importers of feeds keep finding it here.
 __all__ = ["AT", "ATOM", "CONTENT", "DC", "DCTERMS", "EBU_SCHEME", "FH", "GENERATOR", "MEDIA", "PHOTO_ROLE",

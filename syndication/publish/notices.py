@@ -49,7 +49,7 @@ from syndication.db.session import transaction
 from syndication.pipeline.policy import license_name
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
-from syndication.publish.channels import ChannelSpec, channel_specs, embargo_passed, item_uid, under_embargo
+from syndication.publish.channels import channel_specs, embargo_passed
 from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
     ENTRY_CACHE,
@@ -62,6 +62,8 @@ from syndication.publish.feeds import (
     xml_children,
 )
 from syndication.publish.files import write_if_changed
+from syndication.publish.marks import mark_dirty
+from syndication.publish.published import ChannelSpec, item_uid, under_embargo
 from syndication.settings import Settings
 
 
@@ -312,8 +314,6 @@ def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: i
             if p.kind in PUBLIC_KINDS and not p.under_embargo:
                 dirty.add(notice_channel(PUBLIC_FEED))
         session.execute(delete(PendingNotice).where(PendingNotice.id.in_([p.id for p in ready])))
-        from syndication.publish.publisher import mark_dirty
-
         mark_dirty(session, dirty, now)
         return len(ready), last, more
 
@@ -326,7 +326,8 @@ def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
     return {"count": int(n), "oldest_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3)}
 
 
-def policy_of(partner: Partner) -> dict[str, Any]:
+def rights_policy(partner: Partner) -> dict[str, Any]:
+    """The partner's terms whose change is a `rights_changed` notice (not jobs.policy_of, the whole policy)."""
     return {"credit": partner.credit, "license_url": partner.license_url, "usage_terms": partner.usage_terms,
             "copyright": partner.copyright}
 
@@ -335,13 +336,11 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
     """Record a pending `rights_changed` notice when a partner's rights policy differs from the last one
     seen, and mark the partner's channels (their entries carry the policy): the notice is released once
     they are written. Returns the channels marked."""
-    from syndication.publish.publisher import mark_dirty
-
     dirty: set[str] = set()
     states = {s.partner_id: s for s in session.scalars(select(PartnerPolicyState))}
     specs: list[ChannelSpec] | None = None
     for partner in session.scalars(select(Partner).order_by(Partner.id)):
-        policy = policy_of(partner)
+        policy = rights_policy(partner)
         digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()
         state = states.get(partner.id)
         if state is None:

@@ -10,23 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.clock import utcnow
 from syndication.db.models import Channel, ChannelFile, Event, Partner
-from syndication.db.session import insert_missing, transaction
+from syndication.db.session import transaction
 from syndication.publish import archives, failures
 from syndication.publish.archives import PageState
-from syndication.publish.channels import (
-    ChannelSpec,
-    channel_specs,
-    channels_for_partner,
-    partner_infos,
-    select_items,
-)
+from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
 from syndication.publish.files import sha256, write_if_changed
+from syndication.publish.marks import mark_dirty
+from syndication.publish.published import ChannelSpec, channels_for_partner
 from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,21 +59,6 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
     if feeds:
         mark_dirty(session, feeds, now)
     return dirty | feeds
-
-
-def mark_dirty(session: Session, channel_ids: set[str], now: datetime) -> None:
-    if not channel_ids:
-        return
-    # Two relays (schedulers, workers) may meet a channel's first mark at once: the row is created with
-    # "insert unless present", never a plain INSERT that fails the loser's whole transaction.
-    insert_missing(session, Channel, [{"id": cid, "dirty_seq": 0} for cid in sorted(channel_ids)], "id")
-    # Every mark moves the sequence, on an already dirty channel too: a publisher that read the channel
-    # before this change may have rendered without it, and must leave the mark for its next run.
-    session.execute(
-        update(Channel).where(Channel.id.in_(channel_ids))
-        .values(dirty_seq=Channel.dirty_seq + 1, dirty_since=func.coalesce(Channel.dirty_since, now))
-        .execution_options(synchronize_session=False)
-    )
 
 
 def channel_path(feeds_dir: Path, channel_id: str, fmt: str) -> Path:

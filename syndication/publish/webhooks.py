@@ -42,24 +42,17 @@ from syndication.db.models import Delivery, Notice, WebhookEndpoint, WebSubPing
 from syndication.db.session import transaction
 from syndication.publish.notices import endpoint_secret, notice_dict
 from syndication.publish.signing import signed_headers, webhook_id
+from syndication.retry import backoff
 from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_DELIVER_NOTICES = "syndication.deliver_notices"
-QUEUE = "notify"
 DUE_STATES = ("pending", "retrying")
 STATES = ("pending", "retrying", "delivered", "failed")
 # At most this much of a response body is read: receivers answer with a status, not content.
 MAX_RESPONSE_BYTES = 64 * 1024
 
 Leased = type[Delivery] | type[WebSubPing]
-
-
-def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds before the next attempt after `attempts` failures: exponential, ±20 % jitter, capped."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return min(cap, delay * (rng or random).uniform(0.8, 1.2))
 
 
 def body_of(notice: Notice) -> bytes:

@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.models import WebSubPing
 from syndication.db.session import transaction
-from syndication.publish.webhooks import DUE_STATES, backoff, claim_one, post
+from syndication.publish.webhooks import DUE_STATES, claim_one, post
+from syndication.retry import backoff
 from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_DELIVER_PINGS = "syndication.deliver_pings"
 STATES = ("pending", "retrying", "delivered", "failed")
 BACKOFF_CAP = 3600.0
 BATCH = 100

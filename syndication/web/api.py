@@ -52,11 +52,27 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from syndication.clock import isoformat, utcnow
-from syndication.db.models import Channel, Item, ItemVersion, Partner, Source
+from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
 from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejection
+from syndication.intake.credentials import seal_credentials
+from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
+from syndication.intake.parse import (
+    ParseError,
+    encoding_problem,
+    json_encoding_problem,
+    json_item_to_entry,
+    parse_document,
+    parse_xml_feed,
+)
+from syndication.jobs import fetch_policy, policy_of
 from syndication.keys import load_pepper, verify_key
 from syndication.limiters import FailureThrottle, RateLimit
+from syndication.partners import credentials_key
+from syndication.pipeline.ingest import store_items
+from syndication.pipeline.normalise import normalise_feed
+from syndication.publish.channels import channel_specs, partner_infos, select_items
+from syndication.publish.published import item_uid
 from syndication.runtime import Runtime
 from syndication.settings import check_feed_url
 from syndication.web.guard import (
@@ -72,7 +88,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/partners/{partner_id}"
 XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
 JSON_TYPES = ("application/feed+json", "application/json")
-PUSH_STATUSES = ("usable", "corrected", "withdrawn", "canceled")
 MAX_NAMED_PROBLEMS = 20
 MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
@@ -239,7 +254,6 @@ def _item_label(index: int, raw: Any) -> str:
 
 def parse_push_json(body: bytes) -> ParsedFeed:
     """A pushed JSON document -> ParsedFeed, or ApiError(422) naming every failing item and why."""
-    from syndication.intake.parse import json_encoding_problem, json_item_to_entry
 
     bad_bytes = json_encoding_problem(body)
     if bad_bytes:
@@ -330,8 +344,6 @@ def _normalise_dates(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
-    from syndication.intake.parse import ParseError, encoding_problem, parse_xml_feed
-
     # A poll falls back to another charset (and tells operators); a pushing partner can fix and resend,
     # so bytes that are not in the declared encoding are refused rather than stored as mojibake.
     bad_bytes = encoding_problem(body, content_type)
@@ -366,8 +378,6 @@ def _column_limits() -> dict[str, int]:
 
 
 def _story_agency_limit() -> int:
-    from syndication.db.models import Story
-
     return int(Story.__table__.c.original_agency.type.length or 300)  # type: ignore[attr-defined]
 
 
@@ -406,7 +416,6 @@ def partner_safe(reason: str | None, *known: str | None) -> str | None:
     partner wrote themself (in `known`, e.g. their URL) may stay."""
     if reason is None:
         return None
-    from syndication.intake.fetch import is_blocked_ip
 
     text = _RESOLVED_PRIVATE.sub("resolves to an address that is not public", reason)
     text = _CONNECTED_PRIVATE.sub(r"the address \1 connected to is not public", text)
@@ -631,10 +640,6 @@ class Api:
             raise paused_error(partner_id, row.disabled_reason)
 
     def store_push(self, partner_id: str, feed: ParsedFeed) -> PushResult:
-        from syndication.jobs import policy_of
-        from syndication.pipeline.ingest import store_items
-        from syndication.pipeline.normalise import normalise_feed
-
         with self.rt.sessions() as session:
             partner = session.get(Partner, partner_id)
             push = session.execute(
@@ -692,10 +697,6 @@ class Api:
         )
 
     def add_source(self, partner_id: str, body: SourceIn) -> SourceOut:
-        from syndication.intake.fetch import Credentials, FetchError, fetch
-        from syndication.intake.parse import ParseError, parse_document
-        from syndication.jobs import fetch_policy
-
         with self.rt.sessions() as session:
             if session.scalar(select(Source.id).where(
                 Source.partner_id == partner_id, Source.kind == "feed", Source.locator == body.url
@@ -713,9 +714,6 @@ class Api:
             raise ApiError(422, "invalid_source", f"{body.url} is not a feed we can read: {exc}") from None
         record = None
         if body.credentials is not None:
-            from syndication.intake.credentials import seal_credentials
-            from syndication.partners import credentials_key
-
             # Stored sealed, like configured credentials (syndication.intake.credentials).
             record = seal_credentials(credentials_key(self.rt.settings), **body.credentials.model_dump())
         now = utcnow()
@@ -746,8 +744,6 @@ class Api:
     # -- item status
 
     def item_status(self, partner_id: str, item_id: str) -> ItemStatus:
-        from syndication.publish.channels import channel_specs, item_uid, partner_infos, select_items
-
         now = utcnow()
         settings = self.rt.settings
         with self.rt.sessions() as session:
@@ -830,140 +826,148 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 PartnerId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64, description="Your partner id.")]
 
 
+def partner_api(request: Request) -> Api:
+    """The app's partner API service (install() puts it on app.state)."""
+    return request.app.state.partner_api  # type: ignore[no-any-return]
+
+
+PartnerApi = Annotated[Api, Depends(partner_api)]
+router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"])
+PUSH_BODY = {
+    "required": True,
+    "content": {
+        **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document."}} for t in XML_TYPES},
+        **{t: {"schema": _push_json_schema()} for t in JSON_TYPES},
+    },
+}
+
+
+@router.post(
+    "/items",
+    status_code=202,
+    response_model=PushResult,
+    summary="Push items",
+    openapi_extra={"requestBody": PUSH_BODY},
+    responses={
+        **AUTH_ERRORS,
+        403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
+                  "(`no_push_source`)."),
+        413: _err("The body is larger than the limit (`payload_too_large`)."),
+        415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
+        422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
+                  "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
+                  "(`invalid_items`, naming each); nothing was stored."),
+        423: _err("Your push source is paused by an operator (`source_paused`); nothing was stored. Send "
+                  "again once it is resumed."),
+    },
+)
+async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> PushResult:
+    """Store the items of an RSS, Atom or JSON document; answered once they are stored.
+
+    JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
+    `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
+    Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
+    """
+    can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
+    if not can_push:
+        raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
+    await run_in_threadpool(api.check_push_open, partner_id)
+    mtype, raw_type = media_type(request)
+    if mtype not in XML_TYPES + JSON_TYPES:
+        accepted = ", ".join(XML_TYPES + JSON_TYPES)
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type {mtype or '(none)'!r} is not accepted; send one of {accepted}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not accepted; send the "
+                       "document uncompressed")
+    body = await api.read_body(request)
+    parse: Callable[[], ParsedFeed] = (
+        (lambda: parse_push_json(body)) if mtype in JSON_TYPES else (lambda: parse_push_xml(body, raw_type))
+    )
+    feed = await run_in_threadpool(parse)
+    return await run_in_threadpool(api.store_push, partner_id, feed)
+
+@router.get("/sources", response_model=SourceList, summary="List your feed sources", responses=AUTH_ERRORS)
+def list_sources(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> SourceList:
+    """Your feed sources and their health. Credentials are never returned."""
+    api.authenticate(partner_id, creds, client_address(request))
+    return api.list_sources(partner_id)
+
+SOURCE_SCHEMA = _inline_defs(SourceIn.model_json_schema())
+
+@router.post(
+    "/sources",
+    status_code=201,
+    response_model=SourceOut,
+    summary="Add a feed source",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SOURCE_SCHEMA}}}},
+    responses={
+        **AUTH_ERRORS,
+        409: _err("You already have a source with this URL (`source_exists`)."),
+        413: _err(f"The body is larger than {SOURCE_BODY_LIMIT} bytes (`payload_too_large`)."),
+        422: _err("The request is invalid (`invalid_request`), or the URL cannot be fetched, is refused by "
+                  "the address guard or is not a feed (`invalid_source`, saying why)."),
+    },
+)
+async def add_source(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> SourceOut:
+    """We fetch the URL once now and accept it only if it is a feed; then we poll it every `interval` s."""
+    # The body is read (and parsed) only once the key is good, and never past SOURCE_BODY_LIMIT.
+    await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
+    raw = await read_limited(request, SOURCE_BODY_LIMIT)
+    try:
+        body = SourceIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
+    return await run_in_threadpool(api.add_source, partner_id, body)
+
+@router.delete(
+    "/sources/{source_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete one of your feed sources",
+    responses={**AUTH_ERRORS, 404: _err("You have no feed source with this id (`not_found`).")},
+)
+def delete_source(
+    partner_id: PartnerId,
+    source_id: RowId,
+    request: Request,
+    creds: Bearer,
+    api: PartnerApi,
+) -> Response:
+    """Stop polling it. Items already received stay."""
+    api.authenticate(partner_id, creds, client_address(request))
+    api.delete_source(partner_id, source_id)
+    return Response(status_code=204)
+
+@router.get(
+    "/items/{item_id:path}",
+    response_model=ItemStatus,
+    summary="Where your item stands",
+    responses={
+        **AUTH_ERRORS,
+        404: _err("You have no item with this id or key (`not_found`)."),
+        409: _err("Several of your items share this id; ask by key (`ambiguous_id`)."),
+    },
+)
+def item_status(
+    partner_id: PartnerId,
+    item_id: Annotated[str, PathParam(description="Your id of the item (URL-encoded, it may contain '/'), "
+                                      "or our key as returned by a push (g:…, l:…, t:…).")],
+    request: Request,
+    creds: Bearer,
+    api: PartnerApi,
+) -> ItemStatus:
+    """`item_id`: your id of the item (URL-encoded) or our key. Says when we received it, its current
+    version, whether it is withdrawn or embargoed, and in which channels it is published now."""
+    api.authenticate(partner_id, creds, client_address(request))
+    return api.item_status(partner_id, item_id)
+
+
 def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None:
     """Add the partner API routes to the app; `limiter` defaults to the runtime's push rate limit, the
     failed-key throttle is the app's (create_app)."""
-    api = Api(rt, limiter if limiter is not None else rt.push_rate, app.state.auth_throttle)
-    app.state.partner_api = api
-    router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"])
-    json_schema = _push_json_schema()
-    push_body = {
-        "required": True,
-        "content": {
-            **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document."}} for t in XML_TYPES},
-            **{t: {"schema": json_schema} for t in JSON_TYPES},
-        },
-    }
-
-    @router.post(
-        "/items",
-        status_code=202,
-        response_model=PushResult,
-        summary="Push items",
-        openapi_extra={"requestBody": push_body},
-        responses={
-            **AUTH_ERRORS,
-            403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
-                      "(`no_push_source`)."),
-            413: _err("The body is larger than the limit (`payload_too_large`)."),
-            415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
-            422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
-                      "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
-                      "(`invalid_items`, naming each); nothing was stored."),
-            423: _err("Your push source is paused by an operator (`source_paused`); nothing was stored. Send "
-                      "again once it is resumed."),
-        },
-    )
-    async def push_items(partner_id: PartnerId, request: Request, creds: Bearer) -> PushResult:
-        """Store the items of an RSS, Atom or JSON document; answered once they are stored.
-
-        JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
-        `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
-        Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
-        """
-        can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
-        if not can_push:
-            raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
-        await run_in_threadpool(api.check_push_open, partner_id)
-        mtype, raw_type = media_type(request)
-        if mtype not in XML_TYPES + JSON_TYPES:
-            accepted = ", ".join(XML_TYPES + JSON_TYPES)
-            raise ApiError(415, "unsupported_media_type",
-                           f"Content-Type {mtype or '(none)'!r} is not accepted; send one of {accepted}")
-        encoding = request.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            raise ApiError(415, "unsupported_media_type", f"Content-Encoding {encoding!r} is not accepted; send the "
-                           "document uncompressed")
-        body = await api.read_body(request)
-        parse: Callable[[], ParsedFeed] = (
-            (lambda: parse_push_json(body)) if mtype in JSON_TYPES else (lambda: parse_push_xml(body, raw_type))
-        )
-        feed = await run_in_threadpool(parse)
-        return await run_in_threadpool(api.store_push, partner_id, feed)
-
-    @router.get("/sources", response_model=SourceList, summary="List your feed sources", responses=AUTH_ERRORS)
-    def list_sources(partner_id: PartnerId, request: Request, creds: Bearer) -> SourceList:
-        """Your feed sources and their health. Credentials are never returned."""
-        api.authenticate(partner_id, creds, client_address(request))
-        return api.list_sources(partner_id)
-
-    source_schema = _inline_defs(SourceIn.model_json_schema())
-
-    @router.post(
-        "/sources",
-        status_code=201,
-        response_model=SourceOut,
-        summary="Add a feed source",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": source_schema}}}},
-        responses={
-            **AUTH_ERRORS,
-            409: _err("You already have a source with this URL (`source_exists`)."),
-            413: _err(f"The body is larger than {SOURCE_BODY_LIMIT} bytes (`payload_too_large`)."),
-            422: _err("The request is invalid (`invalid_request`), or the URL cannot be fetched, is refused by "
-                      "the address guard or is not a feed (`invalid_source`, saying why)."),
-        },
-    )
-    async def add_source(partner_id: PartnerId, request: Request, creds: Bearer) -> SourceOut:
-        """We fetch the URL once now and accept it only if it is a feed; then we poll it every `interval` s."""
-        # The body is read (and parsed) only once the key is good, and never past SOURCE_BODY_LIMIT.
-        await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
-        raw = await read_limited(request, SOURCE_BODY_LIMIT)
-        try:
-            body = SourceIn.model_validate_json(raw)
-        except ValidationError as exc:
-            raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
-        return await run_in_threadpool(api.add_source, partner_id, body)
-
-    @router.delete(
-        "/sources/{source_id}",
-        status_code=204,
-        response_class=Response,
-        summary="Delete one of your feed sources",
-        responses={**AUTH_ERRORS, 404: _err("You have no feed source with this id (`not_found`).")},
-    )
-    def delete_source(
-        partner_id: PartnerId,
-        source_id: RowId,
-        request: Request,
-        creds: Bearer,
-    ) -> Response:
-        """Stop polling it. Items already received stay."""
-        api.authenticate(partner_id, creds, client_address(request))
-        api.delete_source(partner_id, source_id)
-        return Response(status_code=204)
-
-    @router.get(
-        "/items/{item_id:path}",
-        response_model=ItemStatus,
-        summary="Where your item stands",
-        responses={
-            **AUTH_ERRORS,
-            404: _err("You have no item with this id or key (`not_found`)."),
-            409: _err("Several of your items share this id; ask by key (`ambiguous_id`)."),
-        },
-    )
-    def item_status(
-        partner_id: PartnerId,
-        item_id: Annotated[str, PathParam(description="Your id of the item (URL-encoded, it may contain '/'), "
-                                          "or our key as returned by a push (g:…, l:…, t:…).")],
-        request: Request,
-        creds: Bearer,
-    ) -> ItemStatus:
-        """`item_id`: your id of the item (URL-encoded) or our key. Says when we received it, its current
-        version, whether it is withdrawn or embargoed, and in which channels it is published now."""
-        api.authenticate(partner_id, creds, client_address(request))
-        return api.item_status(partner_id, item_id)
-
+    app.state.partner_api = Api(rt, limiter if limiter is not None else rt.push_rate, app.state.auth_throttle)
     app.include_router(router)
     _install_http_error_handler(app)
 

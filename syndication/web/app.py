@@ -6,25 +6,24 @@ pages keep their own HTML and JSON answers); request bodies are bounded (syndica
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
 from collections.abc import MutableMapping
-from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syndication.clock import UTC
 from syndication.limiters import FailureThrottle
-from syndication.lru import ByteLRU
+from syndication.ops import broker_ready
+from syndication.publish.failures import failing, reason
 from syndication.runtime import Runtime
+from syndication.web import api, notices, ops
+from syndication.web.api import describe_validation
+from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
     LOGIN_BODY_LIMIT,
@@ -41,119 +40,11 @@ from syndication.web.guard import (
 
 log = logging.getLogger(__name__)
 
-# A published file's path under feeds/ is a few short segments; anything longer is no feed of ours, and
-# must not reach the filesystem (a segment over NAME_MAX fails the lookup with ENAMETOOLONG).
-MAX_FEED_PATH = 512
-MAX_FEED_SEGMENT = 200
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 410: "gone", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "invalid_request", 429: "rate_limited"}
 
 DOCS_ASSETS = "/static/docs"
-
-CONTENT_TYPES = {
-    "atom": "application/atom+xml; charset=utf-8",
-    "rss": "application/rss+xml; charset=utf-8",
-    "json": "application/feed+json; charset=utf-8",
-}
-
-
-class FileCache:
-    """Bytes and validators of published files, re-read only when the file changes on disk; and their gzip
-    encodings by ETag. Both least-recently-used within `max_bytes` (`cache.files_mb`): archive pages and old
-    encodings would otherwise stay for the life of the process."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._entries: ByteLRU[tuple[int, int, bytes, str, str]] = ByteLRU(max_bytes * 2 // 3, lambda e: len(e[2]))
-        self._gz: ByteLRU[bytes] = ByteLRU(max_bytes // 3, len)
-
-    def get(self, path: Path) -> tuple[bytes, str, str] | None:
-        try:
-            st = path.stat()
-        except OSError:  # missing, not a directory, name too long, ...: no such file for a client
-            return None
-        key = (st.st_mtime_ns, st.st_size)
-        hit = self._entries.get(path)
-        if hit is not None and (hit[0], hit[1]) == key:
-            return hit[2], hit[3], hit[4]
-        data = path.read_bytes()
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        from datetime import datetime
-
-        modified = format_datetime(datetime.fromtimestamp(int(st.st_mtime), UTC), usegmt=True)
-        self._entries.put(path, (key[0], key[1], data, etag, modified))
-        return data, etag, modified
-
-    def gzipped(self, etag: str, data: bytes) -> bytes:
-        """The gzip encoding of a file's bytes (deterministic: mtime 0), cached by the file's ETag."""
-        hit = self._gz.get(etag)
-        if hit is not None:
-            return hit
-        out = gzip.compress(data, compresslevel=6, mtime=0)
-        self._gz.put(etag, out)
-        return out
-
-
-def accepts_gzip(request: Request) -> bool:
-    """Accept-Encoding names gzip (or *) with a non-zero q."""
-    for part in request.headers.get("accept-encoding", "").split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() not in ("gzip", "x-gzip", "*"):
-            continue
-        q = params.strip()
-        if q.startswith("q="):
-            try:
-                return float(q[2:]) > 0
-            except ValueError:
-                return False
-        return True
-    return False
-
-
-def _not_modified(request: Request, etag: str, modified: str) -> bool:
-    inm = request.headers.get("if-none-match")
-    if inm is not None:
-        tags = [t.strip() for t in inm.split(",")]
-        return "*" in tags or etag in tags or f"W/{etag}" in tags
-    ims = request.headers.get("if-modified-since")
-    if ims:
-        try:
-            return parsedate_to_datetime(modified) <= parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            return False
-    return False
-
-
-def serve_file(
-    request: Request, root: Path, rel: str, ttl_seconds: int, cache: FileCache, cache_control: str | None = None
-) -> Response:
-    ext = rel.rsplit(".", 1)[-1] if "." in rel else ""
-    segments = rel.split("/")
-    if (ext not in CONTENT_TYPES or ".." in segments or rel.startswith("/") or len(rel) > MAX_FEED_PATH
-            or any(len(s) > MAX_FEED_SEGMENT for s in segments) or "\x00" in rel):
-        raise HTTPException(status_code=404, detail="no such feed")
-    hit = cache.get(root / rel)
-    if hit is None:
-        raise HTTPException(status_code=404, detail="no such feed")
-    data, etag, modified = hit
-    gz = accepts_gzip(request) and len(data) > 256
-    if gz:
-        etag = etag[:-1] + '-gzip"'  # a different representation gets a different strong ETag
-    headers = {
-        "ETag": etag,
-        "Last-Modified": modified,
-        "Cache-Control": cache_control or f"public, max-age={ttl_seconds}",
-        "Vary": "Accept-Encoding",
-    }
-    if _not_modified(request, etag, modified):
-        return Response(status_code=304, headers=headers)
-    if gz:
-        data = cache.gzipped(etag, data)
-        headers["Content-Encoding"] = "gzip"
-    body = b"" if request.method == "HEAD" else data
-    headers["Content-Length"] = str(len(data))
-    return Response(content=body, media_type=CONTENT_TYPES[ext], headers=headers)
-
 
 def error_body(status: int, detail: str, code: str | None = None) -> dict[str, str]:
     return {"error": code or ERROR_CODES.get(status, f"http_{status}"), "detail": detail}
@@ -198,8 +89,6 @@ def _install_error_handlers(app: FastAPI) -> None:
                             headers=getattr(exc, "headers", None))
 
     async def invalid(request: Request, exc: Exception) -> Response:
-        from syndication.web.api import describe_validation
-
         assert isinstance(exc, RequestValidationError)
         return JSONResponse(error_body(422, describe_validation(exc.errors())), status_code=422)
 
@@ -267,13 +156,11 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
         body: dict[str, str] = {"status": "ok", "database": "ok"}
         if not rt.settings.embedded:  # [operators] scaled mode: the broker must answer too
-            from syndication.ops import broker_ready
 
             problem = broker_ready(rt.settings.broker_url)
             body["broker"] = problem or "ok"
         # [trust] Feeds that cannot be written are stale: not ready until a publish of them succeeds.
         from syndication.clock import utcnow
-        from syndication.publish.failures import failing, reason
 
         with rt.sessions() as session:
             stale = failing(session)
@@ -284,7 +171,6 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             body["status"] = "unavailable"
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    from syndication.web import api, notices, ops
 
     for area in (api, notices, ops):
         area.install(app, rt)

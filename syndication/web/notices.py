@@ -16,6 +16,7 @@ from html import escape
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
+from syndication import keys
 from syndication.clock import utcnow
 from syndication.db.models import Item, Partner
 from syndication.limiters import FailureThrottle
@@ -23,7 +24,7 @@ from syndication.publish.channels import is_publicly_known, partner_infos, to_pu
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
 from syndication.runtime import Runtime
-from syndication.web.app import FileCache, serve_file
+from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import RowId, client_address
 
 
@@ -53,8 +54,6 @@ def authorise(rt: Runtime, partner_id: str, request: Request, throttle: FailureT
             if candidate and hmac.compare_digest(candidate.encode("utf-8"), secret):
                 return
     if mode in ("key", "either") and bearer:
-        from syndication import keys
-
         with rt.sessions() as session:
             check = keys.verify_key(session, bearer, keys.load_pepper(rt.settings))
         if check.outcome == "ok" and check.partner_id == partner_id:

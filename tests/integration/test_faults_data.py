@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import func, select
 
-from syndication import deadletters
+from syndication import deadletters, tasks
 from syndication.clock import utcnow
 from syndication.db.models import DeadLetter, Item, Poll
 from syndication.schedule import claim_due
@@ -103,7 +103,7 @@ def test_poison_item_dead_lettered_rest_of_batch_published(
         letters = deadletters.list_dead_letters(rt.sessions)
         assert len(letters) == 1, letters
         dl = letters[0]
-        assert dl.task == deadletters.TASK_STORE_ITEM
+        assert dl.task == tasks.TASK_STORE_ITEM
         assert dl.args[0] == 1 and dl.args[2] == poison
         assert dl.attempts == 2 and "DataError" in dl.error and dl.traceback
         with rt.sessions() as s:
@@ -134,9 +134,9 @@ def test_permanent_task_failure_is_dead_lettered_without_retry(
             rt.dispatcher.publish_all()
             wait_for(lambda: deadletters.list_dead_letters(rt.sessions), 30, "a dead letter",
                      on_fail=lambda: tail(log))
-            assert w.received(deadletters.TASK_PUBLISH_ALL) == 1, "a permanent failure is not retried"
+            assert w.received(tasks.TASK_PUBLISH_ALL) == 1, "a permanent failure is not retried"
         [dl] = deadletters.list_dead_letters(rt.sessions)
-        assert dl.task == deadletters.TASK_PUBLISH_ALL and dl.args == [] and dl.attempts == 1
+        assert dl.task == tasks.TASK_PUBLISH_ALL and dl.args == [] and dl.attempts == 1
         assert "Error" in dl.error and dl.traceback
     finally:
         rt.close()
@@ -169,7 +169,7 @@ def test_unwritable_feeds_are_counted_channel_failures_not_dead_letters(
             rt.dispatcher.publish_all()
             wait_for(lambda: {"all", "notices/all"} <= failing_channels(), 30, "channel failures recorded",
                      on_fail=lambda: tail(log))
-            assert w.received(deadletters.TASK_PUBLISH_ALL) == 1
+            assert w.received(tasks.TASK_PUBLISH_ALL) == 1
             assert "Not a directory" in tail(log) or "File exists" in tail(log)
         assert deadletters.list_dead_letters(rt.sessions) == []
         with rt.sessions() as session:
@@ -207,9 +207,9 @@ def test_soft_time_limit_retries_then_dead_letters(
             rt.dispatcher.poll(source_id, token)
             wait_for(lambda: deadletters.list_dead_letters(rt.sessions), 40, "the dead letter",
                      on_fail=lambda: tail(log))
-            assert w.received(deadletters.TASK_POLL) == 2, "one retry, then the dead letter"
+            assert w.received(tasks.TASK_POLL) == 2, "one retry, then the dead letter"
         [dl] = deadletters.list_dead_letters(rt.sessions)
-        assert dl.task == deadletters.TASK_POLL and dl.args == [source_id, token]
+        assert dl.task == tasks.TASK_POLL and dl.args == [source_id, token]
         assert dl.attempts == 2 and "SoftTimeLimitExceeded" in dl.error
     finally:
         release.set()

@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 
 from syndication.clock import utcnow
 from syndication.db.models import Event, Item, ItemVersion
-from syndication.dispatch import TASK_POLL, CeleryDispatcher
+from syndication.dispatch import CeleryDispatcher
 from syndication.runtime import open_runtime
 from syndication.schedule import claim_due
 from syndication.settings import load_settings
+from syndication.tasks import TASK_POLL
 from tests.builders import rss
 from tests.integration.scaled_support import FAST_CELERY, WorkerProc, scaled_env, tail, wait_for, workers, write_config
 

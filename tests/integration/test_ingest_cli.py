@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from syndication import cli, cpu
+from syndication import cli, cli_common, cpu
 from syndication.db.models import Item
 from syndication.publish.feeds import RENDERERS
 from syndication.runtime import open_runtime
@@ -167,7 +167,7 @@ def test_ingest_uses_the_parse_processes(
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=screen, force_terminal=True, width=160))
+    monkeypatch.setattr(cli_common, "console", Console(file=screen, force_terminal=True, width=160))
     yield screen
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from syndication import jobs
-from syndication.cli import source_status
 from syndication.clock import utcnow
 from syndication.db.models import Source
 from syndication.intake.fetch import (
@@ -26,6 +25,7 @@ from syndication.intake.fetch import (
     LimitExceeded,
     fetch,
 )
+from syndication.ops import source_status
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from tests.builders import rss

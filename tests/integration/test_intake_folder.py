@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from syndication import jobs
-from syndication.cli import source_status
 from syndication.db.models import Event, FolderFile, Item, Source
+from syndication.ops import source_status
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from tests.builders import rss, rss_item

@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from syndication import cli
+from syndication import cli_common
 from syndication.cli import app
 from syndication.db.models import Partner
 from syndication.runtime import open_runtime
@@ -131,7 +131,7 @@ def test_tables_are_plain_aligned_columns_when_piped(config: Path) -> None:
 
 def test_tables_fit_a_terminal_80_columns_wide(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=screen, force_terminal=True, width=80, color_system=None))
+    monkeypatch.setattr(cli_common, "console", Console(file=screen, force_terminal=True, width=80, color_system=None))
     assert invoke(config, "ingest").exit_code == 0
     assert invoke(config, "ingest").exit_code == 0
     assert invoke(config, "failures").exit_code == 0

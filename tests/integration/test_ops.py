@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from syndication import deadletters, jobs, ops
 from syndication.cli import app as cli_app
 from syndication.db.models import Item, Poll, Source
-from syndication.dispatch import TASK_POLL
 from syndication.runtime import Runtime
 from syndication.schedule import claim_due, claim_sources
+from syndication.tasks import TASK_POLL
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer, free_port
@@ -357,8 +357,8 @@ def test_json_logs_when_configured(monkeypatch: pytest.MonkeyPatch, capsys: pyte
         assert cli.setup_logging() == {"log_config": None, "access_log": False}
         monkeypatch.setenv("SYNDICATION_LOG__ACCESS", "true")
         assert cli.setup_logging()["access_log"] is True
-        logging.getLogger("syndication.jobs").debug("poll of %s done", 7, extra={"partner": "turan", "source_id": 7,
-                                                                               "item_id": 42})
+        logging.getLogger("syndication.jobs").debug(
+            "poll of %s done", 7, extra={"partner": "turan", "source_id": 7, "item_id": 42})
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert line["message"] == "poll of 7 done" and line["level"] == "debug"
         assert (line["partner"], line["source_id"], line["item_id"]) == ("turan", 7, 42)

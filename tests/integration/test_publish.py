@@ -234,7 +234,7 @@ def test_withdrawn_item_leaves_feed_with_tombstone(make_runtime: Callable[..., R
         gone = session.scalar(select(Item).where(Item.guid == "story-1"))
     assert gone is not None and gone.status == "withdrawn"
     assert len(stones) == 1 and stones[0].findtext(AT + "comment") == "Legal"
-    from syndication.publish.channels import item_uid
+    from syndication.publish.published import item_uid
 
     assert stones[0].get("ref") == item_uid("turan", gone.key)
     assert "Story 1" not in (rt.settings.feeds_dir / "all.rss").read_text()

@@ -704,7 +704,8 @@ def test_scaled_push_sends_a_publish_task(env_factory: Callable[..., Env], redis
     """Scaled mode: the web process stores, then sends syndication.publish_dirty to the publish queue."""
     import redis
 
-    from syndication.dispatch import TASK_PUBLISH_DIRTY, make_dispatcher
+    from syndication.dispatch import make_dispatcher
+    from syndication.tasks import TASK_PUBLISH_DIRTY
 
     env = env_factory(broker_url=redis_url)
     env.rt.dispatcher = make_dispatcher(env.rt)

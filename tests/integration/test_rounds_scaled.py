@@ -14,8 +14,9 @@ import pytest
 import redis
 
 from syndication import service
-from syndication.dispatch import TASK_POLL, TASK_PUBLISH_DIRTY, CeleryDispatcher
+from syndication.dispatch import CeleryDispatcher
 from syndication.settings import load_settings
+from syndication.tasks import TASK_POLL, TASK_PUBLISH_DIRTY
 from tests.integration.scaled_support import (
     WorkerProc,
     open_scaled_runtime,

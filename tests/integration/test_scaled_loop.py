@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 
 from syndication import service
 from syndication.db.models import Poll
-from syndication.dispatch import TASK_POLL, CeleryDispatcher
+from syndication.dispatch import CeleryDispatcher
 from syndication.runtime import open_runtime
 from syndication.settings import load_settings
+from syndication.tasks import TASK_POLL
 from tests.builders import rss
 from tests.integration.scaled_support import WorkerProc, scaled_env, tail, wait_for, workers, write_config
 

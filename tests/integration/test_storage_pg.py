@@ -14,7 +14,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
-from syndication import deadletters
+from syndication import deadletters, replay, tasks
 from syndication.clock import utcnow
 from syndication.db.models import Channel, DeadLetter, Event, Item, ItemVersion, Partner, Source
 from syndication.db.session import alembic_config, make_engine, make_sessionmaker, migrate, transaction
@@ -175,7 +175,7 @@ def test_dead_letters_record_list_replay(rt: Runtime) -> None:
 
     with rt.sessions() as s:
         source_id = s.scalar(select(Source.id))
-    dl = deadletters.record(rt.sessions, task=deadletters.TASK_POLL, args=[source_id, "tok"],
+    dl = deadletters.record(rt.sessions, task=tasks.TASK_POLL, args=[source_id, "tok"],
                             error=RuntimeError("boom"), attempts=6)
     listed = deadletters.list_dead_letters(rt.sessions)
     assert [d.id for d in listed] == [dl] and listed[0].attempts == 6 and "RuntimeError: boom" in listed[0].error
@@ -184,14 +184,14 @@ def test_dead_letters_record_list_replay(rt: Runtime) -> None:
         src = s.get(Source, source_id)
         assert src is not None
         src.etag = '"old"'
-    result = deadletters.replay(rt, dl)
-    assert result.task == deadletters.TASK_POLL
+    result = replay.replay(rt, dl)
+    assert result.task == tasks.TASK_POLL
     assert deadletters.list_dead_letters(rt.sessions) == []
     assert deadletters.get_dead_letter(rt.sessions, dl).replayed_at is not None  # type: ignore[union-attr]
-    with pytest.raises(deadletters.ReplayError, match="already replayed"):
-        deadletters.replay(rt, dl)
-    with pytest.raises(deadletters.ReplayError, match="no dead letter"):
-        deadletters.replay(rt, 999_999)
+    with pytest.raises(replay.ReplayError, match="already replayed"):
+        replay.replay(rt, dl)
+    with pytest.raises(replay.ReplayError, match="no dead letter"):
+        replay.replay(rt, 999_999)
     assert count(rt, DeadLetter) == 1
 
 

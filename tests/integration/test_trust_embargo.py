@@ -29,7 +29,7 @@ from syndication.db.models import Delivery, Item, Notice
 from syndication.db.session import transaction
 from syndication.keys import issue_key, load_pepper
 from syndication.partners import sync_partners
-from syndication.publish.channels import item_uid
+from syndication.publish.published import item_uid
 from syndication.runtime import Runtime
 from syndication.settings import Settings
 from syndication.web.app import create_app

@@ -24,8 +24,9 @@ from syndication.clock import utcnow
 from syndication.db.models import Delivery, Notice, WebhookEndpoint
 from syndication.publish import webhooks
 from syndication.publish.signing import new_secret, webhook_id
-from syndication.publish.webhooks import TASK_DELIVER_NOTICES, deliver_due
+from syndication.publish.webhooks import deliver_due
 from syndication.runtime import Runtime
+from syndication.tasks import TASK_DELIVER_NOTICES
 from tests.conftest import FeedServer
 from tests.integration.scaled_support import WorkerProc, open_scaled_runtime, scaled_env, tail, wait_for, workers
 from tests.integration.test_publish import jitem, partner, poll, serve
@@ -379,8 +380,8 @@ def test_secret_command_and_refusal_at_start(tmp_path: Path) -> None:
 
 def test_delivery_runs_are_scheduled_and_routed_to_notify(make_runtime: Callable[..., Runtime]) -> None:
     from syndication.dispatch import LocalDispatcher
-    from syndication.publish.websub import TASK_DELIVER_PINGS
     from syndication.service import start_scheduler
+    from syndication.tasks import TASK_DELIVER_PINGS
 
     rt = make_runtime(webhooks={"interval": 30})
     rt.dispatcher = LocalDispatcher(rt, 1)

@@ -24,8 +24,9 @@ from syndication import jobs, service
 from syndication.clock import utcnow
 from syndication.db.models import WebSubPing
 from syndication.dispatch import LocalDispatcher
-from syndication.publish.websub import TASK_DELIVER_PINGS, deliver_pings
+from syndication.publish.websub import deliver_pings
 from syndication.runtime import Runtime
+from syndication.tasks import TASK_DELIVER_PINGS
 from tests.conftest import FeedServer
 from tests.integration.scaled_support import WorkerProc, open_scaled_runtime, scaled_env, tail, wait_for, workers
 from tests.integration.test_publish import jitem, partner, poll, serve

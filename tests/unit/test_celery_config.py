@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from syndication.deadletters import is_transient
-from syndication.dispatch import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY, make_celery, retry_delay
+from syndication.dispatch import make_celery
 from syndication.settings import ConfigError, load_settings
+from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
 
 def test_queues_routing_and_delivery_guarantees() -> None:
@@ -36,14 +35,39 @@ def test_limits_must_stay_below_the_visibility_timeout() -> None:
         load_settings(None, celery={"retry_backoff_max": 300})
 
 
-def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
-    rng = random.Random(7)
-    for retries in range(10):
-        top = min(60.0, 2.0 * 2**retries)
-        delays = [retry_delay(retries, 2.0, 60.0, rng) for _ in range(50)]
-        assert all(min(1.0, top) <= d <= top for d in delays)
-        assert len(set(delays)) > 1  # jitter
-    assert max(retry_delay(20, 2.0, 60.0, rng) for _ in range(50)) <= 60.0
+def test_worker_tasks_are_retried_by_celery_with_backoff_jitter_and_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's tasks use Celery's own autoretry (the task is the unit retried): transient failures only,
+    exponential backoff from celery.retry_backoff, full jitter, capped at celery.retry_backoff_max."""
+    import celery.app.autoretry
+    from sqlalchemy.exc import OperationalError
+
+    from workers.celery_app import SyndicationTask, app
+
+    settings = load_settings(None)
+    assert SyndicationTask.retry_backoff == settings.celery.retry_backoff
+    assert SyndicationTask.retry_backoff_max == settings.celery.retry_backoff_max
+    assert SyndicationTask.retry_jitter and SyndicationTask.max_retries == settings.celery.max_retries
+    countdowns: list[int] = []
+    real = celery.app.autoretry.get_exponential_backoff_interval
+
+    def noted(**kwargs: object) -> int:
+        countdowns.append(real(**kwargs))  # type: ignore[arg-type]
+        return countdowns[-1]
+
+    monkeypatch.setattr(celery.app.autoretry, "get_exponential_backoff_interval", noted)
+    calls: list[int] = []
+
+    @app.task(name="tests.flaky", base=SyndicationTask)
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return "done"
+
+    assert flaky.apply().get() == "done"  # eager: Celery re-runs the retries at once
+    assert len(calls) == 4 and len(countdowns) == 3
+    assert all(0 <= c <= min(settings.celery.retry_backoff_max, settings.celery.retry_backoff * 2**n)
+               for n, c in enumerate(countdowns))
 
 
 def test_transient_versus_permanent() -> None:

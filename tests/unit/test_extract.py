@@ -206,24 +206,12 @@ def test_missing_parts_and_empty_input() -> None:
 
 
 def _is_furniture_reference(el, patterns, defaults):  # type: ignore[no-untyped-def]
-    """_is_furniture before its shortcut for long paragraphs."""
-    from syndication.pipeline.attribute import FURNITURE_HEADINGS, HEADING_MAX_CHARS
+    """_is_furniture without its shortcut for long paragraphs: the full check on the cleaned text."""
+    from syndication.pipeline.attribute import _is_furniture_text
     from syndication.pipeline.text import clean_text
 
     text = clean_text(el.text_content()) if hasattr(el, "text_content") else ""
-    heading = text
-    if el.tag in ("ul", "ol", "div", "section", "aside", "nav") and len(el):
-        heading = clean_text(el[0].text_content()) if hasattr(el[0], "text_content") else ""
-    if defaults and el.tag in ("aside", "nav", "footer"):
-        return True
-    for candidate in {text, heading}:
-        if not candidate:
-            continue
-        if defaults and len(candidate) <= HEADING_MAX_CHARS and FURNITURE_HEADINGS.match(candidate):
-            return True
-        if len(candidate) <= 300 and any(p.search(candidate) for p in patterns):
-            return True
-    return False
+    return _is_furniture_text(el, text, patterns, defaults)
 
 
 def test_furniture_shortcut_equals_the_full_check() -> None:

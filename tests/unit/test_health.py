@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from syndication import health
+from syndication.clock import human_age
 from syndication.logs import JsonFormatter
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -102,7 +103,7 @@ def test_histogram_is_cumulative() -> None:
 
 
 def test_human_age() -> None:
-    assert [health.human_age(x) for x in (None, 5, 125, 3 * 3600 + 300, 2 * 86400 + 4 * 3600)] == \
+    assert [human_age(x) for x in (None, 5, 125, 3 * 3600 + 300, 2 * 86400 + 4 * 3600)] == \
         ["-", "5s", "2m", "3h 5m", "2d 4h"]
 
 

@@ -1,4 +1,4 @@
-"""Pure poll decisions: backoff, Retry-After, 410, adaptive interval."""
+"""Pure poll decisions: backoff, Retry-After, 410, adaptive interval (the policy itself: test_retry.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndication.intake.decide import (
-    RETRY_AFTER_MAX,
-    PollDecision,
-    PollOutcome,
-    adaptive_interval,
-    backoff_delay,
-    decide,
-    interval_bound,
-    parse_retry_after,
-)
+from syndication.intake.decide import PollDecision, PollOutcome, adaptive_interval, decide, interval_bound
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = 86400
@@ -25,33 +16,6 @@ DAY = 86400
 def run(outcome: PollOutcome, errors: int = 0, current: int | None = None, seed: int = 1):
     return decide(outcome, now=NOW, configured_interval=300, current_interval=current, consecutive_errors=errors,
                   backoff_cap=DAY, max_interval=6 * 3600, rng=random.Random(seed))
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("120", 120.0),
-    ("0", 0.0),
-    ("  30 ", 30.0),
-    ("Sat, 28 Nov 2026 12:05:00 GMT", 300.0),
-    ("Sat, 28 Nov 2026 11:00:00 GMT", 0.0),  # in the past: now
-    ("99999999999", float(RETRY_AFTER_MAX)),
-    ("soon", None),
-    ("-5", None),
-    ("", None),
-    (None, None),
-])
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, NOW) == expected
-
-
-def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
-    rng = random.Random(7)
-    for errors, base in ((1, 300), (2, 600), (3, 1200), (6, 9600)):
-        delay = backoff_delay(300, errors, DAY, rng)
-        assert base * 0.8 <= delay <= base * 1.2
-    assert backoff_delay(300, 60, DAY, rng) <= DAY
-    assert backoff_delay(300, 10_000, DAY, rng) <= DAY  # no overflow
-    # Jitter: two sources failing together do not come back together.
-    assert len({round(backoff_delay(300, 3, DAY, random.Random(s))) for s in range(10)}) > 5
 
 
 def test_success_resets_errors_and_keeps_interval_without_dates() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from syndication.db.models import Notice
-from syndication.publish.channels import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 from syndication.publish.feeds import (
     Extras,
     FeedContext,
@@ -28,6 +27,7 @@ from syndication.publish.feeds import (
     render_rss,
 )
 from syndication.publish.notices import render_notices_atom, render_notices_json
+from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, assert_valid_json_feed
 

@@ -3,13 +3,12 @@ feedparser round trips, determinism, archives/tombstone markup, webhook signing,
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 
-from syndication.publish.channels import ChannelSpec, PartnerInfo, PublishedItem, channel_specs, item_uid
+from syndication.publish.channels import channel_specs
 from syndication.publish.feeds import (
     AT,
     ATOM,
@@ -25,7 +24,7 @@ from syndication.publish.feeds import (
     render_json,
     render_rss,
 )
-from syndication.publish.webhooks import backoff
+from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
 
@@ -218,14 +217,6 @@ def test_configured_channels_from_toml(tmp_path) -> None:  # type: ignore[no-unt
         "Caucasus politics", "Politics.", ("turan",), ("Politics",), "en", 20)
     assert specs["everything"].window == 50 and specs["partners/turan"].partners == ("turan",)
     assert settings.publish.refresh_interval == 300
-
-
-def test_webhook_backoff() -> None:
-    # (signing: tests/unit/test_webhook_signing.py)
-    rng = random.Random(1)
-    delays = [backoff(n, 30, 3600, rng) for n in range(1, 12)]
-    assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72
-    assert all(d <= 3600 for d in delays) and delays[-1] >= 3600 * 0.8
 
 
 SYN = "{https://syndication.example/ns/1.0}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndication.publish.channels import is_publicly_known, under_embargo
-from syndication.publish.failures import retry_delay
+from syndication.publish.channels import is_publicly_known
+from syndication.publish.published import under_embargo
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -31,12 +30,3 @@ def test_publicly_known(embargo: datetime | None, status: str, withdrawn: dateti
 def test_under_embargo_is_strictly_before() -> None:
     assert under_embargo(NOW + timedelta(seconds=1), NOW) and not under_embargo(NOW, NOW)
     assert not under_embargo(None, NOW)
-
-
-def test_retry_delay_doubles_within_jitter_and_caps() -> None:
-    rng = random.Random(7)
-    for failures, nominal in ((1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0)):
-        for _ in range(50):
-            assert nominal * 0.8 <= retry_delay(failures, 1.0, 60.0, rng) <= nominal * 1.2
-    assert all(retry_delay(n, 1.0, 60.0, rng) <= 60.0 for n in range(1, 40))
-    assert retry_delay(0, 1.0, 60.0, rng) <= 1.2
