@@ -26,10 +26,12 @@ resolves no entity and never touches the network, so an undefined entity is a sy
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import re
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # Private: feedparser has no public date parser, and this is the one its parse() uses (so both parsers date
 # entries alike); pinned by feedparser<7 in pyproject.toml and tested in tests/unit/test_private_apis.py.
@@ -39,7 +41,6 @@ from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
 from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
-from syndication.intake.parse import _struct_to_dt
 
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 XML_BASE = XML_NS + "base"
@@ -92,6 +93,15 @@ _EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9
 
 class Unusual(Exception):
     """Something the fast path does not represent exactly like feedparser: fall back."""
+
+
+def _struct_to_dt(value: time.struct_time | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def try_parse(utf8: bytes, base: str | None = None, content_language: str | None = None) -> ParsedFeed | None:

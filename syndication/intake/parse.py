@@ -5,13 +5,11 @@ feedparser only ever gets bytes, with its sanitiser off (ours is nh3, later in t
 
 from __future__ import annotations
 
-import calendar
 import codecs
 import dataclasses
 import io
 import json
 import re
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +21,7 @@ import feedparser
 from feedparser.datetimes import _parse_date
 
 from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
+from syndication.intake.fastparse import _struct_to_dt, try_parse
 
 # A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
 # (billion laughs, also on one line) and external entities before any parser runs. The alternatives are
@@ -292,15 +291,6 @@ def parse_document(
     return parse_xml_feed(body, headers, url, status=status)
 
 
-def _struct_to_dt(value: time.struct_time | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, OSError):
-        return None
-
-
 def parse_xml_feed(
     body: bytes, headers: Mapping[str, str], url: str | None = None, *, status: int | None = None,
     fast: bool = True,
@@ -313,8 +303,6 @@ def parse_xml_feed(
     if url:
         resp_headers.setdefault("content-location", url)
     if fast:  # plain, well-formed RSS 2.0 / Atom 1.0 via lxml; None = anything else, feedparser decides
-        from syndication.intake.fastparse import try_parse
-
         quick = try_parse(utf8, resp_headers.get("content-location"), resp_headers.get("content-language"))
         if quick is not None:
             return dataclasses.replace(quick, encoding_note=charset_note) if charset_note else quick
