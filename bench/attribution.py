@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from bench.common import REPO, median
-from syndication.domain import Credit, NormalisedItem, ParsedEntry, PartnerPolicy
+from syndication.kernel.domain import Credit, NormalisedItem, ParsedEntry, PartnerPolicy
 from syndication.pipeline.credits import KINDS
 from syndication.pipeline.normalise import normalise_entry
 

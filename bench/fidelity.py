@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO
-from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
 from syndication.intake import parse
+from syndication.kernel.domain import Enclosure, ParsedEntry, ParsedFeed
 from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text
 

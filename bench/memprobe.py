@@ -33,10 +33,10 @@ def main() -> None:
         return
     from sqlalchemy import func, select
 
-    from syndication import jobs
     from syndication.db.models import Item, Source
-    from syndication.runtime import open_runtime
-    from syndication.settings import load_settings
+    from syndication.kernel.settings import load_settings
+    from syndication.runtime import jobs
+    from syndication.runtime.context import open_runtime
 
     fetch: dict[str, object] = {"allow_private_addresses": True}
     if len(sys.argv) > 4:

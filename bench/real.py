@@ -53,7 +53,7 @@ def unpack(archive: Path, dest: Path, limit: int | None) -> list[Path]:
 def syndication_command() -> list[str]:
     """The console script a user runs, from this interpreter's environment (else the module)."""
     script = Path(sys.executable).parent / "syndication"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "syndication.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "syndication.cli.app"]
 
 
 def parse_alone(which: str, feeds_dir: Path) -> dict[str, Any]:

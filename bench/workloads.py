@@ -92,16 +92,16 @@ def feedparser_items_per_s(bodies: list[bytes]) -> float:
 
 
 def _runtime(data: dict[str, Any]) -> Any:
-    from syndication.runtime import open_runtime
-    from syndication.settings import load_settings
+    from syndication.kernel.settings import load_settings
+    from syndication.runtime.context import open_runtime
 
     return open_runtime(load_settings(None, **data))
 
 
 def _claim_all(rt: Any) -> list[tuple[int, str]]:
-    from syndication.clock import utcnow
     from syndication.db.models import Source
-    from syndication.schedule import claim_sources
+    from syndication.kernel.clock import utcnow
+    from syndication.runtime.schedule import claim_sources
 
     with rt.sessions() as s:
         ids = list(s.scalars(select(Source.id).where(Source.kind == "feed").order_by(Source.id)))
@@ -112,7 +112,7 @@ def _poll_round(rt: Any, budget: float | None = None) -> tuple[float, list[Any],
     """Poll every feed source once on the executor's thread count; stop starting polls after `budget` s."""
     from concurrent.futures import wait
 
-    from syndication import jobs
+    from syndication.runtime import jobs
 
     claimed = _claim_all(rt)
     t0 = time.perf_counter()
@@ -130,7 +130,7 @@ def _poll_round(rt: Any, budget: float | None = None) -> tuple[float, list[Any],
 def _complete_round(rt: Any) -> None:
     """Set-up after an over-budget round (not timed): poll the feeds it did not reach, story search
     skipped, so repoll has all 200 feeds and latency has its full store."""
-    from syndication import jobs
+    from syndication.runtime import jobs
 
     with no_story_matching(), ThreadPoolExecutor(rt.settings.schedule.executor_threads) as ex:
         list(ex.map(lambda c: jobs.poll_source(rt, c[0], c[1]), rt.extras.pop("bench_unpolled", [])))
@@ -147,9 +147,9 @@ def _count_items(rt: Any) -> tuple[int, int]:
 
 def ingest_embedded(size: Size, work: Path, base_url: str, bodies: list[bytes],
                     keep: Path | None = None, parse_processes: int = 0) -> dict[str, Any]:
-    """`parse_processes` > 0: the embedded runtime with that many parse processes (syndication/cpu.py),
+    """`parse_processes` > 0: the embedded runtime with that many parse processes (syndication/runtime/cpu.py),
     started before the clock does, as a running service has them."""
-    from syndication import cpu
+    from syndication.runtime import cpu
 
     expected = size.feeds * size.items
     rates, repolls, baselines = [], [], []
@@ -237,7 +237,7 @@ def ingest_scaled(size: Size, work: Path, base_url: str, workers: int) -> dict[s
                          "--without-mingle"],
                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(work / f"worker{w}.log", "w"),  # noqa: SIM115
                     ))
-                from syndication.dispatch import CeleryDispatcher
+                from syndication.runtime.dispatch import CeleryDispatcher
 
                 disp = CeleryDispatcher(rt.settings)
                 deadline = time.monotonic() + 60
@@ -271,7 +271,7 @@ def ingest_scaled(size: Size, work: Path, base_url: str, workers: int) -> dict[s
 
 def push_available() -> bool:
     try:
-        from syndication import keys  # noqa: F401
+        from syndication.partners import keys  # noqa: F401
     except ImportError:
         return False
     return True
@@ -300,7 +300,7 @@ def latency(size: Size, work: Path, store_dir: Path, base_url: str) -> dict[str,
     cfg = procs.write_toml(work / "latency.toml", data)
     log = open(work / "latency-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syndication.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)],
         env=procs.clean_env(SYNDICATION_CONFIG=str(cfg)), cwd=work, stdout=log, stderr=subprocess.STDOUT,
     )
     feed_url = f"http://127.0.0.1:{port}/feeds/all.atom"
@@ -311,7 +311,7 @@ def latency(size: Size, work: Path, store_dir: Path, base_url: str) -> dict[str,
         rt = _runtime({**data, "partners": []})
         # Set-up, untimed: the store was built by calling the poll job directly, so its item events were
         # never relayed; a running service relays them as they come. Drain that backlog first.
-        from syndication import jobs
+        from syndication.runtime import jobs
 
         jobs.relay(rt)
         from syndication.db.models import Item
@@ -347,12 +347,12 @@ def top_up_store(store_dir: Path, target: int, base_url: str, feeds: int) -> int
     feeds' items are stored directly (parse, normalise, store_items: fingerprints included), with story
     matching skipped for the synthetic items, which are all distinct stories anyway."""
     import syndication.pipeline.ingest as ingest
-    from syndication import jobs
-    from syndication.clock import utcnow
     from syndication.db.models import Item, Partner
     from syndication.db.session import transaction
     from syndication.intake.parse import parse_document
+    from syndication.kernel.clock import utcnow
     from syndication.pipeline.normalise import normalise_feed
+    from syndication.runtime import jobs
 
     rt = _runtime(base_settings(store_dir, partners=[partner_config(i, base_url) for i in range(feeds)]))
     try:
@@ -399,12 +399,12 @@ def no_story_matching() -> Iterator[None]:
 def _store_sender(rt: Any) -> Callable[[int, str], None]:
     """Fallback while the push API is absent: store + outbox event exactly as a push would, in this
     process; the running service's tick relays the event and publishes (the same path as a push)."""
-    from syndication import jobs
     from syndication.db.session import transaction
-    from syndication.domain import ParsedFeed
     from syndication.intake.parse import parse_document
+    from syndication.kernel.domain import ParsedFeed
     from syndication.pipeline.ingest import store_items
     from syndication.pipeline.normalise import normalise_feed
+    from syndication.runtime import jobs
 
     with rt.sessions() as s:
         from syndication.db.models import Partner
@@ -413,7 +413,7 @@ def _store_sender(rt: Any) -> Callable[[int, str], None]:
         policy = jobs.policy_of(partner)
 
     def send(n: int, marker: str) -> None:
-        from syndication.clock import utcnow
+        from syndication.kernel.clock import utcnow
 
         parsed: ParsedFeed = parse_document(_one_item_feed(0, n, marker), {"content-type": "application/rss+xml"})
         now = utcnow()
@@ -425,10 +425,10 @@ def _store_sender(rt: Any) -> Callable[[int, str], None]:
 
 
 def _push_sender(rt: Any, port: int) -> Callable[[int, str], None]:
-    """POST /api/v1/partners/{id}/items with a Bearer key made by syndication.keys."""
-    from syndication import keys
-    from syndication.clock import utcnow
+    """POST /api/v1/partners/{id}/items with a Bearer key made by syndication.partners.keys."""
     from syndication.db.session import transaction
+    from syndication.kernel.clock import utcnow
+    from syndication.partners import keys
 
     with transaction(rt.sessions) as session:
         issued = keys.issue_key(session, "agency0", keys.load_pepper(rt.settings), utcnow())
@@ -450,16 +450,16 @@ def _push_sender(rt: Any, port: int) -> Callable[[int, str], None]:
 
 
 def publish(size: Size, work: Path) -> dict[str, Any]:
-    from syndication import jobs
-    from syndication.clock import utcnow
     from syndication.db.models import Partner
     from syndication.db.session import transaction
-    from syndication.domain import ParsedEntry, ParsedFeed
+    from syndication.kernel.clock import utcnow
+    from syndication.kernel.domain import ParsedEntry, ParsedFeed
     from syndication.pipeline.ingest import store_items
     from syndication.pipeline.normalise import normalise_feed
     from syndication.publish.channels import channel_specs, partner_infos, select_items
     from syndication.publish.feeds import RENDERERS, FeedContext
     from syndication.publish.publisher import FORMATS
+    from syndication.runtime import jobs
 
     data_dir = work / "publish"
     partners = [{"id": f"agency{i}", "name": f"Agency {i}"} for i in range(size.publish_partners)]
@@ -560,7 +560,7 @@ def serve(size: Size, work: Path, data_dir: Path) -> dict[str, Any]:
     env = procs.clean_env(SYNDICATION_DATA_DIR=str(data_dir))
     log = open(work / "serve.log", "w")  # noqa: SIM115 - held for the subprocesses' life
     results: dict[str, Any] = {"load_generator": "wrk -t1 -c16" if load is _wrk else "python httpx, 8 threads"}
-    proc = subprocess.Popen([sys.executable, "-m", "syndication.cli", "web", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "syndication.cli.app", "web", "--port", str(port)],
                             env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/feeds/all.atom"
@@ -647,10 +647,10 @@ def metrics(size: Size, work: Path, database_url: str | None = None) -> dict[str
     from fastapi.testclient import TestClient
     from sqlalchemy import case, insert
 
-    from syndication import counters as figures
-    from syndication.clock import utcnow
+    from syndication.db import counters as figures
     from syndication.db.models import Poll, Source
     from syndication.db.session import transaction
+    from syndication.kernel.clock import utcnow
     from syndication.web.app import create_app
 
     data = base_settings(work / "metrics", partners=[partner_config(i, "http://127.0.0.1:9", 3600)
@@ -758,7 +758,7 @@ def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sampl
         cfg = procs.write_toml(work / "soak.toml", data)
         log = open(work / "soak-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syndication.cli", "run", "--port", str(port)],
+            [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)],
             env=procs.clean_env(SYNDICATION_CONFIG=str(cfg)), cwd=work, stdout=log, stderr=subprocess.STDOUT,
         )
         samples: list[tuple[float, int, float]] = []  # (seconds, items stored, RSS MB)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from syndication.runtime import Runtime, open_runtime
-from syndication.settings import Settings, load_settings
+from syndication.kernel.settings import Settings, load_settings
+from syndication.runtime.context import Runtime, open_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

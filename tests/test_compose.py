@@ -12,9 +12,9 @@ import yaml
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from syndication.cli import app as cli_app
-from syndication.settings import Settings
-from syndication.tasks import QUEUES
+from syndication.cli.app import app as cli_app
+from syndication.kernel.settings import Settings
+from syndication.runtime.tasks import QUEUES
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -1,4 +1,4 @@
-"""Celery app and thin task wrappers over syndication.jobs (ids in, nothing else).
+"""Celery app and thin task wrappers over syndication.runtime.jobs (ids in, nothing else).
 
 Run per queue group, e.g. `celery -A workers worker -Q fetch -c 8`, `celery -A workers worker -Q publish -c 2`,
 `celery -A workers worker -Q notify` (docs/scaling-out.md). Every task here is idempotent: a poll with a stale
@@ -20,12 +20,12 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_process_shutdown
 
-from syndication import deadletters, jobs, rounds
 from syndication.db.session import make_engine, make_sessionmaker
-from syndication.dispatch import CeleryDispatcher, make_celery
-from syndication.runtime import Runtime, open_runtime
-from syndication.settings import load_settings
-from syndication.tasks import (
+from syndication.kernel.settings import load_settings
+from syndication.runtime import deadletters, jobs, rounds
+from syndication.runtime.context import Runtime, open_runtime
+from syndication.runtime.dispatch import CeleryDispatcher, make_celery
+from syndication.runtime.tasks import (
     TASK_DELIVER_NOTICES,
     TASK_DELIVER_PINGS,
     TASK_POLL,
@@ -98,7 +98,7 @@ def poll_source(source_id: int, lease_token: str) -> dict[str, object] | None:
     round_id = rounds.round_of(rt.sessions, source_id, lease_token)
     report = jobs.poll_source(rt, source_id, lease_token, raise_transient=True)
     if report is not None:
-        # Published when its round of polls ends, exactly as in embedded mode (syndication.rounds); the
+        # Published when its round of polls ends, exactly as in embedded mode (syndication.runtime.rounds); the
         # publish task is debounced on the publish queue.
         assert rt.dispatcher is not None
         rounds.after_poll(rt.sessions, round_id, bool(report.new or report.updated), rt.dispatcher.publish_dirty)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from syndication.clock import UTC
+from syndication.kernel.clock import UTC
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,7 +92,7 @@ class Source(Base):
     lease_expires_at: Mapped[datetime | None]
     # [hardening] the embedded process holding the lease (schedule.Holder), so its successor can reclaim it.
     lease_holder: Mapped[str | None] = mapped_column(String(300))
-    # The round of polls this lease was claimed in (syndication/rounds.py); meaningful while the lease is live.
+    # The round of polls this lease was claimed in (syndication/runtime/rounds.py); meaningful while the lease is live.
     lease_round: Mapped[str | None] = mapped_column(String(32))
     last_attempt_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
@@ -277,8 +277,8 @@ class OpsSession(Base):
 
 class OpsSample(Base):
     """One figure operators watch over time (the /ops charts), taken by the scheduler every `ops.sample_seconds`
-    and kept for OPS_SAMPLE_KEEP (syndication.ops). `taken_at` is the end of the sampled slot, so every process
-    sampling the same slot writes the same key (and only the first row is kept); `subject` is the partner id,
+    and kept for OPS_SAMPLE_KEEP (syndication.operations.ops). `taken_at` is the end of the sampled slot, so every
+    process sampling the same slot writes the same key (and only the first row is kept); `subject` is the partner id,
     source id or queue name the figure is about ("" for the whole service)."""
 
     __tablename__ = "ops_samples"
@@ -496,7 +496,7 @@ class Story(Base):
 
 
 class Counter(Base):
-    """[hardening] A figure kept on write (0020_retention_counters; syndication.counters): polls, items, notices,
+    """[hardening] A figure kept on write (0020_retention_counters; syndication.db.counters): polls, items, notices,
     deliveries... added to in the transaction that does the work, so /metrics reads a few rows whatever the
     history, every process reports the same totals, and pruning old rows never lowers a counter.
     `labels` is the label set as sorted JSON (counters.label_key)."""

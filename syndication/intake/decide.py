@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from syndication.clock import human_age
-from syndication.retry import backoff, honouring_retry_after, parse_retry_after
+from syndication.kernel.clock import human_age
+from syndication.kernel.retry import backoff, honouring_retry_after, parse_retry_after
 
 WEEK = timedelta(days=7)
 MIN_SPAN = timedelta(hours=1)  # a burst of items just now is not a rate

@@ -40,7 +40,7 @@ from feedparser.mixin import _cp1252, _FeedParserMixin
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
-from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
+from syndication.kernel.domain import Enclosure, ParsedEntry, ParsedFeed
 
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 XML_BASE = XML_NS + "base"

@@ -28,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from syndication.limiters import HostSlots, SlotsBusy, local_host_slots
+from syndication.kernel.limiters import HostSlots, SlotsBusy, local_host_slots
 
 Resolver = Callable[[str, int], list[str]]
 

@@ -20,8 +20,8 @@ import feedparser
 # in pyproject.toml and tested in tests/unit/test_private_apis.py.
 from feedparser.datetimes import _parse_date
 
-from syndication.domain import Enclosure, ParsedEntry, ParsedFeed
 from syndication.intake.fastparse import _struct_to_dt, try_parse
+from syndication.kernel.domain import Enclosure, ParsedEntry, ParsedFeed
 
 # A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
 # (billion laughs, also on one line) and external entities before any parser runs. The alternatives are

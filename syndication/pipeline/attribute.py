@@ -18,7 +18,7 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from syndication.domain import ImageCredit
+from syndication.kernel.domain import ImageCredit
 from syndication.pipeline.credits import (
     KINDS,
     Credit,

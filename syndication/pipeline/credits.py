@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from syndication.domain import Credit
+from syndication.kernel.domain import Credit
 from syndication.pipeline.policy import same_org
 
 KINDS = ("agency", "source", "place", "date", "byline", "photo")

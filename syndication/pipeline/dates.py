@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from syndication.domain import DateSetAside
+from syndication.kernel.domain import DateSetAside
 from syndication.pipeline.text import clean_text
 
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)

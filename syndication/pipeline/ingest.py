@@ -13,9 +13,9 @@ from typing import Any, Literal, cast
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from syndication import counters as figures
+from syndication.db import counters as figures
 from syndication.db.models import Event, Item, ItemVersion, Source
-from syndication.domain import Attribution, IngestCounts, NormalisedItem, Rejection
+from syndication.kernel.domain import Attribution, IngestCounts, NormalisedItem, Rejection
 from syndication.pipeline.dedupe import Fingerprint, to_signed
 from syndication.pipeline.stories import assign_story, prepare_window, sync_index
 

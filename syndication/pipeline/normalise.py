@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from syndication.domain import (
+from syndication.kernel.domain import (
     Attribution,
     ImageCredit,
     NormalisedItem,

@@ -13,7 +13,7 @@ from html import escape
 from string import Formatter
 from typing import Any, Protocol
 
-from syndication.domain import PartnerPolicy
+from syndication.kernel.domain import PartnerPolicy
 
 DEFAULT_ATTRIBUTION_TEMPLATE = (
     'Originally published by {credit}{original_agency_clause} at <a href="{original_url}">{original_url}</a>. '

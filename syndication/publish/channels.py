@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Item, Partner, Source
+from syndication.kernel.settings import Settings
 from syndication.publish.published import (
     ChannelSpec,
     PartnerInfo,
@@ -15,7 +16,6 @@ from syndication.publish.published import (
     item_uid,
     partner_channel_id,
 )
-from syndication.settings import Settings
 
 # ---------------------------------------------------------------- embargo: what the public may know
 #

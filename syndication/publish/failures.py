@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from syndication.clock import isoformat
 from syndication.db.models import Channel
-from syndication.retry import backoff
+from syndication.kernel.clock import isoformat
+from syndication.kernel.retry import backoff
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from syndication import counters as figures
-from syndication.clock import utcnow
+from syndication.db import counters as figures
 from syndication.db.models import (
     Channel,
     Delivery,
@@ -46,6 +45,8 @@ from syndication.db.models import (
     WebhookEndpoint,
 )
 from syndication.db.session import transaction
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
 from syndication.pipeline.policy import license_name
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
@@ -64,7 +65,6 @@ from syndication.publish.feeds import (
 from syndication.publish.files import write_if_changed
 from syndication.publish.marks import mark_dirty
 from syndication.publish.published import ChannelSpec, item_uid, under_embargo
-from syndication.settings import Settings
 
 
 class ImmutableNoticeError(RuntimeError):

@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from syndication.clock import utcnow
 from syndication.db.models import Channel, ChannelFile, Event, Partner
 from syndication.db.session import transaction
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
 from syndication.publish import archives, failures
 from syndication.publish.archives import PageState
 from syndication.publish.channels import channel_specs, partner_infos, select_items
@@ -23,7 +24,6 @@ from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContex
 from syndication.publish.files import sha256, write_if_changed
 from syndication.publish.marks import mark_dirty
 from syndication.publish.published import ChannelSpec, channels_for_partner
-from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 

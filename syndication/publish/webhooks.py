@@ -37,13 +37,13 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from syndication import counters as figures
+from syndication.db import counters as figures
 from syndication.db.models import Delivery, Notice, WebhookEndpoint, WebSubPing
 from syndication.db.session import transaction
+from syndication.kernel.retry import backoff
+from syndication.kernel.settings import Settings
 from syndication.publish.notices import endpoint_secret, notice_dict
 from syndication.publish.signing import signed_headers, webhook_id
-from syndication.retry import backoff
-from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.models import WebSubPing
 from syndication.db.session import transaction
+from syndication.kernel.retry import backoff
+from syndication.kernel.settings import Settings
 from syndication.publish.webhooks import DUE_STATES, claim_one, post
-from syndication.retry import backoff
-from syndication.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The partner-facing HTTP API (push items, manage feed sources, check an item), installed by create_app.
 
-Every route authenticates with ``Authorization: Bearer <key>`` (see syndication.keys) and answers errors
+Every route authenticates with ``Authorization: Bearer <key>`` (see syndication.partners.keys) and answers errors
 as ``{"error": "<code>", "detail": "<sentence>"}``. Order of checks on a push: failed-auth throttle of the
 client address (429), key (401/403), rate limit (429), Content-Type (415), size (413: Content-Length first,
 then while streaming), document (422), store. No route reads a byte of the body before the key is checked.
@@ -17,7 +17,7 @@ Design decisions:
   (``g:…``, ``l:…``, ``t:…``, as returned by a push). An id shared by several items answers 409 listing
   their keys.
 - The rate limit is per partner, spent by every authenticated request, and shared by every web process when
-  scaled out (syndication.limiters).
+  scaled out (syndication.kernel.limiters).
 - Failed keys (malformed, unknown, revoked) are counted per client address, never per partner: past
   `auth.max_failures` in `auth.window_seconds` the address gets 429 without its key being looked at, so a
   stranger guessing keys can lock out only themself (syndication.web.guard).
@@ -51,10 +51,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from syndication.clock import isoformat, utcnow
 from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
-from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejection
 from syndication.intake.credentials import seal_credentials
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
 from syndication.intake.parse import (
@@ -65,16 +63,18 @@ from syndication.intake.parse import (
     parse_document,
     parse_xml_feed,
 )
-from syndication.jobs import fetch_policy, policy_of
-from syndication.keys import load_pepper, verify_key
-from syndication.limiters import FailureThrottle, RateLimit
-from syndication.partners import credentials_key
+from syndication.kernel.clock import isoformat, utcnow
+from syndication.kernel.domain import NormalisedItem, ParsedEntry, ParsedFeed, Rejection
+from syndication.kernel.limiters import FailureThrottle, RateLimit
+from syndication.kernel.settings import check_feed_url
+from syndication.partners.keys import load_pepper, verify_key
+from syndication.partners.registry import credentials_key
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
 from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.published import item_uid
-from syndication.runtime import Runtime
-from syndication.settings import check_feed_url
+from syndication.runtime.context import Runtime
+from syndication.runtime.jobs import fetch_policy, policy_of
 from syndication.web.guard import (
     SOURCE_BODY_LIMIT,
     BodyTooLarge,

@@ -17,10 +17,10 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from syndication.limiters import FailureThrottle
-from syndication.ops import broker_ready
+from syndication.kernel.limiters import FailureThrottle
+from syndication.operations.ops import broker_ready
 from syndication.publish.failures import failing, reason
-from syndication.runtime import Runtime
+from syndication.runtime.context import Runtime
 from syndication.web import api, notices, ops
 from syndication.web.api import describe_validation
 from syndication.web.files import FileCache, serve_file
@@ -160,7 +160,7 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             problem = broker_ready(rt.settings.broker_url)
             body["broker"] = problem or "ok"
         # [trust] Feeds that cannot be written are stale: not ready until a publish of them succeeds.
-        from syndication.clock import utcnow
+        from syndication.kernel.clock import utcnow
 
         with rt.sessions() as session:
             stale = failing(session)

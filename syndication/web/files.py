@@ -12,8 +12,8 @@ from pathlib import Path
 
 from fastapi import HTTPException, Request, Response
 
-from syndication.clock import UTC
-from syndication.lru import ByteLRU
+from syndication.kernel.clock import UTC
+from syndication.kernel.lru import ByteLRU
 
 # A published file's path under feeds/ is a few short segments; anything longer is no feed of ours, and
 # must not reach the filesystem (a segment over NAME_MAX fails the lookup with ENAMETOOLONG).

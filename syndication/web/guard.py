@@ -5,7 +5,7 @@ and a throttle on failed authentication. Installed by syndication.web.app.create
   (Content-Length first, then counted while streaming, so chunked bodies are bounded too). `BodyLimit`,
   an ASGI middleware, is the backstop: no route can read more than the largest cap, whatever it does.
 - Failed authentication is throttled per client address (an IPv6 client by its /64), never per partner or
-  account: a stranger guessing keys locks out only themself. The counting is syndication.limiters'
+  account: a stranger guessing keys locks out only themself. The counting is syndication.kernel.limiters'
   FailureThrottle (the `limits` moving window), in process memory (embedded) or in Redis (scaled mode, so
   every web process sees the same failures), injected into the app by create_app.
 """
@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from fastapi import Path
 from starlette.requests import Request
 
-from syndication.limiters import FailureThrottle, failed_auth_throttle
-from syndication.settings import Settings
+from syndication.kernel.limiters import FailureThrottle, failed_auth_throttle
+from syndication.kernel.settings import Settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

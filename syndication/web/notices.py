@@ -16,14 +16,14 @@ from html import escape
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
-from syndication import keys
-from syndication.clock import utcnow
 from syndication.db.models import Item, Partner
-from syndication.limiters import FailureThrottle
+from syndication.kernel.clock import utcnow
+from syndication.kernel.limiters import FailureThrottle
+from syndication.partners import keys
 from syndication.publish.channels import is_publicly_known, partner_infos, to_published
 from syndication.publish.feeds import content_with_footer, item_license, item_rights
 from syndication.publish.notices import PUBLIC_FEED, notices_dir
-from syndication.runtime import Runtime
+from syndication.runtime.context import Runtime
 from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import RowId, client_address
 

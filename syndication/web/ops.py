@@ -30,10 +30,10 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from syndication import ops
-from syndication.clock import UTC, utcnow
-from syndication.limiters import FailureThrottle
-from syndication.runtime import Runtime
+from syndication.kernel.clock import UTC, utcnow
+from syndication.kernel.limiters import FailureThrottle
+from syndication.operations import ops
+from syndication.runtime.context import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
     LOGIN_BODY_LIMIT,
@@ -518,6 +518,6 @@ def install(app: FastAPI, rt: Runtime) -> None:
             return resp
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from syndication.metrics import render
+        from syndication.operations.metrics import render
 
         return Response(render(rt), media_type=CONTENT_TYPE_LATEST)

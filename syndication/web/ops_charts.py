@@ -1,6 +1,6 @@
 """The /ops charts: operators' figures over the last 24 h as small inline SVG, drawn on the server.
 
-Pure functions only: samples (rows of ops_samples, syndication.ops.take_samples) are shaped into charts,
+Pure functions only: samples (rows of ops_samples, syndication.operations.ops.take_samples) are shaped into charts,
 and a chart into an SVG string; no script runs in the browser, and nothing is loaded from anywhere.
 Two kinds: hourly stacked bars (items received / published per partner, poll errors per source) and lines
 over time (republish lag, queue depth).
@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 HOUR = timedelta(hours=1)
 SLOT_END = timedelta(microseconds=1)
-SAMPLED = "sampled"  # syndication.ops.SAMPLED: the marker row of a counted slot
+SAMPLED = "sampled"  # syndication.operations.ops.SAMPLED: the marker row of a counted slot
 UNSAMPLED_FILL = "#ececec"
 # Round spans for a time axis: 10 s ... 1 h ... 1 d ... 30 d (seconds).
 NICE_SPANS = (10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400,

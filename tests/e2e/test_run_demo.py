@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def _start(cwd: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "syndication.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from syndication.commands.scale import start_worker, stop_worker, wait_worker_ready
+from syndication.cli.scale import start_worker, stop_worker, wait_worker_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,7 +110,7 @@ def workers() -> Iterator[list[WorkerProc]]:
 
 
 def syndication_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "syndication.cli", *args]
+    return [sys.executable, "-m", "syndication.cli.app", *args]
 
 
 def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -120,9 +120,9 @@ def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess
 
 def open_scaled_runtime(env: dict[str, str], monkeypatch: Any) -> Any:
     """The scheduler side in this process: same settings as the workers, dispatching over Celery."""
-    from syndication.dispatch import CeleryDispatcher
-    from syndication.runtime import open_runtime
-    from syndication.settings import load_settings
+    from syndication.kernel.settings import load_settings
+    from syndication.runtime.context import open_runtime
+    from syndication.runtime.dispatch import CeleryDispatcher
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)

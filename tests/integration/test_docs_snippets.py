@@ -213,7 +213,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         stdout=live.receiver_log.open("wb"), stderr=subprocess.STDOUT,
     )
     service = subprocess.Popen(
-        [sys.executable, "-m", "syndication.cli", "run", "--port", str(port)], cwd=root, start_new_session=True,
+        [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)], cwd=root, start_new_session=True,
         env=live.env(SYNDICATION_CONFIG=str(live.config)), stdout=live.log.open("wb"), stderr=subprocess.STDOUT,
     )
     try:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from syndication import ops
-from syndication.dispatch import LocalDispatcher
-from syndication.runtime import Runtime
+from syndication.operations import ops
+from syndication.runtime.context import Runtime
+from syndication.runtime.dispatch import LocalDispatcher
 
 
 def test_waiting_polls_are_the_poll_queue_depth(make_runtime: Callable[..., Runtime],

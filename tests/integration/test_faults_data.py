@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from sqlalchemy import func, select
 
-from syndication import deadletters, tasks
-from syndication.clock import utcnow
 from syndication.db.models import DeadLetter, Item, Poll
-from syndication.schedule import claim_due
-from syndication.service import tick
+from syndication.kernel.clock import utcnow
+from syndication.operations.service import tick
+from syndication.runtime import deadletters, tasks
+from syndication.runtime.schedule import claim_due
 from tests.builders import rss, rss_item
 from tests.integration.scaled_support import (
     WorkerProc,

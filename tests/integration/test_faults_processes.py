@@ -12,9 +12,9 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from syndication.clock import utcnow
 from syndication.db.models import Event, Item
-from syndication.schedule import claim_due
+from syndication.kernel.clock import utcnow
+from syndication.runtime.schedule import claim_due
 from tests.builders import rss
 from tests.conftest import free_port
 from tests.integration.scaled_support import (

@@ -11,13 +11,13 @@ import feedparser
 import pytest
 from sqlalchemy import func, select
 
-from syndication.clock import utcnow
 from syndication.db.models import Event, Item, ItemVersion
-from syndication.dispatch import CeleryDispatcher
-from syndication.runtime import open_runtime
-from syndication.schedule import claim_due
-from syndication.settings import load_settings
-from syndication.tasks import TASK_POLL
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import load_settings
+from syndication.runtime.context import open_runtime
+from syndication.runtime.dispatch import CeleryDispatcher
+from syndication.runtime.schedule import claim_due
+from syndication.runtime.tasks import TASK_POLL
 from tests.builders import rss
 from tests.integration.scaled_support import FAST_CELERY, WorkerProc, scaled_env, tail, wait_for, workers, write_config
 

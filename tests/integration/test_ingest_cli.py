@@ -18,11 +18,13 @@ from rich.console import Console
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from syndication import cli, cli_common, cpu
+from syndication.cli import app as cli
+from syndication.cli import common as cli_common
 from syndication.db.models import Item
+from syndication.kernel.settings import load_settings
 from syndication.publish.feeds import RENDERERS
-from syndication.runtime import open_runtime
-from syndication.settings import load_settings
+from syndication.runtime import cpu
+from syndication.runtime.context import open_runtime
 from tests.builders import rss, rss_item
 from tests.conftest import FeedServer
 

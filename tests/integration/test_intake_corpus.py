@@ -23,16 +23,16 @@ import feedparser
 import pytest
 from sqlalchemy import func, select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Item, Poll, Source
 from syndication.db.session import transaction
-from syndication.domain import PartnerPolicy
 from syndication.intake.folder import headers_for
 from syndication.intake.parse import ParseError, parse_document
+from syndication.kernel.clock import utcnow
+from syndication.kernel.domain import PartnerPolicy
+from syndication.kernel.settings import Settings
 from syndication.pipeline.normalise import normalise_feed
-from syndication.runtime import Runtime
-from syndication.settings import Settings
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from tests.conftest import SHARED, FeedServer, Route
 
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Source
 from syndication.intake.fetch import (
     BlockedAddress,
@@ -25,9 +23,11 @@ from syndication.intake.fetch import (
     LimitExceeded,
     fetch,
 )
-from syndication.ops import source_status
-from syndication.runtime import Runtime
-from syndication.settings import Settings
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
+from syndication.operations.ops import source_status
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from tests.builders import rss
 from tests.conftest import FeedServer
 
@@ -180,7 +180,7 @@ def test_410_gone_disables_the_source(make_runtime: Callable[..., Runtime], feed
     jobs.poll_source(rt, sid)
     st = status_of(rt)
     assert st["state"] == "disabled" and st["enabled"] is False and "410 Gone" in st["disabled_reason"]
-    from syndication.schedule import claim_due
+    from syndication.runtime.schedule import claim_due
 
     far = utcnow() + timedelta(days=30)
     assert claim_due(rt.sessions, far, lease_seconds=60, limit=10) == []  # never polled again

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from syndication import jobs
 from syndication.db.models import Event, FolderFile, Item, Source
-from syndication.ops import source_status
-from syndication.runtime import Runtime
-from syndication.settings import Settings
+from syndication.kernel.settings import Settings
+from syndication.operations.ops import source_status
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from tests.builders import rss, rss_item
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from syndication.cli import app
+from syndication.cli.app import app
 from syndication.db.session import make_engine, migrate
-from syndication.runtime import Runtime
+from syndication.runtime.context import Runtime
 from tests.builders import rss
 from tests.conftest import FeedServer
 

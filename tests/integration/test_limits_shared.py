@@ -18,12 +18,12 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from syndication import service
-from syndication.clock import utcnow
 from syndication.db.models import Poll
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.limiters import RedisHostSlots, SlotsBusy
+from syndication.kernel.clock import utcnow
+from syndication.kernel.limiters import RedisHostSlots, SlotsBusy
+from syndication.operations import service
+from syndication.partners.keys import issue_key, load_pepper
 from tests.builders import rss
 from tests.conftest import FeedServer, free_port
 from tests.integration.scaled_support import (
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
 HOLDER = """
 import sys, time, redis
-from syndication.limiters import RedisHostSlots
+from syndication.kernel.limiters import RedisHostSlots
 slots = RedisHostSlots(redis.Redis.from_url(sys.argv[1]), 2, sys.argv[2], ttl=float(sys.argv[3]))
 held = [slots.hold("agency.example", wait=5) for _ in range(2)]
 for h in held:

@@ -9,7 +9,7 @@ import feedparser
 import pytest
 from typer.testing import CliRunner
 
-from syndication.cli import app
+from syndication.cli.app import app
 from tests.builders import atom, rss, rss_item
 from tests.conftest import FeedServer
 

@@ -18,11 +18,11 @@ from rich.console import Console
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from syndication import cli_common
-from syndication.cli import app
+from syndication.cli import common as cli_common
+from syndication.cli.app import app
 from syndication.db.models import Partner
-from syndication.runtime import open_runtime
-from syndication.settings import load_settings
+from syndication.kernel.settings import load_settings
+from syndication.runtime.context import open_runtime
 from tests.conftest import FeedServer
 
 runner = CliRunner()
@@ -209,7 +209,7 @@ def test_partner_add_takes_a_bound_on_the_interval(config: Path) -> None:
 def test_status_table_says_why_a_quiet_feed_is_polled_less_often(tmp_path: Path, feed_server: FeedServer) -> None:
     from email.utils import format_datetime
 
-    from syndication.clock import utcnow
+    from syndication.kernel.clock import utcnow
 
     two_hours_ago = format_datetime(utcnow().replace(microsecond=0) - timedelta(hours=2), usegmt=True)
     url = feed_server.add("/quiet.rss", RSS.replace("Tue, 01 Dec 2026 03:00:00 GMT", two_hours_ago),

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, inspect, select
 
-from syndication import jobs
 from syndication.db.models import Event, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
-from syndication.domain import IngestCounts
 from syndication.intake.parse import parse_document
-from syndication.jobs import policy_of
+from syndication.kernel.domain import IngestCounts
 from syndication.pipeline.ingest import release_embargoes, store_items
 from syndication.pipeline.normalise import normalise_feed
 from syndication.publish.publisher import publish, relay_outbox
-from syndication.runtime import Runtime
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.jobs import policy_of
 from tests.conftest import REPO, FeedServer
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -345,7 +345,7 @@ def test_partner_policy_from_config_reaches_the_published_feed(
 
 
 def test_demo_inbox_shared_story_once(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
-    from syndication.settings import load_settings
+    from syndication.kernel.settings import load_settings
 
     demo = load_settings(REPO / "config" / "syndication.toml")
     partners = []
@@ -381,7 +381,7 @@ def test_demo_inbox_shared_story_once(make_runtime: Callable[..., Runtime], tmp_
 
 
 def test_publish_jobs_release_passed_embargoes(rt_sqlite: Runtime) -> None:
-    from syndication.clock import utcnow
+    from syndication.kernel.clock import utcnow
 
     rt = rt_sqlite
     now = utcnow()

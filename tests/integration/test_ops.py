@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from syndication import deadletters, jobs, ops
-from syndication.cli import app as cli_app
+from syndication.cli.app import app as cli_app
 from syndication.db.models import Item, Poll, Source
-from syndication.runtime import Runtime
-from syndication.schedule import claim_due, claim_sources
-from syndication.tasks import TASK_POLL
+from syndication.operations import ops
+from syndication.runtime import deadletters, jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_due, claim_sources
+from syndication.runtime.tasks import TASK_POLL
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer, free_port
@@ -312,7 +313,7 @@ def test_replay_and_retry_buttons(two_sources: Runtime, feed_server: FeedServer)
 
 @pytest.mark.redis
 def test_queue_depth_and_age_from_redis(make_runtime: Callable[..., Runtime], redis_url: str) -> None:
-    from syndication.dispatch import CeleryDispatcher
+    from syndication.runtime.dispatch import CeleryDispatcher
 
     rt = make_runtime(broker_url=redis_url)
     dispatcher = CeleryDispatcher(rt.settings)
@@ -346,7 +347,7 @@ def test_readyz_fails_when_the_broker_is_down(make_runtime: Callable[..., Runtim
 def test_json_logs_when_configured(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    from syndication import cli
+    from syndication.cli import app as cli
 
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
@@ -357,7 +358,7 @@ def test_json_logs_when_configured(monkeypatch: pytest.MonkeyPatch, capsys: pyte
         assert cli.setup_logging() == {"log_config": None, "access_log": False}
         monkeypatch.setenv("SYNDICATION_LOG__ACCESS", "true")
         assert cli.setup_logging()["access_log"] is True
-        logging.getLogger("syndication.jobs").debug(
+        logging.getLogger("syndication.runtime.jobs").debug(
             "poll of %s done", 7, extra={"partner": "turan", "source_id": 7, "item_id": 42})
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert line["message"] == "poll of 7 done" and line["level"] == "debug"

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from syndication import jobs, ops
-from syndication.clock import utcnow
 from syndication.db.models import OpsSample, Poll, Source
-from syndication.runtime import Runtime
-from syndication.schedule import claim_sources
-from syndication.service import start_scheduler
+from syndication.kernel.clock import utcnow
+from syndication.operations import ops
+from syndication.operations.service import start_scheduler
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_sources
 from syndication.web import ops_charts
 from syndication.web.app import create_app
 from tests.builders import rss
@@ -151,7 +152,7 @@ def test_sample_rows_mark_the_slot_and_leave_zero_counts_out() -> None:
 
 
 def test_the_scheduler_samples_every_ops_sample_seconds(make_runtime: Callable[..., Runtime]) -> None:
-    from syndication.dispatch import make_dispatcher
+    from syndication.runtime.dispatch import make_dispatcher
 
     rt = make_runtime(ops={"sample_seconds": 1})
     rt.dispatcher = make_dispatcher(rt)

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from syndication import ops
 from syndication.db.models import OpsSample, Poll, Source
-from syndication.schedule import claim_sources
+from syndication.operations import ops
+from syndication.runtime.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer

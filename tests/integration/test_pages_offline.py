@@ -11,9 +11,10 @@ import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 
-from syndication import jobs, ops
-from syndication.runtime import Runtime
-from syndication.schedule import claim_sources
+from syndication.operations import ops
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer

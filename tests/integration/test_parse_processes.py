@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from syndication import cpu, jobs
-from syndication.clock import utcnow
 from syndication.db.models import Item, Poll, Source
-from syndication.runtime import Runtime
-from syndication.schedule import claim_sources
+from syndication.kernel.clock import utcnow
+from syndication.runtime import cpu, jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_sources
 from tests.builders import rss
 from tests.conftest import FeedServer
 

@@ -15,8 +15,6 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select, update
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import (
     ArchivePage,
     ChannelFile,
@@ -26,9 +24,11 @@ from syndication.db.models import (
     Source,
 )
 from syndication.db.session import transaction
+from syndication.kernel.clock import utcnow
 from syndication.publish.publisher import publish
-from syndication.runtime import Runtime
-from syndication.schedule import claim_sources
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.conftest import FeedServer
 from tests.feedcheck import assert_valid_atom, parse_clean, validate_tree
@@ -287,7 +287,7 @@ def test_http_validators_head_gzip_notices_auth_and_items(make_runtime: Callable
     feed = parse_clean(ok.content)
     assert [e.title for e in feed.entries].count("republished: Story 0") == 1
     assert client.get("/notices/turan.json", headers={"Authorization": "Bearer tok-123"}).status_code == 200
-    from syndication.keys import issue_key, load_pepper
+    from syndication.partners.keys import issue_key, load_pepper
 
     with transaction(rt.sessions) as session:
         key = issue_key(session, "turan", load_pepper(rt.settings), utcnow()).key
@@ -377,8 +377,8 @@ def test_notices_one_per_event_with_every_field(make_runtime: Callable[..., Runt
 def test_demo_partners_credits_reach_atom_rss_and_json(make_runtime: Callable[..., Runtime]) -> None:
     """The demo partners' usage terms and the distributing sources taken from their credit lines were in
     all.json only; atom:source/rights said the usage terms of partners without a copyright line."""
+    from syndication.kernel.settings import load_settings
     from syndication.pipeline.policy import same_org
-    from syndication.settings import load_settings
 
     repo = Path(__file__).resolve().parents[2]
     demo = load_settings(repo / "config" / "syndication.toml")

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import ArchivePage, Channel, Event, Item
+from syndication.kernel.clock import utcnow
 from syndication.publish import publisher
 from syndication.publish.publisher import publish
-from syndication.runtime import Runtime
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from tests.conftest import FeedServer
 from tests.integration.test_publish import jitem, partner, poll, serve
 

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Event, Item, ItemVersion, PushKey, Source
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper, revoke_keys
-from syndication.runtime import Runtime
+from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper, revoke_keys
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.builders import atom, rss, rss_item
 from tests.conftest import FeedServer
@@ -410,7 +410,7 @@ def test_rate_limit_is_429_with_retry_after(env_factory: Callable[..., Env]) -> 
 
 
 def test_push_triggers_publication_and_status_follows(env: Env) -> None:
-    from syndication.dispatch import LocalDispatcher
+    from syndication.runtime.dispatch import LocalDispatcher
 
     env.rt.dispatcher = LocalDispatcher(env.rt, threads=1)
     resp = env.push(rss([rss_item(1, guid="https://turan.example/news/1?id=1")]), "application/rss+xml")
@@ -600,9 +600,9 @@ def cli_config(tmp_path: Path) -> Path:
 
 
 def test_cli_partner_key_issue_use_and_revoke(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from syndication.cli import app
-    from syndication.runtime import open_runtime
-    from syndication.settings import load_settings
+    from syndication.cli.app import app
+    from syndication.kernel.settings import load_settings
+    from syndication.runtime.context import open_runtime
 
     caplog.set_level(logging.DEBUG)
     runner = CliRunner()
@@ -704,8 +704,8 @@ def test_scaled_push_sends_a_publish_task(env_factory: Callable[..., Env], redis
     """Scaled mode: the web process stores, then sends syndication.publish_dirty to the publish queue."""
     import redis
 
-    from syndication.dispatch import make_dispatcher
-    from syndication.tasks import TASK_PUBLISH_DIRTY
+    from syndication.runtime.dispatch import make_dispatcher
+    from syndication.runtime.tasks import TASK_PUBLISH_DIRTY
 
     env = env_factory(broker_url=redis_url)
     env.rt.dispatcher = make_dispatcher(env.rt)

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from syndication.clock import utcnow
 from syndication.db.models import Event, Item, Source
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
+from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime.context import Runtime
 from syndication.web.api import ApiError
 from syndication.web.app import create_app
 from tests.builders import rss, rss_item
@@ -49,7 +49,7 @@ class Env:
             return int(session.scalar(select(func.count()).select_from(Event)) or 0)
 
     def cli(self, *args: str) -> Any:
-        from syndication.cli import app
+        from syndication.cli.app import app
 
         return CliRunner().invoke(app, ["--config", str(self.config), *args])
 
@@ -170,8 +170,8 @@ def test_documents_in_the_encoding_they_declare_are_stored(env: Env) -> None:
 def test_polled_feed_with_invalid_utf8_falls_back_and_tells_operators(
     make_runtime: Callable[..., Runtime], feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    from syndication import jobs
-    from syndication.schedule import claim_sources
+    from syndication.runtime import jobs
+    from syndication.runtime.schedule import claim_sources
 
     body, offset = bad_utf8_rss()
     url = feed_server.add("/wire.rss", body, content_type="application/rss+xml")
@@ -187,7 +187,7 @@ def test_polled_feed_with_invalid_utf8_falls_back_and_tells_operators(
     assert titles == ["Café PLACEHOLDER", "Story 0"]  # read as windows-1252, as before
     cfg = tmp_path / "ops.toml"
     cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\n', encoding="utf-8")
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     out = CliRunner().invoke(app, ["--config", str(cfg), "status", "--json"])
     assert out.exit_code == 0, out.output

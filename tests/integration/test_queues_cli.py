@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from syndication.cli import app
-from syndication.dispatch import make_celery
-from syndication.settings import load_settings
+from syndication.cli.app import app
+from syndication.kernel.settings import load_settings
+from syndication.runtime.dispatch import make_celery
 
 pytestmark = pytest.mark.redis
 runner = CliRunner()

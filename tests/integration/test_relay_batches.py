@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import event, func, select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Event
-from syndication.runtime import Runtime
-from syndication.schedule import claim_due
-from syndication.settings import Settings
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_due
 from tests.builders import rss
 from tests.conftest import FeedServer
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from syndication.clock import utcnow
 from syndication.db.models import Poll, Source
-from syndication.runtime import Runtime
-from syndication.schedule import Holder, claim_due, holder_for, reclaim_predecessor_leases, this_process
+from syndication.kernel.clock import utcnow
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import Holder, claim_due, holder_for, reclaim_predecessor_leases, this_process
 from tests.builders import rss
 from tests.conftest import FeedServer, free_port
 from tests.integration.scaled_support import start_process, syndication_cmd, tail, wait_for

@@ -14,8 +14,6 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
-from syndication import jobs, retention
-from syndication.clock import utcnow
 from syndication.db.models import (
     DeadLetter,
     Delivery,
@@ -27,9 +25,12 @@ from syndication.db.models import (
     Source,
 )
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
-from syndication.schedule import claim_sources
+from syndication.kernel.clock import utcnow
+from syndication.operations import retention
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_sources
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -204,7 +205,7 @@ def test_counters_added_concurrently_lose_nothing_and_roll_back_with_their_trans
     the total is exact, and a transaction that rolls back takes its additions with it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from syndication import counters as figures
+    from syndication.db import counters as figures
 
     rt = make_runtime(database_url=database_url)
 

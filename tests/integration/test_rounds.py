@@ -1,4 +1,4 @@
-"""Bulk rounds publish once (syndication.rounds), through the real service code: the scheduler tick claims a
+"""Bulk rounds publish once (syndication.runtime.rounds), through the real service code: the scheduler tick claims a
 round of sources, the embedded executor polls them, and `all` is rendered once when the round ends, within
 `publish.round_max_delay` when the round runs long, and at once for a push."""
 
@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from syndication import service
-from syndication.clock import utcnow
 from syndication.db.models import Source
 from syndication.db.session import transaction
-from syndication.dispatch import LocalDispatcher
-from syndication.keys import issue_key, load_pepper
+from syndication.kernel.clock import utcnow
+from syndication.operations import service
+from syndication.partners.keys import issue_key, load_pepper
 from syndication.publish.feeds import RENDERERS
-from syndication.runtime import Runtime
+from syndication.runtime.context import Runtime
+from syndication.runtime.dispatch import LocalDispatcher
 from syndication.web.app import create_app
 from tests.builders import rss, rss_item
 from tests.conftest import FeedServer

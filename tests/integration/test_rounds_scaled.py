@@ -13,10 +13,10 @@ import feedparser
 import pytest
 import redis
 
-from syndication import service
-from syndication.dispatch import CeleryDispatcher
-from syndication.settings import load_settings
-from syndication.tasks import TASK_POLL, TASK_PUBLISH_DIRTY
+from syndication.kernel.settings import load_settings
+from syndication.operations import service
+from syndication.runtime.dispatch import CeleryDispatcher
+from syndication.runtime.tasks import TASK_POLL, TASK_PUBLISH_DIRTY
 from tests.integration.scaled_support import (
     WorkerProc,
     open_scaled_runtime,

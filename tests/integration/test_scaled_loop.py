@@ -9,12 +9,12 @@ import feedparser
 import pytest
 from sqlalchemy import func, select
 
-from syndication import service
 from syndication.db.models import Poll
-from syndication.dispatch import CeleryDispatcher
-from syndication.runtime import open_runtime
-from syndication.settings import load_settings
-from syndication.tasks import TASK_POLL
+from syndication.kernel.settings import load_settings
+from syndication.operations import service
+from syndication.runtime.context import open_runtime
+from syndication.runtime.dispatch import CeleryDispatcher
+from syndication.runtime.tasks import TASK_POLL
 from tests.builders import rss
 from tests.integration.scaled_support import WorkerProc, scaled_env, tail, wait_for, workers, write_config
 

@@ -9,13 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from syndication import jobs, service
-from syndication.clock import utcnow
 from syndication.db.models import Source
 from syndication.db.session import transaction
+from syndication.kernel.clock import utcnow
+from syndication.operations import service
 from syndication.pipeline.ingest import store_items
-from syndication.runtime import Runtime
-from syndication.schedule import claim_due
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_due
 from tests.builders import rss
 
 
@@ -97,8 +98,8 @@ def test_expired_lease_heals_a_lost_task(rt_with_feed: Runtime, feed_server) -> 
 
 
 def test_tick_relays_events_written_elsewhere(rt_with_feed: Runtime) -> None:
-    from syndication.domain import PartnerPolicy
     from syndication.intake.parse import parse_document
+    from syndication.kernel.domain import PartnerPolicy
     from syndication.pipeline.normalise import normalise_feed
 
     rt = rt_with_feed

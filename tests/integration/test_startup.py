@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 HEAVY = ("sqlalchemy", "pydantic", "rich.console", "alembic", "celery", "httpx", "lxml", "feedparser", "nh3",
-         "syndication.settings", "syndication.jobs", "syndication.pipeline", "syndication.publish")
+         "syndication.kernel.settings", "syndication.runtime.jobs", "syndication.pipeline", "syndication.publish")
 
 
 def loaded_after(code: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> set[str]:
@@ -24,11 +24,11 @@ def loaded_after(code: str, env: dict[str, str] | None = None, cwd: Path = REPO)
 
 
 def test_importing_the_cli_loads_none_of_the_stack() -> None:
-    assert loaded_after("import syndication.cli") == set()
+    assert loaded_after("import syndication.cli.app") == set()
 
 
 def test_help_loads_none_of_the_stack() -> None:
-    code = ("from syndication.cli import app\n"
+    code = ("from syndication.cli.app import app\n"
             "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n")
     assert loaded_after(code) - {"rich.console"} == set()  # Typer renders its help with Rich
 
@@ -38,7 +38,7 @@ def test_ingest_with_nothing_to_do_loads_only_settings_and_the_database(tmp_path
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
     env["SYNDICATION_DATA_DIR"] = str(tmp_path / "var")
-    code = ("from syndication.cli import app\n"
+    code = ("from syndication.cli.app import app\n"
             "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
     for _ in ("fresh data dir", "existing data dir"):  # (no config/syndication.toml in tmp_path: no partners)
-        assert loaded_after(code, env, cwd=tmp_path) == {"sqlalchemy", "pydantic", "syndication.settings"}
+        assert loaded_after(code, env, cwd=tmp_path) == {"sqlalchemy", "pydantic", "syndication.kernel.settings"}

@@ -14,17 +14,17 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
-from syndication import deadletters, replay, tasks
-from syndication.clock import utcnow
 from syndication.db.models import Channel, DeadLetter, Event, Item, ItemVersion, Partner, Source
 from syndication.db.session import alembic_config, make_engine, make_sessionmaker, migrate, transaction
-from syndication.domain import PartnerPolicy
 from syndication.intake.parse import parse_document
+from syndication.kernel.clock import utcnow
+from syndication.kernel.domain import PartnerPolicy
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
 from syndication.publish.publisher import relay_outbox
-from syndication.runtime import Runtime
-from syndication.schedule import claim_due, claim_sources
+from syndication.runtime import deadletters, replay, tasks
+from syndication.runtime.context import Runtime
+from syndication.runtime.schedule import claim_due, claim_sources
 from tests.builders import rss, rss_item
 
 PARTNER = {"id": "wire", "name": "Wire", "credit": "Wire news agency",
@@ -171,7 +171,7 @@ def test_concurrent_relays_relay_each_event_once(rt: Runtime) -> None:
 
 
 def test_dead_letters_record_list_replay(rt: Runtime) -> None:
-    from syndication.dispatch import LocalDispatcher
+    from syndication.runtime.dispatch import LocalDispatcher
 
     with rt.sessions() as s:
         source_id = s.scalar(select(Source.id))

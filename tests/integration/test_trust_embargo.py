@@ -23,15 +23,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Delivery, Item, Notice
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.partners import sync_partners
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.partners.registry import sync_partners
 from syndication.publish.published import item_uid
-from syndication.runtime import Runtime
-from syndication.settings import Settings
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.conftest import FeedServer
 

@@ -21,13 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import ChannelFile, Notice
 from syndication.db.session import transaction
-from syndication.dispatch import LocalDispatcher
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
+from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.dispatch import LocalDispatcher
 from syndication.web.app import create_app
 from tests.conftest import FeedServer
 

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from syndication.clock import utcnow
 from syndication.db.session import transaction
-from syndication.dispatch import make_dispatcher
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
-from syndication.service import start_scheduler
+from syndication.kernel.clock import utcnow
+from syndication.operations.service import start_scheduler
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime.context import Runtime
+from syndication.runtime.dispatch import make_dispatcher
 from syndication.web.app import create_app
 
 LOOPBACK = ("127.0.0.1", 50000)
@@ -51,7 +51,7 @@ def failures_total(client: TestClient, channel: str) -> int:
 
 
 def cli(tmp_path: Path, rt: Runtime, *args: str) -> Any:
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     cfg = tmp_path / "cli.toml"
     cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\ndatabase_url = "{rt.settings.effective_database_url}"\n')

@@ -17,13 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import OpsSession, Source
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
-from syndication.settings import ConfigError, load_settings
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import ConfigError, load_settings
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -125,7 +125,7 @@ def test_operator_token_shorter_than_32_characters_is_refused_at_start(tmp_path:
     load_settings(None, ops={"token": "x" * 32})  # 32 is enough
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
            "SYNDICATION_OPS__TOKEN": short, "SYNDICATION_DATA_DIR": str(tmp_path / "var")}
-    proc = subprocess.run([sys.executable, "-m", "syndication.cli", "run", "--port", "1"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "syndication.cli.app", "run", "--port", "1"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

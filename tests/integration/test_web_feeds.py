@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from syndication import jobs
-from syndication.settings import Settings
+from syndication.kernel.settings import Settings
+from syndication.runtime import jobs
 from syndication.web.app import create_app
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -24,8 +24,8 @@ def make_settings(make_settings: Callable[..., Settings], database_url: str) -> 
 def test_feeds_served_with_validators(make_runtime, feed_server: FeedServer) -> None:  # type: ignore[no-untyped-def]
     url = feed_server.add_feed("/t.rss", rss(2))
     rt = make_runtime(partners=[{"id": "turan", "name": "Turan", "sources": [{"kind": "feed", "url": url}]}])
-    from syndication.clock import utcnow
-    from syndication.schedule import claim_due
+    from syndication.kernel.clock import utcnow
+    from syndication.runtime.schedule import claim_due
 
     for sid, token in claim_due(rt.sessions, utcnow(), lease_seconds=60, limit=10):
         jobs.poll_source(rt, sid, token)

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Event, Item, ItemVersion, Notice, Story
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime
+from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.builders import rss, rss_item
 

@@ -25,12 +25,12 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.session import transaction
-from syndication.keys import issue_key, load_pepper
-from syndication.runtime import Runtime, open_runtime
-from syndication.settings import load_settings
+from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import load_settings
+from syndication.partners.keys import issue_key, load_pepper
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime, open_runtime
 from syndication.web.app import create_app
 from tests.conftest import free_port
 
@@ -78,7 +78,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
     log = tmp_path / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syndication.cli", "--config", str(config), "web", "--port", str(port)],
+        [sys.executable, "-m", "syndication.cli.app", "--config", str(config), "web", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     try:

@@ -19,14 +19,14 @@ from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 from typer.testing import CliRunner
 
-from syndication import jobs
-from syndication.clock import utcnow
 from syndication.db.models import Delivery, Notice, WebhookEndpoint
+from syndication.kernel.clock import utcnow
 from syndication.publish import webhooks
 from syndication.publish.signing import new_secret, webhook_id
 from syndication.publish.webhooks import deliver_due
-from syndication.runtime import Runtime
-from syndication.tasks import TASK_DELIVER_NOTICES
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.tasks import TASK_DELIVER_NOTICES
 from tests.conftest import FeedServer
 from tests.integration.scaled_support import WorkerProc, open_scaled_runtime, scaled_env, tail, wait_for, workers
 from tests.integration.test_publish import jitem, partner, poll, serve
@@ -330,7 +330,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
     cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\n'
                    f'[[subscribers]]\nid = "downstream"\nwebhook_url = "{gone}"\n'
                    f'webhook_secret = "{secret}"\nkinds = ["republished"]\n')
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["--config", str(cfg), "notices", "--state", "failed", "--json"])
@@ -356,7 +356,7 @@ def test_webhook_410_unsubscribes_and_retry_requeues(make_runtime: Callable[...,
 
 
 def test_secret_command_and_refusal_at_start(tmp_path: Path) -> None:
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["notices", "secret"])
@@ -379,9 +379,9 @@ def test_secret_command_and_refusal_at_start(tmp_path: Path) -> None:
 
 
 def test_delivery_runs_are_scheduled_and_routed_to_notify(make_runtime: Callable[..., Runtime]) -> None:
-    from syndication.dispatch import LocalDispatcher
-    from syndication.service import start_scheduler
-    from syndication.tasks import TASK_DELIVER_PINGS
+    from syndication.operations.service import start_scheduler
+    from syndication.runtime.dispatch import LocalDispatcher
+    from syndication.runtime.tasks import TASK_DELIVER_PINGS
 
     rt = make_runtime(webhooks={"interval": 30})
     rt.dispatcher = LocalDispatcher(rt, 1)

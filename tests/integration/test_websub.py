@@ -20,13 +20,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from syndication import jobs, service
-from syndication.clock import utcnow
 from syndication.db.models import WebSubPing
-from syndication.dispatch import LocalDispatcher
+from syndication.kernel.clock import utcnow
+from syndication.operations import service
 from syndication.publish.websub import deliver_pings
-from syndication.runtime import Runtime
-from syndication.tasks import TASK_DELIVER_PINGS
+from syndication.runtime import jobs
+from syndication.runtime.context import Runtime
+from syndication.runtime.dispatch import LocalDispatcher
+from syndication.runtime.tasks import TASK_DELIVER_PINGS
 from tests.conftest import FeedServer
 from tests.integration.scaled_support import WorkerProc, open_scaled_runtime, scaled_env, tail, wait_for, workers
 from tests.integration.test_publish import jitem, partner, poll, serve
@@ -71,7 +72,7 @@ def pings(rt: Runtime) -> list[WebSubPing]:
 
 
 def cli_pings(config: Path, *args: str) -> dict[str, object]:
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     out = CliRunner().invoke(app, ["--config", str(config), "notices", "pings", *args, "--json"])
     assert out.exit_code == 0, out.output
@@ -160,7 +161,7 @@ def test_ping_failures_are_retried_with_backoff_visible_and_requeued(
     listed = cli_pings(cfg, "--state", "failed")
     assert listed["counts"] == {"pending": 0, "retrying": 0, "delivered": 0, "failed": 6}
     assert {p["last_error"] for p in listed["pings"]} == {"hub answered HTTP 400", "hub answered HTTP 500"}  # type: ignore[union-attr]
-    from syndication.cli import app
+    from syndication.cli.app import app
 
     bad = CliRunner().invoke(app, ["--config", str(cfg), "notices", "pings", "--state", "weird"])
     assert bad.exit_code == 2 and "unknown state" in bad.stderr
@@ -213,7 +214,7 @@ def test_scaled_publish_never_waits_for_the_hub(
         rows = pings(rt)
         assert sorted(p.attempts for p in rows) == [1, 1, 1, 1, 2, 2]
         assert sorted(hub.topics()) == sorted(TOPICS + [p.topic_url for p in rows if p.attempts == 2])
-        from syndication.cli import app
+        from syndication.cli.app import app
 
         out = CliRunner().invoke(app, ["notices", "pings", "--json"])  # reads the same environment
         assert out.exit_code == 0, out.output

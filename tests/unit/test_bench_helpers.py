@@ -10,7 +10,7 @@ from lxml import etree
 
 from bench.common import article, median, percentile, rss_feed, rss_feed_of_size
 from bench.procs import write_toml
-from syndication.settings import load_settings
+from syndication.kernel.settings import load_settings
 
 
 def test_median_odd_even_and_unsorted() -> None:

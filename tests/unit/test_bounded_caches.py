@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from syndication.lru import ENTRY_OVERHEAD, ByteLRU
+from syndication.kernel.lru import ENTRY_OVERHEAD, ByteLRU
+from syndication.kernel.settings import load_settings
 from syndication.publish.feeds import FragmentCache
-from syndication.settings import load_settings
 from syndication.web.app import FileCache
 
 

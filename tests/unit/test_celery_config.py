@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from syndication.deadletters import is_transient
-from syndication.dispatch import make_celery
-from syndication.settings import ConfigError, load_settings
-from syndication.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
+from syndication.kernel.settings import ConfigError, load_settings
+from syndication.runtime.deadletters import is_transient
+from syndication.runtime.dispatch import make_celery
+from syndication.runtime.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
 
 def test_queues_routing_and_delivery_guarantees() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from bench.attribution import DESK, normalise
-from syndication.domain import PartnerPolicy
+from syndication.kernel.domain import PartnerPolicy
+from syndication.kernel.settings import ConfigError, load_settings
 from syndication.pipeline.attribute import extract
 from syndication.pipeline.credits import credit_rules, match_dateline, validate_patterns
 from syndication.pipeline.ingest import attribution_json
 from syndication.pipeline.policy import build_policy
-from syndication.settings import ConfigError, load_settings
 
 
 def test_every_credit_keeps_the_span_it_came_from() -> None:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syndication.domain import NormalisedItem, ParsedEntry, PartnerPolicy
 from syndication.intake.parse import parse_document, parse_xml_feed
+from syndication.kernel.domain import NormalisedItem, ParsedEntry, PartnerPolicy
 from syndication.pipeline import dates
 from syndication.pipeline.dedupe import WINDOW
 from syndication.pipeline.ingest import partner_dates_json

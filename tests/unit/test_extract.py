@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syndication.domain import ImageCredit
+from syndication.kernel.domain import ImageCredit
 from syndication.pipeline.attribute import (
     Dateline,
     FurnitureRules,

@@ -19,8 +19,8 @@ import pytest
 
 from bench import fidelity
 from bench.common import rss_feed
-from syndication.domain import ParsedFeed, PartnerPolicy
 from syndication.intake import fastparse, parse
+from syndication.kernel.domain import ParsedFeed, PartnerPolicy
 from syndication.pipeline.normalise import normalise_feed
 from syndication.pipeline.sanitize import sanitize_html
 from syndication.pipeline.text import plain_text

@@ -16,11 +16,11 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from syndication.db.models import Notice
+from syndication.kernel.settings import load_settings
 from syndication.publish.feedgen_ext import ATOM, DC, MEDIA, NO_DATE
 from syndication.publish.feeds import Extras, FeedContext, FragmentCache, Paging, render_atom, render_rss
 from syndication.publish.notices import render_notices_atom
 from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
-from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, parse_clean
 
 A = f"{{{ATOM}}}"

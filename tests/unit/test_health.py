@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndication import health
-from syndication.clock import human_age
-from syndication.logs import JsonFormatter
+from syndication.kernel.clock import human_age
+from syndication.kernel.logs import JsonFormatter
+from syndication.operations import health
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -108,9 +108,9 @@ def test_human_age() -> None:
 
 
 def test_json_log_lines_carry_context_fields() -> None:
-    rec = logging.LogRecord("syndication.jobs", logging.WARNING, __file__, 1, "poll of %s failed", (7,), None)
+    rec = logging.LogRecord("syndication.runtime.jobs", logging.WARNING, __file__, 1, "poll of %s failed", (7,), None)
     rec.partner, rec.source_id, rec.item_id = "turan", 7, 42
     line = json.loads(JsonFormatter().format(rec))
     assert line["message"] == "poll of 7 failed" and line["level"] == "warning"
     assert (line["partner"], line["source_id"], line["item_id"]) == ("turan", 7, 42)
-    assert line["logger"] == "syndication.jobs" and line["ts"].endswith("Z")
+    assert line["logger"] == "syndication.runtime.jobs" and line["ts"].endswith("Z")

@@ -17,7 +17,7 @@ from syndication.intake.credentials import (
     seal_credentials,
 )
 from syndication.intake.fetch import Credentials
-from syndication.settings import SourceConfig
+from syndication.kernel.settings import SourceConfig
 
 
 def test_literal_secrets_are_sealed_and_open_again() -> None:

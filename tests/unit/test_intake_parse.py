@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from syndication.domain import ParsedEntry, ParsedFeed, PartnerPolicy
 from syndication.intake.fetch import is_blocked_ip
 from syndication.intake.parse import (
     ParseError,
@@ -18,6 +17,7 @@ from syndication.intake.parse import (
     parse_document,
     strip_doctype,
 )
+from syndication.kernel.domain import ParsedEntry, ParsedFeed, PartnerPolicy
 from syndication.pipeline.normalise import assign_keys, normalise_feed
 
 RSS_ITEM = "<item><title>{title}</title><link>https://agency.example/{n}</link><guid>g{n}</guid></item>"

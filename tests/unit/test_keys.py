@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from syndication.keys import PEPPER_FILE, IssuedKey, hash_key, load_pepper, new_key, split_key
-from syndication.settings import load_settings
+from syndication.kernel.settings import load_settings
+from syndication.partners.keys import PEPPER_FILE, IssuedKey, hash_key, load_pepper, new_key, split_key
 
 
 def test_new_key_has_public_prefix_and_long_secret() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from syndication.schedule import Holder, boot_id, holder_for, predecessor_gone, process_start, this_process
-from syndication.settings import load_settings
+from syndication.kernel.settings import load_settings
+from syndication.runtime.schedule import Holder, boot_id, holder_for, predecessor_gone, process_start, this_process
 
 ME = Holder("newsroom-1", "boot-a", 4242, "900", "data1")
 

@@ -12,8 +12,8 @@ import time
 import pytest
 from limits.storage import MemoryStorage
 
-from syndication.limiters import LocalHostSlots, SlotsBusy, WindowRateLimit, host_slots, push_rate_limit
-from syndication.settings import load_settings
+from syndication.kernel.limiters import LocalHostSlots, SlotsBusy, WindowRateLimit, host_slots, push_rate_limit
+from syndication.kernel.settings import load_settings
 
 
 def test_rate_allows_a_minute_at_once_then_says_how_long_to_wait() -> None:

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import lxml.html
 import pytest
 
-from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, PartnerPolicy, Rejection
+from syndication.kernel.domain import NormalisedItem, ParsedEntry, ParsedFeed, PartnerPolicy, Rejection
+from syndication.kernel.settings import ConfigError, load_settings
 from syndication.pipeline.dedupe import (
     Fingerprint,
     body_words,
@@ -32,7 +33,6 @@ from syndication.pipeline.policy import (
 )
 from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import plain_text
-from syndication.settings import ConfigError, load_settings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = PartnerPolicy(
@@ -373,7 +373,7 @@ def test_stored_attribution_and_fingerprint_equal_their_definitions() -> None:
     import json
     from dataclasses import asdict
 
-    from syndication.domain import Attribution, ImageCredit
+    from syndication.kernel.domain import Attribution, ImageCredit
     from syndication.pipeline.ingest import attribution_json
 
     policy = POLICY

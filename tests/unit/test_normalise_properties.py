@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from syndication.domain import NormalisedItem, ParsedEntry, ParsedFeed, PartnerPolicy, Rejection
+from syndication.kernel.domain import NormalisedItem, ParsedEntry, ParsedFeed, PartnerPolicy, Rejection
 from syndication.pipeline.ingest import attribution_json
 from syndication.pipeline.normalise import normalise_entry, normalise_feed
 from syndication.pipeline.policy import render_footer

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import lxml.etree
 import pytest
 
-from syndication.clock import UTC
+from syndication.kernel.clock import UTC
 from syndication.web.ops import relative, when
 from syndication.web.ops_charts import (
     PALETTE,

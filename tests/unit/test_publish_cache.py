@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from syndication.db.models import Notice
+from syndication.kernel.settings import load_settings
 from syndication.publish.feeds import (
     Extras,
     FeedContext,
@@ -28,7 +29,6 @@ from syndication.publish.feeds import (
 )
 from syndication.publish.notices import render_notices_atom, render_notices_json
 from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
-from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, assert_valid_json_feed
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
+from syndication.kernel.settings import load_settings
 from syndication.publish.channels import channel_specs
 from syndication.publish.feeds import (
     AT,
@@ -25,7 +26,6 @@ from syndication.publish.feeds import (
     render_rss,
 )
 from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
-from syndication.settings import load_settings
 from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -30,7 +30,7 @@ def test_the_config_table_lists_every_key() -> None:
     """[newcomer] Every setting that changes behaviour is in the README's configuration table."""
     from pydantic import BaseModel
 
-    from syndication.settings import Settings
+    from syndication.kernel.settings import Settings
 
     missing = []
     for name, field in Settings.model_fields.items():

@@ -1,4 +1,4 @@
-"""The one retry policy (syndication.retry): exponential backoff with a cap and jitter, Retry-After honoured.
+"""The one retry policy (syndication.kernel.retry): exponential backoff with a cap and jitter, Retry-After honoured.
 
 Its users: a source's next poll after an error, webhook deliveries, WebSub pings, failed channel publishes.
 """
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from syndication.retry import RETRY_AFTER_MAX, backoff, honouring_retry_after, parse_retry_after
+from syndication.kernel.retry import RETRY_AFTER_MAX, backoff, honouring_retry_after, parse_retry_after
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = 86400

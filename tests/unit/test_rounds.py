@@ -1,4 +1,4 @@
-"""The decisions of syndication.rounds: when a round of polls publishes."""
+"""The decisions of syndication.runtime.rounds: when a round of polls publishes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndication.rounds import publish_after_poll, publish_on_tick
+from syndication.runtime.rounds import publish_after_poll, publish_on_tick
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

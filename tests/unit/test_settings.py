@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from syndication.settings import ConfigError, load_settings
+from syndication.kernel.settings import ConfigError, load_settings
 
 GOOD = """
 [publish]
@@ -130,7 +130,7 @@ def test_cli_blames_the_variable_with_exit_2(tmp_path: Path) -> None:
 
     path = write(tmp_path, GOOD)
     env = {**os.environ, "SYNDICATION_PUBLISH__WINDOW": "abc", "SYNDICATION_DATA_DIR": str(tmp_path / "var")}
-    proc = subprocess.run([sys.executable, "-m", "syndication.cli", "--config", str(path), "status"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "syndication.cli.app", "--config", str(path), "status"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [

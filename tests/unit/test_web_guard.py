@@ -9,7 +9,7 @@ import pytest
 from limits.storage import MemoryStorage, RedisStorage
 from starlette.requests import Request
 
-from syndication.limiters import FailureThrottle
+from syndication.kernel.limiters import FailureThrottle
 from syndication.web.api import partner_safe
 from syndication.web.guard import client_address, short
 from tests.conftest import free_port

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from syndication.kernel.settings import ConfigError, load_settings
 from syndication.publish.signing import new_secret, secret_key, signed_headers, webhook_id
-from syndication.settings import ConfigError, load_settings
 
 
 def test_signature_matches_the_specification_test_vector() -> None:

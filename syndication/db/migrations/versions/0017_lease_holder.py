@@ -1,7 +1,7 @@
 """Sources record who holds their lease, so a restarted embedded process can take back its dead predecessor's.
 
 `lease_holder` names the process that claimed the source (host, boot, pid, process start time, data dir; see
-syndication.schedule.Holder). Scaled mode leaves it empty and keeps healing lost polls by lease expiry.
+syndication.runtime.schedule.Holder). Scaled mode leaves it empty and keeps healing lost polls by lease expiry.
 
 Revision ID: 0017_lease_holder
 Revises: 0009_channel_dirty_seq

@@ -1,7 +1,7 @@
-"""Figures kept on write: the `counters` table (syndication.counters), filled from today's history.
+"""Figures kept on write: the `counters` table (syndication.db.counters), filled from today's history.
 
 /metrics reads these rows instead of aggregating polls, notices and deliveries at every scrape, and retention
-(syndication.retention) can then prune those tables without lowering a counter. The backfill counts what the
+(syndication.operations.retention) can then prune those tables without lowering a counter. The backfill counts what the
 history holds now: polls by partner and outcome (and their durations), items by the polls that saw them
 (pushed items were not recorded before; they are counted from now on), items stored by status, notices by kind,
 and finished deliveries.
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from syndication.counters import (
+from syndication.db.counters import (
     DELIVERIES_SETTLED,
     ITEMS,
     ITEMS_STORED,

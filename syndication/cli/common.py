@@ -1,0 +1,95 @@
+"""What every command of `syndication` shares: the consoles, JSON output, the one-line error, and the
+settings and runtime opened from the global --config option (set by the app's callback, syndication.cli.app).
+
+Start-up is paid by every command, so this module imports only Typer at the top: settings (pydantic),
+SQLAlchemy and Rich are imported on use.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from syndication.kernel.settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console`, made on first use: Rich costs ~50 ms to import, and a command printing
+    JSON never needs it."""
+    if name in ("console", "err_console"):
+        from rich.console import Console
+
+        made = globals()[name] = Console(stderr=name == "err_console")
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def out() -> Console:
+    """The stdout console (tests may replace `console`)."""
+    return globals().get("console") or __getattr__("console")  # type: ignore[no-any-return]
+
+
+def err() -> Console:
+    return globals().get("err_console") or __getattr__("err_console")  # type: ignore[no-any-return]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+class State:
+    config: str | None = None
+
+
+_state = State()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    # Plain write: one line, never wrapped to the terminal width.
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    from syndication.kernel.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
+
+    try:
+        return load_settings(_state.config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def runtime(s: Settings | None = None) -> Any:
+    from syndication.kernel.settings import ConfigError
+    from syndication.runtime.context import open_runtime  # on use: the database stack is not needed by --help
+
+    try:
+        return open_runtime(s or settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging(level: int | None = None) -> dict[str, Any]:
+    """Text or JSON lines per settings.log; returns extra uvicorn.run kwargs (JSON: uvicorn logs via ours)."""
+    from syndication.kernel.logs import configure
+    from syndication.kernel.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
+
+    try:
+        cfg = load_settings(_state.config).log
+    except ConfigError:
+        from syndication.kernel.settings import LogSettings
+
+        cfg = LogSettings()
+    configure(cfg.format, level if level is not None else cfg.level)
+    extra: dict[str, Any] = {"access_log": cfg.access}
+    if cfg.format == "json":
+        extra["log_config"] = None
+    return extra
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,1 @@
+"""Partners: the registry synced from configuration (registry.py) and their push API keys (keys.py)."""

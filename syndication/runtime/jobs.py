@@ -1,0 +1,516 @@
+"""Work units: plain functions taking ids. The embedded executor and Celery workers both call these.
+
+Each is idempotent: a redelivered poll with a stale lease token does nothing, item writes are upserts
+on unique keys, and publishing writes only files whose bytes changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from syndication.db import counters as figures
+from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
+from syndication.db.session import transaction
+from syndication.intake.credentials import CredentialsError, open_credentials
+from syndication.intake.decide import PollOutcome, decide, interval_bound
+from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
+from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
+from syndication.intake.parse import ParseError, parse_document
+from syndication.kernel.clock import utcnow
+from syndication.kernel.domain import IngestCounts, ParsedFeed, PartnerPolicy
+from syndication.kernel.settings import ConfigError, Settings
+from syndication.partners.registry import credentials_key
+from syndication.pipeline.ingest import release_embargoes as _release
+from syndication.pipeline.ingest import store_items
+from syndication.pipeline.normalise import normalise_feed
+from syndication.pipeline.policy import build_policy
+from syndication.publish.failures import retry_due
+from syndication.publish.publisher import ChannelResult, publish, relay_outbox
+from syndication.publish.webhooks import deliver_due, run_budget
+from syndication.publish.websub import deliver_pings as _deliver
+from syndication.runtime import cpu, deadletters
+from syndication.runtime.context import Runtime
+from syndication.runtime.deadletters import is_transient
+from syndication.runtime.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, TASK_STORE_ITEM
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SourceReport:
+    partner: str
+    source: str
+    status: str  # ok | not_modified | error
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def policy_of(partner: Partner, settings: Settings | None = None) -> PartnerPolicy:
+    """The partner's rights policy: its row, plus the [normalise] rules of its config entry if any."""
+
+    cfg = next((p for p in settings.partners if p.id == partner.id), None) if settings is not None else None
+    return build_policy(partner, cfg)
+
+
+def fetch_policy(rt: Runtime) -> FetchPolicy:
+    f = rt.settings.fetch
+    return FetchPolicy(
+        allow_private_addresses=f.allow_private_addresses,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        max_body_bytes=f.max_body_bytes,
+        max_redirects=f.max_redirects,
+        user_agent=f.user_agent,
+        per_host_concurrency=f.per_host_concurrency,
+        total_timeout=f.total_timeout,
+    )
+
+
+def poll_source(
+    rt: Runtime, source_id: int, lease_token: str | None = None, *, raise_transient: bool = False
+) -> SourceReport | None:
+    """Poll one source now. With a lease token, do nothing unless the lease is still ours.
+
+    raise_transient: let transient failures (lost database connection, ...) propagate, lease kept, so a
+    Celery task can retry them (deadletters.is_transient); otherwise they are recorded on the source."""
+    started = utcnow()
+    t0 = time.monotonic()
+    with rt.sessions() as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            return None
+        if lease_token is not None and source.lease_token != lease_token:
+            log.info("stale lease for source %s; skipping", source_id)
+            return None
+        partner = session.get(Partner, source.partner_id)
+        assert partner is not None
+        policy = policy_of(partner, rt.settings)
+        kind, locator = source.kind, source.locator
+    report = SourceReport(partner=policy.id, source=locator, status="ok")
+    try:
+        if kind == "feed":
+            report = _poll_feed(rt, source_id, policy, started, t0)
+        elif kind == "folder":
+            report = _poll_folder(rt, source_id, policy, started, t0)
+        else:
+            _finish(rt, source_id, started, t0, report, http_status=None)
+    except Exception as exc:  # errors are data: record, never crash the worker
+        if raise_transient and is_transient(exc):
+            raise
+        log.exception("poll of source %s failed", source_id, extra={"partner": policy.id, "source_id": source_id})
+        report = SourceReport(policy.id, locator, "error", error=f"internal error: {exc.__class__.__name__}: {exc}")
+        _finish(rt, source_id, started, t0, report, http_status=None)
+    # One line per poll: what operators grep for when a source misbehaves (JSON logs carry the ids).
+    log.log(
+        logging.WARNING if report.status == "error" else logging.INFO,
+        "poll %s source %s: %s new=%d updated=%d unchanged=%d rejected=%d%s",
+        policy.id, source_id, report.status, report.new, report.updated, report.unchanged, report.rejected,
+        f" error={report.error}" if report.error else "",
+        extra={"partner": policy.id, "source_id": source_id},
+    )
+    return report
+
+
+def _credentials_for(rt: Runtime, record: dict[str, Any] | None) -> Credentials | None:
+    if not record:
+        return None
+    key = None
+    if record.get("sealed"):
+        key = rt.extras.get("credentials_key")
+        if key is None:
+            key = rt.extras["credentials_key"] = credentials_key(rt.settings)
+    return open_credentials(record, key)
+
+
+def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float) -> SourceReport:
+    with rt.sessions() as session:
+        src = session.get(Source, source_id)
+        assert src is not None
+        url = src.effective_url or src.locator
+        etag, last_modified = src.etag, src.last_modified
+        record = dict(src.credentials) if src.credentials else None
+        locator = src.locator
+    report = SourceReport(policy.id, locator, "ok")
+    try:
+        creds = _credentials_for(rt, record)
+    except (CredentialsError, ConfigError) as exc:
+        report.status, report.error = "error", str(exc)
+        _finish(rt, source_id, started, t0, report, http_status=None)
+        return report
+    try:
+        result = fetch(url, fetch_policy(rt), etag=etag, last_modified=last_modified, credentials=creds,
+                       resolver=rt.extras.get("resolver") or system_resolver, slots=rt.host_slots)
+    except FetchError as exc:
+        report.status, report.error = "error", exc.reason
+        _finish(rt, source_id, started, t0, report, http_status=exc.status, retry_after=exc.retry_after,
+                headers=exc.headers)
+        return report
+    redirects = [[status, target] for status, target in result.redirects]
+    if result.not_modified:  # a 304 costs no parsing
+        report.status = "not_modified"
+        _finish(rt, source_id, started, t0, report, http_status=304, permanent_url=result.permanent_url,
+                headers=result.headers, redirects=redirects)
+        return report
+    try:
+        prepared = cpu.prepare(rt, result.body, result.headers, result.url, result.status, policy, utcnow())
+    except ParseError as exc:
+        report.status, report.error = "error", str(exc)
+        _finish(rt, source_id, started, t0, report, http_status=result.status, headers=result.headers,
+                redirects=redirects)
+        return report
+    _store_normalised(rt, source_id, prepared.items, prepared.rejections, report)
+    _finish(
+        rt, source_id, started, t0, report, http_status=result.status, etag=result.headers.get("etag"),
+        last_modified=result.headers.get("last-modified"), permanent_url=result.permanent_url,
+        parse_problem=prepared.problem, headers=result.headers, redirects=redirects, published=prepared.published,
+    )
+    return report
+
+
+def _store_document(
+    rt: Runtime, source_id: int, policy: PartnerPolicy, parsed: ParsedFeed, url: str | None,
+    report: SourceReport, folder_file: tuple[str, str] | None = None,
+) -> IngestCounts:
+    now = utcnow()
+    items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
+    return _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+
+
+def _store_normalised(
+    rt: Runtime, source_id: int, items: list[Any], rejections: list[Any], report: SourceReport,
+    folder_file: tuple[str, str] | None = None, now: datetime | None = None,
+) -> IngestCounts:
+    now = now or utcnow()
+    try:
+        with transaction(rt.sessions) as session:
+            counts = store_items(session, items, rejections, now=now, source_id=source_id)
+            if folder_file is not None:
+                _record_folder_file(session, source_id, folder_file[0], folder_file[1], "done", None, now)
+    except Exception as exc:
+        if is_transient(exc) or not items:
+            raise
+        # One bad item must not sink its batch: store item by item, dead-letter the ones that fail.
+        log.warning("storing the batch of source %s failed (%s); retrying item by item", source_id, exc)
+        counts = _store_isolating(rt, source_id, items, rejections, now, folder_file)
+    report.new += counts.new
+    report.updated += counts.updated
+    report.unchanged += counts.unchanged
+    report.rejected += counts.rejected
+    return counts
+
+
+def _store_isolating(
+    rt: Runtime, source_id: int, items: list[Any], rejections: list[Any], now: datetime,
+    folder_file: tuple[str, str] | None,
+) -> IngestCounts:
+    """Store each item in its own transaction; an item that fails twice (in the batch, then alone) is
+    dead-lettered (task syndication.store_item, args [source_id, key, guid]) and the rest are stored."""
+    counts = IngestCounts()
+    with transaction(rt.sessions) as session:
+        _merge(counts, store_items(session, [], rejections, now=now, source_id=source_id))
+    for item in items:
+        try:
+            with transaction(rt.sessions) as session:
+                _merge(counts, store_items(session, [item], [], now=now, source_id=source_id))
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            deadletters.record(rt.sessions, task=TASK_STORE_ITEM, args=[source_id, item.key, item.guid],
+                               error=exc, attempts=2, now=now)
+            counts.add(item.key, "rejected", f"dead-lettered: {deadletters.error_text(exc)[:200]}")
+    if folder_file is not None:
+        with transaction(rt.sessions) as session:
+            _record_folder_file(session, source_id, folder_file[0], folder_file[1], "done", None, now)
+    return counts
+
+
+def _merge(into: IngestCounts, other: IngestCounts) -> None:
+    for key, outcome, reason in other.results:
+        into.add(key, outcome, reason)
+
+
+def _record_folder_file(
+    session: Any, source_id: int, name: str, digest: str, state: str, error: str | None, now: datetime
+) -> None:
+    row = session.scalar(select(FolderFile).where(FolderFile.source_id == source_id, FolderFile.name == name))
+    if row is None:
+        session.add(FolderFile(source_id=source_id, name=name, sha256=digest, state=state, error=error,
+                               processed_at=now))
+    else:
+        row.sha256, row.state, row.error, row.processed_at = digest, state, error, now
+
+
+def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float) -> SourceReport:
+    """Take every settled file of a drop folder once.
+
+    Crash safety: a file's items and its folder_files row ("done"/"failed" + content hash) commit in one
+    transaction before the file is moved; a file found again with a recorded hash is only moved (never
+    re-ingested), a file without a row is processed (item upserts make a half-done earlier run harmless).
+    """
+    with rt.sessions() as session:
+        src = session.get(Source, source_id)
+        assert src is not None
+        folder, consume = Path(src.locator), src.consume
+        known = {
+            f.name: (f.sha256, f.state, f.error)
+            for f in session.scalars(select(FolderFile).where(FolderFile.source_id == source_id))
+        }
+    report = SourceReport(policy.id, str(folder), "ok")
+    try:
+        paths = ready_files(folder, time.time(), rt.settings.folder.settle_seconds)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        report.status, report.error = "error", str(exc)
+        _finish(rt, source_id, started, t0, report, http_status=None)
+        return report
+    errors: list[str] = []
+    problems: list[str] = []
+    cap = rt.settings.fetch.max_body_bytes
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            if size > cap:
+                raise _DropFailed(f"body limit: file of {size} bytes exceeds the {cap} byte cap")
+            drop = read_drop(path)
+        except FileNotFoundError:
+            continue  # taken away meanwhile (another poller, or the partner)
+        except OSError as exc:
+            errors.append(f"{path.name}: cannot read: {exc.strerror or exc}")
+            continue
+        except _DropFailed as exc:
+            errors.append(f"{path.name}: {exc}")
+            _fail_drop(rt, source_id, path, path.name, "size:" + str(size), str(exc), consume)
+            continue
+        seen = known.get(drop.name)
+        if seen is not None and seen[0] == drop.sha256 and seen[1] in ("done", "failed"):
+            # Already taken (e.g. the process died between commit and move): just finish the move.
+            if consume:
+                move_aside(path, seen[1], seen[2] if seen[1] == "failed" else None)
+            continue
+        try:
+            parsed = parse_document(drop.body, headers_for(drop.name), None)
+        except ParseError as exc:
+            errors.append(f"{drop.name}: {exc}")
+            _fail_drop(rt, source_id, path, drop.name, drop.sha256, str(exc), consume)
+            continue
+        try:
+            _store_document(rt, source_id, policy, parsed, None, report, folder_file=(drop.name, drop.sha256))
+        except Exception as exc:  # one bad file must not block the folder: it goes to failed/ with the reason
+            if is_transient(exc):  # the database, not the file: leave the file for the retry
+                raise
+            log.exception("folder file %s of source %s failed", drop.name, source_id)
+            reason = f"internal error: {exc.__class__.__name__}: {exc}"
+            errors.append(f"{drop.name}: {reason}")
+            _fail_drop(rt, source_id, path, drop.name, drop.sha256, reason, consume)
+            continue
+        if parsed.notes:
+            problems.append(f"{drop.name}: {parsed.notes}")
+        if consume:
+            move_aside(path, "done")
+    if errors:
+        report.status = "error" if report.new + report.updated + report.unchanged == 0 else "ok"
+        report.error = "; ".join(errors)
+    _finish(rt, source_id, started, t0, report, http_status=None, parse_problem="; ".join(problems) or None)
+    return report
+
+
+class _DropFailed(Exception):
+    pass
+
+
+def _fail_drop(rt: Runtime, source_id: int, path: Path, name: str, digest: str, reason: str, consume: bool) -> None:
+    with transaction(rt.sessions) as session:
+        _record_folder_file(session, source_id, name, digest, "failed", reason, utcnow())
+    if consume:
+        move_aside(path, "failed", reason)
+
+
+def _finish(
+    rt: Runtime,
+    source_id: int,
+    started: datetime,
+    t0: float,
+    report: SourceReport,
+    *,
+    http_status: int | None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    permanent_url: str | None = None,
+    retry_after: str | None = None,
+    parse_problem: str | None = None,
+    headers: dict[str, str] | None = None,
+    published: tuple[datetime, ...] | None = None,
+    redirects: list[list[Any]] | None = None,
+) -> None:
+    """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
+
+    now = utcnow()
+    hdrs = dict(headers or {})
+    if retry_after is not None:
+        hdrs.setdefault("retry-after", retry_after)
+    with transaction(rt.sessions) as session:
+        src = session.get(Source, source_id)
+        if src is None:
+            return
+        ok = report.status != "error"
+        # How long the source has been quiet, when that may stretch its interval: its newest stored item.
+        newest = (session.scalar(select(func.max(Item.sort_at)).where(Item.source_id == source_id))
+                  if ok and not report.new else None)
+        outcome = PollOutcome(ok=ok, status=http_status, headers=hdrs, error=report.error, published=published,
+                              new_items=report.new, newest_item_at=newest)
+        decision = decide(
+            outcome, now=now, configured_interval=src.interval, current_interval=src.current_interval,
+            consecutive_errors=src.consecutive_errors, backoff_cap=rt.settings.fetch.backoff_cap,
+            max_interval=interval_bound(src.interval, src.max_interval, rt.settings.fetch.max_interval),
+            rng=rt.extras.get("rng"),
+        )
+        src.last_attempt_at = started
+        src.last_status = http_status
+        src.lease_token = None
+        src.lease_expires_at = None
+        src.lease_holder = None
+        src.last_counts = {
+            "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
+            "rejected": report.rejected, "accepted": report.new + report.updated + report.unchanged,
+        }
+        src.consecutive_errors = decision.consecutive_errors
+        src.current_interval = decision.interval
+        src.interval_reason = decision.reason
+        src.next_poll_at = decision.next_poll_at
+        if not decision.enabled:
+            src.enabled = False
+            src.disabled_reason = decision.disabled_reason
+        if report.status == "error":
+            src.last_error = report.error
+            src.last_error_at = now
+        else:
+            src.last_success_at = now
+            if report.error:  # a folder may succeed with some failed files
+                src.last_error, src.last_error_at = report.error, now
+            else:
+                src.last_error = None
+            if etag is not None or last_modified is not None:
+                src.etag, src.last_modified = etag, last_modified
+            if report.status == "ok":
+                src.parse_problem = parse_problem
+        if redirects is not None:
+            src.redirects = redirects
+        if permanent_url:
+            src.effective_url = permanent_url
+        duration_ms = int((time.monotonic() - t0) * 1000)
+        figures.count(session, figures.POLLS, partner=src.partner_id, outcome=report.status)
+        figures.count(session, figures.POLL_DURATION_BUCKET,
+                      le=figures.bucket_label(duration_ms / 1000.0, figures.POLL_DURATION_BUCKETS))
+        figures.count(session, figures.POLL_DURATION_MS, duration_ms)
+        session.add(
+            Poll(
+                source_id=source_id, started_at=started, duration_ms=duration_ms,
+                outcome=report.status, http_status=http_status, new=report.new, updated=report.updated,
+                unchanged=report.unchanged, rejected=report.rejected, error=report.error,
+            )
+        )
+
+
+def release_embargoes(rt: Runtime) -> int:
+    """Write `item.released` events for items whose embargo has passed (the scheduler tick calls this;
+    the relay then marks their channels dirty). Returns how many partners had items released."""
+
+    with transaction(rt.sessions) as session:
+        return len(_release(session, utcnow()))
+
+
+RELAY_BATCH = 500
+
+
+def relay(rt: Runtime) -> set[str]:
+    """Relay every pending event, a batch per transaction: a backlog (a first bulk ingest, an outage)
+    must not hold the write lock for long, so pushes and polls interleave with it."""
+    dirty: set[str] = set()
+    while True:
+        with transaction(rt.sessions) as session:
+            batch = relay_outbox(session, rt.settings, utcnow(), limit=RELAY_BATCH)
+            pending = session.scalar(select(Event.id).where(Event.relayed_at.is_(None)).limit(1))
+        dirty |= batch
+        # Stop when drained, or when what is left is locked by another relayer (PostgreSQL skips those).
+        if not batch or pending is None:
+            return dirty
+
+
+def publish_retry_due(rt: Runtime) -> bool:
+    """Has a channel that failed to publish reached its retry time (syndication.publish.failures)?"""
+
+    with rt.sessions() as session:
+        return retry_due(session, utcnow())
+
+
+def publish_dirty(rt: Runtime) -> list[ChannelResult]:
+    release_embargoes(rt)
+    relay(rt)
+    return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=True))
+
+
+def publish_all(rt: Runtime) -> list[ChannelResult]:
+    release_embargoes(rt)
+    relay(rt)
+    return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=False))
+
+
+def _pinged(rt: Runtime, results: list[ChannelResult]) -> list[ChannelResult]:
+    """The publisher recorded pings for changed topics; hand them to the notify queue (never sent here)."""
+    if rt.settings.websub.hub_url and rt.dispatcher is not None and any(r.changed for r in results):
+        try:
+            rt.dispatcher.deliver(TASK_DELIVER_PINGS)
+        except Exception:  # the pings are rows: the scheduled delivery run sends them anyway
+            log.exception("could not dispatch WebSub pings")
+    return results
+
+
+def deliver_notices(rt: Runtime) -> dict[str, Any]:
+    """One webhook delivery run (scheduled every webhooks.interval s, on the notify queue when scaled).
+
+    Deliveries are claimed one by one just before each POST, so concurrent runs never send one twice. A run
+    stops starting POSTs when its time budget is spent and dispatches a follow-up for what is left."""
+
+    run = deliver_due(rt.sessions, rt.settings, utcnow(), budget=run_budget(rt.settings))
+    if run.more and run.claimed and rt.dispatcher is not None:
+        rt.dispatcher.deliver(TASK_DELIVER_NOTICES)
+    return run.as_dict()
+
+
+# A follow-up run for a retry is dispatched with a countdown only when that stays well below Celery's
+# visibility timeout (longer countdowns are redelivered); later retries wait for the scheduled run.
+def _follow_up_bound(settings: Settings) -> float:
+    return settings.celery.visibility_timeout / 2
+
+
+def deliver_pings(rt: Runtime) -> dict[str, Any]:
+    """One WebSub ping run (after each publish that changed a topic, and every webhooks.interval s).
+
+    Only a run that sent something dispatches the follow-up for its retries (or its leftovers), so runs
+    triggered by the same publish do not multiply."""
+
+    now = utcnow()
+    run = _deliver(rt.sessions, rt.settings, now, budget=run_budget(rt.settings))
+    if run.claimed and rt.dispatcher is not None:
+        if run.more:
+            rt.dispatcher.deliver(TASK_DELIVER_PINGS)
+        elif run.next_due is not None:
+            wait = max(0.0, (run.next_due - utcnow()).total_seconds())
+            if wait <= _follow_up_bound(rt.settings):
+                rt.dispatcher.deliver(TASK_DELIVER_PINGS, countdown=wait)
+    return run.as_dict()
+
+
+DELIVERIES = {"syndication.deliver_notices": deliver_notices, "syndication.deliver_pings": deliver_pings}
