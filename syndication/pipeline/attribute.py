@@ -370,7 +370,7 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
             line = lines[idx]
             if line.top is not None and id(line.top) in whole:
                 taken.add(idx)
-            elif _cut(line.top if line.top is not None else root, line.raw, line.top is None):
+            elif _cut(line.top if line.top is not None else root, line.raw, line.top is None, idx in trailing):
                 taken.add(idx)
                 changed = True
         for block in whole:
@@ -539,31 +539,54 @@ def _serialise(root: lxml.html.HtmlElement) -> str:
     return out[len("<div>") : -len("</div>")].strip() if out.startswith("<div>") else out
 
 
-def _cut(scope: etree._Element, piece: str, shallow: bool) -> bool:
+def _cut(scope: etree._Element, piece: str, shallow: bool, from_end: bool = False) -> bool:
     """Cut one line's text out of the text nodes of `scope` (only its own text and its children's tails when
-    `shallow`), with the <br> that ended or opened it. False when the line spans several text nodes."""
+    `shallow`), with the <br> that ended or opened it. False when the line spans several text nodes.
+    A line of the trailing zone is looked for from the end (`from_end`): the same words earlier in the block
+    ("By Jane Doe0" above a closing "By Jane Doe") are not the line that was read."""
     target = piece.strip()
     if not target:
         return False
-    nodes = [scope, *scope] if shallow else list(scope.iter())
-    for node in nodes:
-        if not isinstance(node.tag, str):
+    slots = _text_slots(scope, shallow)
+    for node, is_text in reversed(slots) if from_end else slots:
+        value = node.text if is_text else node.tail
+        if not value or target not in value:
             continue
-        if node.text and target in node.text and (not shallow or node is scope):
-            node.text = node.text.replace(target, "", 1)
+        head, _, rest = value.rpartition(target) if from_end else value.partition(target)
+        if is_text:
+            node.text = head + rest
             if not node.text.strip() and len(node) and node[0].tag == "br":
                 _drop(node[0])
-            return True
-        if node is not scope and node.tail and target in node.tail:
-            node.tail = node.tail.replace(target, "", 1)
+        else:
+            node.tail = head + rest
             if not node.tail.strip():
                 following = node.getnext()
                 if node.tag == "br":
                     _drop(node)
                 elif following is not None and following.tag == "br":
                     _drop(following)
-            return True
+        return True
     return False
+
+
+def _text_slots(scope: etree._Element, shallow: bool) -> list[tuple[etree._Element, bool]]:
+    """The text nodes of `scope` in document order, as (element, True) for its text and (element, False) for
+    its tail; comments and processing instructions are skipped with their tails."""
+    if shallow:
+        return [(scope, True), *((c, False) for c in scope if isinstance(c.tag, str))]
+    slots: list[tuple[etree._Element, bool]] = []
+
+    def walk(node: etree._Element) -> None:
+        if not isinstance(node.tag, str):
+            return
+        slots.append((node, True))
+        for child in node:
+            walk(child)
+        if node is not scope:
+            slots.append((node, False))
+
+    walk(scope)
+    return slots
 
 
 def _drop(el: etree._Element) -> None:
