@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from syndication.cli import common as cli
+from syndication.kernel.clock import human_age
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -18,9 +22,6 @@ STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet":
 
 
 def _age(iso: str | None, now: float) -> str:
-    from datetime import datetime
-
-    from syndication.kernel.clock import human_age
 
     if not iso:
         return "-"
@@ -31,12 +32,11 @@ def _age(iso: str | None, now: float) -> str:
 
 def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
     """The Rich view of an ops snapshot: sources, pipeline, queues, failures (plain columns off a terminal)."""
-    # Rich is imported on use: `status --json` (what scripts run every few seconds) starts faster without it.
+    # lazy: start-up: Rich is not needed by `status --json` (what scripts run every few seconds).
     from rich.console import Group
     from rich.text import Text
 
     from syndication.cli.listing import Column, Listing
-    from syndication.kernel.clock import human_age as h
 
     now = time.time()
     sources = Listing(f"Sources ({snap['mode']} mode, {snap['generated_at']})", [
@@ -65,8 +65,8 @@ def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
             for w in ("1h", "24h")))
     lag = snap["pipeline"]["lag_seconds"]
     lag_line = Text(
-        f"lag to first seen p50 {h(lag['first_seen']['p50'])}, p95 {h(lag['first_seen']['p95'])}; "
-        f"to republished p50 {h(lag['republished']['p50'])}, p95 {h(lag['republished']['p95'])}; "
+        f"lag to first seen p50 {human_age(lag['first_seen']['p50'])}, p95 {human_age(lag['first_seen']['p95'])}; "
+        f"to republished p50 {human_age(lag['republished']['p50'])}, p95 {human_age(lag['republished']['p95'])}; "
         f"overdue sources: {len(snap['pipeline']['overdue'])}")
     q = snap["queues"]
     queues = render_queues(q, terminal=terminal)
@@ -94,7 +94,7 @@ def describe_interval(row: dict[str, Any]) -> str:
 
 
 def render_queues(q: dict[str, Any], *, terminal: bool) -> Listing:
-    from syndication.cli.listing import Column, Listing
+    from syndication.cli.listing import Column, Listing  # lazy: start-up: Rich is not needed by --json
 
     table = Listing(f"Queues ({q.get('mode')})", ["queue", Column("depth", justify="right"),
                                                    Column("oldest", justify="right")], terminal=terminal)
@@ -106,7 +106,7 @@ def render_queues(q: dict[str, Any], *, terminal: bool) -> Listing:
 
 def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing | Text:
     """Channels that cannot be published (red), or one green line; and notices waiting for their channels."""
-    from rich.text import Text  # on use: `status --json` never renders
+    from rich.text import Text  # lazy: `status --json` never renders
 
     from syndication.cli.listing import Column, Listing
 
@@ -128,8 +128,6 @@ def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
-    from syndication.cli import common as cli
-
     @app.command()
     def status(
         as_json: JsonOpt = False,
@@ -137,7 +135,7 @@ def register(app: typer.Typer) -> None:
                                                     min=0.5)] = None,
     ) -> None:
         """Each source's health, the pipeline, queues and failures."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
 
         if watch is not None and as_json:
             raise cli.fail("--watch and --json cannot be combined")
@@ -148,11 +146,11 @@ def register(app: typer.Typer) -> None:
                 if as_json:
                     cli.emit_json(snap)
                 else:
-                    from syndication.cli.listing import show
+                    from syndication.cli.listing import show  # lazy: start-up: Rich is not needed by --json
 
                     show(cli.out(), render_status(snap, terminal=cli.out().is_terminal))
                 return
-            from rich.live import Live
+            from rich.live import Live  # lazy: start-up: Rich is not needed by --json
 
             try:
                 with Live(render_status(ops.snapshot(rt)), console=cli.console, auto_refresh=False,
@@ -169,7 +167,7 @@ def register(app: typer.Typer) -> None:
     def failures(as_json: JsonOpt = False,
                  all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False) -> None:
         """Dead letters, failed notice deliveries, and channels that cannot be published."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
 
         rt = cli.runtime()
         try:
@@ -182,7 +180,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.text import Text
 
-        from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+        from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
         console = cli.out()
         parts: list[Any] = []
@@ -218,7 +216,7 @@ def register(app: typer.Typer) -> None:
     def replay(ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Dead letter ids.")],
                as_json: JsonOpt = False) -> None:
         """Re-dispatch dead-lettered tasks (embedded: run them here) and mark them replayed."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
         from syndication.runtime.dispatch import make_dispatcher
 
         rt = cli.runtime()
@@ -247,7 +245,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(source_app, name="source")
 
     def _act(action: str, source_id: int, as_json: bool) -> None:
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
 
         rt = cli.runtime()
         try:

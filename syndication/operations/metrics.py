@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,6 +31,7 @@ from syndication.db.models import DeadLetter, Delivery
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
 from syndication.operations import ops
+from syndication.publish.failures import counted
 from syndication.runtime.context import Runtime
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,6 @@ class DatabaseCollector(Collector):
                       by_name.get(figures.DELIVERY_ATTEMPTS, []), ("outcome",))
         yield _family(CounterMetricFamily("syndication_retention_pruned", "Rows removed by retention, by table.",
                                           labels=["table"]), by_name.get(figures.PRUNED, []), ("table",))
-
-        from syndication.publish.failures import counted
 
         with rt.sessions() as session:
             channels = counted(session)
@@ -211,8 +211,6 @@ def registry_for(rt: Runtime) -> CollectorRegistry:
 
 
 def render(rt: Runtime) -> bytes:
-    from prometheus_client import generate_latest
-
     reg = rt.extras.get("metrics.registry")
     if reg is None:
         reg = registry_for(rt)

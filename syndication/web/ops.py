@@ -28,11 +28,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from syndication.kernel.clock import UTC, utcnow
 from syndication.kernel.limiters import FailureThrottle
 from syndication.operations import ops
+from syndication.operations.metrics import render
 from syndication.runtime.context import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
@@ -516,8 +518,5 @@ def install(app: FastAPI, rt: Runtime) -> None:
     def metrics(request: Request) -> Response:
         if (resp := guard(request)) is not None:
             return resp
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from syndication.operations.metrics import render
 
         return Response(render(rt), media_type=CONTENT_TYPE_LATEST)
