@@ -12,7 +12,7 @@ from syndication.cli import common as cli
 from syndication.kernel.clock import human_age
 
 if TYPE_CHECKING:
-    from rich.console import Group
+    from rich.console import Console, Group
     from rich.text import Text
 
     from syndication.cli.listing import Listing
@@ -126,6 +126,63 @@ def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing 
     return table
 
 
+def render_failures(data: dict[str, Any], console: Console) -> None:
+    """Print channels failing to publish, dead letters and failed notice deliveries."""
+    from rich.text import Text  # lazy: start-up: Rich is not needed by --json
+
+    from syndication.cli.listing import Column, listing, show  # lazy: start-up: Rich is not needed by --json
+
+    parts: list[Any] = []
+    if data["publishing"]:
+        parts.append(listing(console, "Channels that cannot be published (retried with backoff)", [
+            "channel", "failing since", Column("attempts", justify="right"), Column("total", justify="right"),
+            "next retry", Column("last error", wide=True)], (
+            [f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
+             f["next_retry_at"] or "-", Text(f["last_error"] or "")] for f in data["publishing"]),
+            title_style="bold red"))
+    else:
+        parts.append(Text("Publishing: no channel failing"))
+    if data["dead_letters"]:
+        parts.append(listing(console, "Dead letters", [
+            Column("id", justify="right"), "task", Column("args", wide=True), Column("attempts", justify="right"),
+            "created", "replayed", Column("error", wide=True)], (
+            [str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
+             d["replayed_at"] or "-", Text(d["error"])] for d in data["dead_letters"])))
+    else:
+        parts.append(Text("Dead letters: none"))
+    deliveries = data["deliveries"]
+    if not deliveries["available"]:
+        parts.append(Text(f"Failed deliveries: {deliveries['note']}"))
+    elif not deliveries["items"]:
+        parts.append(Text("Failed notice deliveries: none"))
+    else:
+        keys = list(deliveries["items"][0])
+        parts.append(listing(console, "Failed notice deliveries", [Column(k, wide=True) for k in keys],
+                             ([Text(str(row.get(k, ""))) for k in keys] for row in deliveries["items"])))
+    show(console, *parts)
+
+
+def _act(action: str, source_id: int, as_json: bool) -> None:
+    """Poll, pause or resume one source (the `source` commands)."""
+    from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
+
+    rt = cli.runtime()
+    try:
+        paused = action == "pause"
+        msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
+    except ops.OpsError as exc:
+        if as_json:
+            cli.emit_json({"source": source_id, "action": action, "ok": False, "message": str(exc)})
+            raise typer.Exit(1) from None
+        raise cli.fail(str(exc), 1) from None
+    finally:
+        rt.close()
+    if as_json:
+        cli.emit_json({"source": source_id, "action": action, "ok": True, "message": msg})
+        return
+    cli.out().print(msg, markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
     @app.command()
@@ -178,39 +235,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             cli.emit_json(data)
             return
-        from rich.text import Text
-
-        from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
-
-        console = cli.out()
-        parts: list[Any] = []
-        if data["publishing"]:
-            parts.append(listing(console, "Channels that cannot be published (retried with backoff)", [
-                "channel", "failing since", Column("attempts", justify="right"), Column("total", justify="right"),
-                "next retry", Column("last error", wide=True)], (
-                [f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
-                 f["next_retry_at"] or "-", Text(f["last_error"] or "")] for f in data["publishing"]),
-                title_style="bold red"))
-        else:
-            parts.append(Text("Publishing: no channel failing"))
-        if data["dead_letters"]:
-            parts.append(listing(console, "Dead letters", [
-                Column("id", justify="right"), "task", Column("args", wide=True), Column("attempts", justify="right"),
-                "created", "replayed", Column("error", wide=True)], (
-                [str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
-                 d["replayed_at"] or "-", Text(d["error"])] for d in data["dead_letters"])))
-        else:
-            parts.append(Text("Dead letters: none"))
-        deliveries = data["deliveries"]
-        if not deliveries["available"]:
-            parts.append(Text(f"Failed deliveries: {deliveries['note']}"))
-        elif not deliveries["items"]:
-            parts.append(Text("Failed notice deliveries: none"))
-        else:
-            keys = list(deliveries["items"][0])
-            parts.append(listing(console, "Failed notice deliveries", [Column(k, wide=True) for k in keys],
-                                 ([Text(str(row.get(k, ""))) for k in keys] for row in deliveries["items"])))
-        show(console, *parts)
+        render_failures(data, cli.out())
 
     @app.command()
     def replay(ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Dead letter ids.")],
@@ -243,25 +268,6 @@ def register(app: typer.Typer) -> None:
 
     source_app = typer.Typer(help="Operate on sources: poll now, pause, resume.", no_args_is_help=True)
     app.add_typer(source_app, name="source")
-
-    def _act(action: str, source_id: int, as_json: bool) -> None:
-        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
-
-        rt = cli.runtime()
-        try:
-            paused = action == "pause"
-            msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
-        except ops.OpsError as exc:
-            if as_json:
-                cli.emit_json({"source": source_id, "action": action, "ok": False, "message": str(exc)})
-                raise typer.Exit(1) from None
-            raise cli.fail(str(exc), 1) from None
-        finally:
-            rt.close()
-        if as_json:
-            cli.emit_json({"source": source_id, "action": action, "ok": True, "message": msg})
-            return
-        cli.out().print(msg, markup=False, highlight=False)
 
     @source_app.command("poll")
     def source_poll(source_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
