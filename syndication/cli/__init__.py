@@ -11,7 +11,7 @@ def __getattr__(name: str) -> Any:
     (`pip install -e .` writes `syndication.cli.app:main`); imported on use, so the commands' modules never
     load the app."""
     if name == "main":
-        from syndication.cli.app import main
+        from syndication.cli.app import main  # lazy: start-up: the area modules import this package, never the app
 
         return main
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

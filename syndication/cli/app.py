@@ -26,7 +26,7 @@ app.partner_app = partner_app  # type: ignore[attr-defined]
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from importlib.metadata import version  # lazy: only --version reads the installed metadata
 
         sys.stdout.write(f"syndication {version('syndication')}\n")
         raise typer.Exit()
@@ -48,7 +48,7 @@ def ingest(
 ) -> None:
     """Poll every source of the named partners now (concurrently, as the service does), publish once, print a
     summary."""
-    from syndication.cli.ingest import run  # on use: it brings the pipeline
+    from syndication.cli.ingest import run  # lazy: it brings the pipeline
 
     run(partners or [], as_json=as_json)
 
@@ -56,7 +56,7 @@ def ingest(
 @app.command()
 def publish(as_json: JsonOpt = False) -> None:
     """Regenerate every channel now (exit 1, naming each, when a channel cannot be written)."""
-    from syndication.operations import ops
+    from syndication.operations import ops  # lazy: start-up: the pipeline loads only for this command
     from syndication.runtime import jobs
 
     rt = runtime()
@@ -72,7 +72,7 @@ def publish(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"channels": rows, "failures": failing})
     else:
-        from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+        from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
         show(out(), listing(out(), "Publish", ["channel", "format", Column("items", justify="right"), "changed",
                                                Column("path", wide=True)],
@@ -97,7 +97,7 @@ def describe_source(source: dict[str, Any]) -> str:
 @partner_app.command("list")
 def partner_list(as_json: JsonOpt = False) -> None:
     """List partners and their sources."""
-    from sqlalchemy import select  # on use: SQLAlchemy costs ~0.2 s, and --help needs none of it
+    from sqlalchemy import select  # lazy: SQLAlchemy costs ~0.2 s, and --help needs none of it
 
     from syndication.db.models import Partner, Source
 
@@ -118,7 +118,7 @@ def partner_list(as_json: JsonOpt = False) -> None:
         return
     from rich.text import Text
 
-    from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+    from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
     show(out(), listing(out(), "Partners", ["id", Column("name", wide=True), Column("credit", wide=True),
                                             Column("sources", wide=True)],
@@ -143,7 +143,7 @@ def partner_add(
     from pydantic import ValidationError
 
     from syndication.db.session import transaction
-    from syndication.kernel.settings import PartnerConfig, SourceConfig  # on use: pydantic is not needed by --help
+    from syndication.kernel.settings import PartnerConfig, SourceConfig  # lazy: pydantic is not needed by --help
     from syndication.partners.registry import upsert_partner
 
     try:
@@ -179,7 +179,7 @@ def _wait_for_signal() -> None:
 
 def _serve(host: str, port: int, *, with_scheduler: bool) -> None:
     """Run the HTTP app; with the scheduler too in the embedded role."""
-    import uvicorn
+    import uvicorn  # lazy: start-up: uvicorn, the web stack and the scheduler load only for `run`/`web`
 
     from syndication.operations.service import start_scheduler
     from syndication.runtime.dispatch import make_dispatcher
@@ -221,6 +221,7 @@ def web(
 @app.command()
 def scheduler() -> None:
     """Scaled-out role: claim due sources by lease and dispatch them (several may run at once)."""
+    # lazy: start-up: the scheduler and dispatcher load only for this command
     from syndication.operations.service import start_scheduler
     from syndication.runtime.dispatch import make_dispatcher
 
@@ -238,6 +239,7 @@ def scheduler() -> None:
 
 
 def _register_areas() -> None:
+    # lazy: start-up: main() registers the areas, so importing the app loads none of them
     from syndication.cli import intake, operators, publish, push, scale
 
     for area in (intake, push, publish, operators, scale):

@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
     """`console` and `err_console`, made on first use: Rich costs ~50 ms to import, and a command printing
     JSON never needs it."""
     if name in ("console", "err_console"):
-        from rich.console import Console
+        from rich.console import Console  # lazy: start-up: Rich costs ~50 ms, made on first use
 
         made = globals()[name] = Console(stderr=name == "err_console")
         return made
@@ -55,7 +55,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings() -> Settings:
-    from syndication.kernel.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
+    from syndication.kernel.settings import ConfigError, load_settings  # lazy: pydantic is not needed by --help
 
     try:
         return load_settings(_state.config)
@@ -65,7 +65,7 @@ def settings() -> Settings:
 
 def runtime(s: Settings | None = None) -> Any:
     from syndication.kernel.settings import ConfigError
-    from syndication.runtime.context import open_runtime  # on use: the database stack is not needed by --help
+    from syndication.runtime.context import open_runtime  # lazy: the database stack is not needed by --help
 
     try:
         return open_runtime(s or settings())
@@ -76,12 +76,12 @@ def runtime(s: Settings | None = None) -> Any:
 def setup_logging(level: int | None = None) -> dict[str, Any]:
     """Text or JSON lines per settings.log; returns extra uvicorn.run kwargs (JSON: uvicorn logs via ours)."""
     from syndication.kernel.logs import configure
-    from syndication.kernel.settings import ConfigError, load_settings  # on use: pydantic is not needed by --help
+    from syndication.kernel.settings import ConfigError, load_settings  # lazy: pydantic is not needed by --help
 
     try:
         cfg = load_settings(_state.config).log
     except ConfigError:
-        from syndication.kernel.settings import LogSettings
+        from syndication.kernel.settings import LogSettings  # lazy: start-up: pydantic is not needed by --help
 
         cfg = LogSettings()
     configure(cfg.format, level if level is not None else cfg.level)

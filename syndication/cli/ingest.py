@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from syndication.cli import common as cli
 from syndication.db.models import Partner, Source
+from syndication.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,7 +47,7 @@ def run(partners: list[str], *, as_json: bool) -> None:
         return
     from rich.text import Text
 
-    from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+    from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
     console = cli.out()
     table = listing(console, "Ingest", [
@@ -74,9 +75,8 @@ def _sources(rt: Runtime, partners: list[str]) -> list[tuple[int, str, str]]:
 
 def poll_round(rt: Runtime, sources: list[tuple[int, str, str]], progress_on: Console | None) -> list[dict[str, Any]]:
     """Claim the sources as one round, poll them concurrently, publish once; the reports in source order."""
-    from syndication.kernel.clock import utcnow
     from syndication.runtime import (
-        cpu,  # on use: an ingest with nothing to poll needs none of the pipeline
+        cpu,  # lazy: an ingest with nothing to poll needs none of the pipeline
         jobs,
     )
     from syndication.runtime.schedule import claim_sources, holder_for
@@ -119,7 +119,7 @@ def _progress(console: Console | None, total: int) -> Iterator[Any]:
     if console is None or not console.is_terminal:
         yield lambda _n: None
         return
-    # On use: Rich costs ~50 ms to import, and is not needed off a terminal.
+    # lazy: start-up: Rich costs ~50 ms to import, and is not needed off a terminal.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),

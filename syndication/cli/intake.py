@@ -7,9 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from syndication.cli.common import emit_json, fail, settings
+
 
 def check_feed(settings: Any, url: str) -> dict[str, Any]:
     """Fetch and parse a URL once, exactly as a poll would (guard, limits, redirects); store nothing."""
+    # lazy: start-up: httpx, feedparser and lxml load only for `check-feed`
     from syndication.intake.fetch import FetchError, FetchPolicy, fetch
     from syndication.intake.parse import ParseError, parse_document
 
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Fetch and parse a feed URL once as a poll would (address guard, limits, redirects); store nothing."""
-        from syndication.cli.common import console, emit_json, fail, settings
+        from syndication.cli.common import console  # lazy: start-up: made (Rich imported) on first access
 
         out = check_feed(settings(), url)
         if as_json:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from syndication.cli import common as cli
+from syndication.kernel.clock import human_age
+
 if TYPE_CHECKING:
-    from rich.console import Group
+    from rich.console import Console, Group
     from rich.text import Text
 
     from syndication.cli.listing import Listing
@@ -18,9 +22,6 @@ STATE_COLOURS = {"ok": "green", "failing": "red", "disabled": "yellow", "quiet":
 
 
 def _age(iso: str | None, now: float) -> str:
-    from datetime import datetime
-
-    from syndication.kernel.clock import human_age
 
     if not iso:
         return "-"
@@ -31,12 +32,11 @@ def _age(iso: str | None, now: float) -> str:
 
 def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
     """The Rich view of an ops snapshot: sources, pipeline, queues, failures (plain columns off a terminal)."""
-    # Rich is imported on use: `status --json` (what scripts run every few seconds) starts faster without it.
+    # lazy: start-up: Rich is not needed by `status --json` (what scripts run every few seconds).
     from rich.console import Group
     from rich.text import Text
 
     from syndication.cli.listing import Column, Listing
-    from syndication.kernel.clock import human_age as h
 
     now = time.time()
     sources = Listing(f"Sources ({snap['mode']} mode, {snap['generated_at']})", [
@@ -65,8 +65,8 @@ def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
             for w in ("1h", "24h")))
     lag = snap["pipeline"]["lag_seconds"]
     lag_line = Text(
-        f"lag to first seen p50 {h(lag['first_seen']['p50'])}, p95 {h(lag['first_seen']['p95'])}; "
-        f"to republished p50 {h(lag['republished']['p50'])}, p95 {h(lag['republished']['p95'])}; "
+        f"lag to first seen p50 {human_age(lag['first_seen']['p50'])}, p95 {human_age(lag['first_seen']['p95'])}; "
+        f"to republished p50 {human_age(lag['republished']['p50'])}, p95 {human_age(lag['republished']['p95'])}; "
         f"overdue sources: {len(snap['pipeline']['overdue'])}")
     q = snap["queues"]
     queues = render_queues(q, terminal=terminal)
@@ -94,7 +94,7 @@ def describe_interval(row: dict[str, Any]) -> str:
 
 
 def render_queues(q: dict[str, Any], *, terminal: bool) -> Listing:
-    from syndication.cli.listing import Column, Listing
+    from syndication.cli.listing import Column, Listing  # lazy: start-up: Rich is not needed by --json
 
     table = Listing(f"Queues ({q.get('mode')})", ["queue", Column("depth", justify="right"),
                                                    Column("oldest", justify="right")], terminal=terminal)
@@ -106,7 +106,7 @@ def render_queues(q: dict[str, Any], *, terminal: bool) -> Listing:
 
 def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing | Text:
     """Channels that cannot be published (red), or one green line; and notices waiting for their channels."""
-    from rich.text import Text  # on use: `status --json` never renders
+    from rich.text import Text  # lazy: `status --json` never renders
 
     from syndication.cli.listing import Column, Listing
 
@@ -126,10 +126,65 @@ def render_publishing(pub: dict[str, Any], *, terminal: bool = True) -> Listing 
     return table
 
 
+def render_failures(data: dict[str, Any], console: Console) -> None:
+    """Print channels failing to publish, dead letters and failed notice deliveries."""
+    from rich.text import Text  # lazy: start-up: Rich is not needed by --json
+
+    from syndication.cli.listing import Column, listing, show  # lazy: start-up: Rich is not needed by --json
+
+    parts: list[Any] = []
+    if data["publishing"]:
+        parts.append(listing(console, "Channels that cannot be published (retried with backoff)", [
+            "channel", "failing since", Column("attempts", justify="right"), Column("total", justify="right"),
+            "next retry", Column("last error", wide=True)], (
+            [f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
+             f["next_retry_at"] or "-", Text(f["last_error"] or "")] for f in data["publishing"]),
+            title_style="bold red"))
+    else:
+        parts.append(Text("Publishing: no channel failing"))
+    if data["dead_letters"]:
+        parts.append(listing(console, "Dead letters", [
+            Column("id", justify="right"), "task", Column("args", wide=True), Column("attempts", justify="right"),
+            "created", "replayed", Column("error", wide=True)], (
+            [str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
+             d["replayed_at"] or "-", Text(d["error"])] for d in data["dead_letters"])))
+    else:
+        parts.append(Text("Dead letters: none"))
+    deliveries = data["deliveries"]
+    if not deliveries["available"]:
+        parts.append(Text(f"Failed deliveries: {deliveries['note']}"))
+    elif not deliveries["items"]:
+        parts.append(Text("Failed notice deliveries: none"))
+    else:
+        keys = list(deliveries["items"][0])
+        parts.append(listing(console, "Failed notice deliveries", [Column(k, wide=True) for k in keys],
+                             ([Text(str(row.get(k, ""))) for k in keys] for row in deliveries["items"])))
+    show(console, *parts)
+
+
+def _act(action: str, source_id: int, as_json: bool) -> None:
+    """Poll, pause or resume one source (the `source` commands)."""
+    from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
+
+    rt = cli.runtime()
+    try:
+        paused = action == "pause"
+        msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
+    except ops.OpsError as exc:
+        if as_json:
+            cli.emit_json({"source": source_id, "action": action, "ok": False, "message": str(exc)})
+            raise typer.Exit(1) from None
+        raise cli.fail(str(exc), 1) from None
+    finally:
+        rt.close()
+    if as_json:
+        cli.emit_json({"source": source_id, "action": action, "ok": True, "message": msg})
+        return
+    cli.out().print(msg, markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `syndication` app."""
-    from syndication.cli import common as cli
-
     @app.command()
     def status(
         as_json: JsonOpt = False,
@@ -137,7 +192,7 @@ def register(app: typer.Typer) -> None:
                                                     min=0.5)] = None,
     ) -> None:
         """Each source's health, the pipeline, queues and failures."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
 
         if watch is not None and as_json:
             raise cli.fail("--watch and --json cannot be combined")
@@ -148,11 +203,11 @@ def register(app: typer.Typer) -> None:
                 if as_json:
                     cli.emit_json(snap)
                 else:
-                    from syndication.cli.listing import show
+                    from syndication.cli.listing import show  # lazy: start-up: Rich is not needed by --json
 
                     show(cli.out(), render_status(snap, terminal=cli.out().is_terminal))
                 return
-            from rich.live import Live
+            from rich.live import Live  # lazy: start-up: Rich is not needed by --json
 
             try:
                 with Live(render_status(ops.snapshot(rt)), console=cli.console, auto_refresh=False,
@@ -169,7 +224,7 @@ def register(app: typer.Typer) -> None:
     def failures(as_json: JsonOpt = False,
                  all_: Annotated[bool, typer.Option("--all", help="Include replayed dead letters.")] = False) -> None:
         """Dead letters, failed notice deliveries, and channels that cannot be published."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
 
         rt = cli.runtime()
         try:
@@ -180,45 +235,13 @@ def register(app: typer.Typer) -> None:
         if as_json:
             cli.emit_json(data)
             return
-        from rich.text import Text
-
-        from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
-
-        console = cli.out()
-        parts: list[Any] = []
-        if data["publishing"]:
-            parts.append(listing(console, "Channels that cannot be published (retried with backoff)", [
-                "channel", "failing since", Column("attempts", justify="right"), Column("total", justify="right"),
-                "next retry", Column("last error", wide=True)], (
-                [f["channel"], f["failing_since"], str(f["consecutive_failures"]), str(f["failures_total"]),
-                 f["next_retry_at"] or "-", Text(f["last_error"] or "")] for f in data["publishing"]),
-                title_style="bold red"))
-        else:
-            parts.append(Text("Publishing: no channel failing"))
-        if data["dead_letters"]:
-            parts.append(listing(console, "Dead letters", [
-                Column("id", justify="right"), "task", Column("args", wide=True), Column("attempts", justify="right"),
-                "created", "replayed", Column("error", wide=True)], (
-                [str(d["id"]), d["task"], Text(str(d["args"])), str(d["attempts"]), d["created_at"],
-                 d["replayed_at"] or "-", Text(d["error"])] for d in data["dead_letters"])))
-        else:
-            parts.append(Text("Dead letters: none"))
-        deliveries = data["deliveries"]
-        if not deliveries["available"]:
-            parts.append(Text(f"Failed deliveries: {deliveries['note']}"))
-        elif not deliveries["items"]:
-            parts.append(Text("Failed notice deliveries: none"))
-        else:
-            keys = list(deliveries["items"][0])
-            parts.append(listing(console, "Failed notice deliveries", [Column(k, wide=True) for k in keys],
-                                 ([Text(str(row.get(k, ""))) for k in keys] for row in deliveries["items"])))
-        show(console, *parts)
+        render_failures(data, cli.out())
 
     @app.command()
     def replay(ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Dead letter ids.")],
                as_json: JsonOpt = False) -> None:
         """Re-dispatch dead-lettered tasks (embedded: run them here) and mark them replayed."""
-        from syndication.operations import ops
+        from syndication.operations import ops  # lazy: start-up: the database stack loads only for this command
         from syndication.runtime.dispatch import make_dispatcher
 
         rt = cli.runtime()
@@ -245,25 +268,6 @@ def register(app: typer.Typer) -> None:
 
     source_app = typer.Typer(help="Operate on sources: poll now, pause, resume.", no_args_is_help=True)
     app.add_typer(source_app, name="source")
-
-    def _act(action: str, source_id: int, as_json: bool) -> None:
-        from syndication.operations import ops
-
-        rt = cli.runtime()
-        try:
-            paused = action == "pause"
-            msg = ops.poll_now(rt, source_id) if action == "poll" else ops.set_paused(rt, source_id, paused)
-        except ops.OpsError as exc:
-            if as_json:
-                cli.emit_json({"source": source_id, "action": action, "ok": False, "message": str(exc)})
-                raise typer.Exit(1) from None
-            raise cli.fail(str(exc), 1) from None
-        finally:
-            rt.close()
-        if as_json:
-            cli.emit_json({"source": source_id, "action": action, "ok": True, "message": msg})
-            return
-        cli.out().print(msg, markup=False, highlight=False)
 
     @source_app.command("poll")
     def source_poll(source_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:

@@ -13,6 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from syndication.cli import common as cli
+from syndication.kernel.clock import isoformat, utcnow
+
 notices_app = typer.Typer(help="Republishing notices and their webhook deliveries.", invoke_without_command=True)
 
 STATE_HELP = "Only notices with a delivery in this state (pending, retrying, delivered, failed)."
@@ -30,11 +33,9 @@ def notices_list(
     """List notices (newest first) with the state of each webhook delivery."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlalchemy import select
+    from sqlalchemy import select  # lazy: start-up: SQLAlchemy and the publish stack load only for this command
 
-    from syndication.cli import common as cli
     from syndication.db.models import Delivery, Notice
-    from syndication.kernel.clock import isoformat
     from syndication.publish.notices import KINDS
     from syndication.publish.webhooks import STATES
 
@@ -79,7 +80,7 @@ def notices_list(
         return
     from rich.text import Text
 
-    from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+    from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
     show(cli.out(), listing(cli.out(), "Notices", [
         Column("id", justify="right"), "time", "kind", "partner", Column("title", wide=True), "action",
@@ -94,11 +95,9 @@ def notices_retry(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Requeue the failed webhook deliveries of these notices (resubscribing endpoints that sent 410)."""
-    from sqlalchemy import select
+    from sqlalchemy import select  # lazy: start-up: SQLAlchemy and the publish stack load only for this command
 
-    from syndication.cli import common as cli
     from syndication.db.models import Notice
-    from syndication.kernel.clock import utcnow
     from syndication.publish.webhooks import retry
 
     rt = cli.runtime()
@@ -120,8 +119,7 @@ def notices_retry(
 @notices_app.command("secret")
 def notices_secret(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
     """Print a fresh Standard Webhooks signing secret for a partner's or subscriber's `webhook_secret`."""
-    from syndication.cli import common as cli
-    from syndication.publish.signing import new_secret
+    from syndication.publish.signing import new_secret  # lazy: start-up: the publish stack loads only for this command
 
     secret = new_secret()
     if as_json:
@@ -145,11 +143,9 @@ def pings_list(
     """List WebSub pings (newest first): topic, state, attempts, last answer; and a count per state."""
     if ctx.invoked_subcommand is not None:
         return
-    from sqlalchemy import select
+    from sqlalchemy import select  # lazy: start-up: SQLAlchemy and the publish stack load only for this command
 
-    from syndication.cli import common as cli
     from syndication.db.models import WebSubPing
-    from syndication.kernel.clock import isoformat
     from syndication.publish.websub import STATES, counts
 
     if state is not None and state not in STATES:
@@ -174,7 +170,7 @@ def pings_list(
         return
     from rich.text import Text
 
-    from syndication.cli.listing import Column, listing, show  # on use: Rich is not needed by --json
+    from syndication.cli.listing import Column, listing, show  # lazy: Rich is not needed by --json
 
     show(cli.out(), listing(cli.out(), "WebSub pings " + ", ".join(f"{k}={v}" for k, v in totals.items()), [
         Column("id", justify="right"), Column("topic", wide=True), "state", Column("attempts", justify="right"),
@@ -191,9 +187,7 @@ def pings_retry(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Requeue failed WebSub pings for a fresh round of attempts."""
-    from syndication.cli import common as cli
-    from syndication.kernel.clock import utcnow
-    from syndication.publish.websub import retry
+    from syndication.publish.websub import retry  # lazy: start-up: the publish stack loads only for this command
 
     rt = cli.runtime()
     try:

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from syndication.cli import common as cli
+from syndication.kernel.clock import isoformat, utcnow
+
 
 def key_command(
     partner_id: Annotated[str, typer.Argument(metavar="PARTNER_ID")],
@@ -17,12 +20,10 @@ def key_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Issue a new push-API key for a partner (printed once, only its hash is kept), or revoke keys."""
-    from sqlalchemy import select  # on use: SQLAlchemy costs ~0.2 s, and `--help` needs none of it
+    from sqlalchemy import select  # lazy: SQLAlchemy costs ~0.2 s, and `--help` needs none of it
 
-    from syndication.cli import common as cli
     from syndication.db.models import Partner, Source
     from syndication.db.session import transaction
-    from syndication.kernel.clock import isoformat, utcnow
     from syndication.partners.keys import issue_key, load_pepper, revoke_keys
 
     if prefix is not None and not revoke:

@@ -23,6 +23,8 @@ from typing import IO, Annotated
 
 import typer
 
+from syndication.cli.common import _state, emit_json, fail, out, runtime, settings
+from syndication.cli.operators import render_queues
 from syndication.runtime.tasks import QUEUES
 
 ALL_QUEUES = ",".join(QUEUES)
@@ -125,8 +127,6 @@ def register(app: typer.Typer) -> None:
         loglevel: Annotated[str, typer.Option("--loglevel")] = "INFO",
     ) -> None:
         """Scaled-out role: a Celery worker for the given queues (same as `celery -A workers worker -Q ...`)."""
-        from syndication.cli.common import _state, fail, settings
-
         s = settings()
         if s.embedded:
             raise fail("a worker needs a broker: set SYNDICATION_BROKER_URL (redis://...)")
@@ -142,10 +142,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def queues(as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False) -> None:
         """Work waiting and running: Celery queues in Redis when scaled out, the embedded executor's otherwise."""
-        from syndication.cli.common import emit_json, fail, out, runtime, settings
-
         s = settings()
         if s.embedded:
+            # lazy: start-up: the database stack loads only for this command
             from syndication.operations.ops import embedded_queues
 
             rt = runtime(s)
@@ -154,6 +153,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 rt.close()
         else:
+            # lazy: start-up: redis loads only in a Celery deployment
             from syndication.operations.ops import redis_queues
 
             try:
@@ -163,10 +163,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(state)
             return
-        from rich.text import Text
+        from rich.text import Text  # lazy: start-up: Rich is not needed by --json
 
         from syndication.cli.listing import show
-        from syndication.cli.operators import render_queues
 
         if state["mode"] == "embedded":
             running = f"{state['running']} poll(s) running (embedded executor, read from the database)"

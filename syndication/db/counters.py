@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from syndication.db.models import Counter
@@ -77,13 +78,11 @@ def bucket_label(seconds: float, bounds: tuple[float, ...]) -> str:
 def upsert_statement(dialect: str, rows: list[dict[str, Any]]) -> Any:
     """INSERT .. ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value (SQLite and PostgreSQL)."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import postgresql  # lazy: start-up: SQLite-only processes never need it
 
         pg = postgresql.insert(Counter).values(rows)
         return pg.on_conflict_do_update(index_elements=["name", "labels"],
                                         set_={"value": Counter.value + pg.excluded.value})
-    from sqlalchemy.dialects import sqlite
-
     lite = sqlite.insert(Counter).values(rows)
     return lite.on_conflict_do_update(index_elements=["name", "labels"],
                                       set_={"value": Counter.value + lite.excluded.value})
@@ -135,11 +134,9 @@ def move_watermark(session: Session, name: str, expected: int, new: int) -> bool
         return False
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import postgresql  # lazy: start-up: SQLite-only processes never need it
 
         stmt: Any = postgresql.insert(Counter).values(name=name, labels=key, value=new).on_conflict_do_nothing()
     else:
-        from sqlalchemy.dialects import sqlite
-
         stmt = sqlite.insert(Counter).values(name=name, labels=key, value=new).on_conflict_do_nothing()
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0) == 1

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndication.db.models import Base
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE_OPTION = "syndication_write"
 
@@ -82,7 +84,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def alembic_config(url: str) -> Any:
     # Alembic costs ~0.1 s to import: only a schema change (or the alembic CLI) needs it.
-    from alembic.config import Config
+    from alembic.config import Config  # lazy: start-up: Alembic costs ~0.3 s; only migrating needs it
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -144,8 +146,6 @@ def migrate(engine: Engine) -> None:
 
 def create_schema(conn: Connection) -> None:
     """A fresh database: the models' tables in one step, stamped at the migrations' heads."""
-    from syndication.db.models import Base
-
     Base.metadata.create_all(conn)
     # This is `alembic stamp heads` written out: importing Alembic alone costs ~0.15 s. The table is the one
     # Alembic creates (DefaultImpl.version_table_impl); tests check Alembic reads it back as at head.
@@ -157,7 +157,7 @@ def create_schema(conn: Connection) -> None:
 
 def upgrade(conn: Connection) -> None:
     """Replay the migrations from wherever the database stands (Alembic `upgrade heads`)."""
-    from alembic import command
+    from alembic import command  # lazy: start-up: Alembic costs ~0.3 s; only migrating needs it
 
     cfg = alembic_config(conn.engine.url.render_as_string(hide_password=False))
     cfg.attributes["connection"] = conn
@@ -175,8 +175,7 @@ def insert_missing(
         return
     columns = [key] if isinstance(key, str) else list(key)
     if session.get_bind().dialect.name == "postgresql":
-        # Imported here: the PostgreSQL dialect module is heavy and embedded (SQLite) processes never need it.
-        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import postgresql  # lazy: start-up: SQLite-only processes never need it
 
         stmt: Executable = postgresql.insert(model).values(rows).on_conflict_do_nothing(index_elements=columns)
     else:

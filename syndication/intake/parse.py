@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 import feedparser
@@ -502,6 +503,4 @@ def json_item_to_entry(raw: dict[str, Any], feed_lang: str | None = None) -> Par
 def _text_as_html(text: str | None) -> str | None:
     if text is None:
         return None
-    from html import escape
-
     return "".join(f"<p>{escape(p.strip())}</p>" for p in re.split(r"\n\s*\n", text) if p.strip())

@@ -132,7 +132,7 @@ class RedisHostSlots:
                 log.warning("fetch slot %s was lost before its release: %s", lock.name, exc)
 
     def _acquire(self, host: str, wait: float) -> Any:
-        from redis.lock import Lock
+        from redis.lock import Lock  # lazy: start-up: redis costs ~0.1 s; in-memory limits never load it
 
         deadline = time.monotonic() + wait
         pause = 0.02
@@ -212,7 +212,7 @@ class FailOpen:
         self.inner = inner
 
     def take(self, key: str) -> float:
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # lazy: start-up: redis costs ~0.1 s; in-memory limits never load it
 
         try:
             return self.inner.take(key)
@@ -242,7 +242,7 @@ class FailureThrottle:
 
     def retry_after(self, key: str) -> int:
         """0 when `key` may try a credential now, else the whole seconds until it may."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # lazy: start-up: redis costs ~0.1 s; in-memory limits never load it
 
         ident = self.prefix + key
         try:
@@ -255,7 +255,7 @@ class FailureThrottle:
         return max(1, math.ceil(reset - time.time()))
 
     def failed(self, key: str) -> None:
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # lazy: start-up: redis costs ~0.1 s; in-memory limits never load it
 
         try:
             self.strategy.hit(self.item, self.prefix + key)
@@ -291,7 +291,7 @@ def key_prefix(settings: Settings) -> str:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    import redis
+    import redis  # lazy: start-up: redis costs ~0.1 s; in-memory limits never load it
 
     return redis.Redis.from_url(settings.broker_url, socket_timeout=10, socket_connect_timeout=5,
                                 health_check_interval=10)

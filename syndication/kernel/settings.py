@@ -101,6 +101,7 @@ def check_feed_url(url: str) -> str:
 
 def check_webhook_secret(value: SecretStr) -> SecretStr:
     """A webhook secret must be a Standard Webhooks `whsec_` secret (the message says how to make one)."""
+    # lazy: start-up: every command loads settings; the publish stack only when a secret is set
     from syndication.publish.signing import secret_key
 
     secret_key(value.get_secret_value())
@@ -122,6 +123,7 @@ class CreditPatterns(_Strict):
     @field_validator("dateline", "byline", "photo", "credit_line", "inline")
     @classmethod
     def _compiles(cls, v: list[str], info: Any) -> list[str]:
+        # lazy: start-up: every command loads settings; the pipeline only when patterns are set
         from syndication.pipeline.credits import validate_patterns
 
         return validate_patterns(str(info.field_name), v)
@@ -174,6 +176,7 @@ class PartnerConfig(_Strict):
     @field_validator("furniture_selectors")
     @classmethod
     def _selectors(cls, v: list[str]) -> list[str]:
+        # lazy: start-up: every command loads settings; lxml only when selectors are set
         from cssselect import ExpressionError, SelectorError
         from lxml.cssselect import CSSSelector
 
@@ -197,6 +200,7 @@ class PartnerConfig(_Strict):
     @field_validator("attribution_template")
     @classmethod
     def _template(cls, v: str | None) -> str | None:
+        # lazy: start-up: every command loads settings; the pipeline only when a template is set
         from syndication.pipeline.policy import check_template
 
         return check_template(v) if v is not None else v

@@ -26,6 +26,7 @@ from syndication.db.models import (
     Event,
     Item,
     OpsSample,
+    Partner,
     Poll,
     Source,
     WebSubPing,
@@ -35,8 +36,11 @@ from syndication.intake.credentials import describe_credentials
 from syndication.intake.decide import interval_bound
 from syndication.kernel.clock import isoformat, utcnow
 from syndication.operations import health
+from syndication.publish.failures import failing, reason
+from syndication.publish.notices import pending_counts
+from syndication.runtime import jobs
 from syndication.runtime.context import Runtime
-from syndication.runtime.dispatch import LocalDispatcher
+from syndication.runtime.dispatch import LocalDispatcher, make_celery
 from syndication.runtime.schedule import POLLED_KINDS, claim_sources, holder_for
 from syndication.runtime.tasks import QUEUES
 
@@ -174,8 +178,6 @@ def pipeline(rt: Runtime, now: datetime | None = None, sources: list[dict[str, A
     stats: dict[str, dict[str, int]] = defaultdict(lambda: {
         f"{k}_{w}": 0 for k in ("received", "updated", "rejected", "published") for w in ("1h", "24h")})
     with rt.sessions() as session:
-        from syndication.db.models import Partner
-
         for pid in session.scalars(select(Partner.id).order_by(Partner.id)):
             stats[pid]  # noqa: B018 - every partner gets a row
         poll_rows = session.execute(
@@ -352,7 +354,7 @@ def redis_queues(broker_url: str, now: float | None = None, key_prefix: str = ""
     """Depth and oldest message age per Celery queue, and unacked (running or lost) tasks, from Redis.
 
     `key_prefix` is Celery's `global_keyprefix` (settings.celery.key_prefix), applied to every kombu key."""
-    import redis
+    import redis  # lazy: start-up: embedded installs never load redis
 
     now = time.time() if now is None else now
     client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
@@ -398,8 +400,6 @@ def workers_online(rt: Runtime, timeout: float = 0.5) -> list[str] | None:
         return list(cached[1])
     app = getattr(rt.dispatcher, "app", None)
     if app is None:
-        from syndication.runtime.dispatch import make_celery
-
         app = rt.extras.get("ops.celery") or make_celery(rt.settings)
         rt.extras["ops.celery"] = app
     try:
@@ -414,7 +414,7 @@ def workers_online(rt: Runtime, timeout: float = 0.5) -> list[str] | None:
 
 def broker_ready(broker_url: str) -> str | None:
     """None when the broker answers, else the reason."""
-    import redis
+    import redis  # lazy: start-up: embedded installs never load redis
 
     try:
         client = redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
@@ -451,7 +451,7 @@ def failed_deliveries(rt: Runtime, limit: int = 200) -> dict[str, Any]:
 
 def retry_delivery(rt: Runtime, delivery_id: int) -> str:
     """Requeue a failed notice delivery through webhooks.retry (by its notice)."""
-    from syndication.publish import webhooks  # on use: the publish stack is not needed by status or --help
+    from syndication.publish import webhooks  # lazy: the publish stack is not needed by status or --help
 
     with rt.sessions() as session:
         row = session.execute(select(Delivery.notice_id, Delivery.state).where(Delivery.id == delivery_id)).first()
@@ -470,8 +470,6 @@ def retry_delivery(rt: Runtime, delivery_id: int) -> str:
 
 def publishing(rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     """Channels whose files could not be written (failing now), and notices waiting for their channels."""
-    from syndication.publish.failures import failing, reason
-    from syndication.publish.notices import pending_counts
 
     now = now or utcnow()
     with rt.sessions() as session:
@@ -670,8 +668,6 @@ def samples_since(rt: Runtime, since: datetime) -> list[tuple[datetime, str, str
 
 def poll_now(rt: Runtime, source_id: int) -> str:
     """Claim the source and dispatch a poll (synchronously when this process has no dispatcher)."""
-    from syndication.runtime import jobs
-
     src = get_source(rt, source_id)
     if src.kind not in POLLED_KINDS:
         raise OpsError(f"source {source_id} is a {src.kind} source: nothing to poll")
@@ -712,20 +708,14 @@ class SyncDispatcher:
         self.rt = rt
 
     def poll(self, source_id: int, lease_token: str) -> None:
-        from syndication.runtime import jobs
-
         report = jobs.poll_source(self.rt, source_id, lease_token)
         if report is not None and (report.new or report.updated):
             jobs.publish_dirty(self.rt)
 
     def publish_dirty(self) -> None:
-        from syndication.runtime import jobs
-
         jobs.publish_dirty(self.rt)
 
     def publish_all(self) -> None:
-        from syndication.runtime import jobs
-
         jobs.publish_all(self.rt)
 
     def deliver(self, task: str, countdown: float = 0.0) -> None:
@@ -737,7 +727,7 @@ class SyncDispatcher:
 
 def replay(rt: Runtime, dead_letter_id: int) -> str:
     """Re-dispatch a dead letter's work (syndication.runtime.replay) and mark it replayed."""
-    from syndication.runtime import replay as replaying  # on use: it brings the jobs, and so the whole pipeline
+    from syndication.runtime import replay as replaying  # lazy: it brings the jobs, and so the whole pipeline
 
     if rt.dispatcher is None:
         rt.dispatcher = SyncDispatcher(rt)

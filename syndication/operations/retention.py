@@ -105,6 +105,7 @@ def _dead_letters(_s: Session, c: Cutoffs) -> ColumnElement[bool]:
 def _notices(session: Session, c: Cutoffs) -> ColumnElement[bool]:
     """Per partner: older than the cutoff, than the oldest notice its feed shows and than the oldest the public
     feed shows; and no delivery of it still to send."""
+    # lazy: start-up: the feed renderer (lxml, nh3) loads only when notices are pruned
     from syndication.publish.notices import PUBLIC_FEED, PUBLIC_KINDS, feed_notices
 
     clauses = []

@@ -47,7 +47,7 @@ def bound_intervals(session: Session, cap: int, now: datetime) -> list[int]:
     """Bring sources whose adaptive interval outgrew their bound back within it now, not after the long wait
     already scheduled (a bound lowered in the config, or a row from before bounds: up to 6 h).
     A source backing off after errors keeps its next poll: that wait is the backoff's, not the interval's."""
-    from syndication.intake.decide import interval_bound  # on use: start-up (the runtime imports this module)
+    from syndication.intake.decide import interval_bound  # lazy: start-up (the runtime imports this module)
 
     healed = []
     for src in session.scalars(select(Source).where(Source.current_interval.is_not(None))):
@@ -64,7 +64,7 @@ def bound_intervals(session: Session, cap: int, now: datetime) -> list[int]:
 
 def credentials_key(settings: Settings) -> bytes:
     """The key sealing stored source credentials (see syndication.intake.credentials)."""
-    from syndication.intake.credentials import CredentialsError, load_key  # on use: cryptography costs start-up
+    from syndication.intake.credentials import CredentialsError, load_key  # lazy: cryptography costs start-up
 
     configured = settings.fetch.credentials_key
     try:
@@ -105,7 +105,7 @@ def upsert_source(
     row = session.scalar(
         select(Source).where(Source.partner_id == partner_id, Source.kind == cfg.kind, Source.locator == locator)
     )
-    from syndication.intake.credentials import seal_credentials  # on use: cryptography costs start-up
+    from syndication.intake.credentials import seal_credentials  # lazy: cryptography costs start-up
 
     creds = seal_credentials(
         credentials_key,

@@ -85,14 +85,7 @@ def store_items(
         return counts
     sync_index(session)
     partner_id = items[0].partner_id
-    keys = [i.key for i in items]
-    existing: dict[str, Item] = {}
-    # Chunked IN lists keep both SQLite's and PostgreSQL's parameter limits happy.
-    for start in range(0, len(keys), 500):
-        rows = session.scalars(
-            select(Item).where(Item.partner_id == partner_id, Item.key.in_(keys[start : start + 500]))
-        )
-        existing.update({row.key: row for row in rows})
+    existing = _stored_rows(session, partner_id, [i.key for i in items])
     new_rows: list[tuple[Item, NormalisedItem]] = []
     # Versions and outbox events are inserted in bulk at the end (in this order: events keep the
     # document's order, updates before new items as before); no ORM object is needed for them.
@@ -141,23 +134,11 @@ def store_items(
         assert row is not None
         status_before.setdefault(id(row), row.status)
         if decision == "withdrawn":
-            row.status = "withdrawn"
-            row.withdrawn_at = now
-            row.change_note = item.change_note
-            row.last_seen_at = now
-            row.updated_at = max(now, row.updated_at)
-            events.append(_event("item.withdrawn", row, item, now))
-            counts.add(item.key, "updated")
-            continue
-        previous_updated = row.updated_at
-        row.version += 1
-        _apply(row, item, now, keep_embargo="embargo_from_policy" in item.flags)
-        stories.append((row, item))
-        # A material change must move `updated` forward even when the partner did not.
-        if row.updated_at <= previous_updated:
-            row.updated_at = max(now, previous_updated)
-        versions.append(_version(row, now))
-        events.append(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
+            events.append(_withdraw(row, item, now))
+        else:
+            versions.append(_revise(row, item, now))
+            events.append(_event("item.corrected" if decision == "corrected" else "item.updated", row, item, now))
+            stories.append((row, item))
         counts.add(item.key, "updated")
     insert_pending()
     if new_rows:
@@ -170,14 +151,52 @@ def store_items(
     if events:
         session.execute(insert(Event), events)
     if stories:
-        session.flush()
-        known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, row.published_at, 0)
-                 for row, item in stories if item.fingerprinted}
-        prepare_window(session, [row for row, _ in stories], known)
-        for row, _ in stories:
-            assign_story(session, row, now)
+        _match_stories(session, stories, now)
     _count(session, partner_id, counts, new_rows, existing, status_before)
     return counts
+
+
+def _stored_rows(session: Session, partner_id: str, keys: list[str]) -> dict[str, Item]:
+    """The partner's stored items among `keys`, by key."""
+    existing: dict[str, Item] = {}
+    # Chunked IN lists keep both SQLite's and PostgreSQL's parameter limits happy.
+    for start in range(0, len(keys), 500):
+        rows = session.scalars(
+            select(Item).where(Item.partner_id == partner_id, Item.key.in_(keys[start : start + 500]))
+        )
+        existing.update({row.key: row for row in rows})
+    return existing
+
+
+def _withdraw(row: Item, item: NormalisedItem, now: datetime) -> dict[str, Any]:
+    """Mark the stored item withdrawn; its outbox event."""
+    row.status = "withdrawn"
+    row.withdrawn_at = now
+    row.change_note = item.change_note
+    row.last_seen_at = now
+    row.updated_at = max(now, row.updated_at)
+    return _event("item.withdrawn", row, item, now)
+
+
+def _revise(row: Item, item: NormalisedItem, now: datetime) -> dict[str, Any]:
+    """Apply an update or correction to the stored item; the version row to keep."""
+    previous_updated = row.updated_at
+    row.version += 1
+    _apply(row, item, now, keep_embargo="embargo_from_policy" in item.flags)
+    # A material change must move `updated` forward even when the partner did not.
+    if row.updated_at <= previous_updated:
+        row.updated_at = max(now, previous_updated)
+    return _version(row, now)
+
+
+def _match_stories(session: Session, stories: list[tuple[Item, NormalisedItem]], now: datetime) -> None:
+    """Group new and changed items into stories (their ids are needed: flushed first)."""
+    session.flush()
+    known = {row.id: Fingerprint(item.url, item.title_key, item.body_hash, item.simhash, row.published_at, 0)
+             for row, item in stories if item.fingerprinted}
+    prepare_window(session, [row for row, _ in stories], known)
+    for row, _ in stories:
+        assign_story(session, row, now)
 
 
 def _count(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from syndication.kernel.domain import (
     Attribution,
+    DateSetAside,
     ImageCredit,
     NormalisedItem,
     ParsedEntry,
@@ -19,7 +20,7 @@ from syndication.kernel.domain import (
     PartnerPolicy,
     Rejection,
 )
-from syndication.pipeline.attribute import FurnitureRules, extract, strip_selected
+from syndication.pipeline.attribute import Extraction, FurnitureRules, extract, strip_selected
 from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dates import (
     IN_FUTURE,
@@ -105,7 +106,61 @@ def normalise_entry(
     link = clean_url(entry.link, base) or clean_url(entry.guid if _looks_like_url(entry.guid) else None)
     base = entry.base_url or link or feed_link or document_url
     title = plain_text(entry.title)
-    raw_html = entry.content_html or entry.summary_html or ""
+    body, ex = _clean_body(entry.content_html or entry.summary_html or "", base, policy)
+    if not title:
+        title = _title_from_body(body)
+    if not title and not body:
+        return Rejection(guid=entry.guid, reason="entry has neither title nor content")
+    summary = plain_text(entry.summary_html) if entry.content_html and entry.summary_html else None
+    if summary and len(summary) > 600:
+        summary = summary[:597].rsplit(" ", 1)[0] + "…"
+
+    published, updated, emb, set_aside, flags = _entry_dates(entry, now)
+    attribution = _attribution(entry, policy, ex, body, link, published)
+    authors = attribution.authors
+    categories = _dedupe(clean_text(c) for c in entry.categories)
+    status = entry_status(entry.status, title, categories)
+    language = next(
+        (tag for tag in map(_language, (entry.language, feed_language, policy.language)) if tag), None
+    )
+    content_hash = _digest(
+        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
+    )
+    embargo = emb.value
+    if entry.embargo_until is None and policy.embargo_delay > 0:
+        embargo = min(shifted(published, timedelta(seconds=policy.embargo_delay)), LATEST_EMBARGO)
+        flags.append("embargo_from_policy")
+    fp = fingerprint(link, title, body, published)
+    return NormalisedItem(
+        partner_id=policy.id,
+        key=key,
+        guid=clean_text(entry.guid) or None,
+        url=link,
+        title=title,
+        content_html=body,
+        summary=summary,
+        authors=authors,
+        categories=categories,
+        published=published,
+        updated=updated,
+        language=language,
+        attribution=attribution,
+        content_hash=content_hash,
+        status=status,
+        change_note=clean_text(entry.change_note) or None,
+        embargo_until=embargo,
+        flags=tuple(flags),
+        fingerprinted=True,
+        title_key=fp.title_key,
+        body_hash=fp.body_hash,
+        simhash=fp.simhash,
+        dates_set_aside=set_aside,
+    )
+
+
+def _clean_body(raw_html: str, base: str | None, policy: PartnerPolicy) -> tuple[str, Extraction]:
+    """The entry's HTML sanitised, the partner's furniture and credit lines taken out (read but kept when it
+    forbids derivatives); and what the extraction found."""
     if policy.furniture_selectors:
         raw_html = strip_selected(xml_legal(raw_html), policy.furniture_selectors)
     body = sanitize_html(raw_html, base, iframe_hosts=policy.allowed_iframe_hosts)
@@ -120,16 +175,15 @@ def normalise_entry(
         # Parsing can bring a combining mark next to its letter ("Baku<td>\u0300</td>" -> "Baku\u0300"): NFC
         # once more, or the next normalisation of the same body would change it.
         body = unicodedata.normalize("NFC", body)
-    if not title:
-        title = _title_from_body(body)
-    if not title and not body:
-        return Rejection(guid=entry.guid, reason="entry has neither title nor content")
-    summary = plain_text(entry.summary_html) if entry.content_html and entry.summary_html else None
-    if summary and len(summary) > 600:
-        summary = summary[:597].rsplit(" ", 1)[0] + "…"
+    return body, ex
 
+
+def _entry_dates(
+    entry: ParsedEntry, now: datetime
+) -> tuple[datetime, datetime, PartnerDate, tuple[DateSetAside, ...], list[str]]:
+    """Published, updated, the embargo, the dates set aside and the flags they raise. Every date passes
+    pipeline/dates.py's policy: in range and UTC, or set aside with the partner's text."""
     flags: list[str] = []
-    # Every date passes pipeline/dates.py's policy: in range and UTC, or set aside with the partner's text.
     pub = partner_date("published", entry.published, entry.published_raw, now)
     upd = partner_date("updated", entry.updated, entry.updated_raw, now)
     if entry.updated == entry.published and upd.set_aside is not None and pub.set_aside is not None:
@@ -146,7 +200,13 @@ def normalise_entry(
         flags.append("date_set_aside")
     future_update = upd.set_aside is not None and upd.set_aside.reason == IN_FUTURE
     updated = max(upd.value or (now if future_update else published), published)
+    return published, updated, emb, set_aside, flags
 
+
+def _attribution(
+    entry: ParsedEntry, policy: PartnerPolicy, ex: Extraction, body: str, link: str | None, published: datetime
+) -> Attribution:
+    """Who wrote, photographed, sourced and licenses the entry, and where each was found (`extracted_from`)."""
     sources: list[str] = []
     entry_authors = [clean_text(a) for a in entry.authors]
     authors = _dedupe(_strip_email(a) for a in (*entry_authors, *ex.bylines))
@@ -154,7 +214,6 @@ def normalise_entry(
         sources.append("authors:entry")
     if ex.bylines:
         sources.append("authors:body-byline")
-    categories = _dedupe(clean_text(c) for c in entry.categories)
     default_credit = clean_text(policy.default_image_credit) or None
     credits = tuple(
         c if c.credit or not default_credit else ImageCredit(credit=default_credit, caption=c.caption, url=c.url)
@@ -210,43 +269,7 @@ def normalise_entry(
             agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
         ),
     )
-    status = entry_status(entry.status, title, categories)
-    language = next(
-        (tag for tag in map(_language, (entry.language, feed_language, policy.language)) if tag), None
-    )
-    content_hash = _digest(
-        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
-    )
-    embargo = emb.value
-    if entry.embargo_until is None and policy.embargo_delay > 0:
-        embargo = min(shifted(published, timedelta(seconds=policy.embargo_delay)), LATEST_EMBARGO)
-        flags.append("embargo_from_policy")
-    fp = fingerprint(link, title, body, published)
-    return NormalisedItem(
-        partner_id=policy.id,
-        key=key,
-        guid=clean_text(entry.guid) or None,
-        url=link,
-        title=title,
-        content_html=body,
-        summary=summary,
-        authors=authors,
-        categories=categories,
-        published=published,
-        updated=updated,
-        language=language,
-        attribution=attribution,
-        content_hash=content_hash,
-        status=status,
-        change_note=clean_text(entry.change_note) or None,
-        embargo_until=embargo,
-        flags=tuple(flags),
-        fingerprinted=True,
-        title_key=fp.title_key,
-        body_hash=fp.body_hash,
-        simhash=fp.simhash,
-        dates_set_aside=set_aside,
-    )
+    return attribution
 
 
 CORRECTION_PREFIXES = ("CORRECTION:", "CORRECTED:", "UPDATE:", "UPDATED:", "CORRECTION -", "UPDATE -")

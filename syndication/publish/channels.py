@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from syndication.db.models import Item, Partner, Source
+from syndication.db.models import Item, Partner, Source, Story
 from syndication.kernel.settings import Settings
 from syndication.publish.published import (
     ChannelSpec,
@@ -150,9 +151,7 @@ def story_item(
 ) -> PublishedItem:
     """The copy of `row`'s story this channel shows (the originating agency's if it carries it), crediting
     every carrier."""
-    from dataclasses import replace
-
-    from syndication.db.models import Story
+    # lazy: start-up: story grouping (nh3) loads only for a channel that dedupes stories
     from syndication.pipeline.stories import carrier_entry, preferred_carrier
 
     query = (

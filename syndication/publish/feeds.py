@@ -32,6 +32,7 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
+from syndication.pipeline.policy import render_footer
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.feedgen_ext import (
     AT,
@@ -220,8 +221,6 @@ def json_with_items(doc: dict[str, object], fragments: Sequence[bytes]) -> bytes
 
 def attribution_footer(item: PublishedItem) -> str:
     """Composed by the normalise core from the stored attribution and the partner's policy."""
-    from syndication.pipeline.policy import render_footer
-
     attribution = item.attribution
     terms = item_usage_terms(item)
     if terms and not attribution.get("usage_terms"):  # stored before the partner set terms

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, insert, or_, select, update
+from sqlalchemy import delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db import counters as figures
@@ -51,6 +51,7 @@ from syndication.pipeline.policy import license_name
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
 from syndication.publish.channels import channel_specs, embargo_passed
+from syndication.publish.failures import clear_failures
 from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
     ENTRY_CACHE,
@@ -320,8 +321,6 @@ def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: i
 
 def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
     """How many notices wait for their channels, and how long the oldest has waited (operators)."""
-    from sqlalchemy import func
-
     n, oldest = session.execute(select(func.count(), func.min(PendingNotice.created_at))).one()
     return {"count": int(n), "oldest_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3)}
 
@@ -521,8 +520,6 @@ def publish_feeds(
 
     `between` runs between feeds (the channel publisher serves fresh changes there first); `failed`
     records a feed that could not be written (its mark stays, so it is retried)."""
-    from syndication.publish.failures import clear_failures
-
     with sessions() as session:
         dirty_rows = {
             c.id: c.dirty_seq

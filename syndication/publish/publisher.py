@@ -17,7 +17,7 @@ from syndication.db.models import Channel, ChannelFile, Event, Partner
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
 from syndication.kernel.settings import Settings
-from syndication.publish import archives, failures
+from syndication.publish import archives, failures, notices
 from syndication.publish.archives import PageState
 from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
@@ -52,8 +52,6 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
     for ev in events:
         dirty.update(channels_for_partner(specs, ev.partner_id))
         ev.relayed_at = now
-    from syndication.publish import notices
-
     mark_dirty(session, dirty, now)
     feeds = notices.record_for_events(session, settings, specs, events, now)
     if feeds:
@@ -264,8 +262,6 @@ def publish(
     written); WebSub pings for channels that changed. Channels that could not be written are recorded as
     failing (syndication.publish.failures) and their notices stay pending.
     """
-    from syndication.publish import notices
-
     with transaction(sessions) as session:
         # A partner's new rights policy is in its channels' entries: they are marked, and the notice waits.
         notices.check_rights_changes(session, settings, now)
@@ -275,7 +271,7 @@ def publish(
     notices.release(sessions, settings)
     notices.publish_feeds(sessions, settings, now, only_dirty=only_dirty, between=run.preempt, failed=run.fail)
     if settings.websub.hub_url:
-        from syndication.publish import websub
+        from syndication.publish import websub  # lazy: optional: only with a WebSub hub configured (httpx)
 
         websub.ping_changed(sessions, settings, results, now)
     return results

@@ -33,7 +33,7 @@ class Runtime:
         """Fetches in flight per partner host: this process's (embedded) or the deployment's (Redis, scaled)."""
         with self._lock:
             if self._host_slots is None:
-                from syndication.kernel.limiters import host_slots  # on use: a command that fetches nothing needs none
+                from syndication.kernel.limiters import host_slots  # lazy: a command that fetches nothing needs none
 
                 self._host_slots = host_slots(self.settings)
             return self._host_slots
@@ -43,7 +43,7 @@ class Runtime:
         """The push API's rate per partner: this process's (embedded) or every web process's (Redis, scaled)."""
         with self._lock:
             if self._push_rate is None:
-                from syndication.kernel.limiters import push_rate_limit  # on use: only the push API needs it
+                from syndication.kernel.limiters import push_rate_limit  # lazy: only the push API needs it
 
                 self._push_rate = push_rate_limit(self.settings)
             return self._push_rate
@@ -66,7 +66,7 @@ def open_runtime(settings: Settings, *, sync_partners: bool = True) -> Runtime:
     migrate(engine)
     rt = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     if sync_partners:
-        from syndication.partners.registry import sync_partners as _sync  # on use: it brings intake (httpx) at start-up
+        from syndication.partners.registry import sync_partners as _sync  # lazy: it brings intake (httpx) at start-up
 
         _sync(rt.sessions, settings)
     return rt

@@ -30,12 +30,13 @@ log = logging.getLogger(__name__)
 def transient_errors() -> tuple[type[BaseException], ...]:
     """The failures worth retrying: lost/refused database connections, broker and network hiccups, a soft time
     limit. Everything else (bad data, constraint violations, bugs) is permanent. Celery's `autoretry_for`."""
-    from sqlalchemy.exc import InterfaceError, OperationalError  # on use: SQLAlchemy costs ~0.2 s at start-up
+    from sqlalchemy.exc import InterfaceError, OperationalError  # lazy: SQLAlchemy costs ~0.2 s at start-up
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     found: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, PoolTimeout, ConnectionError,
                                               TimeoutError)
     try:
+        # lazy: start-up: Celery and kombu cost ~0.1 s; only a retry decision needs them
         from celery.exceptions import SoftTimeLimitExceeded
         from kombu.exceptions import OperationalError as BrokerError
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,7 +49,7 @@ def transient_errors() -> tuple[type[BaseException], ...]:
 def is_transient(exc: BaseException) -> bool:
     """True for a failure worth retrying (transient_errors, or any database error that invalidated its
     connection)."""
-    from sqlalchemy.exc import DBAPIError  # on use: SQLAlchemy costs ~0.2 s at start-up
+    from sqlalchemy.exc import DBAPIError  # lazy: SQLAlchemy costs ~0.2 s at start-up
 
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True

@@ -173,7 +173,7 @@ class CeleryDispatcher:
 
     def _client(self) -> Any:
         if self._redis is None:
-            import redis
+            import redis  # lazy: start-up: only the Celery dispatcher talks to Redis
 
             self._redis = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
         return self._redis
@@ -287,13 +287,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    from celery import Celery
+    from celery import Celery  # lazy: start-up: Celery costs ~0.1 s; embedded installs never load it
     from kombu import Queue
 
     app = Celery("syndication", broker=settings.broker_url or None, set_as_current=False)
     conf = celery_config(settings)
     conf["task_queues"] = [Queue(q, routing_key=q) for q in QUEUES]
     app.conf.update(conf)
+    # lazy: start-up: Celery costs ~0.1 s; embedded installs never load it
     from celery.signals import before_task_publish
 
     # [operators] the age of the oldest waiting message is read from this header (syndication.operations.ops).
@@ -302,7 +303,5 @@ def make_celery(settings: Settings) -> Celery:
 
 
 def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    import time
-
     if headers is not None:
         headers["enqueued_at"] = time.time()

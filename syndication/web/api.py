@@ -42,14 +42,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
@@ -369,8 +371,6 @@ _COLUMN_NAMES = {"guid": "id", "url": "url", "language": "language"}
 
 
 def _column_limits() -> dict[str, int]:
-    from sqlalchemy import String
-
     return {
         col.name: int(col.type.length) for col in Item.__table__.columns
         if isinstance(col.type, String) and col.type.length and col.name in _COLUMN_NAMES
@@ -975,8 +975,6 @@ def install(app: FastAPI, rt: Runtime, limiter: RateLimit | None = None) -> None
 def _install_http_error_handler(app: FastAPI) -> None:
     """404/405 from the router under /api/v1/ (no route of ours ran) in our error shape too; other paths
     keep whatever handler was there (FastAPI's default unless another area installed one)."""
-    from fastapi.exception_handlers import http_exception_handler
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     previous = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
 

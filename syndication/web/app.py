@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
+from syndication.kernel.clock import utcnow
 from syndication.kernel.limiters import FailureThrottle
 from syndication.operations.ops import broker_ready
 from syndication.publish.failures import failing, reason
@@ -139,7 +141,6 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
         # dict lookup need no thread-pool hop) — 304s went from ~700 to ~4,900 req/s (bench/README.md).
         return serve_file(request, rt.settings.feeds_dir, request.path_params["rel"], ttl, cache)
 
-    from starlette.routing import Route
 
     app.router.routes.append(Route("/feeds/{rel:path}", feeds, methods=["GET", "HEAD"], include_in_schema=False))
 
@@ -160,8 +161,6 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
             problem = broker_ready(rt.settings.broker_url)
             body["broker"] = problem or "ok"
         # [trust] Feeds that cannot be written are stale: not ready until a publish of them succeeds.
-        from syndication.kernel.clock import utcnow
-
         with rt.sessions() as session:
             stale = failing(session)
         now = utcnow()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -46,8 +47,6 @@ class FileCache:
             return hit[2], hit[3], hit[4]
         data = path.read_bytes()
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        from datetime import datetime
-
         modified = format_datetime(datetime.fromtimestamp(int(st.st_mtime), UTC), usegmt=True)
         self._entries.put(path, (key[0], key[1], data, etag, modified))
         return data, etag, modified

@@ -28,11 +28,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from syndication.kernel.clock import UTC, utcnow
 from syndication.kernel.limiters import FailureThrottle
 from syndication.operations import ops
+from syndication.operations.metrics import render
 from syndication.runtime.context import Runtime
 from syndication.web.guard import (
     FORM_BODY_LIMIT,
@@ -365,28 +367,31 @@ def trend_charts(rt: Runtime, sources: list[dict[str, Any]], now: datetime | Non
     return drawn
 
 
-def install(app: FastAPI, rt: Runtime) -> None:
-    """Add this area's routes to the app."""
-    access = Access(rt, app.state.auth_throttle)
-    refresh = rt.settings.ops.refresh_seconds
+class _OpsPages:
+    """What every ops route shares: the page renderer, the access checks (GET and POST with its CSRF token) and
+    the answer to an action (JSON for a bearer client, a redirect with a flash message for the browser)."""
 
-    def page(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
+    def __init__(self, rt: Runtime, access: Access) -> None:
+        self.rt = rt
+        self.access = access
+
+    def page(self, name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
         body = _env.get_template(name).render(
-            service=rt.settings.service_name, loopback_only=access.loopback_only, csrf=access.csrf(),
+            service=self.rt.settings.service_name, loopback_only=self.access.loopback_only, csrf=self.access.csrf(),
             classes=STATE_CLASSES, duration=duration, when=when, flash=request.query_params.get("msg"),
-            logout=access.token is not None and COOKIE in request.cookies, **ctx)
+            logout=self.access.token is not None and COOKIE in request.cookies, **ctx)
         headers = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                               "frame-ancestors 'none'"}
         return HTMLResponse(body, status_code=status, headers=headers)
 
-    def denied(request: Request, status: int, reason: str, retry_after: int = 0) -> Response:
+    def denied(self, request: Request, status: int, reason: str, retry_after: int = 0) -> Response:
         resp: Response
         if _wants_html(request):
             if status == 401:
-                resp = page("login", request, 401, error=None, next=_safe_next(request.url.path), refresh=0)
+                resp = self.page("login", request, 401, error=None, next=_safe_next(request.url.path), refresh=0)
             else:
-                resp = page("login" if access.token else "base", request, status, error=reason,
+                resp = self.page("login" if self.access.token else "base", request, status, error=reason,
                             next=_safe_next(request.url.path), refresh=0)
         else:
             resp = JSONResponse({"error": reason}, status_code=status)
@@ -396,90 +401,97 @@ def install(app: FastAPI, rt: Runtime) -> None:
             resp.headers["Retry-After"] = str(retry_after)
         return resp
 
-    def guard(request: Request) -> Response | None:
-        v = access.check(request)
-        return None if v.status == 200 else denied(request, v.status, v.reason, v.retry_after)
+    def guard(self, request: Request) -> Response | None:
+        v = self.access.check(request)
+        return None if v.status == 200 else self.denied(request, v.status, v.reason, v.retry_after)
 
-    async def read_form(request: Request, cap: int) -> dict[str, str]:
+    async def read_form(self, request: Request, cap: int) -> dict[str, str]:
         raw = await read_limited(request, cap)
         return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
-    async def guard_post(request: Request) -> tuple[Response | None, dict[str, str]]:
-        v = await run_in_threadpool(access.check, request)  # a session lookup, a throttle in Redis
+    async def guard_post(self, request: Request) -> tuple[Response | None, dict[str, str]]:
+        v = await run_in_threadpool(self.access.check, request)  # a session lookup, a throttle in Redis
         if v.status != 200:
-            return denied(request, v.status, v.reason, v.retry_after), {}
+            return self.denied(request, v.status, v.reason, v.retry_after), {}
         needs_csrf = v.needs_csrf
-        form = await read_form(request, FORM_BODY_LIMIT)
-        if needs_csrf and (not hmac.compare_digest(form.get("csrf", "").encode(), access.csrf().encode())
+        form = await self.read_form(request, FORM_BODY_LIMIT)
+        if needs_csrf and (not hmac.compare_digest(form.get("csrf", "").encode(), self.access.csrf().encode())
                            or not _same_origin(request)):
             return JSONResponse({"error": "missing or invalid CSRF token (reload the page)"}, status_code=403), form
         return None, form
 
-    def done(request: Request, form: dict[str, str], message: str, status: int = 200) -> Response:
+    def done(self, request: Request, form: dict[str, str], message: str, status: int = 200) -> Response:
         if request.headers.get("authorization") and not _wants_html(request):
             return JSONResponse({"message": message} if status == 200 else {"error": message}, status_code=status)
         return RedirectResponse(f"{_safe_next(form.get('next'))}?msg={quote(message)}", status_code=303)
 
+    async def act(self, request: Request, fn: Any, *args: Any) -> Response:
+        resp, form = await self.guard_post(request)
+        if resp is not None:
+            return resp
+        try:
+            message = await run_in_threadpool(fn, self.rt, *args)
+        except ops.OpsError as exc:
+            if request.headers.get("authorization") and not _wants_html(request):
+                return JSONResponse({"error": str(exc)}, status_code=409)
+            return self.done(request, form, f"error: {exc}")
+        return self.done(request, form, message)
+
+
+def install(app: FastAPI, rt: Runtime) -> None:
+    """Add this area's routes to the app."""
+    access = Access(rt, app.state.auth_throttle)
+    refresh = rt.settings.ops.refresh_seconds
+    view = _OpsPages(rt, access)
+
     @app.get("/ops", include_in_schema=False)
     def dashboard(request: Request) -> Response:
-        if (resp := guard(request)) is not None:
+        if (resp := view.guard(request)) is not None:
             return resp
         snap = ops.snapshot(rt)
-        return page("dashboard", request, snap=snap, lag=snap["pipeline"]["lag_seconds"], refresh=refresh,
+        return view.page("dashboard", request, snap=snap, lag=snap["pipeline"]["lag_seconds"], refresh=refresh,
                     charts=trend_charts(rt, snap["sources"]), sample_seconds=rt.settings.ops.sample_seconds)
 
     @app.get("/ops/status.json", include_in_schema=False)
     def status_json(request: Request) -> Response:
-        if (resp := guard(request)) is not None:
+        if (resp := view.guard(request)) is not None:
             return resp
         return JSONResponse(ops.snapshot(rt), headers={"Cache-Control": "no-store"})
 
     @app.get("/ops/sources/{source_id}", include_in_schema=False)
     def source_page(source_id: RowId, request: Request) -> Response:
-        if (resp := guard(request)) is not None:
+        if (resp := view.guard(request)) is not None:
             return resp
         row = next((s for s in ops.source_rows(rt) if s.get("id") == source_id), None)
         if row is None:
             return JSONResponse({"error": f"no source {source_id}"}, status_code=404)
-        return page("source", request, s=row, polls=ops.recent_polls(rt, source_id), refresh=refresh)
-
-    async def act(request: Request, fn: Any, *args: Any) -> Response:
-        resp, form = await guard_post(request)
-        if resp is not None:
-            return resp
-        try:
-            message = await run_in_threadpool(fn, rt, *args)
-        except ops.OpsError as exc:
-            if request.headers.get("authorization") and not _wants_html(request):
-                return JSONResponse({"error": str(exc)}, status_code=409)
-            return done(request, form, f"error: {exc}")
-        return done(request, form, message)
+        return view.page("source", request, s=row, polls=ops.recent_polls(rt, source_id), refresh=refresh)
 
     @app.post("/ops/sources/{source_id}/poll", include_in_schema=False)
     async def poll_now(source_id: RowId, request: Request) -> Response:
-        return await act(request, ops.poll_now, source_id)
+        return await view.act(request, ops.poll_now, source_id)
 
     @app.post("/ops/sources/{source_id}/pause", include_in_schema=False)
     async def pause(source_id: RowId, request: Request) -> Response:
-        return await act(request, ops.set_paused, source_id, True)
+        return await view.act(request, ops.set_paused, source_id, True)
 
     @app.post("/ops/sources/{source_id}/resume", include_in_schema=False)
     async def resume(source_id: RowId, request: Request) -> Response:
-        return await act(request, ops.set_paused, source_id, False)
+        return await view.act(request, ops.set_paused, source_id, False)
 
     @app.post("/ops/dead-letters/{dead_letter_id}/replay", include_in_schema=False)
     async def replay(dead_letter_id: RowId, request: Request) -> Response:
-        return await act(request, ops.replay, dead_letter_id)
+        return await view.act(request, ops.replay, dead_letter_id)
 
     @app.post("/ops/deliveries/{delivery_id}/retry", include_in_schema=False)
     async def retry(delivery_id: RowId, request: Request) -> Response:
-        return await act(request, ops.retry_delivery, delivery_id)
+        return await view.act(request, ops.retry_delivery, delivery_id)
 
     @app.get("/ops/login", include_in_schema=False)
     def login_form(request: Request) -> Response:
         if access.token is None:
             return RedirectResponse("/ops", status_code=303)
-        return page("login", request, error=None, next=_safe_next(request.query_params.get("next")), refresh=0)
+        return view.page("login", request, error=None, next=_safe_next(request.query_params.get("next")), refresh=0)
 
     @app.post("/ops/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -488,13 +500,13 @@ def install(app: FastAPI, rt: Runtime) -> None:
         # The credential is in the body: a blocked address is answered before a byte of it is read, and no
         # body is read past LOGIN_BODY_LIMIT (413).
         if (blocked := await run_in_threadpool(access.blocked, request)) is not None:
-            refused = page("login", request, 429, error=blocked.reason, next="/ops", refresh=0)
+            refused = view.page("login", request, 429, error=blocked.reason, next="/ops", refresh=0)
             refused.headers["Retry-After"] = str(blocked.retry_after)
             return refused
-        form = await read_form(request, LOGIN_BODY_LIMIT)
+        form = await view.read_form(request, LOGIN_BODY_LIMIT)
         if not access.token_ok(form.get("token", "")):
             await run_in_threadpool(access.throttle.failed, client_address(request))
-            return page("login", request, 403, error="wrong operator token", next=_safe_next(form.get("next")),
+            return view.page("login", request, 403, error="wrong operator token", next=_safe_next(form.get("next")),
                         refresh=0)
         session_id = await run_in_threadpool(access.open_session)
         resp = RedirectResponse(_safe_next(form.get("next")), status_code=303)
@@ -514,10 +526,6 @@ def install(app: FastAPI, rt: Runtime) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
-        if (resp := guard(request)) is not None:
+        if (resp := view.guard(request)) is not None:
             return resp
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from syndication.operations.metrics import render
-
         return Response(render(rt), media_type=CONTENT_TYPE_LATEST)

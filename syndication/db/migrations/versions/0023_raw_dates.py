@@ -80,6 +80,7 @@ def upgrade() -> None:
 
 
 def _recompute_simhash(bind: sa.Connection, batch: int = 500) -> None:
+    # lazy: only this upgrade needs the pipeline; Alembic loads every revision
     from syndication.pipeline.dedupe import body_words, simhash, to_signed
 
     last = 0
