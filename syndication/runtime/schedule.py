@@ -50,15 +50,8 @@ def claim_due(
         )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed = []
         round_id = new_round()  # the sources claimed together are one round of polls (syndication.runtime.rounds)
-        for src in session.scalars(query):
-            src.lease_token = secrets.token_hex(16)
-            src.lease_expires_at = now + timedelta(seconds=lease_seconds)
-            src.lease_holder = holder
-            src.lease_round = round_id
-            claimed.append((src.id, src.lease_token))
-        return claimed
+        return [_lease(src, now, lease_seconds, holder, round_id) for src in session.scalars(query)]
 
 
 def claim_sources(
@@ -70,17 +63,18 @@ def claim_sources(
         query = select(Source).where(Source.id.in_(source_ids))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        claimed = []
         round_id = new_round()
-        for src in session.scalars(query):
-            if src.lease_token is not None and src.lease_expires_at and src.lease_expires_at >= now:
-                continue
-            src.lease_token = secrets.token_hex(16)
-            src.lease_expires_at = now + timedelta(seconds=lease_seconds)
-            src.lease_holder = holder
-            src.lease_round = round_id
-            claimed.append((src.id, src.lease_token))
-        return claimed
+        return [_lease(src, now, lease_seconds, holder, round_id) for src in session.scalars(query)
+                if src.lease_token is None or not src.lease_expires_at or src.lease_expires_at < now]
+
+
+def _lease(src: Source, now: datetime, lease_seconds: int, holder: str | None, round_id: str) -> tuple[int, str]:
+    """Give `src` a fresh lease (token, expiry, holder, round) and return (id, token)."""
+    src.lease_token = secrets.token_hex(16)
+    src.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    src.lease_holder = holder
+    src.lease_round = round_id
+    return src.id, src.lease_token
 
 
 # ---------------------------------------------------------------- lease holders (embedded mode)

@@ -96,6 +96,26 @@ def events(rt: Runtime, kind: str) -> list[Event]:
 # ------------------------------------------------------------------------------------------ schema
 
 
+
+def ingest_demo_inbox(make_runtime: Callable[..., Runtime]) -> Runtime:
+    """A runtime with the demo partners of config/syndication.toml, their drop folders polled once and every
+    channel published."""
+    from syndication.kernel.settings import load_settings
+
+    demo = load_settings(REPO / "config" / "syndication.toml")
+    partners = []
+    for p in demo.partners:
+        cfg = p.model_dump(exclude_none=True)
+        cfg["sources"] = [{**s, "path": str(REPO / s["path"])} if s.get("path") else s for s in cfg["sources"]]
+        partners.append(cfg)
+    rt = make_runtime(partners=partners)
+    with rt.sessions() as session:
+        ids = list(session.scalars(select(Source.id).where(Source.kind == "folder")))
+    for sid in ids:
+        assert (r := jobs.poll_source(rt, sid)) is not None and r.status == "ok", r
+    jobs.publish_all(rt)
+    return rt
+
 def test_migration_adds_stories_and_fingerprints(rt: Runtime) -> None:
     insp = inspect(rt.engine)
     assert "stories" in insp.get_table_names()
@@ -345,20 +365,7 @@ def test_partner_policy_from_config_reaches_the_published_feed(
 
 
 def test_demo_inbox_shared_story_once(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
-    from syndication.kernel.settings import load_settings
-
-    demo = load_settings(REPO / "config" / "syndication.toml")
-    partners = []
-    for p in demo.partners:
-        cfg = p.model_dump(exclude_none=True)
-        cfg["sources"] = [{**s, "path": str(REPO / s["path"])} if s.get("path") else s for s in cfg["sources"]]
-        partners.append(cfg)
-    rt = make_runtime(partners=partners)
-    with rt.sessions() as session:
-        ids = list(session.scalars(select(Source.id).where(Source.kind == "folder")))
-    for sid in ids:
-        assert (r := jobs.poll_source(rt, sid)) is not None and r.status == "ok", r
-    jobs.publish_all(rt)
+    rt = ingest_demo_inbox(make_runtime)
     for fmt in ("json", "atom", "rss"):
         text = (rt.settings.feeds_dir / f"all.{fmt}").read_text()
         assert text.count(FERRY) == 1 or (fmt == "json" and text.count(FERRY) == 1), fmt

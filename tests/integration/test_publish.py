@@ -379,20 +379,10 @@ def test_demo_partners_credits_reach_atom_rss_and_json(make_runtime: Callable[..
     all.json only; atom:source/rights said the usage terms of partners without a copyright line."""
     from syndication.kernel.settings import load_settings
     from syndication.pipeline.policy import same_org
+    from tests.integration.test_normalise_store import ingest_demo_inbox
 
-    repo = Path(__file__).resolve().parents[2]
-    demo = load_settings(repo / "config" / "syndication.toml")
-    partners = []
-    for p in demo.partners:
-        cfg = p.model_dump(exclude_none=True)
-        cfg["sources"] = [{**s, "path": str(repo / s["path"])} if s.get("path") else s for s in cfg["sources"]]
-        partners.append(cfg)
-    rt = make_runtime(partners=partners)
-    with rt.sessions() as session:
-        ids = list(session.scalars(select(Source.id).where(Source.kind == "folder")))
-    for sid in ids:
-        assert (r := jobs.poll_source(rt, sid)) is not None and r.status == "ok", r
-    jobs.publish_all(rt)
+    rt = ingest_demo_inbox(make_runtime)
+    demo = load_settings(Path(__file__).resolve().parents[2] / "config" / "syndication.toml")
     feeds = rt.settings.feeds_dir
     texts = {fmt: (feeds / f"all.{fmt}").read_text(encoding="utf-8") for fmt in ("atom", "rss", "json")}
     terms = {p.id: p.usage_terms for p in demo.partners}
