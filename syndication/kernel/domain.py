@@ -69,6 +69,32 @@ class ParsedEntry:
     # normalisation sets a date aside (pipeline/dates.py), including text no date parser could read.
     published_raw: str | None = None
     updated_raw: str | None = None
+    # Set when the item came in an agency's own format (IPTC ninjs, NewsML-G2): what it states as fields.
+    wire: WireFields | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WireFields:
+    """What an agency format (IPTC ninjs, NewsML-G2) states as fields that we otherwise read from the copy.
+
+    When present they win over what attribution extracts from prose (pipeline/attribute.py); the rest of the
+    item (id, headline, body, dates, embargo, subjects, language) travels in ParsedEntry's own fields.
+    """
+
+    format: str  # "ninjs-1" | "ninjs-2" | "ninjs-3" | "newsml-g2"
+    item_type: str = "text"  # text | picture | composite (a package)
+    version: str | None = None
+    pubstatus: str = "usable"  # usable | withheld | canceled, as the document says it
+    byline: str | None = None
+    credit_line: str | None = None
+    dateline: str | None = None
+    located: str | None = None
+    copyright_holder: str | None = None
+    copyright_notice: str | None = None
+    usage_terms: str | None = None
+    license_url: str | None = None
+    info_sources: tuple[str, ...] = ()  # originating agencies and sources, in document order
+    images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
 
 
 @dataclass(frozen=True, slots=True)
