@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from syndication.kernel.domain import (
@@ -20,7 +21,7 @@ from syndication.kernel.domain import (
     PartnerPolicy,
     Rejection,
 )
-from syndication.pipeline.attribute import Extraction, FurnitureRules, extract, strip_selected
+from syndication.pipeline.attribute import Extraction, FurnitureRules, extract, match_byline, strip_selected
 from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dates import (
     IN_FUTURE,
@@ -37,6 +38,7 @@ from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text, xml_legal
 
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
+WITHHELD = "withheld"
 
 
 def _digest(*parts: str) -> str:
@@ -127,7 +129,12 @@ def normalise_entry(
         title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
     )
     embargo = emb.value
-    if entry.embargo_until is None and policy.embargo_delay > 0:
+    if clean_text(entry.status).lower() == WITHHELD:
+        # Withheld (ninjs/NewsML-G2 pubstatus): stored, published to no one, like an embargo without an end,
+        # until a later version is usable (its own embargo, or none, replaces this one: pipeline/ingest.py).
+        embargo = LATEST_EMBARGO
+        flags.append(WITHHELD)
+    elif entry.embargo_until is None and policy.embargo_delay > 0:
         embargo = min(shifted(published, timedelta(seconds=policy.embargo_delay)), LATEST_EMBARGO)
         flags.append("embargo_from_policy")
     fp = fingerprint(link, title, body, published)
@@ -241,22 +248,35 @@ def _attribution(
     elif ex.source_place:
         sources.append("dateline:body-source-line")
     rights = rights_line(policy.copyright, policy.credit, published.year)
+    license_url, usage_terms = policy.license_url, policy.usage_terms
+    credit_line, wire_version = None, None
+    if entry.wire is not None:
+        w = _wire_attribution(entry, ex, published.year, sources)
+        rights = w.rights or rights
+        # Each term the document states replaces the partner's default for this item (publish/feeds.py falls
+        # back to the partner's per field too).
+        license_url, usage_terms = w.license_url or license_url, w.usage_terms or usage_terms
+        authors, credits, agency = w.authors or authors, w.images or credits, w.original_agency or agency
+        distributing, place = w.distributor or ex.distributing_source, w.located or ex.dateline_place
+        credit_line, wire_version = w.credit_line, w.version
+    else:
+        distributing, place = ex.distributing_source, ex.dateline_place
     attribution = Attribution(
         credit=policy.credit,
         partner_id=policy.id,
         partner_name=policy.name,
         original_url=link,
-        license_url=policy.license_url,
-        usage_terms=policy.usage_terms,
+        license_url=license_url,
+        usage_terms=usage_terms,
         rights=rights,
         authors=authors,
-        distributing_source=ex.distributing_source,
+        distributing_source=distributing,
         original_agency=agency,
-        dateline_place=ex.dateline_place or ex.source_place,
+        dateline_place=place or ex.source_place,
         dateline_date=ex.dateline_date,
         image_credits=credits,
         extracted=ex.lines,
-        license_name=license_name(policy.license_url),
+        license_name=license_name(license_url),
         attribution_template=policy.attribution_template,
         tracking_pixel_url=policy.tracking_pixel_url,
         no_derivatives=policy.no_derivatives,
@@ -268,8 +288,65 @@ def _attribution(
             ex.credits, authors=entry_authors,
             agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
         ),
+        credit_line=credit_line,
+        wire_version=wire_version,
     )
     return attribution
+
+
+@dataclass(frozen=True, slots=True)
+class _WireAttribution:
+    """What an agency format's fields say, cleaned, for `_attribution` to prefer over what prose gave."""
+
+    rights: str | None
+    license_url: str | None
+    usage_terms: str | None
+    authors: tuple[str, ...]
+    images: tuple[ImageCredit, ...]
+    original_agency: str | None
+    distributor: str | None
+    located: str | None
+    credit_line: str | None
+    version: str | None
+
+
+def _wire_attribution(entry: ParsedEntry, ex: Extraction, year: int, sources: list[str]) -> _WireAttribution:
+    """The wire fields (ninjs, NewsML-G2) as attribution, noting in `sources` each field they decided."""
+    w = entry.wire
+    assert w is not None
+    notice, holder = clean_text(w.copyright_notice) or None, clean_text(w.copyright_holder) or None
+    rights = notice or (f"© {year} {holder}" if holder else None)
+    if rights:
+        sources.append("rights:wire")
+    usage, license_url = clean_text(w.usage_terms) or None, clean_url(w.license_url)
+    if usage or license_url:
+        sources.append("usage_terms:wire")
+    byline = clean_text(w.byline)
+    # A stated byline may still carry its words ("Von Christian Hollmann, dpa"): the byline rules read them.
+    authors = _dedupe(
+        _strip_email(name) for a in entry.authors for name in (match_byline(clean_text(a)) or (clean_text(a),))
+    ) if byline else ()
+    if authors:
+        sources[:] = [s for s in sources if not s.startswith("authors:")] + ["authors:wire"]
+    stated = tuple(
+        ImageCredit(credit=clean_text(i.credit), caption=clean_text(i.caption) or None, url=clean_url(i.url))
+        for i in w.images
+    )
+    known = {i.credit.casefold() for i in stated}
+    images = (*stated, *(c for c in ex.image_credits if c.credit.casefold() not in known)) if stated else ()
+    if images:
+        sources[:] = [s for s in sources if not s.startswith("image_credits:")] + ["image_credits:wire"]
+    agency = clean_text(entry.original_agency) or None
+    if agency:
+        sources[:] = [s for s in sources if not s.startswith("original_agency:")] + ["original_agency:wire"]
+    located = clean_text(w.located) or None
+    if located:
+        sources[:] = [s for s in sources if not s.startswith("dateline:")] + ["dateline:wire"]
+    return _WireAttribution(
+        rights=rights, license_url=license_url, usage_terms=usage,
+        authors=authors, images=images, original_agency=agency, distributor=clean_text(w.distributor) or None,
+        located=located, credit_line=clean_text(w.credit_line) or None, version=clean_text(w.version) or None,
+    )
 
 
 CORRECTION_PREFIXES = ("CORRECTION:", "CORRECTED:", "UPDATE:", "UPDATED:", "CORRECTION -", "UPDATE -")
