@@ -2,9 +2,7 @@
 
 A document is one ninjs item or `{"items": [...]}` of them. Each item is validated against the latest schema
 of its major version (intake/wire_schemas.py, shipped in the package) before anything is read from it, so
-the mapping below can trust the shapes the schema guarantees. The major version is told by, in order: a
-`standard`/`$standard` object naming it, a `$schema` URI, 3.x's camelCase property names, and 2.x's
-`bodies`/`headlines` arrays; anything else is 1.x (IPTC: 1.x documents carry no version marker).
+the mapping below can trust the shapes the schema guarantees. The major version: `ninjs_major`.
 
 What the item states as fields travels twice: in ParsedEntry's own fields (id, headline, body, dates,
 embargo, status, subjects) for the common pipeline, and in `wire` (WireFields) for what attribution would
@@ -17,23 +15,18 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from html import escape
 from typing import Any
 
 from jsonschema.exceptions import best_match
 
 from syndication.intake.errors import ParseError, UnsupportedWireItem
-from syndication.intake.wire_schemas import ninjs_validator
+from syndication.intake.wire_schemas import ninjs_schema, ninjs_validator
 from syndication.kernel.domain import Enclosure, ImageCredit, ParsedEntry, ParsedFeed, WireFields
 
 ACCEPTED_TYPES = ("text", "picture", "graphic", "composite")
 PICTURE_TYPES = ("picture", "graphic")
-# ninjs 3.x renamed these 2.x properties to camelCase; any of them at the top level marks a 3.x document.
-_CAMEL_3X = frozenset({
-    "altIds", "contentCreated", "copyrightHolder", "copyrightNotice", "digitalSourceType", "edNote",
-    "embargoedUntil", "eventDetails", "firstCreated", "infoSources", "plannedCoverage", "pubStatus",
-    "representationType", "rightsInfo", "trustIndicators", "usageTerms", "versionCreated",
-})
 _SCHEMA_VERSION = re.compile(r"ninjs-schema_(\d)")
 # An editor's note that says the new version corrects the last one (English, German, Scandinavian, French,
 # Spanish): the version is published as a correction rather than an update.
@@ -43,25 +36,37 @@ _DISTRIBUTOR_ROLES = ("distributor", "publisher")
 
 
 def ninjs_major(doc: Mapping[str, Any]) -> int:
-    """The major ninjs version (1, 2 or 3) an item is written in."""
-    for marker in (doc.get("standard"), doc.get("$standard")):
-        if isinstance(marker, dict):
-            version = str(marker.get("version") or "")
-            if version[:1] in ("1", "2", "3"):
-                return int(version[0])
-            found = _SCHEMA_VERSION.search(str(marker.get("schema") or ""))
-            if found and found.group(1) in "123":
-                return int(found.group(1))
-    found = _SCHEMA_VERSION.search(str(doc.get("$schema") or ""))
-    if found and found.group(1) in "123":
-        return int(found.group(1))
-    if "$standard" in doc:
+    """The major ninjs version (1, 2 or 3) an item is written in: the version a `standard` (2.x/3.x) or
+    `$standard` (1.x) object names; else a property only a later version has (3.x's camelCase names, 2.x's
+    `bodies`, `headlines`, `by`, `subjects`, ... or its arrays of associations and renditions); else 1.x,
+    which carries no version marker."""
+    if isinstance(doc.get("$standard"), dict):
         return 1
-    if not _CAMEL_3X.isdisjoint(doc):
+    marker = doc.get("standard")
+    if isinstance(marker, dict):
+        version = str(marker.get("version") or "")
+        found = _SCHEMA_VERSION.search(str(marker.get("schema") or ""))
+        major = version[:1] or (found.group(1) if found else "")
+        if major in ("2", "3"):
+            return int(major)
+    keys = set(doc)
+    if keys & _only_in(3):
         return 3
-    if isinstance(doc.get("bodies"), list) or isinstance(doc.get("headlines"), list):
+    if keys & _only_in(2) or any(isinstance(doc.get(k), list) for k in ("associations", "renditions")):
         return 2
     return 1
+
+
+@cache
+def _only_in(major: int) -> frozenset[str]:
+    """The top-level property names of ninjs `major`'s schema that the major version before it lacks."""
+    return frozenset(_properties(major) - _properties(major - 1))
+
+
+def _properties(major: int) -> set[str]:
+    schema = ninjs_schema(major)
+    root = schema["$defs"]["ninjsType"] if "$defs" in schema else schema
+    return set(root["properties"])
 
 
 def parse_ninjs(body: bytes) -> ParsedFeed:

@@ -108,8 +108,13 @@ def test_major_version_by_marker_then_shape() -> None:
     assert ninjs_major(PICTURE_3X) == 3
     assert ninjs_major({"uri": "x", "standard": {"name": "ninjs", "version": "3.0"}}) == 3
     assert ninjs_major({"uri": "x", "$standard": {"name": "ninjs", "version": "1.5"}}) == 1
-    # Without bodies/headlines arrays or 3.x names, a document is 1.x (IPTC: 1.x has no version marker).
-    assert ninjs_major({"uri": "x", "headline": "h", "by": "someone"}) == 1
+    # A standard naming 1.3 does not make 2.x's `standard` property a 1.x one (IPTC's 2.0 suite has such a file).
+    assert ninjs_major({"uri": "x", "standard": {"schema": "http://www.iptc.org/std/ninjs/ninjs-schema_1.3.json"}}) == 2
+    # A property only 2.x has marks it (`by`, 1.x's is `byline`), as do arrays of associations or renditions.
+    assert ninjs_major({"uri": "x", "by": "someone"}) == 2
+    assert ninjs_major({"uri": "x", "renditions": [{"name": "main", "href": "https://x.example/a.jpg"}]}) == 2
+    # Otherwise a document is 1.x (IPTC: 1.x has no version marker).
+    assert ninjs_major({"uri": "x", "headline": "h", "byline": "someone"}) == 1
 
 
 def test_not_json_is_said() -> None:
