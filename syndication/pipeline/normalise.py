@@ -126,7 +126,8 @@ def normalise_entry(
         (tag for tag in map(_language, (entry.language, feed_language, policy.language)) if tag), None
     )
     content_hash = _digest(
-        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
+        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or "",
+        *(_wire_terms(attribution) if entry.wire is not None else ()),
     )
     embargo = emb.value
     if clean_text(entry.status).lower() == WITHHELD:
@@ -251,7 +252,7 @@ def _attribution(
     license_url, usage_terms = policy.license_url, policy.usage_terms
     credit_line, wire_version = None, None
     if entry.wire is not None:
-        w = _wire_attribution(entry, ex, published.year, sources)
+        w = _wire_attribution(entry, ex, published.year, sources, default_credit)
         rights = w.rights or rights
         # Each term the document states replaces the partner's default for this item (publish/feeds.py falls
         # back to the partner's per field too).
@@ -294,6 +295,14 @@ def _attribution(
     return attribution
 
 
+def _wire_terms(a: Attribution) -> tuple[str, ...]:
+    """What an agency's item states beyond its copy, for its content hash: a new version that changes only its
+    rights, credits or place is an update all the same (items from feeds keep the hash they always had)."""
+    credits = [[c.credit, c.caption, c.url] for c in a.image_credits]
+    return (json.dumps([a.rights, a.usage_terms, a.license_url, a.credit_line, a.dateline_place, a.original_agency,
+                        a.distributing_source, credits, a.wire_version]),)
+
+
 @dataclass(frozen=True, slots=True)
 class _WireAttribution:
     """What an agency format's fields say, cleaned, for `_attribution` to prefer over what prose gave."""
@@ -310,8 +319,11 @@ class _WireAttribution:
     version: str | None
 
 
-def _wire_attribution(entry: ParsedEntry, ex: Extraction, year: int, sources: list[str]) -> _WireAttribution:
-    """The wire fields (ninjs, NewsML-G2) as attribution, noting in `sources` each field they decided."""
+def _wire_attribution(
+    entry: ParsedEntry, ex: Extraction, year: int, sources: list[str], default_credit: str | None
+) -> _WireAttribution:
+    """The wire fields (ninjs, NewsML-G2) as attribution, noting in `sources` each field they decided. A photo
+    the document gives no credit for gets the partner's default image credit, as one found in the copy does."""
     w = entry.wire
     assert w is not None
     notice, holder = clean_text(w.copyright_notice) or None, clean_text(w.copyright_holder) or None
@@ -329,7 +341,8 @@ def _wire_attribution(entry: ParsedEntry, ex: Extraction, year: int, sources: li
     if authors:
         sources[:] = [s for s in sources if not s.startswith("authors:")] + ["authors:wire"]
     stated = tuple(
-        ImageCredit(credit=clean_text(i.credit), caption=clean_text(i.caption) or None, url=clean_url(i.url))
+        ImageCredit(credit=clean_text(i.credit) or default_credit or "", caption=clean_text(i.caption) or None,
+                    url=clean_url(i.url))
         for i in w.images
     )
     known = {i.credit.casefold() for i in stated}
