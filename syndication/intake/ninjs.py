@@ -106,6 +106,12 @@ def _item(raw: dict[str, Any], label: str) -> ParsedEntry:
     if error is not None:
         path = "/" + "/".join(str(p) for p in error.absolute_path)
         raise ParseError(f"{label}ninjs {major}.x: {path}: {error.message}")
+    for key in ("embargoed", "embargoedUntil"):
+        # The schemas say `format: date-time`, an annotation IPTC's suites do not enforce (1.0 passes "Next
+        # Monday"). An embargo we cannot read must not become "publish at once": refused. Other dates we cannot
+        # read are set aside by normalisation with their text (pipeline/dates.py), as a feed's are.
+        if key in raw and _date(raw[key]) is None:
+            raise ParseError(f"{label}ninjs {major}.x: /{key}: {raw[key]!r} is not a 'date-time'")
     return item_to_entry(_lower_keys(raw), major)
 
 

@@ -14,7 +14,7 @@ from syndication.intake.ninjs import ninjs_major, parse_ninjs
 from syndication.intake.parse import ParseError, UnsupportedWireItem, parse_document
 from syndication.kernel.domain import NormalisedItem, ParsedEntry, PartnerPolicy
 from syndication.pipeline.dates import LATEST_EMBARGO
-from syndication.pipeline.ingest import decide
+from syndication.pipeline.ingest import decide, older_version
 from syndication.pipeline.normalise import normalise_feed
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
@@ -245,7 +245,8 @@ def test_withheld_is_held_without_end_and_a_later_usable_version_releases_it() -
     assert held.embargo_until == LATEST_EMBARGO and "withheld" in held.flags and held.status == "usable"
     usable = normalised({**unembargoed, "version": "4"})
     assert usable.embargo_until is None
-    stored = SimpleNamespace(status="usable", content_hash=held.content_hash, embargo_until=held.embargo_until)
+    stored = SimpleNamespace(status="usable", content_hash=held.content_hash, embargo_until=held.embargo_until,
+                             attribution={"wire_version": "3"})
     assert decide(usable, stored) == "updated"  # type: ignore[arg-type]
     assert decide(held, stored) == "unchanged"  # type: ignore[arg-type]
 
@@ -253,5 +254,24 @@ def test_withheld_is_held_without_end_and_a_later_usable_version_releases_it() -
 def test_canceled_withdraws() -> None:
     item = normalised({**TEXT_2X, "pubstatus": "canceled"})
     assert item.status == "withdrawn"
-    stored = SimpleNamespace(status="usable", content_hash="x", embargo_until=None)
+    stored = SimpleNamespace(status="usable", content_hash="x", embargo_until=None, attribution={})
     assert decide(item, stored) == "withdrawn"  # type: ignore[arg-type]
+
+
+def test_an_earlier_version_arriving_late_changes_nothing() -> None:
+    v2 = normalised({**TEXT_2X, "version": "2", "headlines": [{"value": "Bridge opens (earlier)"}]})
+    stored = SimpleNamespace(status="usable", content_hash="stored", embargo_until=None,
+                             attribution={"wire_version": "10"})
+    assert decide(v2, stored) == "unchanged"  # type: ignore[arg-type]
+    v11 = normalised({**TEXT_2X, "version": "11"})
+    assert decide(v11, stored) == "updated"  # type: ignore[arg-type]
+    # Without versions to compare (a feed's item, or a version that is not a number) the content decides.
+    assert older_version("2", None) is False and older_version("2a", "3") is False
+    assert older_version(None, "3") is False and older_version("2", "3") is True
+
+
+def test_an_embargo_we_cannot_read_is_refused_other_dates_are_set_aside() -> None:
+    with pytest.raises(ParseError, match=r"^ninjs 2\.x: /embargoed: 'Next Monday' is not a 'date-time'$"):
+        parse_ninjs(body({**TEXT_2X, "embargoed": "Next Monday"}))
+    item = normalised({**TEXT_2X, "versioncreated": "Last Tuesday"})
+    assert [(d.field, d.raw) for d in item.dates_set_aside] == [("updated", "Last Tuesday")]
