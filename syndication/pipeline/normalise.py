@@ -21,7 +21,15 @@ from syndication.kernel.domain import (
     PartnerPolicy,
     Rejection,
 )
-from syndication.pipeline.attribute import Extraction, FurnitureRules, extract, match_byline, strip_selected
+from syndication.pipeline.attribute import (
+    Dateline,
+    Extraction,
+    FurnitureRules,
+    extract,
+    match_byline,
+    match_dateline,
+    strip_selected,
+)
 from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dates import (
     IN_FUTURE,
@@ -257,11 +265,17 @@ def _attribution(
         # Each term the document states replaces the partner's default for this item (publish/feeds.py falls
         # back to the partner's per field too).
         license_url, usage_terms = w.license_url or license_url, w.usage_terms or usage_terms
-        authors, credits, agency = w.authors or authors, w.images or credits, w.original_agency or agency
+        authors, credits = w.authors or authors, w.images or credits
+        # The agency: an info source the document names, else a source line of the copy, else the stated
+        # dateline's, else the copy's dateline.
+        agency = w.original_agency or clean_text(entry.original_agency) or ex.original_agency or (
+            w.dateline_agency or agency)
         distributing, place = w.distributor or ex.distributing_source, w.located or ex.dateline_place
+        date, dateline_agency = w.dateline_date or ex.dateline_date, w.dateline_agency or ex.dateline_agency
         credit_line, wire_version = w.credit_line, w.version
     else:
         distributing, place = ex.distributing_source, ex.dateline_place
+        date, dateline_agency = ex.dateline_date, ex.dateline_agency
     attribution = Attribution(
         credit=policy.credit,
         partner_id=policy.id,
@@ -274,7 +288,7 @@ def _attribution(
         distributing_source=distributing,
         original_agency=agency,
         dateline_place=place or ex.source_place,
-        dateline_date=ex.dateline_date,
+        dateline_date=date,
         image_credits=credits,
         extracted=ex.lines,
         license_name=license_name(license_url),
@@ -283,7 +297,7 @@ def _attribution(
         no_derivatives=policy.no_derivatives,
         canonical_url=link,
         source_place=ex.source_place,
-        dateline_agency=ex.dateline_agency,
+        dateline_agency=dateline_agency,
         extracted_from=tuple(sources),
         credits=not_carried(
             ex.credits, authors=entry_authors,
@@ -293,6 +307,26 @@ def _attribution(
         wire_version=wire_version,
     )
     return attribution
+
+
+_DATELINE_AGENCY = re.compile(r"\(([^()]{2,60})\)")
+
+
+def _stated_dateline(text: str) -> Dateline | None:
+    """A dateline the document states as a field ("MOSCOW, Monday (Reuters)"): read by the dateline rules of
+    the copy (which expect the dash that opens a lead, added when missing); else its place is what comes before
+    the first comma or parenthesis, and its agency what stands in parentheses."""
+    if not text:
+        return None
+    found = match_dateline(text) or match_dateline(text.rstrip(" –-") + " –")
+    if found is not None:
+        return found
+    place = re.split(r"[,(]", text, maxsplit=1)[0].strip()
+    agency = _DATELINE_AGENCY.search(text)
+    if not place:
+        return None
+    return Dateline(place=place.title() if place.isupper() else place, date=None,
+                    agency=agency.group(1).strip() if agency else None)
 
 
 def _wire_terms(a: Attribution) -> tuple[str, ...]:
@@ -315,6 +349,8 @@ class _WireAttribution:
     original_agency: str | None
     distributor: str | None
     located: str | None
+    dateline_date: str | None
+    dateline_agency: str | None
     credit_line: str | None
     version: str | None
 
@@ -352,13 +388,16 @@ def _wire_attribution(
     agency = clean_text(entry.original_agency) or None
     if agency:
         sources[:] = [s for s in sources if not s.startswith("original_agency:")] + ["original_agency:wire"]
-    located = clean_text(w.located) or None
+    dateline = _stated_dateline(clean_text(w.dateline))
+    located = clean_text(w.located) or (dateline.place if dateline else None)
     if located:
         sources[:] = [s for s in sources if not s.startswith("dateline:")] + ["dateline:wire"]
     return _WireAttribution(
         rights=rights, license_url=license_url, usage_terms=usage,
         authors=authors, images=images, original_agency=agency, distributor=clean_text(w.distributor) or None,
-        located=located, credit_line=clean_text(w.credit_line) or None, version=clean_text(w.version) or None,
+        located=located, dateline_date=dateline.date if dateline else None,
+        dateline_agency=dateline.agency if dateline else None, credit_line=clean_text(w.credit_line) or None,
+        version=clean_text(w.version) or None,
     )
 
 

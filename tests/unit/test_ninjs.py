@@ -12,7 +12,7 @@ import pytest
 
 from syndication.intake.ninjs import ninjs_major, parse_ninjs
 from syndication.intake.parse import ParseError, UnsupportedWireItem, parse_document
-from syndication.kernel.domain import NormalisedItem, ParsedEntry, PartnerPolicy
+from syndication.kernel.domain import NormalisedItem, ParsedEntry, ParsedFeed, PartnerPolicy, WireFields
 from syndication.pipeline.dates import LATEST_EMBARGO
 from syndication.pipeline.ingest import decide, older_version
 from syndication.pipeline.normalise import normalise_feed
@@ -275,3 +275,18 @@ def test_an_embargo_we_cannot_read_is_refused_other_dates_are_set_aside() -> Non
         parse_ninjs(body({**TEXT_2X, "embargoed": "Next Monday"}))
     item = normalised({**TEXT_2X, "versioncreated": "Last Tuesday"})
     assert [(d.field, d.raw) for d in item.dates_set_aside] == [("updated", "Last Tuesday")]
+
+
+def test_a_stated_dateline_gives_place_date_and_agency_when_nothing_says_otherwise() -> None:
+    # As NewsML-G2 states it (contentMeta/dateline); ninjs has `located` only.
+    def attribution_of(**wire: Any) -> Any:
+        entry = ParsedEntry(guid="g2:1", link=None, title="Talks", content_html="<p>Talks resumed.</p>",
+                            summary_html=None, wire=WireFields(format="newsml-g2", **wire))
+        items, _ = normalise_feed(ParsedFeed(None, None, None, (entry,), "newsml-g2"), POLICY, now=NOW)
+        return items[0].attribution
+
+    a = attribution_of(dateline="MOSCOW, Monday (Reuters)")
+    assert (a.dateline_place, a.dateline_agency, a.original_agency) == ("Moscow", "Reuters", "Reuters")
+    a = attribution_of(dateline="LONDON, 12 Jan", located="Westminster", info_sources=("AFP",))
+    assert (a.dateline_place, a.dateline_date) == ("Westminster", "12 Jan")
+    assert "dateline:wire" in a.extracted_from
