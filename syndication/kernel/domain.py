@@ -94,8 +94,8 @@ class WireFields:
     usage_terms: str | None = None
     license_url: str | None = None
     info_sources: tuple[str, ...] = ()  # originating agencies and sources, in document order
-    images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
     distributor: str | None = None  # the info source that distributed it (ninjs role "distributor")
+    images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
 
 
 @dataclass(frozen=True, slots=True)
