@@ -43,6 +43,9 @@ FEED_ROOTS = ("rss", "feed", "rdf:rdf", "channel")
 
 
 NINJS_TYPE = "application/ninjs+json"
+# A ninjs item sent as plain JSON looks like a JSON document without items: say how it is read as ninjs.
+NINJS_HINT = ("a ninjs item? it is read as ninjs when sent or served as application/ninjs+json, or dropped as "
+              "*.ninjs.json")
 
 
 def strip_doctype(body: bytes) -> bytes:
@@ -437,7 +440,9 @@ def parse_json_feed(body: bytes, ctype: str = "", *, status: int | None = None) 
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         items = doc["items"]
     else:
-        raise ParseError(f"not a feed: JSON without an 'items' list ({describe_body(body, ctype or None, status)})")
+        hint = f"; {NINJS_HINT}" if isinstance(doc, dict) and "uri" in doc else ""
+        raise ParseError(f"not a feed: JSON without an 'items' list ({describe_body(body, ctype or None, status)})"
+                         + hint)
     lang = doc.get("language") if isinstance(doc.get("language"), str) else None
     entries = []
     for raw in items:

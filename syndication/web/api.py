@@ -60,6 +60,7 @@ from syndication.intake.decide import interval_bound
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
 from syndication.intake.ninjs import parse_ninjs
 from syndication.intake.parse import (
+    NINJS_HINT,
     NINJS_TYPE,
     ParseError,
     UnsupportedWireItem,
@@ -273,7 +274,8 @@ def parse_push_json(body: bytes) -> ParsedFeed:
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4,300 digits
         raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}')
+        hint = f" ({NINJS_HINT})" if isinstance(doc, dict) and "uri" in doc else ""
+        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}' + hint)
     try:
         head = PushDocument.model_validate(doc)
     except ValidationError as exc:

@@ -244,6 +244,9 @@ def test_the_note_lists_every_file_the_latest_schemas_disagree_on() -> None:
 def test_out_of_scope_types_and_bad_documents_are_refused(push_env: PushEnv) -> None:
     detail = assert_error(push_env.push(b"{not json"), 422, "unparseable_document")
     assert detail.startswith("nothing was stored: not JSON: ")
+    as_json = json.dumps({"uri": "urn:wire:j", "headlines": [{"value": "Sent as JSON"}]}).encode()
+    assert "application/ninjs+json" in assert_error(push_env.push(as_json, "application/json"), 422,
+                                                    "unparseable_document")
     event = (NINJS / "test_suite" / "3.0" / "should_pass" / "002_simple_event.json").read_bytes()
     assert "'event'" in assert_error(push_env.push(event), 415, "unsupported_item_type")
     # All or nothing: a good item beside a bad one is not stored either.

@@ -290,3 +290,8 @@ def test_a_stated_dateline_gives_place_date_and_agency_when_nothing_says_otherwi
     a = attribution_of(dateline="LONDON, 12 Jan", located="Westminster", info_sources=("AFP",))
     assert (a.dateline_place, a.dateline_date) == ("Westminster", "12 Jan")
     assert "dateline:wire" in a.extracted_from
+
+
+def test_ninjs_sent_as_plain_json_is_refused_saying_how_to_send_it() -> None:
+    with pytest.raises(ParseError, match=r"application/ninjs\+json, or dropped as \*\.ninjs\.json"):
+        parse_document(body(TEXT_2X), {"Content-Type": "application/json"})
