@@ -43,6 +43,11 @@ class ParseError(Exception):
     """The document yields no items; the message says what came back."""
 
 
+class UnsupportedWireItem(ParseError):
+    """An agency item of a kind we do not take (audio, video, events, planning, concepts): the message names
+    the kind and says which we accept."""
+
+
 def strip_doctype(body: bytes) -> bytes:
     """Remove every DOCTYPE declaration (with its internal subset) from the prolog, before the root element.
 
@@ -281,7 +286,9 @@ def describe_body(body: bytes, content_type: str | None, status: int | None = No
 def parse_document(
     body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None, *, status: int | None = None
 ) -> ParsedFeed:
-    """Parse an RSS, Atom or JSON Feed document; raise ParseError when it is not a feed at all."""
+    """Parse an RSS, Atom or JSON Feed document; raise ParseError when it is not a feed at all.
+
+    intake/documents.py's read_document puts the agencies' formats (NewsML-G2) in front of this."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     ctype = headers.get("content-type", "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")

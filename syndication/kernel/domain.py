@@ -95,6 +95,7 @@ class WireFields:
     license_url: str | None = None
     info_sources: tuple[str, ...] = ()  # originating agencies and sources, in document order
     images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
+    item_refs: tuple[str, ...] = ()  # a package's member items (G2 itemRef/@residref), in document order
 
 
 @dataclass(frozen=True, slots=True)
