@@ -132,7 +132,8 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
     holder, notice, terms, licence = _rights(item)
     byline = _text(_child(content_meta, "by"))
     credit_line = _text(_child(content_meta, "creditline"))
-    caption = _description(content_meta, "caption")
+    # A description without a role is a picture's caption, a story's summary.
+    caption = _description(content_meta, "caption", unmarked=item_type == "picture")
     body_html, nitf = _body(item.find(_g2("contentSet")))
     creators = tuple(n for n in (_name(c, lang) for c in _children(content_meta, "creator")) if n)
     sources = _info_sources(content_meta, lang)
@@ -167,7 +168,8 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         link=None,
         title=title,
         content_html=body_html,
-        summary_html=_html_or_none(_description(content_meta, "summary") or nitf.get("abstract")),
+        summary_html=_html_or_none(_description(content_meta, "summary", unmarked=item_type != "picture")
+                                   or nitf.get("abstract")),
         authors=creators or ((byline,) if byline else ()),
         categories=_subjects(content_meta, lang),
         published=_parse_dt(first_created),
@@ -392,12 +394,16 @@ def _name(el: etree._Element | None, lang: str | None) -> str | None:
 
 
 def _headline(item: etree._Element) -> str | None:
-    return _text(_child(item.find(_g2("contentMeta")), "headline"))
+    """The main headline: one without a role or in the main role (`hld:main`) before a sub-headline."""
+    heads = _children(item.find(_g2("contentMeta")), "headline")
+    main = [h for h in heads if _code_of(h.get("role")) in (None, "main")]
+    return next((t for t in map(_text, main or heads) if t), None)
 
 
-def _description(meta: etree._Element | None, role: str) -> str | None:
+def _description(meta: etree._Element | None, role: str, *, unmarked: bool = False) -> str | None:
+    """The description in this role (`drol:caption`, `drol:summary`); with `unmarked`, one without a role too."""
     for d in _children(meta, "description"):
-        if _code_of(d.get("role")) == role:
+        if _code_of(d.get("role")) == role or (unmarked and d.get("role") is None):
             return _text(d)
     return None
 

@@ -191,6 +191,18 @@ def test_a_kill_or_a_correction_carries_its_editors_note_as_the_change_note() ->
     assert entry.change_note is None and entry.status is None
 
 
+def test_the_main_headline_and_an_unmarked_description() -> None:
+    inner = ('<contentMeta><headline role="hld:subHeadline">Second deck</headline><headline>Main head</headline>'
+             "<description>What happened, briefly.</description></contentMeta>")
+    entry, _ = only(news_item(inner))
+    assert entry.title == "Main head"
+    assert entry.summary_html == "<p>What happened, briefly.</p>"
+    entry, wire = only(news_item(inner.replace("<description>", '<description role="drol:caption">'),
+                                 item_class="ninat:picture"))
+    assert entry.summary_html is None and entry.content_html == "<p>What happened, briefly.</p>"
+    assert wire.images == ()  # no rendition and no credit line: nothing to credit
+
+
 def test_bodies_xhtml_and_inline_text() -> None:
     xhtml = ('<contentSet><inlineXML contenttype="application/xhtml+xml"><html xmlns="http://www.w3.org/1999/xhtml">'
              '<head><title>x</title></head><body><h1>Head</h1><p>One <b>bold</b> line.</p></body></html>'
