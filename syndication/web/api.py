@@ -361,7 +361,7 @@ def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
             return parse_newsml(body, content_type)
         feed = parse_xml_feed(body, {"content-type": content_type}, None)
     except UnsupportedWireItem as exc:
-        raise ApiError(422, "unsupported_item_type", str(exc)) from None
+        raise ApiError(415, "unsupported_item_type", f"nothing was stored: {exc}") from None
     except ParseError as exc:
         raise ApiError(422, "unparseable_document", str(exc)) from None
     if feed.problem:
@@ -884,11 +884,11 @@ PUSH_BODY = {
         403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
                   "(`no_push_source`)."),
         413: _err("The body is larger than the limit (`payload_too_large`)."),
-        415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
+        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a NewsML-G2 item is of a "
+                  "kind we do not take (`unsupported_item_type`: planning, concept, event, audio or video)."),
         422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
                   "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
-                  "(`invalid_items`, naming each), or a NewsML-G2 item is of a kind we do not take "
-                  "(`unsupported_item_type`: planning, concept, event, audio or video); nothing was stored."),
+                  "(`invalid_items`, naming each); nothing was stored."),
         423: _err("Your push source is paused by an operator (`source_paused`); nothing was stored. Send "
                   "again once it is resumed."),
     },

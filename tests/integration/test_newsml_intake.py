@@ -179,10 +179,10 @@ def test_hostile_xml_is_refused_and_nothing_is_stored(env: Env, tmp_path: Path) 
 
 
 def test_video_and_planning_items_are_refused_saying_what_we_take(env: Env) -> None:
-    detail = error(env.push(g2_item("urn:v", "A video", item_class="ninat:video")), 422, "unsupported_item_type")
+    detail = error(env.push(g2_item("urn:v", "A video", item_class="ninat:video")), 415, "unsupported_item_type")
     assert "itemClass ninat:video is not taken; we accept text, photo and package news items" in detail
     planning = f'<planningItem xmlns="{G2}" guid="urn:p" version="1"><itemMeta/></planningItem>'.encode()
-    detail = error(env.push(planning, "application/xml"), 422, "unsupported_item_type")
+    detail = error(env.push(planning, "application/xml"), 415, "unsupported_item_type")
     assert "planningItem is not a news item" in detail
     assert env.items() == 0
 
