@@ -247,6 +247,13 @@ def test_other_g2_items_are_refused_by_name(root: str) -> None:
         parse_newsml(message)
 
 
+def test_a_prefixed_root_is_recognised() -> None:
+    body = (f'<g2:newsItem xmlns:g2="{G2}" guid="urn:p" version="1"><g2:itemMeta><g2:itemClass qcode="ninat:text"/>'
+            "</g2:itemMeta><g2:contentMeta><g2:headline>Prefixed</g2:headline></g2:contentMeta></g2:newsItem>").encode()
+    assert is_newsml(body)
+    assert only(body)[0].title == "Prefixed"
+
+
 def test_a_news_item_outside_the_g2_namespace_is_not_g2() -> None:
     with pytest.raises(ParseError, match="not in the NewsML-G2 namespace"):
         parse_newsml(b'<newsItem guid="x"><itemMeta/></newsItem>')
