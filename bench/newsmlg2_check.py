@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,21 @@ def main(folder: Path) -> None:
     width = max(len(r[0]) for r in rows)
     for name, score, detail in rows:
         print(f"{name:<{width}}  {score:>10}  {detail}")
+    sample = next(iter(sorted(folder.glob("LISTING_2_*.xml"))), None)
+    if sample is not None:  # what reading costs, ours and theirs, on the text listing (median of 200)
+        body = sample.read_bytes()
+        with contextlib.redirect_stdout(io.StringIO()):
+            ours_us, theirs_us = _median_us(lambda: parse_newsml(body)), _median_us(lambda: NewsMLG2Document(body))
+        print(f"{sample.name}: intake/newsml.py {ours_us:.0f} µs, newsmlg2 {theirs_us:.0f} µs (median of 200)")
+
+
+def _median_us(run: Callable[[], object], repeats: int = 200) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[repeats // 2] * 1e6
 
 
 if __name__ == "__main__":
