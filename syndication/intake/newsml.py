@@ -117,7 +117,7 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
                 headlines: dict[str | None, str | None]) -> ParsedEntry:
     kind = etree.QName(item).localname
     label = f"item {index}" + (f" ({item.get('guid')!r})" if item.get("guid") else "")
-    if kind in OTHER_ROOTS or kind not in NEWS_ROOTS[:2]:
+    if kind not in ("newsItem", "packageItem"):
         raise UnsupportedWireItem(f"NewsML-G2 {label}: {kind} is not a news item; we accept {ACCEPTED}")
     meta = item.find(_g2("itemMeta"))
     item_type = "composite" if kind == "packageItem" else _item_type(meta, label)
@@ -182,7 +182,7 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         change_note=_text(_child(meta, "edNote")) if pubstatus != "usable" or "correction" in signals else None,
         embargo_until=_parse_dt(embargoed),
         original_agency=_original_agency(item, sources, provider, lang),
-        image_credit=images[0].credit if images else None,
+        image_credit=(images[0].credit or None) if images else None,
         wire=wire,
     )
 
