@@ -55,6 +55,7 @@ class PublishedItem:
     # Every partner carrying this story (dicts: partner_id, partner_name, credit, url, id); set in channels
     # that show a story once ([normalise]); empty otherwise.
     carriers: tuple[dict[str, Any], ...] = ()
+    guid: str | None = None  # the partner's own id of the item (ninjs altids)
 
 
 def under_embargo(embargo_until: datetime | None, at: datetime) -> bool:
