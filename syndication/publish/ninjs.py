@@ -45,12 +45,12 @@ from syndication.publish.feeds import (
     json_with_items,
     rfc3339,
 )
-from syndication.publish.published import ITEM_NAMESPACE, ChannelSpec, PublishedItem
+from syndication.publish.published import EXTENSIONS, ITEM_NAMESPACE, ChannelSpec, PublishedItem
 
 NINJS_VERSION = "2.2"
 NINJS_SCHEMA = "http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json"
 STANDARD = {"name": "ninjs", "version": NINJS_VERSION, "schema": NINJS_SCHEMA}
-EXT = "ninjs.json"  # channel files: feeds/<channel>.ninjs.json, feeds/<channel>/archive/<n>.ninjs.json
+EXT = EXTENSIONS["ninjs"]  # feeds/<channel>.ninjs.json, feeds/<channel>/archive/<n>.ninjs.json
 # Item types we publish as they came (a wire partner's picture or package item); anything else is text.
 ITEM_TYPES = frozenset({"text", "picture", "composite"})
 # infosources roles: plain words (ninjs 2.2 leaves the vocabulary open).
