@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             r = workloads.publish(size, work)
             res["publish"] = r
-            say(f"publish: {r['channels']} channels x 3 formats; after one new item publish_dirty "
+            say(f"publish: {r['channels']} channels x {r['formats']} formats; after one new item publish_dirty "
                 f"{r['publish_dirty_ms']} ms, {r['files_changed']} files / {r['bytes_written']} bytes written; "
                 f"publish_all {r['publish_all_ms']} ms (0 files rewritten); baseline render-only of all "
                 f"{r['baseline_render_all_ms']} ms [{time.perf_counter() - t:.0f}s]")

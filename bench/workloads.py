@@ -511,7 +511,7 @@ def publish(size: Size, work: Path) -> dict[str, Any]:
                     RENDERERS[fmt](spec, items, ctx)
             render_ms.append((time.perf_counter() - t0) * 1000)
         return {
-            "channels": len(specs), "files": median(total_files),
+            "channels": len(specs), "formats": len(FORMATS), "files": median(total_files),
             "publish_dirty_ms": round(median(dirty_ms), 1),
             "files_changed": median(changed), "bytes_written": int(median(written)),
             "publish_all_ms": round(median(all_ms), 1),

@@ -562,6 +562,7 @@ class FeedUrls(BaseModel):
     atom: str
     rss: str
     json_feed: str = Field(alias="json")
+    ninjs: str  # [wire] IPTC ninjs 2.2 (<channel>.ninjs.json)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -835,7 +836,8 @@ class Api:
                         id=spec.id, position=pos + 1, window=spec.window,
                         published_at=isoformat(ch.published_at) if ch else None,
                         pending=ch is None or ch.dirty_since is not None or ch.published_at is None,
-                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json"),
+                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json",
+                                       ninjs=f"{base}.ninjs.json"),
                     ))
             return ItemStatus(
                 id=row.guid or row.key, key=row.key, guid=row.guid, uid=item_uid(row.partner_id, row.key),
