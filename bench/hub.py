@@ -44,7 +44,11 @@ class Hub:
     requests: list[dict[str, str]] = field(default_factory=list)  # every request received, in order
     verifications: list[tuple[str, int, bool]] = field(default_factory=list)  # (mode, status, challenge echoed)
     subscribers: dict[tuple[str, str], Subscriber] = field(default_factory=dict)  # (topic, callback) -> verified
+    # Documents served on GET (path -> body, Content-Type): a publisher's feed beside its hub, for the bench.
+    documents: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    _client: httpx.Client | None = None
+    _client_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -59,10 +63,11 @@ class Hub:
         mode, topic, callback = form.get("hub.mode"), form.get("hub.topic"), form.get("hub.callback")
         if mode not in ("subscribe", "unsubscribe") or not topic or not callback:
             return 400
-        threading.Thread(target=self._verify, args=(form,), daemon=True).start()
+        threading.Thread(target=self.verify_request, args=(form,), daemon=True).start()
         return 202
 
-    def _verify(self, form: dict[str, str]) -> None:
+    def verify_request(self, form: dict[str, str]) -> None:
+        """Verify intent for a request received (`form`), as the hub does after answering 202."""
         mode, topic, callback = form["hub.mode"], form["hub.topic"], form["hub.callback"]
         if not self.verify:
             return
@@ -98,16 +103,19 @@ class Hub:
         with self.changed:
             targets = [s for s in self.subscribers.values() if s.topic == topic]
         out = []
-        with httpx.Client(trust_env=False, timeout=30) as client:
-            for sub in targets:
-                headers = {"Content-Type": content_type,
-                           "Link": f'<{self.url}>; rel="hub", <{topic}>; rel="self"'}
-                if signature is None:
-                    key = (sub.secret if secret is None else secret).encode("utf-8")
-                    headers["X-Hub-Signature"] = f"{method}={hmac.new(key, body, getattr(hashlib, method)).hexdigest()}"
-                elif signature:
-                    headers["X-Hub-Signature"] = signature
-                out.append(client.post(sub.callback, content=body, headers=headers))
+        with self._client_lock:  # one client, kept: a TLS context per call would be most of a distribution's cost
+            if self._client is None:
+                self._client = httpx.Client(trust_env=False, timeout=30)
+            client = self._client
+        for sub in targets:
+            headers = {"Content-Type": content_type,
+                       "Link": f'<{self.url}>; rel="hub", <{topic}>; rel="self"'}
+            if signature is None:
+                key = (sub.secret if secret is None else secret).encode("utf-8")
+                headers["X-Hub-Signature"] = f"{method}={hmac.new(key, body, getattr(hashlib, method)).hexdigest()}"
+            elif signature:
+                headers["X-Hub-Signature"] = signature
+            out.append(client.post(sub.callback, content=body, headers=headers))
         return out
 
 
@@ -117,6 +125,14 @@ def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            body, ctype = hub.documents.get(self.path, (b"not found", "text/plain"))
+            self.send_response(200 if self.path in hub.documents else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
@@ -143,5 +159,7 @@ def running_hub(**options: Any) -> Iterator[Hub]:
     try:
         yield hub
     finally:
+        if hub._client is not None:
+            hub._client.close()
         httpd.shutdown()
         httpd.server_close()

@@ -21,6 +21,7 @@ from syndication.db.models import Item, Source, WebSubSubscription
 from syndication.db.session import transaction
 from syndication.intake import subscriptions
 from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper
 from syndication.runtime import jobs
 from syndication.runtime.context import Runtime
 from syndication.runtime.dispatch import LocalDispatcher
@@ -390,13 +391,21 @@ def test_deleted_source_is_unsubscribed(service: Callable[..., Runtime], feed_se
         rt = service(topic)
         row = subscribe(rt, hub)
         with transaction(rt.sessions) as session:
-            session.execute(delete(Source))
+            key = issue_key(session, "turan", load_pepper(rt.settings), utcnow()).key
+            source_id = session.scalar(select(Source.id))
+        # A distribution on its way while the partner deletes the source is told to stop (410).
+        hub.verify = False  # held back, to see the state in between
+        answer = httpx.delete(f"{rt.settings.public_url}/api/v1/partners/turan/sources/{source_id}",
+                              headers={"Authorization": f"Bearer {key}"}, trust_env=False)
+        assert answer.status_code == 204, answer.text
+        # The partner API dispatched the subscription run: the hub is asked to unsubscribe at once.
+        assert hub.wait(lambda h: h.requests[-1]["hub.mode"] == "unsubscribe")
         gone = sub_row(rt)
-        assert gone is not None and gone.source_id is None  # kept until the hub is told
-        # A distribution meanwhile is told to stop.
+        assert gone is not None and gone.source_id is None and gone.state == "unsubscribing"
         [answer] = hub.distribute(topic, atom(["Late story"], hub=hub.url, self_url=topic).encode(), ATOM)
-        assert answer.status_code == 410
-        jobs.websub_subscriptions(rt)
+        assert answer.status_code == 410 and "Late story" not in titles(rt)
+        hub.verify = True
+        hub.verify_request(hub.requests[-1])  # the verification the hub held back
         assert hub.wait(lambda h: not h.subscribers)
         assert hub.requests[-1]["hub.mode"] == "unsubscribe"
         assert hub.requests[-1]["hub.callback"] == subscriptions.callback_url(rt.settings.public_url, row.callback_id)
