@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,16 @@ from syndication.runtime.dispatch import LocalDispatcher
 from syndication.runtime.tasks import TASK_WEBSUB_SUBSCRIPTIONS
 from syndication.web.app import create_app
 from tests.conftest import FeedServer, free_port
+from tests.integration.scaled_support import (
+    WorkerProc,
+    atom_entries,
+    open_scaled_runtime,
+    scaled_env,
+    tail,
+    wait_for,
+    workers,
+    write_config,
+)
 from tests.integration.test_publish import poll
 
 ATOM = "application/atom+xml"
@@ -412,3 +423,57 @@ def test_deleted_source_is_unsubscribed(service: Callable[..., Runtime], feed_se
         assert hub.verifications[-1] == ("unsubscribe", 200, True)
         assert sub_row(rt) is None
 
+
+
+# ---------------------------------------------------------------- scaled out
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_scaled_subscribe_distribute_and_renew(
+    tmp_path: Path, feed_server: FeedServer, redis_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Real Celery workers on the real Redis and PostgreSQL: the fetch worker's poll finds the hub, the notify
+    worker subscribes, the web process (here, in a thread) takes the distribution and the publish worker writes
+    it; the scheduler's delivery job renews the lease on the notify queue."""
+    from syndication.operations import service as svc
+
+    with running_hub() as hub:
+        topic = feed_server.url("/turan.atom")
+        feed_server.add_feed("/turan.atom", atom(["First story"], hub=hub.url, self_url=topic), ATOM)
+        port = free_port()
+        config = write_config(tmp_path / "syndication.toml", [("turan", topic)])
+        data_dir = tmp_path / "var"
+        env = scaled_env(data_dir, redis_url, postgres_url, config,
+                         SYNDICATION_PUBLIC_URL=f"http://127.0.0.1:{port}")
+        rt = open_scaled_runtime(env, monkeypatch)
+        logs = {"main": tmp_path / "main.log", "notify": tmp_path / "notify.log"}
+        try:
+            with workers() as started, served(rt, port):
+                main = WorkerProc(env, logs["main"], queues="fetch,publish", name="main")
+                notify = WorkerProc(env, logs["notify"], queues="notify", name="notify")
+                started += [main, notify]
+                main.ready()
+                notify.ready()
+                assert svc.tick(rt) == 1
+                first = wait_for(lambda: (r := sub_row(rt)) is not None and r.state == "active" and r, 60,
+                                 "an active subscription", on_fail=lambda: tail(logs["main"]) + tail(logs["notify"]))
+                assert notify.received(TASK_WEBSUB_SUBSCRIPTIONS) >= 1
+                assert main.received(TASK_WEBSUB_SUBSCRIPTIONS) == 0
+                [answer] = hub.distribute(topic, atom(["Pushed story"], hub=hub.url, self_url=topic).encode(), ATOM)
+                assert answer.status_code == 202 and answer.json()["new"] == 1, answer.text
+                wait_for(lambda: any(e.title == "Pushed story" for e in atom_entries(data_dir)), 30,
+                         "the pushed story in all.atom", on_fail=lambda: tail(logs["main"]))
+                # Renewal: once renew_at has come, the scheduler's delivery job renews on the notify queue.
+                with transaction(rt.sessions) as session:
+                    row = session.scalar(select(WebSubSubscription))
+                    assert row is not None
+                    row.renew_at = utcnow() - timedelta(seconds=1)
+                svc._deliver_notices(rt)
+                renewed = wait_for(lambda: (r := sub_row(rt)) is not None and r.verified_at is not None
+                                   and first.verified_at is not None and r.verified_at > first.verified_at and r,
+                                   60, "a verified renewal", on_fail=lambda: tail(logs["notify"]))
+                assert renewed.state == "active" and renewed.expires_at > first.expires_at
+                assert [r["hub.mode"] for r in hub.requests] == ["subscribe", "subscribe"]
+        finally:
+            rt.close()
