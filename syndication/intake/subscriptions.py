@@ -34,7 +34,8 @@ import httpx
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from syndication.db.models import WebSubSubscription
+from syndication.db import counters as figures
+from syndication.db.models import Source, WebSubSubscription
 from syndication.db.session import transaction
 from syndication.intake.credentials import CredentialsError, open_secret, seal_secret
 from syndication.intake.fetch import FetchError, FetchPolicy, Resolver, check_url, make_client, system_resolver
@@ -358,6 +359,9 @@ def record_content(
             row.pushes, row.last_push_at = row.pushes + 1, now
         else:
             row.ignored, row.last_ignored_at, row.last_ignored_reason = row.ignored + 1, now, ignored
+        partner = session.scalar(select(Source.partner_id).where(Source.id == row.source_id)) or ""
+        figures.count(session, figures.WEBSUB_DISTRIBUTIONS, partner=partner,
+                      outcome="taken" if ignored is None else "ignored")
 
 
 # ---------------------------------------------------------------- what operators see

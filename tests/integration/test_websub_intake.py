@@ -220,6 +220,16 @@ def test_bad_signature_is_acknowledged_ignored_and_recorded(
         [answer] = hub.distribute(topic, b"<html><body>oops</body></html>", "text/html")
         assert answer.status_code == 422 and answer.json()["error"] == "unparseable_document"
         assert status_websub(rt)["ignored"] == 4
+        [answer] = hub.distribute(topic, atom(["Real story"], hub=hub.url, self_url=topic).encode(), ATOM)
+        assert answer.status_code == 202 and "Real story" in titles(rt)
+        # Operators' figures: the distributions by outcome, the subscriptions by state (every state listed).
+        from syndication.operations.metrics import render
+
+        text = render(rt).decode()
+        assert 'syndication_websub_distributions_total{outcome="ignored",partner="turan"} 4.0' in text
+        assert 'syndication_websub_distributions_total{outcome="taken",partner="turan"} 1.0' in text
+        assert 'syndication_websub_subscriptions{state="active"} 1.0' in text
+        assert 'syndication_websub_subscriptions{state="failed"} 0.0' in text
 
 
 def test_discovery_by_link_header(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
