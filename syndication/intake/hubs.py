@@ -76,10 +76,16 @@ def _rels(params: Mapping[str, str]) -> set[str]:
     return {r.lower() for r in params.get("rel", "").split()}
 
 
+MAX_URL = 2000  # the hub and topic columns' size
+
+
 def _absolute(target: str, base: str) -> str | None:
-    url = urljoin(base, target.strip())
-    parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
+    try:
+        url = urljoin(base, target.strip())
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an invalid IPv6 literal
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc and len(url) <= MAX_URL else None
 
 
 def discover(body: bytes, headers: Mapping[str, str], url: str) -> Advertised | None:

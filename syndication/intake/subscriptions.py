@@ -18,7 +18,9 @@ The life of one (a `websub_subscriptions` row per polled feed; the rules are syn
   (hub.mode=unsubscribe, verified like a subscribe), then the row goes.
 
 Secrets: sealed in the row, opened only to sign-check a distribution or to send to the hub; never logged,
-never in status output.
+never in status output. The spec would have hub.secret sent over HTTPS only; we send it to an http:// hub
+too, since a feed fetched over http can be altered on the way just the same: signed pushes from such a hub
+are as trustworthy as its polls, no less.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def run(
                     log.info("WebSub subscription %s (topic %s) dropped: its source is gone", row.id, row.topic_url)
             elif step == "verify_failed":
                 reason = (f"the hub accepted the subscription but did not verify it within "
-                          f"{ws.verify_timeout:g} s; polling alone")
+                          f"{ws.verify_timeout:g} s (can it reach our callback under public_url "
+                          f"{settings.public_url}?); polling alone")
                 if _settle(sessions, row, now, state="failed", error=reason, retry=ws.retry_after):
                     out.failed += 1
                     log.warning("WebSub subscription %s (topic %s): %s", row.id, row.topic_url, reason)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import delete, select
+from typer.testing import CliRunner
 
 from bench.hub import Hub, running_hub
 from syndication.db.models import Item, Source, WebSubSubscription
@@ -201,7 +202,7 @@ def test_subscribed_push_is_stored_and_published_like_a_poll(
 
 
 def test_bad_signature_is_acknowledged_ignored_and_recorded(
-    service: Callable[..., Runtime], feed_server: FeedServer,
+    service: Callable[..., Runtime], feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with running_hub() as hub:
         topic = feed_server.url("/turan.atom")
@@ -230,6 +231,16 @@ def test_bad_signature_is_acknowledged_ignored_and_recorded(
         assert 'syndication_websub_distributions_total{outcome="taken",partner="turan"} 1.0' in text
         assert 'syndication_websub_subscriptions{state="active"} 1.0' in text
         assert 'syndication_websub_subscriptions{state="failed"} 0.0' in text
+        # The operator's source page shows the subscription and why content was ignored; `status` says its state.
+        source_id = sub_row(rt).source_id  # type: ignore[union-attr]
+        page = httpx.get(f"{rt.settings.public_url}/ops/sources/{source_id}", trust_env=False)
+        assert page.status_code == 200 and "WebSub subscription" in page.text and hub.url in page.text
+        assert "not a feed" in page.text  # the last reason content was ignored for
+        from syndication.cli.app import app as cli_app
+
+        monkeypatch.setenv("SYNDICATION_DATA_DIR", str(rt.settings.data_dir))
+        out = CliRunner().invoke(cli_app, ["status"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0 and "WebSub active" in out.stdout, out.output
 
 
 def test_discovery_by_link_header(service: Callable[..., Runtime], feed_server: FeedServer) -> None:

@@ -78,7 +78,10 @@ def test_discovery_from_json_feed_hubs() -> None:
     assert found is not None and (found.hub, found.topic) == ("https://hub.example/", "https://agency.example/f.json")
 
 
-@pytest.mark.parametrize("body", [b"", b"not xml at all hub", b"{\"hubs\": 3}", b"<feed><link rel='hub'"])
+@pytest.mark.parametrize("body", [b"", b"not xml at all hub", b"{\"hubs\": 3}", b"<feed><link rel='hub'",
+                                  b"<feed xmlns='http://www.w3.org/2005/Atom'><link rel='hub' href='http://[x'/>",
+                                  b"<feed xmlns='http://www.w3.org/2005/Atom'><link rel='hub' href='https://h.example/"
+                                  + b"a" * 2000 + b"'/></feed>"])
 def test_discovery_of_junk_is_none(body: bytes) -> None:
     assert discover(body, {"link": '<javascript:alert(1)>; rel="hub"'}, FEED) is None
 
