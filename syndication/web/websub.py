@@ -59,22 +59,25 @@ def install(app: FastAPI, rt: Runtime) -> None:
     async def distribution(callback_id: str, request: Request) -> Response:
         if not CALLBACK_ID.match(callback_id):
             return _unknown()
+        # The body is read only for a callback of ours (its signature is the only credential there is).
+        try:
+            target = await run_in_threadpool(
+                lambda: subscriptions.content_for(rt.sessions, callback_id, jobs.sealing_key(rt)))
+        except CredentialsError as exc:
+            log.error("WebSub callback %s…: %s", callback_id[:6], exc)
+            return _error(500, "internal_error", "this subscription's secret cannot be read on our side")
+        if target is None:
+            return _unknown()
+        if target.source_id is None:
+            return _error(410, "gone", "the source of this subscription was deleted; unsubscribe")
         body = await read_limited(request, rt.settings.api.max_body_bytes)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return await run_in_threadpool(_take, rt, callback_id, body, headers)
+        return await run_in_threadpool(_take, rt, target, body, headers)
 
 
-def _take(rt: Runtime, callback_id: str, body: bytes, headers: dict[str, str]) -> Response:
+def _take(rt: Runtime, target: subscriptions.Distribution, body: bytes, headers: dict[str, str]) -> Response:
     now = utcnow()
-    try:
-        target = subscriptions.content_for(rt.sessions, callback_id, jobs.sealing_key(rt))
-    except CredentialsError as exc:
-        log.error("WebSub callback %s…: %s", callback_id[:6], exc)
-        return _error(500, "internal_error", "this subscription's secret cannot be read on our side")
-    if target is None:
-        return _unknown()
-    if target.source_id is None:
-        return _error(410, "gone", "the source of this subscription was deleted; unsubscribe")
+    assert target.source_id is not None
     ignored = check_signature(headers.get("x-hub-signature"), body, target.secret.encode("utf-8"))
     if ignored is None:
         with rt.sessions() as session:

@@ -271,6 +271,10 @@ def test_verification_only_for_the_pending_request(service: Callable[..., Runtim
                 answer = client.get(callback, params={**ok, **wrong})
                 assert answer.status_code == 404 and answer.json()["error"] == "not_found"
             assert client.get(callback + "x", params=ok).status_code == 404
+            # Content for a callback that is not ours is refused before its body is read.
+            for wrong in (callback + "x", callback.replace(row.callback_id, "a.b")):
+                answer = client.post(wrong, content=b"<feed/>", headers={"Content-Type": ATOM})
+                assert answer.status_code == 404 and answer.json()["error"] == "not_found"
             assert sub_row(rt).state == "pending"  # type: ignore[union-attr]
             answer = client.get(callback, params=ok)
             assert (answer.status_code, answer.text) == (200, "c-123")
