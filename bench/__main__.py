@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                     res["latency"] = r
                     say(f"latency ({r['mode']}, store {r['store_items']} items, {r['config']}): p50 {r['p50_s']} s, "
                         f"p95 {r['p95_s']} s over {r['pushes']} pushes [{time.perf_counter() - t:.0f}s]")
+                    w = r["websub"]
+                    say(f"latency WebSub (hub POST to item in /feeds/all.atom; goal <= 1 s): p50 {w['p50_s']} s, "
+                        f"p95 {w['p95_s']} s, max {w['max_s']} s over {w['pushes']} distributions")
         if {"publish", "serve"} & set(chosen):
             t = time.perf_counter()
             r = workloads.publish(size, work)
