@@ -4,9 +4,9 @@ scanning the time window. Pure: no database, no clock.
 `dedupe.duplicate_reason` decides; this only narrows who is asked. Each near-duplicate rule has a
 lookup returning a superset of the items the rule accepts:
 
-- same normalised title (rule "title+simhash"): a dict by title key;
-- similar titles (rule "similar-title+simhash", Jaccard >= t): an inverted index of title words, probed
-  with the item's rarest ``len(A) - ceil(t * len(A)) + 1`` words. Jaccard >= t implies at least
+- same normalised title (rule "title+simhash") and similar titles (rule "similar-title+simhash", Jaccard
+  >= t; a title equal to the probe shares all its words, so the same probes find it): an inverted index of
+  title words, probed with the item's rarest ``len(A) - ceil(t * len(A)) + 1`` words. Jaccard >= t implies at least
   ``ceil(t * len(A))`` shared words, so at most ``len(A) - ceil(t * len(A))`` of A's words are missing
   from a matching title and any larger subset of A contains a shared word (the prefix filter of
   similarity joins, with "rarest" chosen per probe so common words are rarely walked);
@@ -98,7 +98,7 @@ def _micros(moment: datetime) -> int:
 
 
 class StoryIndex:
-    """Candidates by title key, title word and SimHash band. Not thread-safe: callers hold a lock."""
+    """Candidates by title word and SimHash band. Not thread-safe: callers hold a lock."""
 
     def __init__(self) -> None:
         self._slot: dict[int, int] = {}  # item id -> slot in the arrays below
@@ -112,7 +112,6 @@ class StoryIndex:
         self._partner_no: dict[str, int] = {}
         # Each key maps to one slot, or to an array of them once a second item shares it: most titles and
         # bands are one item's, and a slot is the int object the item's entry in _slot already holds.
-        self._by_title: dict[str, Slots] = {}
         self._by_word: dict[str, Slots] = {}
         self._by_band: list[MutableSequence[Slots | None] | dict[int, Slots]] = [{} for _ in range(BANDS)]
 
@@ -152,7 +151,6 @@ class StoryIndex:
         if title is None or cand.simhash is None:
             return
         if title:
-            _put(self._by_title, title, slot)
             for word in set(title.split()):
                 _put(self._by_word, word, slot)
         for b, key in _bands(cand.simhash):
@@ -167,7 +165,6 @@ class StoryIndex:
         title = self._titles[slot]
         if title is not None:
             if title:
-                _discard(self._by_title, title, slot)
                 for word in set(title.split()):
                     _discard(self._by_word, word, slot)
             for b, key in _bands(self._simhashes[slot]):
@@ -186,21 +183,17 @@ class StoryIndex:
         old = {slot for slot in self._slot.values() if published[slot] < cut}
         if not old:
             return 0
-        titles: set[str] = set()
         words: set[str] = set()
         bands: list[set[int]] = [set() for _ in range(BANDS)]
         for slot in old:
             del self._slot[self._ids[slot]]
             title = self._titles[slot]
             if title is not None:
-                if title:
-                    titles.add(title)
-                    words.update(title.split())
+                words.update(title.split())
                 for b, key in _bands(self._simhashes[slot]):
                     bands[b].add(key)
             self._free_slot(slot)
-        lookups: list[tuple[Any, set[Any]]] = [(self._by_title, titles), (self._by_word, words),
-                                               *zip(self._by_band, bands, strict=True)]
+        lookups: list[tuple[Any, set[Any]]] = [(self._by_word, words), *zip(self._by_band, bands, strict=True)]
         for index, keys in lookups:
             for key in keys:
                 _drop(index, key, old)
@@ -212,18 +205,13 @@ class StoryIndex:
             return
         seen: set[int] = set()
         titles, simhashes = self._titles, self._simhashes
-        if len(title_key.split()) >= MIN_TITLE_WORDS:
-            for slot in _slots(self._by_title.get(title_key)):
-                if (simhashes[slot] ^ simhash).bit_count() <= TITLE_MATCH_DISTANCE:
-                    seen.add(slot)
-                    yield self._near(slot)
+        whole_title = len(title_key.split()) >= MIN_TITLE_WORDS
         for slot in self._similar_title_slots(title_key):
-            if slot in seen:
-                continue
             title = titles[slot]
-            assert title is not None
-            if ((simhashes[slot] ^ simhash).bit_count() <= SIMILAR_TITLE_DISTANCE
-                    and title_similarity(title_key, title) >= SIMILAR_TITLE):
+            distance = (simhashes[slot] ^ simhash).bit_count()
+            if ((whole_title and distance <= TITLE_MATCH_DISTANCE and title == title_key)
+                    or (distance <= SIMILAR_TITLE_DISTANCE and title is not None
+                        and title_similarity(title_key, title) >= SIMILAR_TITLE)):
                 seen.add(slot)
                 yield self._near(slot)
         for b, key in _bands(simhash):
