@@ -5,7 +5,8 @@ also embedded (ingest without the scaled part), attribution (the labelled credit
 read from the real feeds listed, time per item) and wire (ninjs intake per item: bench/wire.py).
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
---minutes N: how long the soak runs (default 10; --quick: 0.5).
+--minutes N: how long the soak runs (default 10; --quick: 0.5); --period S: seconds between a feed's articles
+(default 5); --trace-at N1,N2: tracemalloc snapshots of the service at these item counts (bench/tracedrun.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every workload")
     ap.add_argument("--minutes", type=float, default=None, help="soak: how long to run (default 10; --quick 0.5)")
+    ap.add_argument("--period", type=float, default=5.0, help="soak: seconds between two articles of a feed")
+    ap.add_argument("--trace-at", default="", help="soak: tracemalloc snapshots at these item counts (N1,N2,...)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
     if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
@@ -196,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             minutes = args.minutes if args.minutes is not None else (0.5 if args.quick else 10.0)
             feeds = 10 if args.quick else 50
             try:
-                r = workloads.soak(work, minutes, feeds=feeds, period=5.0, sample_s=2.0 if args.quick else 5.0,
-                                   say=say)
+                r = workloads.soak(work, minutes, feeds=feeds, period=args.period,
+                                   sample_s=2.0 if args.quick else 5.0, say=say,
+                                   trace_at=[int(n) for n in args.trace_at.split(",") if n])
             except RuntimeError as exc:
                 failed.append(f"soak: {exc}")
                 r = {"error": str(exc)}
