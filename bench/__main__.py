@@ -1,8 +1,9 @@
 """python -m bench [WORKLOAD] [--json] [--quick] [--minutes N]
 
 WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
-also embedded (ingest without the scaled part) and attribution (the labelled credit corpus scored, every credit
-read from the real feeds listed, time per item).
+also embedded (ingest without the scaled part), attribution (the labelled credit corpus scored, every credit
+read from the real feeds listed, time per item) and pipeline (normalise over every real-feed entry parsed once:
+CPU time per entry and per stage).
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5).
@@ -26,7 +27,7 @@ from bench.common import machine
 
 WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 # ingest without the scaled part (for before/after comparisons); the attribution corpus and real-feed credits
-EXTRA = ("embedded", "attribution")
+EXTRA = ("embedded", "attribution", "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in r["report"] + r.get("real", {}).get("report", []):
             say(line)
         res["attribution"] = r
+        chosen = ()
+    if args.workload == "pipeline":
+        from bench import pipeline
+
+        r = pipeline.pipeline(real.corpus_archive(), args.quick)
+        for line in pipeline.describe(r):
+            say(line)
+        res["pipeline"] = r
         chosen = ()
     with workloads.tmpdir() as tmp:
         work = Path(tmp)
