@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import xxhash
 
-from syndication.pipeline.text import plain_text
+from syndication.pipeline.text import sanitised_text
 
 WINDOW = timedelta(hours=72)
 SHINGLE = 3
@@ -87,7 +87,8 @@ def _fold_reference(text: str) -> str:
 
 
 def body_words(html: str) -> list[str]:
-    return _NON_WORD.sub(" ", _fold(plain_text(html))).split()
+    """The folded words of a sanitised body (sanitize_html's output: every body stored or fingerprinted is)."""
+    return _NON_WORD.sub(" ", _fold(sanitised_text(html))).split()
 
 
 def body_hash(words: list[str]) -> str | None:
