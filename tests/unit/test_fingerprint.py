@@ -31,6 +31,14 @@ def test_simhash_equals_the_reference_loop(words: list[str]) -> None:
     assert dedupe.simhash(words) == dedupe.simhash_reference(words)
 
 
+@given(st.lists(st.integers(min_value=0, max_value=(1 << 64) - 1), min_size=1, max_size=300))
+@settings(max_examples=300)
+def test_majority_counts_every_column_of_any_number_of_words(words: list[int]) -> None:
+    laid = int.from_bytes(b"".join(w.to_bytes(8, "big") for w in words), "big")
+    expected = sum(1 << b for b in range(64) if 2 * sum(w >> b & 1 for w in words) > len(words))
+    assert dedupe._majority(laid, len(words)) == expected
+
+
 def test_accents_and_case_do_not_change_the_title_key() -> None:
     assert dedupe.title_key("UPDATE: Café in Bakü opens") == dedupe.title_key("cafe in baku opens")
 
