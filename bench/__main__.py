@@ -2,7 +2,8 @@
 
 WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
 also embedded (ingest without the scaled part), attribution (the labelled credit corpus scored, every credit
-read from the real feeds listed, time per item) and wire (ninjs intake per item: bench/wire.py).
+read from the real feeds listed, time per item), wire (ninjs intake per item: bench/wire.py) and pipeline
+(normalise over every real-feed entry parsed once: CPU time per entry and per stage).
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5); --period S: seconds between a feed's articles
@@ -27,7 +28,7 @@ from bench.common import machine
 
 WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 # ingest without the scaled part (for before/after comparisons); the attribution corpus and real-feed credits
-EXTRA = ("embedded", "attribution", "wire")
+EXTRA = ("embedded", "attribution", "wire", "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in r["report"]:
             say(line)
         res["wire"] = r
+        chosen = ()
+    if args.workload == "pipeline":
+        from bench import pipeline
+
+        r = pipeline.pipeline(real.corpus_archive(), args.quick)
+        for line in pipeline.describe(r):
+            say(line)
+        res["pipeline"] = r
         chosen = ()
     with workloads.tmpdir() as tmp:
         work = Path(tmp)
