@@ -63,7 +63,7 @@ from syndication.publish.feeds import (
     splice_xml,
     xml_children,
 )
-from syndication.publish.files import write_if_changed
+from syndication.publish.files import write_all
 from syndication.publish.marks import mark_dirty
 from syndication.publish.published import ChannelSpec, item_uid, under_embargo
 
@@ -547,13 +547,12 @@ def publish_feeds(
         with sessions() as session:
             rows = feed_notices(session, name, settings.notices.window, now)
         try:
-            for path, data in (
+            docs = [
                 (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE,
                                                                       since=began[name])),
                 (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
-            ):
-                if write_if_changed(path, data):
-                    written.append(path)
+            ]
+            written.extend(path for (path, _), changed in zip(docs, write_all(docs), strict=True) if changed)
         except Exception as exc:  # errors are data: counted and shown to operators, retried with backoff
             if failed is None:
                 raise
