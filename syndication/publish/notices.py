@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from syndication.db import counters as figures
 from syndication.db.models import (
@@ -154,6 +154,10 @@ def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
     }
 
 
+NOTICE_COLUMNS = load_only(Item.partner_id, Item.key, Item.guid, Item.url, Item.version, Item.title,
+                           Item.attribution)
+
+
 def add_notice(
     session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
     version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
@@ -219,7 +223,11 @@ def record_for_events(
     ids = [e.id for e in events]
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
     done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
-    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
+    # Only what the channels and the notice need: a first import relays thousands of whole items (bodies, JSON).
+    items = {i.id: i for i in session.scalars(
+        select(Item).options(load_only(Item.partner_id, Item.categories, Item.language, Item.embargo_until,
+                                       Item.change_note))
+        .where(Item.id.in_({e.item_id for e in events})))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
     channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
@@ -301,7 +309,8 @@ def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: i
             cid not in specs or (published.get(cid) or 0) >= int(seq) for cid, seq in (p.waits or {}).items())]
         if not ready:
             return 0, last, more
-        items = {i.id: i for i in session.scalars(select(Item).where(
+        # The columns a notice copies (add_notice), not whole items: a first import releases thousands.
+        items = {i.id: i for i in session.scalars(select(Item).options(NOTICE_COLUMNS).where(
             Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
         dirty: set[str] = set()
         for p in ready:
