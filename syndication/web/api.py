@@ -56,6 +56,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, Story
 from syndication.db.session import transaction
 from syndication.intake.credentials import seal_credentials
+from syndication.intake.decide import interval_bound
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
 from syndication.intake.parse import (
     ParseError,
@@ -485,12 +486,23 @@ class SourceIn(BaseModel):
 
     url: str = Field(max_length=MAX_URL_LENGTH, description="The feed's absolute http(s) URL.")
     interval: int = Field(default=300, ge=60, le=7 * 86400, description="Seconds between polls (at least 60).")
+    max_interval: int | None = Field(
+        default=None, ge=60, le=7 * 86400,
+        description="The longest we may wait between polls while the feed is quiet (we back off on unchanged "
+                    "feeds and Cache-Control up to this bound, never past our own `fetch.max_interval`). "
+                    "Default: a multiple of `interval`.")
     credentials: CredentialsIn | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
         return check_feed_url(v.strip())
+
+    @model_validator(mode="after")
+    def _bound_not_below_interval(self) -> SourceIn:
+        if self.max_interval is not None and self.max_interval < self.interval:
+            raise ValueError(f"max_interval ({self.max_interval}) is below interval ({self.interval})")
+        return self
 
 
 class SourceOut(BaseModel):
@@ -499,6 +511,9 @@ class SourceOut(BaseModel):
     url: str
     effective_url: str | None
     interval: int
+    max_interval: int = Field(description="The longest we wait between polls of this feed while it is quiet.")
+    interval_reason: str | None = Field(
+        description="Why the current wait differs from `interval`, when it does (backoff, Cache-Control, …).")
     enabled: bool
     disabled_reason: str | None
     has_credentials: bool
@@ -693,7 +708,7 @@ class Api:
             ))
         return SourceList(
             push_enabled=any(r.kind == "push" for r in rows),
-            sources=[source_out(r) for r in rows if r.kind == "feed"],
+            sources=[source_out(r, self.rt.settings.fetch.max_interval) for r in rows if r.kind == "feed"],
         )
 
     def add_source(self, partner_id: str, body: SourceIn) -> SourceOut:
@@ -702,6 +717,9 @@ class Api:
                 Source.partner_id == partner_id, Source.kind == "feed", Source.locator == body.url
             )) is not None:
                 raise ApiError(409, "source_exists", f"you already have a source with URL {body.url}")
+        cap = self.rt.settings.fetch.max_interval
+        if body.max_interval is not None and body.max_interval > cap:
+            raise ApiError(422, "invalid_request", f"max_interval ({body.max_interval}) is above our limit of {cap} s")
         creds = Credentials(**body.credentials.model_dump()) if body.credentials else None
         try:
             result = fetch(body.url, fetch_policy(self.rt), credentials=creds, slots=self.rt.host_slots)
@@ -720,13 +738,14 @@ class Api:
         try:
             with transaction(self.rt.sessions) as session:
                 row = Source(
-                    partner_id=partner_id, kind="feed", locator=body.url, interval=body.interval, consume=True,
+                    partner_id=partner_id, kind="feed", locator=body.url, interval=body.interval,
+                    max_interval=body.max_interval, consume=True,
                     enabled=True, credentials=record,
                     next_poll_at=now, consecutive_errors=0, created_at=now,
                 )
                 session.add(row)
                 session.flush()
-                out = source_out(row)
+                out = source_out(row, self.rt.settings.fetch.max_interval)
         except IntegrityError:
             raise ApiError(409, "source_exists", f"you already have a source with URL {body.url}") from None
         log.info("partner %s added feed source %s (%s, %d entries)", partner_id, out.id, feed.format,
@@ -806,9 +825,11 @@ def paused_error(partner_id: str, reason: str | None) -> ApiError:
                     f" ({reason or 'disabled'}); nothing was stored: send again once it is resumed")
 
 
-def source_out(row: Source) -> SourceOut:
+def source_out(row: Source, max_interval_cap: int) -> SourceOut:
     return SourceOut(
         id=row.id, kind=row.kind, url=row.locator, effective_url=row.effective_url, interval=row.interval,
+        max_interval=interval_bound(row.interval, row.max_interval, max_interval_cap),
+        interval_reason=row.interval_reason,
         enabled=row.enabled, disabled_reason=row.disabled_reason, has_credentials=bool(row.credentials),
         created_at=isoformat(row.created_at), next_poll_at=isoformat(row.next_poll_at),
         last_success_at=isoformat(row.last_success_at), last_status=row.last_status,

@@ -502,6 +502,28 @@ def test_sources_add_list_delete(env: Env, feed_server: FeedServer) -> None:
                  "not_found")
 
 
+def test_sources_take_a_quiet_bound_and_show_why_the_wait_changed(env: Env, feed_server: FeedServer) -> None:
+    url = feed_server.add_feed("/turan-bound.rss", rss(1))
+    add = SOURCES.format("turan")
+    body = assert_error(env.client.post(add, json={"url": url, "interval": 600, "max_interval": 300},
+                                        headers=env.auth()), 422, "invalid_request")
+    assert "below interval" in body["detail"]
+    cap = env.rt.settings.fetch.max_interval
+    body = assert_error(env.client.post(add, json={"url": url, "max_interval": cap + 60}, headers=env.auth()),
+                        422, "invalid_request")
+    assert str(cap) in body["detail"]
+    created = env.client.post(add, json={"url": url, "interval": 120, "max_interval": cap}, headers=env.auth())
+    assert created.status_code == 201, created.text
+    assert created.json()["max_interval"] == cap and created.json()["interval_reason"] is None
+    default = env.client.post(add, json={"url": feed_server.add_feed("/t2.rss", rss(1)), "interval": 60},
+                              headers=env.auth()).json()
+    assert 60 < default["max_interval"] <= cap  # a multiple of interval, within our limit
+    jobs.poll_source(env.rt, created.json()["id"])
+    jobs.poll_source(env.rt, created.json()["id"])  # unchanged: the source backs off and says why
+    listed = {s["id"]: s for s in env.client.get(add, headers=env.auth()).json()["sources"]}
+    assert listed[created.json()["id"]]["interval_reason"]
+
+
 def test_added_source_is_polled_like_any_feed(env: Env, feed_server: FeedServer) -> None:
     url = feed_server.add_feed("/cs.atom", atom(2), content_type="application/atom+xml")
     created = env.client.post(SOURCES.format("commonspace"), json={"url": url}, headers=env.auth("commonspace"))
