@@ -353,6 +353,37 @@ def test_verification_that_never_comes_fails(service: Callable[..., Runtime], fe
         assert run.forgotten == 1 and sub_row(rt) is None
 
 
+def test_secret_sealed_under_another_key_fails_saying_so(
+    service: Callable[..., Runtime], feed_server: FeedServer,
+) -> None:
+    """fetch.credentials_key changed under a stored subscription: nothing is sent, the row says why, a
+    distribution is answered 500 in our error shape (the hub retries; a new subscription follows a poll)."""
+    from cryptography.fernet import Fernet
+
+    from syndication.intake.hubs import Advertised
+
+    topic = feed_server.url("/turan.atom")
+    feed_server.add_feed("/turan.atom", atom(["First story"], hub=None, self_url=None), ATOM)
+    rt = service(topic)
+    poll(rt, "turan")
+    with rt.sessions() as session:
+        source_id = session.scalar(select(Source.id))
+    assert source_id is not None
+    hub_url = feed_server.url("/never-called-hub")
+    assert subscriptions.note_advertised(rt.sessions, source_id, Advertised(hub_url, topic, (hub_url,)), utcnow(),
+                                         Fernet.generate_key())
+    callback_id = sub_row(rt).callback_id  # type: ignore[union-attr]
+    answer = httpx.post(subscriptions.callback_url(rt.settings.public_url, callback_id), content=b"<feed/>",
+                        headers={"Content-Type": ATOM, "X-Hub-Signature": "sha256=00"}, trust_env=False)
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt),
+                            policy=jobs.fetch_policy(rt))
+    assert run.refused == 1 and not any(p == "/never-called-hub" for p, _, _ in feed_server.posts)
+    row = sub_row(rt)
+    assert row is not None and row.state == "failed"
+    assert "cannot be opened with this fetch.credentials_key" in (row.last_error or "")
+
+
 # ---------------------------------------------------------------- leases
 
 
