@@ -318,6 +318,32 @@ def test_hub_refusing_falls_back_to_polling(service: Callable[..., Runtime], fee
         assert hub.requests[-1]["hub.secret"] != secret
 
 
+def test_hub_requests_go_through_the_address_guard(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
+    """A hub URL is an outbound request like a feed fetch: a hub on a private address is refused unless
+    fetch.allow_private_addresses (the tests' loopback allowance) says otherwise."""
+    import dataclasses
+
+    with running_hub() as hub:
+        topic = feed_server.url("/turan.atom")
+        feed_server.add_feed("/turan.atom", atom(["First story"], hub=hub.url, self_url=topic), ATOM)
+        rt = service(topic, websub={"subscribe": False})
+        poll(rt, "turan")
+        assert sub_row(rt) is None  # subscribing off: polled only
+        with rt.sessions() as session:
+            source_id = session.scalar(select(Source.id))
+        assert source_id is not None
+        from syndication.intake.hubs import discover
+
+        advertised = discover(atom([], hub=hub.url, self_url=topic).encode(), {}, topic)
+        assert subscriptions.note_advertised(rt.sessions, source_id, advertised, utcnow(), jobs.sealing_key(rt))
+        guarded = dataclasses.replace(jobs.fetch_policy(rt), allow_private_addresses=False)
+        run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt), policy=guarded)
+        assert run.refused == 1 and hub.requests == []
+        row = sub_row(rt)
+        assert row is not None and row.state == "failed"
+        assert "refused: 127.0.0.1 resolves to non-public address 127.0.0.1" in (row.last_error or "")
+
+
 def test_hub_denying_falls_back_to_polling(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
     with running_hub(deny="topic not open to subscribers") as hub:
         topic = feed_server.url("/turan.atom")
