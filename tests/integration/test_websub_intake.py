@@ -241,6 +241,13 @@ def test_bad_signature_is_acknowledged_ignored_and_recorded(
         monkeypatch.setenv("SYNDICATION_DATA_DIR", str(rt.settings.data_dir))
         out = CliRunner().invoke(cli_app, ["status"], env={"COLUMNS": "200"})
         assert out.exit_code == 0 and "WebSub active" in out.stdout, out.output
+        # A source paused by an operator takes nothing pushed either (its first poll after resuming does).
+        from syndication.operations.ops import set_paused
+
+        set_paused(rt, source_id, True)
+        [answer] = hub.distribute(topic, atom(["Paused story"], hub=hub.url, self_url=topic).encode(), ATOM)
+        assert answer.status_code == 202 and answer.json() == {"status": "ignored"}
+        assert "Paused story" not in titles(rt) and "paused" in status_websub(rt)["last_ignored_reason"]
 
 
 def test_discovery_by_link_header(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
