@@ -108,7 +108,7 @@ def sub_row(rt: Runtime) -> WebSubSubscription | None:
         return row
 
 
-def wait_state(rt: Runtime, state: str, timeout: float = 15.0) -> WebSubSubscription:
+def wait_state(rt: Runtime, state: str, timeout: float = 30.0) -> WebSubSubscription:
     deadline = time.monotonic() + timeout
     while True:
         row = sub_row(rt)
@@ -123,7 +123,7 @@ def titles(rt: Runtime) -> set[str]:
         return set(session.scalars(select(Item.title)))
 
 
-def published(rt: Runtime, title: str, timeout: float = 15.0) -> bool:
+def published(rt: Runtime, title: str, timeout: float = 30.0) -> bool:
     path = rt.settings.feeds_dir / "all.atom"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
