@@ -42,7 +42,14 @@ from syndication.db.models import Source, WebSubSubscription
 from syndication.db.session import transaction
 from syndication.intake.credentials import CredentialsError, open_secret, seal_secret
 from syndication.intake.fetch import FetchError, FetchPolicy, Resolver, check_url, make_client, system_resolver
-from syndication.intake.hubs import FALLEN_BACK, Advertised, SubscriptionView, next_step, renew_at
+from syndication.intake.hubs import (
+    FALLEN_BACK,
+    Advertised,
+    SubscriptionView,
+    next_step,
+    renew_at,
+    unreachable_callback,
+)
 from syndication.kernel.clock import isoformat
 from syndication.kernel.settings import Settings
 
@@ -225,6 +232,12 @@ def _request(
         secret = open_secret(key, row.secret)
     except CredentialsError as exc:
         _after_refusal(sessions, row, mode, renewal, str(exc), now, ws.retry_after, out)
+        return
+    unreachable = unreachable_callback(settings.public_url) if not policy.allow_private_addresses else None
+    if unreachable is not None and mode == "subscribe":
+        # A hub could not verify us there (or would be sent to probe a private address): not asked at all.
+        why = f"{unreachable}: a hub cannot call our callback there; set public_url to subscribe"
+        _after_refusal(sessions, row, mode, renewal, why, now, ws.retry_after, out)
         return
     form = {"hub.mode": mode, "hub.topic": row.topic_url,
             "hub.callback": callback_url(settings.public_url, row.callback_id)}

@@ -344,11 +344,17 @@ def test_hub_requests_go_through_the_address_guard(service: Callable[..., Runtim
         advertised = discover(atom([], hub=hub.url, self_url=topic).encode(), {}, topic)
         assert subscriptions.note_advertised(rt.sessions, source_id, advertised, utcnow(), jobs.sealing_key(rt))
         guarded = dataclasses.replace(jobs.fetch_policy(rt), allow_private_addresses=False)
+        # Our own callback on loopback: no hub out there could call it, so none is asked.
         run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt), policy=guarded)
         assert run.refused == 1 and hub.requests == []
         row = sub_row(rt)
         assert row is not None and row.state == "failed"
-        assert "refused: 127.0.0.1 resolves to non-public address 127.0.0.1" in (row.last_error or "")
+        assert f"public_url {rt.settings.public_url} is not a public address" in (row.last_error or "")
+        # The hub's own address is checked like a feed's before anything is sent.
+        with httpx.Client(trust_env=False) as client:
+            problem = subscriptions.post_to_hub(client, hub.url, {"hub.mode": "subscribe"}, guarded,
+                                                lambda host, port: ["127.0.0.1"], "ua", "")
+        assert problem == "refused: 127.0.0.1 resolves to non-public address 127.0.0.1" and hub.requests == []
 
 
 def test_hub_denying_falls_back_to_polling(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
