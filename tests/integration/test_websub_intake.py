@@ -365,6 +365,7 @@ def test_hub_denying_falls_back_to_polling(service: Callable[..., Runtime], feed
         poll(rt, "turan")
         row = wait_state(rt, "denied")
         assert row.last_error == "the hub denied the subscription: topic not open to subscribers; polling alone"
+        assert hub.wait(lambda h: h.verifications)  # the hub notes our answer once it has it
         assert hub.verifications == [("denied", 200, False)] and not hub.subscribers
 
 
