@@ -562,7 +562,7 @@ def publish(size: Size, work: Path) -> dict[str, Any]:
                     RENDERERS[fmt](spec, items, ctx)
             render_ms.append((time.perf_counter() - t0) * 1000)
         return {
-            "channels": len(specs), "files": median(total_files),
+            "channels": len(specs), "formats": len(FORMATS), "files": median(total_files),
             "publish_dirty_ms": round(median(dirty_ms), 1),
             "files_changed": median(changed), "bytes_written": int(median(written)),
             "publish_all_ms": round(median(all_ms), 1),
@@ -788,11 +788,13 @@ def slope_per_1000(points: list[tuple[int, float]]) -> float | None:
 
 
 def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sample_s: float = 5.0,
-         say: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+         say: Callable[[str], None] = lambda _m: None, trace_at: list[int] | None = None) -> dict[str, Any]:
     """`syndication run` with `feeds` local feeds, each publishing one new article every `period` seconds and
     polled every `period` seconds (source interval and fetch.max_interval pinned), for `minutes`. RSS of the
     process sampled every `sample_s`; the figure is the slope of RSS against items stored after warm-up (the
-    first third of the run), in MB per 1,000 items, and RSS at the end."""
+    first third of the run), in MB per 1,000 items, and RSS at the end. trace_at: run the service under
+    tracemalloc (bench.tracedrun) from the first of these item counts, a snapshot in work/soak-trace at each
+    of the others (RSS then includes tracemalloc's own bookkeeping: a profile, not a figure)."""
     import sqlite3
 
     port = procs.free_port()
@@ -804,12 +806,20 @@ def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sampl
         partners = [{"id": f"agency{i}", "name": f"Agency {i}", "credit": f"Agency {i}",
                      "sources": [{"kind": "feed", "url": f"{base}/soak/feed{i}.xml", "interval": int(period)}]}
                     for i in range(feeds)]
+        # Traced, the caches are kept small so they are full within the first few hundred items and the
+        # snapshots show what else each item leaves behind (the caches are bounded by bytes and tested so).
         data = base_settings(store, partners=partners, fetch={"max_interval": int(period)},
-                             public_url=f"http://127.0.0.1:{port}")
+                             public_url=f"http://127.0.0.1:{port}",
+                             **({"cache": {"entries_mb": 2, "files_mb": 2}} if trace_at else {}))
         cfg = procs.write_toml(work / "soak.toml", data)
         log = open(work / "soak-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
+        command = ["-m", "syndication.cli.app", "run", "--port", str(port)]
+        if trace_at:
+            say(f"  soak under tracemalloc: snapshots in {work / 'soak-trace'} (BENCH_KEEP=1 keeps them)")
+            command = ["-m", "bench.tracedrun", str(work / "soak-trace"), str(store / "syndication.db"),
+                       ",".join(map(str, trace_at)), "--", *command[2:]]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)],
+            [sys.executable, *command],
             env=procs.clean_env(SYNDICATION_CONFIG=str(cfg)), cwd=work, stdout=log, stderr=subprocess.STDOUT,
         )
         samples: list[tuple[float, int, float]] = []  # (seconds, items stored, RSS MB)

@@ -453,8 +453,9 @@ class CacheSettings(_Strict):
     """`[cache]`: the bounds of this process's in-memory caches (each is least-recently-used within its bound)."""
 
     # Rendered feed entries kept by the publisher (a channel after one change re-renders one entry, not all).
-    # The windows of every channel in every format fit in about channels x window x 3 x 6 KB.
-    entries_mb: int = Field(default=48, ge=1, le=4096)
+    # The windows of every channel in every format fit in about channels x window x 4 x 6 KB (Atom, RSS, JSON
+    # Feed, ninjs); beyond the bound a full publish evicts what it needs next and renders everything again.
+    entries_mb: int = Field(default=64, ge=1, le=4096)
     # Published files (and their gzip encodings) held by the web process.
     files_mb: int = Field(default=64, ge=1, le=4096)
 

@@ -23,14 +23,16 @@ from syndication.db.session import transaction
 from syndication.intake import subscriptions
 from syndication.intake.credentials import CredentialsError, open_credentials
 from syndication.intake.decide import PollOutcome, decide, interval_bound
+from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
 from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
 from syndication.intake.hubs import discover
-from syndication.intake.parse import ParseError, parse_document
+from syndication.intake.parse import ParseError
 from syndication.kernel.clock import utcnow
 from syndication.kernel.domain import IngestCounts, ParsedFeed, PartnerPolicy
 from syndication.kernel.settings import ConfigError, Settings
 from syndication.partners.registry import credentials_key
+from syndication.pipeline.column_fit import fit_polled, fit_validators
 from syndication.pipeline.ingest import release_embargoes as _release
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
@@ -249,10 +251,14 @@ def websub_subscriptions(rt: Runtime) -> dict[str, Any]:
 def _store_document(
     rt: Runtime, source_id: int, policy: PartnerPolicy, parsed: ParsedFeed, url: str | None,
     report: SourceReport, folder_file: tuple[str, str] | None = None,
-) -> IngestCounts:
+) -> str | None:
+    """Store a dropped or fetched document's items; returns the note for operators on values fitted to our
+    columns (None when none was)."""
     now = utcnow()
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
-    return _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+    items, fitted = fit_polled(items)
+    _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+    return fitted
 
 
 def _store_normalised(
@@ -366,13 +372,13 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
                 move_aside(path, seen[1], seen[2] if seen[1] == "failed" else None)
             continue
         try:
-            parsed = parse_document(drop.body, headers_for(drop.name), None)
+            parsed = read_document(drop.body, headers_for(drop.name), None)
         except ParseError as exc:
             errors.append(f"{drop.name}: {exc}")
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, str(exc), consume)
             continue
         try:
-            _store_document(rt, source_id, policy, parsed, None, report, folder_file=(drop.name, drop.sha256))
+            fitted = _store_document(rt, source_id, policy, parsed, None, report, folder_file=(drop.name, drop.sha256))
         except Exception as exc:  # one bad file must not block the folder: it goes to failed/ with the reason
             if is_transient(exc):  # the database, not the file: leave the file for the retry
                 raise
@@ -381,8 +387,8 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
             errors.append(f"{drop.name}: {reason}")
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, reason, consume)
             continue
-        if parsed.notes:
-            problems.append(f"{drop.name}: {parsed.notes}")
+        if notes := "; ".join(filter(None, (parsed.notes, fitted))):
+            problems.append(f"{drop.name}: {notes}")
         if consume:
             move_aside(path, "done")
     if errors:
@@ -423,6 +429,9 @@ def _finish(
     """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
 
     now = utcnow()
+    etag, last_modified, permanent_url, too_long = fit_validators(etag, last_modified, permanent_url)
+    if too_long:  # a partner's headers must not fail the poll on PostgreSQL (SQLite would keep them)
+        parse_problem = "; ".join(filter(None, (parse_problem, *too_long)))
     hdrs = dict(headers or {})
     if retry_after is not None:
         hdrs.setdefault("retry-after", retry_after)
