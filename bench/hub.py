@@ -91,7 +91,7 @@ class Hub:
                 self.subscribers.pop((topic, callback), None)
             self.changed.notify_all()
 
-    def wait(self, predicate: Any, timeout: float = 10.0) -> bool:
+    def wait(self, predicate: Any, timeout: float = 30.0) -> bool:
         """Wait until predicate(hub) holds (a request came, a verification ended); False after `timeout` s."""
         with self.changed:
             return bool(self.changed.wait_for(lambda: predicate(self), timeout))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -170,6 +171,21 @@ def _xml_links(body: bytes, url: str) -> tuple[list[str], list[str]]:
                 if "self" in rels:
                     selfs.append(resolved)
     return hubs, selfs
+
+
+def unreachable_callback(public_url: str) -> str | None:
+    """Why a hub out on the Internet could not call back under `public_url` (a loopback or private address
+    written in it, or localhost), or None. Names are not resolved: a name is taken to be public."""
+    host = (urlsplit(public_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"public_url {public_url} names this machine"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global:
+        return f"public_url {public_url} is not a public address"
+    return None
 
 
 def check_signature(header: str | None, body: bytes, secret: bytes) -> str | None:

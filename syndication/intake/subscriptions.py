@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db import counters as figures
@@ -41,7 +42,14 @@ from syndication.db.models import Source, WebSubSubscription
 from syndication.db.session import transaction
 from syndication.intake.credentials import CredentialsError, open_secret, seal_secret
 from syndication.intake.fetch import FetchError, FetchPolicy, Resolver, check_url, make_client, system_resolver
-from syndication.intake.hubs import FALLEN_BACK, Advertised, SubscriptionView, next_step, renew_at
+from syndication.intake.hubs import (
+    FALLEN_BACK,
+    Advertised,
+    SubscriptionView,
+    next_step,
+    renew_at,
+    unreachable_callback,
+)
 from syndication.kernel.clock import isoformat
 from syndication.kernel.settings import Settings
 
@@ -118,7 +126,6 @@ def run(
     resolver: Resolver = system_resolver, client: httpx.Client | None = None,
 ) -> SubscriptionRun:
     """One pass over every subscription that may need the hub: subscribe, renew, unsubscribe, give up."""
-    ws = settings.websub
     out = SubscriptionRun()
     with sessions() as session:
         rows = list(session.scalars(
@@ -131,34 +138,53 @@ def run(
     http = client or make_client(policy, resolver)
     try:
         for row in rows:
-            view = SubscriptionView(state=row.state, source_gone=row.source_id is None,
-                                    request_mode=row.request_mode, requested_at=row.requested_at,
-                                    expires_at=row.expires_at, renew_at=row.renew_at)
-            step = next_step(view, now, ws.verify_timeout)
-            if step == "subscribe" or step == "unsubscribe":
-                _request(sessions, settings, row, step, now, key, policy, resolver, http, out)
-            elif step == "forget":
-                if _settle(sessions, row, now, delete_row=True):
-                    out.forgotten += 1
-                    log.info("WebSub subscription %s (topic %s) dropped: its source is gone", row.id, row.topic_url)
-            elif step == "verify_failed":
-                reason = (f"the hub accepted the subscription but did not verify it within "
-                          f"{ws.verify_timeout:g} s (can it reach our callback under public_url "
-                          f"{settings.public_url}?); polling alone")
-                if _settle(sessions, row, now, state="failed", error=reason, retry=ws.retry_after):
-                    out.failed += 1
-                    log.warning("WebSub subscription %s (topic %s): %s", row.id, row.topic_url, reason)
-            elif step == "expire":
-                reason = (f"the lease ended at {isoformat(row.expires_at)} without a verified renewal; "
-                          "polling alone")
-                # No wait: the next poll that still sees the hub subscribes again.
-                if _settle(sessions, row, now, state="expired", error=reason):
-                    out.expired += 1
-                    log.warning("WebSub subscription %s (topic %s): %s", row.id, row.topic_url, reason)
+            try:
+                _one(sessions, settings, row, now, key, policy, resolver, http, out)
+            except Exception as exc:  # one row's trouble must not hold up the others; the next run retries it
+                if _transient(exc):
+                    raise
+                log.exception("WebSub subscription %s (topic %s): the run failed on it", row.id, row.topic_url)
+                out.errors.append(f"{row.topic_url}: internal error: {exc.__class__.__name__}")
     finally:
         if own:
             http.close()
     return out
+
+
+def _transient(exc: Exception) -> bool:
+    """The database itself is away (the whole run stops, as a poll does; see runtime.deadletters)."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _one(
+    sessions: sessionmaker[Session], settings: Settings, row: WebSubSubscription, now: datetime, key: bytes,
+    policy: FetchPolicy, resolver: Resolver, http: httpx.Client, out: SubscriptionRun,
+) -> None:
+    ws = settings.websub
+    view = SubscriptionView(state=row.state, source_gone=row.source_id is None,
+                            request_mode=row.request_mode, requested_at=row.requested_at,
+                            expires_at=row.expires_at, renew_at=row.renew_at)
+    step = next_step(view, now, ws.verify_timeout)
+    if step == "subscribe" or step == "unsubscribe":
+        _request(sessions, settings, row, step, now, key, policy, resolver, http, out)
+    elif step == "forget":
+        if _settle(sessions, row, now, delete_row=True):
+            out.forgotten += 1
+            log.info("WebSub subscription %s (topic %s) dropped: its source is gone", row.id, row.topic_url)
+    elif step == "verify_failed":
+        reason = (f"the hub accepted the subscription but did not verify it within "
+                  f"{ws.verify_timeout:g} s (can it reach our callback under public_url "
+                  f"{settings.public_url}?); polling alone")
+        if _settle(sessions, row, now, state="failed", error=reason, retry=ws.retry_after):
+            out.failed += 1
+            log.warning("WebSub subscription %s (topic %s): %s", row.id, row.topic_url, reason)
+    elif step == "expire":
+        reason = (f"the lease ended at {isoformat(row.expires_at)} without a verified renewal; "
+                  "polling alone")
+        # No wait: the next poll that still sees the hub subscribes again.
+        if _settle(sessions, row, now, state="expired", error=reason):
+            out.expired += 1
+            log.warning("WebSub subscription %s (topic %s): %s", row.id, row.topic_url, reason)
 
 
 def _settle(
@@ -206,6 +232,12 @@ def _request(
         secret = open_secret(key, row.secret)
     except CredentialsError as exc:
         _after_refusal(sessions, row, mode, renewal, str(exc), now, ws.retry_after, out)
+        return
+    unreachable = unreachable_callback(settings.public_url) if not policy.allow_private_addresses else None
+    if unreachable is not None and mode == "subscribe":
+        # A hub could not verify us there (or would be sent to probe a private address): not asked at all.
+        why = f"{unreachable}: a hub cannot call our callback there; set public_url to subscribe"
+        _after_refusal(sessions, row, mode, renewal, why, now, ws.retry_after, out)
         return
     form = {"hub.mode": mode, "hub.topic": row.topic_url,
             "hub.callback": callback_url(settings.public_url, row.callback_id)}

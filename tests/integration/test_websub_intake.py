@@ -108,7 +108,7 @@ def sub_row(rt: Runtime) -> WebSubSubscription | None:
         return row
 
 
-def wait_state(rt: Runtime, state: str, timeout: float = 15.0) -> WebSubSubscription:
+def wait_state(rt: Runtime, state: str, timeout: float = 30.0) -> WebSubSubscription:
     deadline = time.monotonic() + timeout
     while True:
         row = sub_row(rt)
@@ -123,7 +123,7 @@ def titles(rt: Runtime) -> set[str]:
         return set(session.scalars(select(Item.title)))
 
 
-def published(rt: Runtime, title: str, timeout: float = 15.0) -> bool:
+def published(rt: Runtime, title: str, timeout: float = 30.0) -> bool:
     path = rt.settings.feeds_dir / "all.atom"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -241,6 +241,13 @@ def test_bad_signature_is_acknowledged_ignored_and_recorded(
         monkeypatch.setenv("SYNDICATION_DATA_DIR", str(rt.settings.data_dir))
         out = CliRunner().invoke(cli_app, ["status"], env={"COLUMNS": "200"})
         assert out.exit_code == 0 and "WebSub active" in out.stdout, out.output
+        # A source paused by an operator takes nothing pushed either (its first poll after resuming does).
+        from syndication.operations.ops import set_paused
+
+        set_paused(rt, source_id, True)
+        [answer] = hub.distribute(topic, atom(["Paused story"], hub=hub.url, self_url=topic).encode(), ATOM)
+        assert answer.status_code == 202 and answer.json() == {"status": "ignored"}
+        assert "Paused story" not in titles(rt) and "paused" in status_websub(rt)["last_ignored_reason"]
 
 
 def test_discovery_by_link_header(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
@@ -318,6 +325,38 @@ def test_hub_refusing_falls_back_to_polling(service: Callable[..., Runtime], fee
         assert hub.requests[-1]["hub.secret"] != secret
 
 
+def test_hub_requests_go_through_the_address_guard(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
+    """A hub URL is an outbound request like a feed fetch: a hub on a private address is refused unless
+    fetch.allow_private_addresses (the tests' loopback allowance) says otherwise."""
+    import dataclasses
+
+    with running_hub() as hub:
+        topic = feed_server.url("/turan.atom")
+        feed_server.add_feed("/turan.atom", atom(["First story"], hub=hub.url, self_url=topic), ATOM)
+        rt = service(topic, websub={"subscribe": False})
+        poll(rt, "turan")
+        assert sub_row(rt) is None  # subscribing off: polled only
+        with rt.sessions() as session:
+            source_id = session.scalar(select(Source.id))
+        assert source_id is not None
+        from syndication.intake.hubs import discover
+
+        advertised = discover(atom([], hub=hub.url, self_url=topic).encode(), {}, topic)
+        assert subscriptions.note_advertised(rt.sessions, source_id, advertised, utcnow(), jobs.sealing_key(rt))
+        guarded = dataclasses.replace(jobs.fetch_policy(rt), allow_private_addresses=False)
+        # Our own callback on loopback: no hub out there could call it, so none is asked.
+        run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt), policy=guarded)
+        assert run.refused == 1 and hub.requests == []
+        row = sub_row(rt)
+        assert row is not None and row.state == "failed"
+        assert f"public_url {rt.settings.public_url} is not a public address" in (row.last_error or "")
+        # The hub's own address is checked like a feed's before anything is sent.
+        with httpx.Client(trust_env=False) as client:
+            problem = subscriptions.post_to_hub(client, hub.url, {"hub.mode": "subscribe"}, guarded,
+                                                lambda host, port: ["127.0.0.1"], "ua", "")
+        assert problem == "refused: 127.0.0.1 resolves to non-public address 127.0.0.1" and hub.requests == []
+
+
 def test_hub_denying_falls_back_to_polling(service: Callable[..., Runtime], feed_server: FeedServer) -> None:
     with running_hub(deny="topic not open to subscribers") as hub:
         topic = feed_server.url("/turan.atom")
@@ -326,6 +365,7 @@ def test_hub_denying_falls_back_to_polling(service: Callable[..., Runtime], feed
         poll(rt, "turan")
         row = wait_state(rt, "denied")
         assert row.last_error == "the hub denied the subscription: topic not open to subscribers; polling alone"
+        assert hub.wait(lambda h: h.verifications)  # the hub notes our answer once it has it
         assert hub.verifications == [("denied", 200, False)] and not hub.subscribers
 
 
@@ -351,6 +391,37 @@ def test_verification_that_never_comes_fails(service: Callable[..., Runtime], fe
         run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt),
                                 policy=jobs.fetch_policy(rt))
         assert run.forgotten == 1 and sub_row(rt) is None
+
+
+def test_secret_sealed_under_another_key_fails_saying_so(
+    service: Callable[..., Runtime], feed_server: FeedServer,
+) -> None:
+    """fetch.credentials_key changed under a stored subscription: nothing is sent, the row says why, a
+    distribution is answered 500 in our error shape (the hub retries; a new subscription follows a poll)."""
+    from cryptography.fernet import Fernet
+
+    from syndication.intake.hubs import Advertised
+
+    topic = feed_server.url("/turan.atom")
+    feed_server.add_feed("/turan.atom", atom(["First story"], hub=None, self_url=None), ATOM)
+    rt = service(topic)
+    poll(rt, "turan")
+    with rt.sessions() as session:
+        source_id = session.scalar(select(Source.id))
+    assert source_id is not None
+    hub_url = feed_server.url("/never-called-hub")
+    assert subscriptions.note_advertised(rt.sessions, source_id, Advertised(hub_url, topic, (hub_url,)), utcnow(),
+                                         Fernet.generate_key())
+    callback_id = sub_row(rt).callback_id  # type: ignore[union-attr]
+    answer = httpx.post(subscriptions.callback_url(rt.settings.public_url, callback_id), content=b"<feed/>",
+                        headers={"Content-Type": ATOM, "X-Hub-Signature": "sha256=00"}, trust_env=False)
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=jobs.sealing_key(rt),
+                            policy=jobs.fetch_policy(rt))
+    assert run.refused == 1 and not any(p == "/never-called-hub" for p, _, _ in feed_server.posts)
+    row = sub_row(rt)
+    assert row is not None and row.state == "failed"
+    assert "cannot be opened with this fetch.credentials_key" in (row.last_error or "")
 
 
 # ---------------------------------------------------------------- leases

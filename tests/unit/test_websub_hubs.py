@@ -17,6 +17,7 @@ from syndication.intake.hubs import (
     next_step,
     parse_link_header,
     renew_at,
+    unreachable_callback,
 )
 
 FEED = "https://agency.example/feed.atom"
@@ -130,3 +131,12 @@ def test_next_step() -> None:
 def test_renewal_time() -> None:
     assert renew_at(NOW, 864000, 86400) == NOW + timedelta(seconds=864000 - 86400)
     assert renew_at(NOW, 600, 86400) == NOW + timedelta(seconds=300)  # short leases renew half-way
+
+
+def test_unreachable_callback() -> None:
+    assert unreachable_callback("https://news.example.org") is None
+    assert unreachable_callback("http://203.0.113.7:8000") is not None  # documentation range: not global
+    assert unreachable_callback("http://8.8.8.8") is None
+    for local in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]/", "http://10.1.2.3",
+                  "http://app.localhost"):
+        assert unreachable_callback(local) is not None, local
