@@ -13,7 +13,7 @@ notes (`sources.parse_problem`, shown by `status` and /ops) say what was done an
 - ETag / Last-Modified / a permanent redirect's target over their source columns: not kept (the next poll is
   unconditional, the configured URL stays).
 
-Pure apart from reading the limits from the table definitions.
+Pure.
 """
 
 from __future__ import annotations
@@ -21,27 +21,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
-from sqlalchemy import String
-
-from syndication.db.models import Item, Source, Story
 from syndication.kernel.domain import NormalisedItem
 
-
-def _limit(table: Any, column: str) -> int:  # a mapped class's __table__
-    kind = table.c[column].type
-    assert isinstance(kind, String) and kind.length, f"{table.name}.{column} is not a bounded string"
-    return int(kind.length)
-
-
-GUID_LIMIT = _limit(Item.__table__, "guid")
-URL_LIMIT = _limit(Item.__table__, "url")
-LANGUAGE_LIMIT = _limit(Item.__table__, "language")
-AGENCY_LIMIT = _limit(Story.__table__, "original_agency")
-ETAG_LIMIT = _limit(Source.__table__, "etag")
-LAST_MODIFIED_LIMIT = _limit(Source.__table__, "last_modified")
-EFFECTIVE_URL_LIMIT = _limit(Source.__table__, "effective_url")
+# The lengths of the columns these values go to (syndication/db/models.py; tests/unit/test_column_fit.py checks
+# they agree). Constants, not read from the models: this runs in the parse processes, which import no database.
+GUID_LIMIT = 2000  # items.guid
+URL_LIMIT = 2000  # items.url
+LANGUAGE_LIMIT = 35  # items.language
+AGENCY_LIMIT = 300  # stories.original_agency
+ETAG_LIMIT = 1000  # sources.etag
+LAST_MODIFIED_LIMIT = 200  # sources.last_modified
+EFFECTIVE_URL_LIMIT = 2000  # sources.effective_url
 
 # flag on the item -> what the poll's note says about it
 NOTES = {

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from syndication.db.models import Item, Source, Story
+from syndication.pipeline import column_fit
 from syndication.pipeline.column_fit import LANGUAGE_LIMIT, cut_language, cut_text, fit_validators
 
+
+def test_the_limits_are_the_columns_lengths() -> None:
+    def length(table: Any, column: str) -> int:
+        return int(table.c[column].type.length)
+
+    columns = {("items", "guid"): column_fit.GUID_LIMIT, ("items", "url"): column_fit.URL_LIMIT,
+               ("items", "language"): column_fit.LANGUAGE_LIMIT,
+               ("stories", "original_agency"): column_fit.AGENCY_LIMIT,
+               ("sources", "etag"): column_fit.ETAG_LIMIT, ("sources", "last_modified"): column_fit.LAST_MODIFIED_LIMIT,
+               ("sources", "effective_url"): column_fit.EFFECTIVE_URL_LIMIT}
+    tables = {t.name: t for t in (Item.__table__, Story.__table__, Source.__table__)}
+    for (table, column), limit in columns.items():
+        assert length(tables[table], column) == limit, f"{table}.{column}"
 
 def test_a_language_tag_keeps_the_whole_subtags_that_fit() -> None:
     assert cut_language("en-GB-" + "-".join(["abcdefgh"] * 10)) == "en-GB-abcdefgh-abcdefgh-abcdefgh"
