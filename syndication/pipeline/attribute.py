@@ -468,6 +468,7 @@ def remove_furniture(
 # Every ASCII character clean_text drops or collapses (controls, whitespace): what is left after deleting
 # them is a lower bound on the cleaned length.
 _ASCII_SPACE_AND_CONTROLS = bytes(range(0x21))
+_PROBE_CHARS = 4 * HEADING_MAX_CHARS
 
 
 def _is_furniture(
@@ -477,10 +478,13 @@ def _is_furniture(
     raw = el.text_content() if hasattr(el, "text_content") else ""
     if texts is not None:
         texts[el] = raw
-    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and raw.isascii()
-            and len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS):
+    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and len(raw) > HEADING_MAX_CHARS
+            and (len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
+                 if raw.isascii() else len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS)):
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
-        # text (a few microseconds per block, every block of every body) is not needed.
+        # text (a few microseconds per block, every block of every body) is not needed. Beyond ASCII, the
+        # cleaned start of the block bounds the cleaned whole from below (every word of the start is kept, the
+        # cut one at least as long), with room for what composing characters at the cut could take.
         return defaults and el.tag == "footer"
     return _is_furniture_text(el, clean_text(raw), patterns, defaults)
 
