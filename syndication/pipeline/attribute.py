@@ -359,7 +359,7 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
         # A block goes when every line of it is a credit line of the leading or trailing zone; a credit line
         # that shares its block (after a <br>) or stands in a plain-text body is cut out of the text.
         blocks: dict[int, tuple[etree._Element, bool, bool]] = {}
-        for idx, line in enumerate(lines):
+        for idx, line in enumerate(lines if zone else ()):  # no credit line, no block to take (most bodies)
             if line.top is None:
                 continue
             el, ok, credit = blocks.get(id(line.top), (line.top, True, False))
@@ -379,11 +379,16 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
                 _drop(el)
                 changed = True
         # Empty blocks closing the body go too (what is left of a credit zone, an empty table or paragraph).
-        for el in reversed([c for c in root if isinstance(c.tag, str)]):
-            if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
-                break
-            _drop(el)
-            changed = True
+        # (Walked from the last block back: listing every block of a long body costs more than the check.)
+        el = root[-1] if len(root) else None
+        while el is not None:
+            previous = el.getprevious()
+            if isinstance(el.tag, str):
+                if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
+                    break
+                _drop(el)
+                changed = True
+            el = previous
     unique: list[Credit] = []
     seen: set[tuple[str, str]] = set()
     for c in credits:
