@@ -359,7 +359,7 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
         # A block goes when every line of it is a credit line of the leading or trailing zone; a credit line
         # that shares its block (after a <br>) or stands in a plain-text body is cut out of the text.
         blocks: dict[int, tuple[etree._Element, bool, bool]] = {}
-        for idx, line in enumerate(lines):
+        for idx, line in enumerate(lines if zone else ()):  # no credit line, no block to take (most bodies)
             if line.top is None:
                 continue
             el, ok, credit = blocks.get(id(line.top), (line.top, True, False))
@@ -379,11 +379,16 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
                 _drop(el)
                 changed = True
         # Empty blocks closing the body go too (what is left of a credit zone, an empty table or paragraph).
-        for el in reversed([c for c in root if isinstance(c.tag, str)]):
-            if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
-                break
-            _drop(el)
-            changed = True
+        # (Walked from the last block back: listing every block of a long body costs more than the check.)
+        el = root[-1] if len(root) else None
+        while el is not None:
+            previous = el.getprevious()
+            if isinstance(el.tag, str):
+                if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
+                    break
+                _drop(el)
+                changed = True
+            el = previous
     unique: list[Credit] = []
     seen: set[tuple[str, str]] = set()
     for c in credits:
@@ -468,6 +473,7 @@ def remove_furniture(
 # Every ASCII character clean_text drops or collapses (controls, whitespace): what is left after deleting
 # them is a lower bound on the cleaned length.
 _ASCII_SPACE_AND_CONTROLS = bytes(range(0x21))
+_PROBE_CHARS = 4 * HEADING_MAX_CHARS
 
 
 def _is_furniture(
@@ -477,10 +483,13 @@ def _is_furniture(
     raw = el.text_content() if hasattr(el, "text_content") else ""
     if texts is not None:
         texts[el] = raw
-    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and raw.isascii()
-            and len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS):
+    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and len(raw) > HEADING_MAX_CHARS
+            and (len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
+                 if raw.isascii() else len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS)):
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
-        # text (a few microseconds per block, every block of every body) is not needed.
+        # text (a few microseconds per block, every block of every body) is not needed. Beyond ASCII, the
+        # cleaned start of the block bounds the cleaned whole from below (every word of the start is kept, the
+        # cut one at least as long), with room for what composing characters at the cut could take.
         return defaults and el.tag == "footer"
     return _is_furniture_text(el, clean_text(raw), patterns, defaults)
 

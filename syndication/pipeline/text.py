@@ -44,7 +44,7 @@ def plain_text(fragment: str | None) -> str:
 # A tag as sanitize_html writes it (html5ever's serialisation of allowlisted elements): lower-case name, each
 # attribute as ` name="value"` (the value may hold a raw "<" or ">"; a '"' is escaped), no "/>". Text between
 # tags has every "<" escaped, so each "<" of such HTML opens one of these tags.
-_SERIALISED_TAG = re.compile(r'<(/?[a-z][a-z0-9]*+)(?: [a-z][a-z0-9_:.-]*+="[^"]*+")*+>')
+SERIALISED_TAG = re.compile(r'<(/?[a-z][a-z0-9]*+)(?: [a-z][a-z0-9_:.-]*+="[^"]*+")*+>')
 # The sanitiser's allowlist but iframes (raw text): a parser keeps their text where it stands, in document order,
 # but for what a table holds directly (see `_tables_in_place`).
 _TABLE_TAGS = frozenset({"table", "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
@@ -69,7 +69,7 @@ def sanitised_text(html_text: str) -> str:
     HTML."""
     if "<" not in html_text:
         return plain_text(html_text)
-    parts = _SERIALISED_TAG.split(html_text)
+    parts = SERIALISED_TAG.split(html_text)
     names = parts[1::2]
     texts = parts[0::2]
     if (len(names) != html_text.count("<") or not _TEXT_TAG_NAMES.issuperset(names)

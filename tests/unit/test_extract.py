@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syndication.kernel.domain import ImageCredit
 from syndication.pipeline.attribute import (
@@ -253,3 +255,16 @@ def test_a_closing_credit_line_is_cut_where_it_was_read_not_at_the_same_words_ea
     first = extract("<div><p>By Jane Doe0</p>By Jane Doe</div>")
     assert first.html == "<div><p>By Jane Doe0</p></div>" and first.bylines == ("Jane Doe",)
     assert extract(first.html).html == first.html
+
+
+@given(st.text(st.one_of(st.characters(codec=None), st.sampled_from([" ", "\n", "\u0301", "\u0323", "\u1100", "\u1161",
+                                                                     "\u11a8", "e", "\x01", "\u2028"])),
+               min_size=200, max_size=600))
+@settings(max_examples=300)
+def test_the_cleaned_start_of_a_block_bounds_the_cleaned_block(raw: str) -> None:
+    """What lets _is_furniture skip cleaning a long non-ASCII paragraph in full."""
+    from syndication.pipeline.attribute import _PROBE_CHARS, HEADING_MAX_CHARS  # lazy: the one test that needs it
+    from syndication.pipeline.text import clean_text  # lazy: the one test that needs it
+
+    if len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS:
+        assert len(clean_text(raw)) > HEADING_MAX_CHARS
