@@ -376,9 +376,13 @@ def test_withheld_stays_out_of_every_public_output_until_a_usable_version(env: E
     status = env.client.get(f"/api/v1/partners/turan/items/{quote(HELD, safe='')}",
                             headers={"Authorization": f"Bearer {env.key}"})
     assert status.status_code == 200 and status.json()["embargoed"] is True  # the partner still sees it
+    assert status.json()["withheld"] is True
     # A later version is usable: published like any item from now on.
     push_ninjs(env, ninjs(HELD, "Zanzibar merger talks", 2))
     assert in_feed(env, "Zanzibar") and env.client.get(f"/items/{row.id}").status_code == 200
+    status = env.client.get(f"/api/v1/partners/turan/items/{quote(HELD, safe='')}",
+                            headers={"Authorization": f"Bearer {env.key}"}).json()
+    assert (status["withheld"], status["embargoed"], status["embargo_until"]) == (False, False, None)
     # Withheld again (a public item the agency holds back): it leaves every public output.
     since = env.mark()
     push_ninjs(env, ninjs(HELD, "Zanzibar merger talks", 3, pubstatus="withheld"))
