@@ -825,6 +825,7 @@ class Api:
                 )
             ]
             embargoed = row.embargo_until is not None and row.embargo_until > now
+            withheld = embargoed and WITHHELD in (row.flags or ())
             placements: list[ChannelPlacement] = []
             if row.status != "withdrawn" and not embargoed:
                 specs = [
@@ -856,7 +857,7 @@ class Api:
                 version=row.version, versions=versions,
                 status="withdrawn" if row.status == "withdrawn" else "usable",
                 change_note=row.change_note, embargo_until=isoformat(row.embargo_until), embargoed=embargoed,
-                withheld=WITHHELD in (row.flags or ()),
+                withheld=withheld,
                 published=bool(placements), channels=placements,
                 partner_dates=[DateNote(**note) for note in row.partner_dates or ()],
             )
