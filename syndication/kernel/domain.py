@@ -147,9 +147,17 @@ class Attribution:
     # Every credit read from the body (kind, value, the line and offsets it came from, the rule), less
     # those the partner's own metadata already carries.
     credits: tuple[Credit, ...] = ()
-    # [wire] what an agency format stated as fields (kernel WireFields): its credit line, and the version.
+    # [wire] what an agency format (ninjs, NewsML-G2) stated as fields, as it stated them (WireFields), for
+    # the formats that carry them on (publish/ninjs.py); None / empty for items from feeds.
     credit_line: str | None = None
     wire_version: str | None = None
+    item_type: str | None = None  # text | picture | composite
+    byline: str | None = None
+    dateline: str | None = None
+    located: str | None = None
+    copyright_holder: str | None = None
+    copyright_notice: str | None = None
+    info_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,7 +258,7 @@ def _attribution(
         sources.append("dateline:body-source-line")
     rights = rights_line(policy.copyright, policy.credit, published.year)
     license_url, usage_terms = policy.license_url, policy.usage_terms
-    credit_line, wire_version = None, None
+    stated = _WireAttribution()  # what an agency format states (nothing, for a feed's item)
     if entry.wire is not None:
         w = _wire_attribution(entry, ex, published.year, sources, default_credit)
         rights = w.rights or rights
@@ -270,9 +270,9 @@ def _attribution(
         # dateline's, else the copy's dateline.
         agency = w.original_agency or clean_text(entry.original_agency) or ex.original_agency or (
             w.dateline_agency or agency)
-        distributing, place = w.distributor or ex.distributing_source, w.located or ex.dateline_place
+        distributing, place = w.distributor or ex.distributing_source, w.place or ex.dateline_place
         date, dateline_agency = w.dateline_date or ex.dateline_date, w.dateline_agency or ex.dateline_agency
-        credit_line, wire_version = w.credit_line, w.version
+        stated = w
     else:
         distributing, place = ex.distributing_source, ex.dateline_place
         date, dateline_agency = ex.dateline_date, ex.dateline_agency
@@ -303,8 +303,15 @@ def _attribution(
             ex.credits, authors=entry_authors,
             agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
         ),
-        credit_line=credit_line,
-        wire_version=wire_version,
+        credit_line=stated.credit_line,
+        wire_version=stated.version,
+        item_type=stated.item_type,
+        byline=stated.byline,
+        dateline=stated.dateline,
+        located=stated.located,
+        copyright_holder=stated.copyright_holder,
+        copyright_notice=stated.copyright_notice,
+        info_sources=stated.info_sources,
     )
     return attribution
 
@@ -334,25 +341,34 @@ def _wire_terms(a: Attribution) -> tuple[str, ...]:
     rights, credits or place is an update all the same (items from feeds keep the hash they always had)."""
     credits = [[c.credit, c.caption, c.url] for c in a.image_credits]
     return (json.dumps([a.rights, a.usage_terms, a.license_url, a.credit_line, a.dateline_place, a.original_agency,
-                        a.distributing_source, credits, a.wire_version]),)
+                        a.distributing_source, credits, a.wire_version, a.item_type, a.byline, a.dateline,
+                        a.located, a.copyright_holder, a.copyright_notice, a.info_sources]),)
 
 
 @dataclass(frozen=True, slots=True)
 class _WireAttribution:
     """What an agency format's fields say, cleaned, for `_attribution` to prefer over what prose gave."""
 
-    rights: str | None
-    license_url: str | None
-    usage_terms: str | None
-    authors: tuple[str, ...]
-    images: tuple[ImageCredit, ...]
-    original_agency: str | None
-    distributor: str | None
-    located: str | None
-    dateline_date: str | None
-    dateline_agency: str | None
-    credit_line: str | None
-    version: str | None
+    rights: str | None = None
+    license_url: str | None = None
+    usage_terms: str | None = None
+    authors: tuple[str, ...] = ()
+    images: tuple[ImageCredit, ...] = ()
+    original_agency: str | None = None
+    distributor: str | None = None
+    place: str | None = None  # where it was filed: `located`, else the stated dateline's place
+    dateline_date: str | None = None
+    dateline_agency: str | None = None
+    # As stated, for Attribution's [wire] fields.
+    credit_line: str | None = None
+    version: str | None = None
+    item_type: str | None = None
+    byline: str | None = None
+    dateline: str | None = None
+    located: str | None = None
+    copyright_holder: str | None = None
+    copyright_notice: str | None = None
+    info_sources: tuple[str, ...] = ()
 
 
 def _wire_attribution(
@@ -388,16 +404,19 @@ def _wire_attribution(
     agency = clean_text(entry.original_agency) or None
     if agency:
         sources[:] = [s for s in sources if not s.startswith("original_agency:")] + ["original_agency:wire"]
-    dateline = _stated_dateline(clean_text(w.dateline))
-    located = clean_text(w.located) or (dateline.place if dateline else None)
-    if located:
+    stated_dateline, located = clean_text(w.dateline) or None, clean_text(w.located) or None
+    dateline = _stated_dateline(stated_dateline or "")
+    place = located or (dateline.place if dateline else None)
+    if place:
         sources[:] = [s for s in sources if not s.startswith("dateline:")] + ["dateline:wire"]
     return _WireAttribution(
         rights=rights, license_url=license_url, usage_terms=usage,
         authors=authors, images=images, original_agency=agency, distributor=clean_text(w.distributor) or None,
-        located=located, dateline_date=dateline.date if dateline else None,
+        place=place, dateline_date=dateline.date if dateline else None,
         dateline_agency=dateline.agency if dateline else None, credit_line=clean_text(w.credit_line) or None,
-        version=clean_text(w.version) or None,
+        version=clean_text(w.version) or None, item_type=w.item_type, byline=byline or None,
+        dateline=stated_dateline, located=located, copyright_holder=holder, copyright_notice=notice,
+        info_sources=_dedupe(clean_text(n) for n in w.info_sources),
     )
 
 

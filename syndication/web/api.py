@@ -79,7 +79,7 @@ from syndication.kernel.settings import check_feed_url
 from syndication.partners.keys import load_pepper, verify_key
 from syndication.partners.registry import credentials_key
 from syndication.pipeline.ingest import store_items
-from syndication.pipeline.normalise import normalise_feed
+from syndication.pipeline.normalise import WITHHELD, normalise_feed
 from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.published import item_uid
 from syndication.runtime.context import Runtime
@@ -604,6 +604,9 @@ class ItemStatus(BaseModel):
     change_note: str | None
     embargo_until: str | None
     embargoed: bool
+    withheld: bool = Field(default=False, description="Held back because your latest version says `pubstatus: "
+                           "withheld` (ninjs, NewsML-G2): published to no one until a later version is usable "
+                           "(`embargo_until` then reads 9000-01-01).")
     published: bool = Field(description="Whether the item is in the current window of at least one channel.")
     channels: list[ChannelPlacement]
     partner_dates: list[DateNote] = Field(
@@ -822,6 +825,7 @@ class Api:
                 )
             ]
             embargoed = row.embargo_until is not None and row.embargo_until > now
+            withheld = embargoed and WITHHELD in (row.flags or ())
             placements: list[ChannelPlacement] = []
             if row.status != "withdrawn" and not embargoed:
                 specs = [
@@ -853,6 +857,7 @@ class Api:
                 version=row.version, versions=versions,
                 status="withdrawn" if row.status == "withdrawn" else "usable",
                 change_note=row.change_note, embargo_until=isoformat(row.embargo_until), embargoed=embargoed,
+                withheld=withheld,
                 published=bool(placements), channels=placements,
                 partner_dates=[DateNote(**note) for note in row.partner_dates or ()],
             )

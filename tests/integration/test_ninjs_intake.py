@@ -176,6 +176,28 @@ def test_every_example_ingests_with_its_fields_mapped(push_env: PushEnv) -> None
             assert c["url"] in shown, (name, c["url"])
 
 
+def test_what_an_agency_stated_is_published_again_in_its_ninjs(push_env: PushEnv) -> None:
+    """ninjs in, ninjs out: the agency's own rights, byline, place, credit line and sources travel on."""
+    for name in ("2.1/SIPA_image_2.json", "2.1/ap_image.json", "1.4/ninjsExComplex1.json"):
+        assert push_env.push((NINJS / "examples" / name).read_bytes()).status_code == 202, name
+    jobs.publish_all(push_env.rt)
+    published = {i["headlines"][0]["value"]: i for i in push_env.client.get("/feeds/all.ninjs.json").json()["items"]}
+    for item in published.values():
+        assert ninjs_validator(2).is_valid(item)
+    sipa = published["Italy: Italy Demonstration of the workers congresses and conferences"]
+    assert (sipa["type"], sipa["copyrightholder"], sipa["copyrightnotice"]) == ("picture", "SIPA USA",
+                                                                               "SIPA USA/PA Images")
+    assert (sipa["by"], sipa["usageterms"]) == ("Insidefoto", "*** World Rights Except Italy ***")
+    assert {"role": "creditline", "value": "Insidefoto/SIPA USA"} in sipa["descriptions"]
+    ap = published["Turkey Islamic State"]
+    assert "DHA" in [s["name"] for s in ap["infosources"]]
+    assert {"role": "creditline", "value": "ASSOCIATED PRESS"} in ap["descriptions"]
+    cruise = published["Captain of wrecked cruise ship on trial in Italy"]
+    assert (cruise["by"], cruise["located"]) == ("Paulo Santalucia and Frances d'Emilio", "Grossetto, Italy")
+    assert cruise["copyrightnotice"] == TNA and cruise["type"] == "composite"
+    assert [a["by"] for a in cruise["associations"]] == ["Paulo Santalucia"]
+
+
 # ---------------------------------------------------------------- IPTC's validation suites
 
 
@@ -354,9 +376,13 @@ def test_withheld_stays_out_of_every_public_output_until_a_usable_version(env: E
     status = env.client.get(f"/api/v1/partners/turan/items/{quote(HELD, safe='')}",
                             headers={"Authorization": f"Bearer {env.key}"})
     assert status.status_code == 200 and status.json()["embargoed"] is True  # the partner still sees it
+    assert status.json()["withheld"] is True
     # A later version is usable: published like any item from now on.
     push_ninjs(env, ninjs(HELD, "Zanzibar merger talks", 2))
     assert in_feed(env, "Zanzibar") and env.client.get(f"/items/{row.id}").status_code == 200
+    status = env.client.get(f"/api/v1/partners/turan/items/{quote(HELD, safe='')}",
+                            headers={"Authorization": f"Bearer {env.key}"}).json()
+    assert (status["withheld"], status["embargoed"], status["embargo_until"]) == (False, False, None)
     # Withheld again (a public item the agency holds back): it leaves every public output.
     since = env.mark()
     push_ninjs(env, ninjs(HELD, "Zanzibar merger talks", 3, pubstatus="withheld"))

@@ -216,6 +216,9 @@ def test_wire_fields_win_over_the_partner_default_and_prose() -> None:
         "https://example.org/rights/editorial", POLICY.usage_terms, None)
     assert a.authors == ("Christian Hollmann",) and a.dateline_place == "Berlin"
     assert a.credit_line == "dpa" and a.wire_version == "3"
+    # As stated, for the formats that carry them on (publish/ninjs.py).
+    assert (a.item_type, a.byline, a.located, a.copyright_holder, a.copyright_notice) == (
+        "text", "Von Christian Hollmann, dpa", "Berlin", None, "Copyright 2026, dpa. All rights reserved")
     assert {"rights:wire", "usage_terms:wire", "authors:wire", "dateline:wire"} <= set(a.extracted_from)
     assert item.embargo_until == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
 
@@ -226,6 +229,7 @@ def test_holder_makes_the_rights_line_and_images_carry_their_credits() -> None:
     assert a.rights == "© 2026 Example Agency"
     assert (a.license_url, a.usage_terms) == (POLICY.license_url, "Editorial use only.")
     assert a.authors == ("Jane Doe",) and a.original_agency == "Turan" and a.distributing_source == "Wire Distributor"
+    assert a.info_sources == ("Wire Distributor", "Turan") and a.copyright_holder == "Example Agency"
     assert [(c.credit, c.url) for c in a.image_credits][0] == (
         "Ali Photographer/Example Agency", "https://img.example.org/harbour.jpg")
 
@@ -237,6 +241,7 @@ def test_what_the_document_does_not_state_still_comes_from_prose_and_the_partner
     assert a.rights == "© 2026 The Agency"  # the partner's rights line: the document names no holder
     assert (a.license_url, a.usage_terms) == (POLICY.license_url, POLICY.usage_terms)
     assert a.dateline_place == "Baku" and a.original_agency == "Turan"
+    assert (a.located, a.byline, a.info_sources, a.item_type) == (None, None, (), "text")
 
 
 def test_withheld_is_held_without_end_and_a_later_usable_version_releases_it() -> None:
