@@ -1,8 +1,8 @@
 """python -m bench [WORKLOAD] [--json] [--quick] [--minutes N]
 
 WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
-also embedded (ingest without the scaled part) and attribution (the labelled credit corpus scored, every credit
-read from the real feeds listed, time per item).
+also embedded (ingest without the scaled part), attribution (the labelled credit corpus scored, every credit
+read from the real feeds listed, time per item) and wire (ninjs intake per item: bench/wire.py).
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5).
@@ -26,7 +26,7 @@ from bench.common import machine
 
 WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 # ingest without the scaled part (for before/after comparisons); the attribution corpus and real-feed credits
-EXTRA = ("embedded", "attribution")
+EXTRA = ("embedded", "attribution", "wire")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in r["report"] + r.get("real", {}).get("report", []):
             say(line)
         res["attribution"] = r
+        chosen = ()
+    if args.workload == "wire":
+        from bench import wire
+
+        r = wire.run(wire.shared_dir(), items=100 if args.quick else 1000, repeats=1 if args.quick else 3)
+        for line in r["report"]:
+            say(line)
+        res["wire"] = r
         chosen = ()
     with workloads.tmpdir() as tmp:
         work = Path(tmp)

@@ -20,14 +20,8 @@ from html import escape
 
 from lxml import etree
 
-from syndication.intake.parse import (
-    ParseError,
-    UnsupportedWireItem,
-    _parse_dt,
-    _text_as_html,
-    _walk_prolog,
-    to_utf8,
-)
+from syndication.intake.errors import ParseError, UnsupportedWireItem
+from syndication.intake.parse import _parse_dt, _text_as_html, _walk_prolog, to_utf8
 from syndication.kernel.domain import Enclosure, ImageCredit, ParsedEntry, ParsedFeed, WireFields
 
 G2_NS = "http://iptc.org/std/nar/2006-10-01/"
@@ -160,6 +154,7 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         usage_terms=terms,
         license_url=licence,
         info_sources=tuple(name for name, _role in sources),
+        distributor=next((name for name, role in sources if _distributes(role)), None) or provider,
         images=images,
         item_refs=refs,
     )
@@ -229,7 +224,7 @@ def _original_agency(item: etree._Element, sources: list[tuple[str, str | None]]
     """The first info source that is not the distributor (the provider, or a source in a distributing role);
     else the party that created the content in the hop history."""
     for name, role in sources:
-        if name != provider and "distribut" not in (role or "").lower():
+        if name != provider and not _distributes(role):
             return name
     history = item.find(_g2("hopHistory"))
     for hop in history.iterchildren(_g2("hop")) if history is not None else ():
@@ -237,6 +232,11 @@ def _original_agency(item: etree._Element, sources: list[tuple[str, str | None]]
                for a in hop.iterchildren(_g2("action"))):
             return next((n for n in (_name(p, lang) for p in hop.iterchildren(_g2("party"))) if n), None)
     return None
+
+
+def _distributes(role: str | None) -> bool:
+    """An infoSource role of a distributor or publisher (IPTC's codes vary by scheme: by the word)."""
+    return any(word in (role or "").lower() for word in ("distribut", "publisher"))
 
 
 def _images(item: etree._Element, item_type: str, credit: str | None,

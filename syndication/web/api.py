@@ -61,7 +61,10 @@ from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
 from syndication.intake.newsml import MEDIA_TYPES as NEWSML_TYPES
 from syndication.intake.newsml import is_newsml, parse_newsml
+from syndication.intake.ninjs import parse_ninjs
 from syndication.intake.parse import (
+    NINJS_HINT,
+    NINJS_TYPE,
     ParseError,
     UnsupportedWireItem,
     encoding_problem,
@@ -94,6 +97,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/partners/{partner_id}"
 XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml", *NEWSML_TYPES)
 JSON_TYPES = ("application/feed+json", "application/json")
+# Agencies' own formats, each with its parser (the content type alone decides: a ninjs item is JSON too).
+WIRE_TYPES = (NINJS_TYPE,)
 MAX_NAMED_PROBLEMS = 20
 MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
@@ -271,7 +276,8 @@ def parse_push_json(body: bytes) -> ParsedFeed:
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4,300 digits
         raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}')
+        hint = f" ({NINJS_HINT})" if isinstance(doc, dict) and "uri" in doc else ""
+        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}' + hint)
     try:
         head = PushDocument.model_validate(doc)
     except ValidationError as exc:
@@ -367,6 +373,21 @@ def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
     if feed.problem:
         raise ApiError(422, "unparseable_document", f"the document is not well-formed: {feed.problem}")
     return feed
+
+
+def parse_push_ninjs(body: bytes) -> ParsedFeed:
+    """A pushed ninjs document (one item or {"items": [...]}) -> ParsedFeed; 422 naming the item, the schema
+    path and the problem, or 415 for an item type we do not publish. All or nothing, as for any push."""
+    bad_bytes = json_encoding_problem(body)
+    if bad_bytes:
+        raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
+    try:
+        return parse_ninjs(body)
+    except UnsupportedWireItem as exc:
+        raise ApiError(415, "unsupported_item_type", f"nothing was stored: {exc}") from None
+    except ParseError as exc:
+        code = "unparseable_document" if str(exc).startswith("not JSON") else "invalid_items"
+        raise ApiError(422, code, f"nothing was stored: {exc}") from None
 
 
 def _invalid_items(problems: list[str]) -> ApiError:
@@ -869,6 +890,12 @@ PUSH_BODY = {
                           "newsItem, packageItem or newsMessage (recognised by its root element)."}}
            for t in XML_TYPES},
         **{t: {"schema": _push_json_schema()} for t in JSON_TYPES},
+        NINJS_TYPE: {"schema": {
+            "type": "object",
+            "description": "An IPTC ninjs item (1.x, 2.x or 3.x), or an object {\"items\": [...]} of them. Each "
+                           "item is validated against the latest schema of its major version "
+                           "(https://iptc.org/std/ninjs/); text, picture and composite items are accepted.",
+        }},
     },
 }
 
@@ -884,8 +911,9 @@ PUSH_BODY = {
         403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
                   "(`no_push_source`)."),
         413: _err("The body is larger than the limit (`payload_too_large`)."),
-        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a NewsML-G2 item is of a "
-                  "kind we do not take (`unsupported_item_type`: planning, concept, event, audio or video)."),
+        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a ninjs or NewsML-G2 item "
+                  "is of a type we do not publish (`unsupported_item_type`: audio, video, event, planning, "
+                  "concept)."),
         422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
                   "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
                   "(`invalid_items`, naming each); nothing was stored."),
@@ -894,10 +922,12 @@ PUSH_BODY = {
     },
 )
 async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> PushResult:
-    """Store the items of an RSS, Atom, JSON or NewsML-G2 document; answered once they are stored.
+    """Store the items of an RSS, Atom, JSON, ninjs or NewsML-G2 document; answered once they are stored.
 
     JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
     `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
+    ninjs (`application/ninjs+json`): one item or `{"items": [...]}`, its rights, byline, place, credits,
+    embargo and publication status read from its own fields (docs/wire.md).
     Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
     """
     can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
@@ -905,8 +935,8 @@ async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api
         raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
     await run_in_threadpool(api.check_push_open, partner_id)
     mtype, raw_type = media_type(request)
-    if mtype not in XML_TYPES + JSON_TYPES:
-        accepted = ", ".join(XML_TYPES + JSON_TYPES)
+    if mtype not in XML_TYPES + JSON_TYPES + WIRE_TYPES:
+        accepted = ", ".join(XML_TYPES + JSON_TYPES + WIRE_TYPES)
         raise ApiError(415, "unsupported_media_type",
                        f"Content-Type {mtype or '(none)'!r} is not accepted; send one of {accepted}")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -915,7 +945,9 @@ async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api
                        "document uncompressed")
     body = await api.read_body(request)
     parse: Callable[[], ParsedFeed] = (
-        (lambda: parse_push_json(body)) if mtype in JSON_TYPES else (lambda: parse_push_xml(body, raw_type))
+        (lambda: parse_push_json(body)) if mtype in JSON_TYPES
+        else (lambda: parse_push_ninjs(body)) if mtype == NINJS_TYPE
+        else (lambda: parse_push_xml(body, raw_type))
     )
     feed = await run_in_threadpool(parse)
     return await run_in_threadpool(api.store_push, partner_id, feed)

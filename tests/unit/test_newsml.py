@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from syndication.intake.documents import read_document
+from syndication.intake.errors import ParseError, UnsupportedWireItem
 from syndication.intake.newsml import is_newsml, parse_newsml
-from syndication.intake.parse import ParseError, UnsupportedWireItem
 from syndication.kernel.domain import ParsedEntry, WireFields
 from tests.conftest import SHARED
 
@@ -91,6 +91,7 @@ def test_listing_3_a_photo_is_its_own_image_with_credit_caption_and_rendition() 
     assert wire.item_type == "picture"
     assert wire.pubstatus == "usable" and entry.status is None  # no pubStatus: usable, as G2 defaults
     assert wire.credit_line == "Getty Images" and entry.image_credit == "Getty Images"
+    assert wire.distributor == "Getty Images Inc."  # the provider, no infoSource being stated
     assert wire.copyright_holder == "Getty Images North America"
     assert wire.copyright_notice == ("Copyright 2010 Getty Images. -- "
                                      "http://www.gettyimages.com/Corporate/LicenseInfo.aspx")
@@ -227,6 +228,7 @@ def test_rights_literal_link_by_and_creditline() -> None:
     assert wire.byline == "By Ana Ruiz" and entry.authors == ("By Ana Ruiz",)
     assert wire.credit_line == "AP Photo/Ana Ruiz" and wire.dateline == "MADRID, Nov 30"
     assert wire.info_sources == ("Wire Hub", "EFE")
+    assert wire.distributor == "Wire Hub"
     assert entry.original_agency == "EFE"  # the distributor is not the origin
 
 
