@@ -291,3 +291,70 @@ def test_a_polled_source_serving_g2_is_ingested(make_runtime: Callable[..., Runt
         row = session.scalar(select(Item))
     assert row is not None and row.guid == "urn:newsml:acmenews.com:20161121:US-FINANCE-FED"
     assert row.attribution["original_agency"] == "Associated Press"
+
+
+# ---------------------------------------------------------------- what the item states reaches the published feeds
+
+
+def test_the_stated_rights_byline_credit_and_place_reach_every_format(env: Env) -> None:
+    item = g2_item("urn:cw:rights", "Ferry line reopens", body="<p>BAKU, 30 November – The ferry line reopened.</p>")
+    item = item.replace(b"<contentMeta>", b'<contentMeta><infoSource role="isrol:originfo"><name>Trend</name>'
+                        b"</infoSource><creditline>Caspian Wire/Trend</creditline>", 1)
+    item = item.replace(b"</rightsInfo>", b'<link href="https://caspianwire.example/licence"/></rightsInfo>', 1)
+    assert env.push(item).status_code == 202
+    row = env.item("urn:cw:rights")
+    a = row.attribution
+    assert a["rights"] == "Copyright 2026 Caspian Wire"
+    assert a["usage_terms"] == "Editorial use only"
+    assert a["license_url"] == "https://caspianwire.example/licence"
+    assert a["dateline_place"] == "Baku"
+    assert a["original_agency"] == "Trend"
+    assert a["credit_line"] == "Caspian Wire/Trend"
+    assert a["wire_version"] == "1"
+    assert row.authors == ["Leyla Aliyeva"]
+    jobs.publish_all(env.rt)
+    entry = next(e for e in env.client.get("/feeds/all.json").json()["items"] if e["title"] == "Ferry line reopens")
+    syn = entry["_syndication"]
+    assert (syn["rights"], syn["usage_terms"], syn["license_url"], syn["dateline"], syn["original_agency"]) == (
+        "Copyright 2026 Caspian Wire", "Editorial use only", "https://caspianwire.example/licence", "Baku", "Trend")
+    assert entry["authors"] == [{"name": "Leyla Aliyeva"}]
+    atom = env.client.get("/feeds/all.atom").content
+    assert b"Copyright 2026 Caspian Wire" in atom and b"Editorial use only" in atom
+
+
+def test_a_photo_items_credit_and_caption_are_its_image_credit(env: Env) -> None:
+    photo = listing(3).replace(b'href="./GYI0062134533.jpg"', b'href="https://images.example/GYI0062134533.jpg"')
+    assert env.push(photo).status_code == 202
+    row = env.item("tag:gettyimages.com,2010:GYI0062134533")
+    (credit,) = row.attribution["image_credits"]
+    assert credit["credit"] == "Getty Images" and credit["url"] == "https://images.example/GYI0062134533.jpg"
+    assert credit["caption"].endswith("(Photo by Spencer Platt/Getty Images)")
+    assert row.attribution["rights"].startswith("Copyright 2010 Getty Images.")
+    assert row.attribution["license_url"] == "http://www.gettyimages.com/Corporate/LicenseInfo.aspx"
+
+
+def test_a_withheld_version_is_held_back_until_a_usable_one_comes(env: Env) -> None:
+    assert env.push(g2_item("urn:cw:held", "Quillfeather inquiry", pubstatus="stat:withheld")).status_code == 202
+    row = env.item("urn:cw:held")
+    jobs.publish_all(env.rt)
+    assert not [name for name, data in public_documents(env).items() if b"Quillfeather" in data]
+    assert env.client.get(f"/items/{row.id}").status_code == 404
+    assert env.push(g2_item("urn:cw:held", "Quillfeather inquiry", version=2)).status_code == 202
+    jobs.publish_dirty(env.rt)
+    assert b"Quillfeather inquiry" in env.client.get("/feeds/all.json").content
+
+
+def test_listing_2_and_a_stated_dateline_give_the_attribution(env: Env) -> None:
+    assert env.push(listing(2)).status_code == 202
+    a = env.item("urn:newsml:acmenews.com:20161121:US-FINANCE-FED").attribution
+    assert a["rights"] == "Copyright 2017-18 Acme News and Media LLC"
+    assert (a["dateline_place"], a["original_agency"], a["authors"]) == (
+        "New York, NY", "Associated Press", ["Meredith Jameson"])
+    assert a["wire_version"] == "11"
+    # Listing 28's contentMeta (a located place by QCode only, a dateline) in an item of its own.
+    meta = listing(28).decode().replace("<dateline>", "<headline>Talks in Moscow</headline><dateline>")
+    item = g2_item("urn:cw:moscow", "unused").decode()
+    item = item[:item.index("<contentMeta>")] + meta + item[item.index("<contentSet>"):]
+    assert env.push(item.encode()).status_code == 202
+    a = env.item("urn:cw:moscow").attribution
+    assert (a["dateline_place"], a["original_agency"]) == ("Moscow", "Reuters")
