@@ -358,3 +358,11 @@ def test_listing_2_and_a_stated_dateline_give_the_attribution(env: Env) -> None:
     assert env.push(item.encode()).status_code == 202
     a = env.item("urn:cw:moscow").attribution
     assert (a["dateline_place"], a["original_agency"]) == ("Moscow", "Reuters")
+
+
+def test_an_earlier_version_arriving_late_changes_nothing(env: Env) -> None:
+    assert env.push(g2_item("urn:cw:v", "Harbour reopens at dawn", version=3)).status_code == 202
+    late = env.push(g2_item("urn:cw:v", "Harbour to reopen", version=2))
+    assert late.status_code == 202 and late.json()["items"][0]["status"] == "unchanged", late.text
+    row = env.item("urn:cw:v")
+    assert (row.title, row.attribution["wire_version"]) == ("Harbour reopens at dawn", "3")
