@@ -139,7 +139,15 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         body_html = _package_html(item, headlines)
     elif item_type == "picture" and body_html is None and caption:
         body_html = _text_as_html(caption)
-    title = _headline(item) or nitf.get("headline")
+    title = _headline(item) or nitf.get("headline") or _text(_child(content_meta, "slugline"))
+    if not title and kind == "packageItem" and refs:
+        # A package that names itself nowhere (G2 requires a guid, not a headline): by its members, which
+        # also identify it when it has no guid either.
+        title = "Package: " + ", ".join(refs)
+    elif not title and not body_html:
+        # Nothing else names it (as for ninjs: the guid is all G2 requires): its identifier keeps it from
+        # being refused.
+        title = item.get("guid")
     wire = WireFields(
         format="newsml-g2",
         item_type=item_type,
@@ -268,11 +276,11 @@ def _image_type(item: etree._Element, url: str) -> str | None:
 
 
 def _package_html(item: etree._Element, headlines: dict[str | None, str | None]) -> str | None:
-    """A package's copy: the list of the items it groups, by headline where we have one."""
+    """A package's copy: the list of the items it groups, by headline where we have one, else by id."""
     lines = []
     for ref in item.iter(_g2("itemRef")):
         residref = ref.get("residref")
-        shown = _text(_child(ref, "title")) or headlines.get(residref) or None
+        shown = _text(_child(ref, "title")) or headlines.get(residref) or residref
         if shown:
             lines.append(f"<li>{escape(shown)}</li>")
     return f"<ul>{''.join(lines)}</ul>" if lines else None

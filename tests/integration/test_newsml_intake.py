@@ -131,17 +131,27 @@ def test_the_listings_news_items_are_stored(env: Env, number: int, ctype: str) -
     assert env.push(listing(number), ctype).json()["items"][0]["status"] == "unchanged"
 
 
-def test_the_abbreviated_listings_are_refused_naming_what_is_missing(env: Env) -> None:
-    # 24: a package and four items given as " ..... "; 29: "<!-- metadata and content -->". Nothing to publish.
-    detail = error(env.push(listing(24), NEWSMESSAGE), 422, "invalid_items")
-    assert "entry has no id, link, title or date to identify it" in detail
-    assert "(id 'N1'): entry has neither title nor content" in detail
-    detail = error(env.push(listing(29)), 422, "invalid_items")
-    assert "'urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE'): entry has neither title nor content" in detail
+def test_the_abbreviated_listings_are_stored_under_what_names_them(env: Env) -> None:
+    # 24: a package without guid or headline and four items given as " ..... "; 29: "<!-- metadata and
+    # content -->". Each item is named by its guid, the package by its members.
+    resp = env.push(listing(24), NEWSMESSAGE)
+    assert resp.status_code == 202, resp.text
+    assert [r["status"] for r in resp.json()["items"]] == ["new"] * 5
+    assert [env.item(f"N{n}").title for n in range(1, 5)] == ["N1", "N2", "N3", "N4"]
+    with env.rt.sessions() as session:
+        package = session.scalar(select(Item).where(Item.guid.is_(None)))
+    assert package is not None and package.title == "Package: N1, N2, N3, N4"
+    assert package.content_html == "<ul><li>N1</li><li>N2</li><li>N3</li><li>N4</li></ul>"
+    assert env.push(listing(24), NEWSMESSAGE).json()["items"][0]["status"] == "unchanged"  # same key again
+    resp = env.push(listing(29))
+    assert resp.status_code == 202, resp.text
+    row = env.item("urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE")
+    assert row.title == "urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE"
+    assert row.attribution["original_agency"] == "Thomson Reuters"  # from the hop history
     for number in (25, 28):  # fragments of an item, not documents
         detail = error(env.push(listing(number), NEWSITEM), 422, "unparseable_document")
         assert "is not a newsItem, packageItem or newsMessage" in detail
-    assert env.items() == 0
+    assert env.items() == 6
 
 
 def test_a_complete_package_message_is_stored_item_by_item(env: Env) -> None:

@@ -114,9 +114,12 @@ def test_listing_24_a_news_message_gives_the_package_and_each_item() -> None:
     package, *items = feed.entries
     assert package.wire is not None and package.wire.item_type == "composite"
     assert package.wire.item_refs == ("N1", "N2", "N3", "N4")
-    assert package.guid is None and package.title is None  # the listing abbreviates the package's metadata
-    assert [i.guid for i in items] == ["N1", "N2", "N3", "N4"]
-    assert all(i.wire is not None and i.wire.item_type == "text" and i.title is None for i in items)
+    # The listing abbreviates: no guid or headline for the package, " ..... " for its items. The package is
+    # named by its members, each item by its guid (as an otherwise empty ninjs item is by its uri).
+    assert package.guid is None and package.title == "Package: N1, N2, N3, N4"
+    assert package.content_html == "<ul><li>N1</li><li>N2</li><li>N3</li><li>N4</li></ul>"
+    assert [(i.guid, i.title, i.content_html) for i in items] == [(f"N{n}", f"N{n}", None) for n in range(1, 5)]
+    assert all(i.wire is not None and i.wire.item_type == "text" for i in items)
 
 
 def test_a_package_lists_its_members_by_headline() -> None:
@@ -162,7 +165,8 @@ def test_listing_29_hop_history_names_the_agency_that_created_the_content() -> N
     assert entry.guid == "urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE"
     assert entry.original_agency == "Thomson Reuters"
     assert entry.updated == datetime(2018, 10, 19, 20, 15, tzinfo=UTC)
-    assert entry.title is None and entry.content_html is None  # abbreviated: "<!-- metadata and content -->"
+    # Abbreviated ("<!-- metadata and content -->"): its guid is the only name it has.
+    assert entry.title == entry.guid and entry.content_html is None
     assert wire.copyright_holder is None  # the holder is given by URI only
 
 
@@ -190,6 +194,11 @@ def test_a_kill_or_a_correction_carries_its_editors_note_as_the_change_note() ->
     assert (entry.status, entry.change_note) == ("corrected", "Name fixed")
     entry, _ = only(listing(1))  # a usable item's edNote is a note to editors (here: the embargo), not a change
     assert entry.change_note is None and entry.status is None
+
+
+def test_without_a_headline_the_slugline_names_the_item() -> None:
+    entry, _ = only(news_item("<contentMeta><slugline>US-Finance-Fed</slugline></contentMeta>"))
+    assert entry.title == "US-Finance-Fed"
 
 
 def test_the_main_headline_and_an_unmarked_description() -> None:
