@@ -3,6 +3,7 @@ out-of-scope items refused by name, and parse_document recognising a G2 root."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -326,3 +327,22 @@ def test_read_document_recognises_a_g2_root_and_leaves_rss_alone() -> None:
     assert read_document(rss, {"Content-Type": "application/xml"}).format == "rss"
     with pytest.raises(UnsupportedWireItem):
         read_document(news_item("<contentMeta/>", item_class="ninat:video"), {"Content-Type": "text/xml"})
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 24, 29])
+def test_damaged_documents_parse_or_raise_parse_error_only(number: int) -> None:
+    """Cut short anywhere, or with bytes changed: a ParsedFeed or a ParseError, never another exception."""
+    body = listing(number)
+    rng = random.Random(number)
+    damaged = [body[:cut] for cut in range(0, len(body), max(1, len(body) // 60))]
+    for _ in range(60):
+        data = bytearray(body)
+        for _ in range(3):
+            data[rng.randrange(len(data))] = rng.choice(b"<>&\"'/=:x\x00\xff ")
+        damaged.append(bytes(data))
+    for data in damaged:
+        try:
+            feed = parse_newsml(data)
+        except ParseError:
+            continue
+        assert feed.format == "newsml-g2" and all(e.wire is not None for e in feed.entries)
