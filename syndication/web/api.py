@@ -84,6 +84,7 @@ from syndication.publish.channels import channel_specs, partner_infos, select_it
 from syndication.publish.published import item_uid
 from syndication.runtime.context import Runtime
 from syndication.runtime.jobs import fetch_policy, policy_of
+from syndication.runtime.tasks import TASK_WEBSUB_SUBSCRIPTIONS
 from syndication.web.guard import (
     SOURCE_BODY_LIMIT,
     BodyTooLarge,
@@ -562,6 +563,7 @@ class FeedUrls(BaseModel):
     atom: str
     rss: str
     json_feed: str = Field(alias="json")
+    ninjs: str  # [wire] IPTC ninjs 2.2 (<channel>.ninjs.json)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -788,6 +790,12 @@ class Api:
                 raise ApiError(404, "not_found", f"you have no feed source {source_id}")
             session.delete(row)
         log.info("partner %s deleted feed source %s", partner_id, source_id)
+        if self.rt.dispatcher is not None:
+            # [wire] its WebSub subscription, if any, is left without a source: tell the hub to stop now.
+            try:
+                self.rt.dispatcher.deliver(TASK_WEBSUB_SUBSCRIPTIONS)
+            except Exception:  # the scheduled subscription run does it anyway
+                log.exception("could not dispatch the WebSub unsubscription of source %s", source_id)
 
     # -- item status
 
@@ -835,7 +843,8 @@ class Api:
                         id=spec.id, position=pos + 1, window=spec.window,
                         published_at=isoformat(ch.published_at) if ch else None,
                         pending=ch is None or ch.dirty_since is not None or ch.published_at is None,
-                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json"),
+                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json",
+                                       ninjs=f"{base}.ninjs.json"),
                     ))
             return ItemStatus(
                 id=row.guid or row.key, key=row.key, guid=row.guid, uid=item_uid(row.partner_id, row.key),
@@ -912,7 +921,7 @@ PUSH_BODY = {
                   "(`no_push_source`)."),
         413: _err("The body is larger than the limit (`payload_too_large`)."),
         415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a ninjs or NewsML-G2 item "
-                  "is of a type we do not publish (`unsupported_item_type`: audio, video, event, planning, "
+                  "is of a kind we do not publish (`unsupported_item_type`: audio, video, event, planning, "
                   "concept)."),
         422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
                   "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
@@ -928,6 +937,8 @@ async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api
     `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
     ninjs (`application/ninjs+json`): one item or `{"items": [...]}`, its rights, byline, place, credits,
     embargo and publication status read from its own fields (docs/wire.md).
+    NewsML-G2 (`application/vnd.iptc.g2.newsitem+xml`, or any XML type with a G2 root): a newsItem, a packageItem
+    or a newsMessage of them, mapped the same way.
     Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
     """
     can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))

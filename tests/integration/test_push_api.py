@@ -435,6 +435,7 @@ def test_push_triggers_publication_and_status_follows(env: Env) -> None:
     assert by_id["partners/turan"]["position"] == 1
     assert by_id["partners/turan"]["pending"] is False and by_id["partners/turan"]["published_at"]
     assert by_id["partners/turan"]["feeds"]["atom"].endswith("/feeds/partners/turan.atom")
+    assert by_id["partners/turan"]["feeds"]["ninjs"].endswith("/feeds/partners/turan.ninjs.json")
     assert st["received"] and st["versions"] == [{"version": 1, "recorded_at": st["received"]}]
     # By our key too.
     assert env.client.get(f"{ITEMS.format('turan')}/{st['key']}", headers=env.auth()).json()["id"] == guid
