@@ -225,6 +225,15 @@ def test_bodies_xhtml_and_inline_text() -> None:
     assert entry.content_html == "<p>First &lt;para&gt;.</p><p>Second.</p>"
 
 
+def test_nitf_without_a_namespace_and_its_own_elements_as_html() -> None:
+    nitf = ('<contentSet><inlineXML contenttype="application/nitf+xml"><nitf><body><body.content>'
+            '<hl2>Background</hl2><p>One.</p><block><p>Boxed.</p></block><bq><p>Quoted.</p></bq>'
+            "</body.content></body></nitf></inlineXML></contentSet>")
+    entry, _ = only(news_item("<contentMeta><headline>H</headline></contentMeta>" + nitf))
+    assert entry.content_html == ("<h3>Background</h3><p>One.</p><div><p>Boxed.</p></div>"
+                                  "<blockquote><p>Quoted.</p></blockquote>")
+
+
 def test_rights_literal_link_by_and_creditline() -> None:
     inner = ('<contentMeta><headline>H</headline><by>By Ana Ruiz</by><creditline>AP Photo/Ana Ruiz</creditline>'
              '<dateline>MADRID, Nov 30</dateline><infoSource role="isrol:distributor"><name>Wire Hub</name>'
