@@ -75,7 +75,7 @@ def parse_newsml(body: bytes, content_type: str | None = None) -> ParsedFeed:
     Raises ParseError for a document that is not well-formed or not NewsML-G2, and UnsupportedWireItem
     (naming the item) for planning, concept, event, audio or video items: a message holding one is refused
     whole, as a push is all or nothing."""
-    utf8, _note = to_utf8(body, content_type)
+    utf8, note = to_utf8(body, content_type)
     utf8 = _walk_prolog(utf8)[0]  # every DOCTYPE out: nothing declared can be expanded
     try:
         root = etree.fromstring(utf8, _PARSER)
@@ -101,7 +101,7 @@ def parse_newsml(body: bytes, content_type: str | None = None) -> ParsedFeed:
     headlines = {el.get("guid"): _headline(el) for el in items if el.get("guid")}
     entries = tuple(_item_entry(el, i, message_lang, headlines) for i, el in enumerate(items, 1))
     return ParsedFeed(title=None, link=None, language=message_lang, entries=entries, format="newsml-g2",
-                      encoding_note=_note)
+                      encoding_note=note)
 
 
 # ---------------------------------------------------------------- one item
