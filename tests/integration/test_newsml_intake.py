@@ -1,6 +1,6 @@
 """NewsML-G2 through the real intake paths: the push API (IPTC's listings, hostile XML, out-of-scope items),
 a kill (pubStatus stat:canceled) withdrawing the earlier version everywhere, an embargo keeping an item out
-of every public output until its time, a drop folder and a polled source."""
+of every public output until its time, a drop folder, a polled source and a WebSub distribution."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from bench.hub import running_hub
 from syndication.db.models import Event, Item, Source
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
@@ -28,6 +29,8 @@ from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.conftest import SHARED, FeedServer
 from tests.feedcheck import assert_valid_atom
+from tests.integration.test_websub_intake import atom as websub_atom
+from tests.integration.test_websub_intake import service, subscribe  # noqa: F401 (service: a fixture)
 
 LISTINGS = SHARED / "standards" / "iptc" / "newsml-g2" / "examples"
 pytestmark = pytest.mark.skipif(not LISTINGS.is_dir(), reason=f"IPTC's NewsML-G2 listings are not at {LISTINGS}")
@@ -376,3 +379,25 @@ def test_an_earlier_version_arriving_late_changes_nothing(env: Env) -> None:
     assert late.status_code == 202 and late.json()["items"][0]["status"] == "unchanged", late.text
     row = env.item("urn:cw:v")
     assert (row.title, row.attribution["wire_version"]) == ("Harbour reopens at dawn", "3")
+
+
+def test_g2_distributed_by_a_websub_hub_is_stored_like_a_polls(
+    service: Callable[..., Runtime], feed_server: FeedServer,  # noqa: F811 (the fixture imported above)
+) -> None:
+    with running_hub() as hub:
+        topic = feed_server.url("/turan.atom")
+        feed_server.add_feed("/turan.atom", websub_atom(["First story"], hub=hub.url, self_url=topic),
+                             "application/atom+xml")
+        rt = service(topic)
+        subscribe(rt, hub)
+        [answer] = hub.distribute(topic, listing(2), NEWSITEM)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["new"] == 1
+        with rt.sessions() as session:
+            row = session.scalar(select(Item).where(Item.guid == "urn:newsml:acmenews.com:20161121:US-FINANCE-FED"))
+        assert row is not None and row.attribution["original_agency"] == "Associated Press"
+        [answer] = hub.distribute(topic, g2_item("urn:v", "A video", item_class="ninat:video"), NEWSITEM)
+        # Refused as a poll's document would be, saying why; nothing stored.
+        assert answer.status_code == 422 and "itemClass ninat:video is not taken" in answer.text, answer.text
+        with rt.sessions() as session:
+            assert session.scalar(select(Item).where(Item.guid == "urn:v")) is None
