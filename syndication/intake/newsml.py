@@ -20,14 +20,8 @@ from html import escape
 
 from lxml import etree
 
-from syndication.intake.parse import (
-    ParseError,
-    UnsupportedWireItem,
-    _parse_dt,
-    _text_as_html,
-    _walk_prolog,
-    to_utf8,
-)
+from syndication.intake.errors import ParseError, UnsupportedWireItem
+from syndication.intake.parse import _parse_dt, _text_as_html, _walk_prolog, to_utf8
 from syndication.kernel.domain import Enclosure, ImageCredit, ParsedEntry, ParsedFeed, WireFields
 
 G2_NS = "http://iptc.org/std/nar/2006-10-01/"
@@ -81,7 +75,7 @@ def parse_newsml(body: bytes, content_type: str | None = None) -> ParsedFeed:
     Raises ParseError for a document that is not well-formed or not NewsML-G2, and UnsupportedWireItem
     (naming the item) for planning, concept, event, audio or video items: a message holding one is refused
     whole, as a push is all or nothing."""
-    utf8, _note = to_utf8(body, content_type)
+    utf8, note = to_utf8(body, content_type)
     utf8 = _walk_prolog(utf8)[0]  # every DOCTYPE out: nothing declared can be expanded
     try:
         root = etree.fromstring(utf8, _PARSER)
@@ -107,7 +101,7 @@ def parse_newsml(body: bytes, content_type: str | None = None) -> ParsedFeed:
     headlines = {el.get("guid"): _headline(el) for el in items if el.get("guid")}
     entries = tuple(_item_entry(el, i, message_lang, headlines) for i, el in enumerate(items, 1))
     return ParsedFeed(title=None, link=None, language=message_lang, entries=entries, format="newsml-g2",
-                      encoding_note=_note)
+                      encoding_note=note)
 
 
 # ---------------------------------------------------------------- one item
@@ -145,7 +139,15 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         body_html = _package_html(item, headlines)
     elif item_type == "picture" and body_html is None and caption:
         body_html = _text_as_html(caption)
-    title = _headline(item) or nitf.get("headline")
+    title = _headline(item) or nitf.get("headline") or _text(_child(content_meta, "slugline"))
+    if not title and kind == "packageItem" and refs:
+        # A package that names itself nowhere (G2 requires a guid, not a headline): by its members, which
+        # also identify it when it has no guid either.
+        title = "Package: " + ", ".join(refs)
+    elif not title and not body_html:
+        # Nothing else names it (as for ninjs: the guid is all G2 requires): its identifier keeps it from
+        # being refused.
+        title = item.get("guid")
     wire = WireFields(
         format="newsml-g2",
         item_type=item_type,
@@ -160,6 +162,7 @@ def _item_entry(item: etree._Element, index: int, message_lang: str | None,
         usage_terms=terms,
         license_url=licence,
         info_sources=tuple(name for name, _role in sources),
+        distributor=next((name for name, role in sources if _distributes(role)), None) or provider,
         images=images,
         item_refs=refs,
     )
@@ -229,7 +232,7 @@ def _original_agency(item: etree._Element, sources: list[tuple[str, str | None]]
     """The first info source that is not the distributor (the provider, or a source in a distributing role);
     else the party that created the content in the hop history."""
     for name, role in sources:
-        if name != provider and "distribut" not in (role or "").lower():
+        if name != provider and not _distributes(role):
             return name
     history = item.find(_g2("hopHistory"))
     for hop in history.iterchildren(_g2("hop")) if history is not None else ():
@@ -237,6 +240,11 @@ def _original_agency(item: etree._Element, sources: list[tuple[str, str | None]]
                for a in hop.iterchildren(_g2("action"))):
             return next((n for n in (_name(p, lang) for p in hop.iterchildren(_g2("party"))) if n), None)
     return None
+
+
+def _distributes(role: str | None) -> bool:
+    """An infoSource role of a distributor or publisher (IPTC's codes vary by scheme: by the word)."""
+    return any(word in (role or "").lower() for word in ("distribut", "publisher"))
 
 
 def _images(item: etree._Element, item_type: str, credit: str | None,
@@ -268,11 +276,11 @@ def _image_type(item: etree._Element, url: str) -> str | None:
 
 
 def _package_html(item: etree._Element, headlines: dict[str | None, str | None]) -> str | None:
-    """A package's copy: the list of the items it groups, by headline where we have one."""
+    """A package's copy: the list of the items it groups, by headline where we have one, else by id."""
     lines = []
     for ref in item.iter(_g2("itemRef")):
         residref = ref.get("residref")
-        shown = _text(_child(ref, "title")) or headlines.get(residref) or None
+        shown = _text(_child(ref, "title")) or headlines.get(residref) or residref
         if shown:
             lines.append(f"<li>{escape(shown)}</li>")
     return f"<ul>{''.join(lines)}</ul>" if lines else None

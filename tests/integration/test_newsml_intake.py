@@ -1,6 +1,6 @@
 """NewsML-G2 through the real intake paths: the push API (IPTC's listings, hostile XML, out-of-scope items),
 a kill (pubStatus stat:canceled) withdrawing the earlier version everywhere, an embargo keeping an item out
-of every public output until its time, a drop folder and a polled source."""
+of every public output until its time, a drop folder, a polled source and a WebSub distribution."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from bench.hub import running_hub
 from syndication.db.models import Event, Item, Source
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
@@ -28,6 +29,8 @@ from syndication.runtime.context import Runtime
 from syndication.web.app import create_app
 from tests.conftest import SHARED, FeedServer
 from tests.feedcheck import assert_valid_atom
+from tests.integration.test_websub_intake import atom as websub_atom
+from tests.integration.test_websub_intake import service, subscribe  # noqa: F401 (service: a fixture)
 
 LISTINGS = SHARED / "standards" / "iptc" / "newsml-g2" / "examples"
 pytestmark = pytest.mark.skipif(not LISTINGS.is_dir(), reason=f"IPTC's NewsML-G2 listings are not at {LISTINGS}")
@@ -131,17 +134,27 @@ def test_the_listings_news_items_are_stored(env: Env, number: int, ctype: str) -
     assert env.push(listing(number), ctype).json()["items"][0]["status"] == "unchanged"
 
 
-def test_the_abbreviated_listings_are_refused_naming_what_is_missing(env: Env) -> None:
-    # 24: a package and four items given as " ..... "; 29: "<!-- metadata and content -->". Nothing to publish.
-    detail = error(env.push(listing(24), NEWSMESSAGE), 422, "invalid_items")
-    assert "entry has no id, link, title or date to identify it" in detail
-    assert "(id 'N1'): entry has neither title nor content" in detail
-    detail = error(env.push(listing(29)), 422, "invalid_items")
-    assert "'urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE'): entry has neither title nor content" in detail
+def test_the_abbreviated_listings_are_stored_under_what_names_them(env: Env) -> None:
+    # 24: a package without guid or headline and four items given as " ..... "; 29: "<!-- metadata and
+    # content -->". Each item is named by its guid, the package by its members.
+    resp = env.push(listing(24), NEWSMESSAGE)
+    assert resp.status_code == 202, resp.text
+    assert [r["status"] for r in resp.json()["items"]] == ["new"] * 5
+    assert [env.item(f"N{n}").title for n in range(1, 5)] == ["N1", "N2", "N3", "N4"]
+    with env.rt.sessions() as session:
+        package = session.scalar(select(Item).where(Item.guid.is_(None)))
+    assert package is not None and package.title == "Package: N1, N2, N3, N4"
+    assert package.content_html == "<ul><li>N1</li><li>N2</li><li>N3</li><li>N4</li></ul>"
+    assert env.push(listing(24), NEWSMESSAGE).json()["items"][0]["status"] == "unchanged"  # same key again
+    resp = env.push(listing(29))
+    assert resp.status_code == 202, resp.text
+    row = env.item("urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE")
+    assert row.title == "urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE"
+    assert row.attribution["original_agency"] == "Thomson Reuters"  # from the hop history
     for number in (25, 28):  # fragments of an item, not documents
         detail = error(env.push(listing(number), NEWSITEM), 422, "unparseable_document")
         assert "is not a newsItem, packageItem or newsMessage" in detail
-    assert env.items() == 0
+    assert env.items() == 6
 
 
 def test_a_complete_package_message_is_stored_item_by_item(env: Env) -> None:
@@ -291,3 +304,100 @@ def test_a_polled_source_serving_g2_is_ingested(make_runtime: Callable[..., Runt
         row = session.scalar(select(Item))
     assert row is not None and row.guid == "urn:newsml:acmenews.com:20161121:US-FINANCE-FED"
     assert row.attribution["original_agency"] == "Associated Press"
+
+
+# ---------------------------------------------------------------- what the item states reaches the published feeds
+
+
+def test_the_stated_rights_byline_credit_and_place_reach_every_format(env: Env) -> None:
+    item = g2_item("urn:cw:rights", "Ferry line reopens", body="<p>BAKU, 30 November – The ferry line reopened.</p>")
+    item = item.replace(b"<contentMeta>", b'<contentMeta><infoSource role="isrol:originfo"><name>Trend</name>'
+                        b"</infoSource><creditline>Caspian Wire/Trend</creditline>", 1)
+    item = item.replace(b"</rightsInfo>", b'<link href="https://caspianwire.example/licence"/></rightsInfo>', 1)
+    assert env.push(item).status_code == 202
+    row = env.item("urn:cw:rights")
+    a = row.attribution
+    assert a["rights"] == "Copyright 2026 Caspian Wire"
+    assert a["usage_terms"] == "Editorial use only"
+    assert a["license_url"] == "https://caspianwire.example/licence"
+    assert a["dateline_place"] == "Baku"
+    assert a["original_agency"] == "Trend"
+    assert a["credit_line"] == "Caspian Wire/Trend"
+    assert a["wire_version"] == "1"
+    assert row.authors == ["Leyla Aliyeva"]
+    jobs.publish_all(env.rt)
+    entry = next(e for e in env.client.get("/feeds/all.json").json()["items"] if e["title"] == "Ferry line reopens")
+    syn = entry["_syndication"]
+    assert (syn["rights"], syn["usage_terms"], syn["license_url"], syn["dateline"], syn["original_agency"]) == (
+        "Copyright 2026 Caspian Wire", "Editorial use only", "https://caspianwire.example/licence", "Baku", "Trend")
+    assert entry["authors"] == [{"name": "Leyla Aliyeva"}]
+    atom = env.client.get("/feeds/all.atom").content
+    assert b"Copyright 2026 Caspian Wire" in atom and b"Editorial use only" in atom
+
+
+def test_a_photo_items_credit_and_caption_are_its_image_credit(env: Env) -> None:
+    photo = listing(3).replace(b'href="./GYI0062134533.jpg"', b'href="https://images.example/GYI0062134533.jpg"')
+    assert env.push(photo).status_code == 202
+    row = env.item("tag:gettyimages.com,2010:GYI0062134533")
+    (credit,) = row.attribution["image_credits"]
+    assert credit["credit"] == "Getty Images" and credit["url"] == "https://images.example/GYI0062134533.jpg"
+    assert credit["caption"].endswith("(Photo by Spencer Platt/Getty Images)")
+    assert row.attribution["rights"].startswith("Copyright 2010 Getty Images.")
+    assert row.attribution["license_url"] == "http://www.gettyimages.com/Corporate/LicenseInfo.aspx"
+
+
+def test_a_withheld_version_is_held_back_until_a_usable_one_comes(env: Env) -> None:
+    assert env.push(g2_item("urn:cw:held", "Quillfeather inquiry", pubstatus="stat:withheld")).status_code == 202
+    row = env.item("urn:cw:held")
+    jobs.publish_all(env.rt)
+    assert not [name for name, data in public_documents(env).items() if b"Quillfeather" in data]
+    assert env.client.get(f"/items/{row.id}").status_code == 404
+    assert env.push(g2_item("urn:cw:held", "Quillfeather inquiry", version=2)).status_code == 202
+    jobs.publish_dirty(env.rt)
+    assert b"Quillfeather inquiry" in env.client.get("/feeds/all.json").content
+
+
+def test_listing_2_and_a_stated_dateline_give_the_attribution(env: Env) -> None:
+    assert env.push(listing(2)).status_code == 202
+    a = env.item("urn:newsml:acmenews.com:20161121:US-FINANCE-FED").attribution
+    assert a["rights"] == "Copyright 2017-18 Acme News and Media LLC"
+    assert (a["dateline_place"], a["original_agency"], a["authors"]) == (
+        "New York, NY", "Associated Press", ["Meredith Jameson"])
+    assert a["wire_version"] == "11"
+    # Listing 28's contentMeta (a located place by QCode only, a dateline) in an item of its own.
+    meta = listing(28).decode().replace("<dateline>", "<headline>Talks in Moscow</headline><dateline>")
+    item = g2_item("urn:cw:moscow", "unused").decode()
+    item = item[:item.index("<contentMeta>")] + meta + item[item.index("<contentSet>"):]
+    assert env.push(item.encode()).status_code == 202
+    a = env.item("urn:cw:moscow").attribution
+    assert (a["dateline_place"], a["original_agency"]) == ("Moscow", "Reuters")
+
+
+def test_an_earlier_version_arriving_late_changes_nothing(env: Env) -> None:
+    assert env.push(g2_item("urn:cw:v", "Harbour reopens at dawn", version=3)).status_code == 202
+    late = env.push(g2_item("urn:cw:v", "Harbour to reopen", version=2))
+    assert late.status_code == 202 and late.json()["items"][0]["status"] == "unchanged", late.text
+    row = env.item("urn:cw:v")
+    assert (row.title, row.attribution["wire_version"]) == ("Harbour reopens at dawn", "3")
+
+
+def test_g2_distributed_by_a_websub_hub_is_stored_like_a_polls(
+    service: Callable[..., Runtime], feed_server: FeedServer,  # noqa: F811 (the fixture imported above)
+) -> None:
+    with running_hub() as hub:
+        topic = feed_server.url("/turan.atom")
+        feed_server.add_feed("/turan.atom", websub_atom(["First story"], hub=hub.url, self_url=topic),
+                             "application/atom+xml")
+        rt = service(topic)
+        subscribe(rt, hub)
+        [answer] = hub.distribute(topic, listing(2), NEWSITEM)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["new"] == 1
+        with rt.sessions() as session:
+            row = session.scalar(select(Item).where(Item.guid == "urn:newsml:acmenews.com:20161121:US-FINANCE-FED"))
+        assert row is not None and row.attribution["original_agency"] == "Associated Press"
+        [answer] = hub.distribute(topic, g2_item("urn:v", "A video", item_class="ninat:video"), NEWSITEM)
+        # Refused as a poll's document would be, saying why; nothing stored.
+        assert answer.status_code == 422 and "itemClass ninat:video is not taken" in answer.text, answer.text
+        with rt.sessions() as session:
+            assert session.scalar(select(Item).where(Item.guid == "urn:v")) is None

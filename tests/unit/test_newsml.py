@@ -3,14 +3,15 @@ out-of-scope items refused by name, and parse_document recognising a G2 root."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from syndication.intake.documents import read_document
+from syndication.intake.errors import ParseError, UnsupportedWireItem
 from syndication.intake.newsml import is_newsml, parse_newsml
-from syndication.intake.parse import ParseError, UnsupportedWireItem
 from syndication.kernel.domain import ParsedEntry, WireFields
 from tests.conftest import SHARED
 
@@ -91,6 +92,7 @@ def test_listing_3_a_photo_is_its_own_image_with_credit_caption_and_rendition() 
     assert wire.item_type == "picture"
     assert wire.pubstatus == "usable" and entry.status is None  # no pubStatus: usable, as G2 defaults
     assert wire.credit_line == "Getty Images" and entry.image_credit == "Getty Images"
+    assert wire.distributor == "Getty Images Inc."  # the provider, no infoSource being stated
     assert wire.copyright_holder == "Getty Images North America"
     assert wire.copyright_notice == ("Copyright 2010 Getty Images. -- "
                                      "http://www.gettyimages.com/Corporate/LicenseInfo.aspx")
@@ -113,9 +115,12 @@ def test_listing_24_a_news_message_gives_the_package_and_each_item() -> None:
     package, *items = feed.entries
     assert package.wire is not None and package.wire.item_type == "composite"
     assert package.wire.item_refs == ("N1", "N2", "N3", "N4")
-    assert package.guid is None and package.title is None  # the listing abbreviates the package's metadata
-    assert [i.guid for i in items] == ["N1", "N2", "N3", "N4"]
-    assert all(i.wire is not None and i.wire.item_type == "text" and i.title is None for i in items)
+    # The listing abbreviates: no guid or headline for the package, " ..... " for its items. The package is
+    # named by its members, each item by its guid (as an otherwise empty ninjs item is by its uri).
+    assert package.guid is None and package.title == "Package: N1, N2, N3, N4"
+    assert package.content_html == "<ul><li>N1</li><li>N2</li><li>N3</li><li>N4</li></ul>"
+    assert [(i.guid, i.title, i.content_html) for i in items] == [(f"N{n}", f"N{n}", None) for n in range(1, 5)]
+    assert all(i.wire is not None and i.wire.item_type == "text" for i in items)
 
 
 def test_a_package_lists_its_members_by_headline() -> None:
@@ -161,7 +166,8 @@ def test_listing_29_hop_history_names_the_agency_that_created_the_content() -> N
     assert entry.guid == "urn:newsml:acmenews.com:20161019T1205:HOP-HISTORY-EXAMPLE"
     assert entry.original_agency == "Thomson Reuters"
     assert entry.updated == datetime(2018, 10, 19, 20, 15, tzinfo=UTC)
-    assert entry.title is None and entry.content_html is None  # abbreviated: "<!-- metadata and content -->"
+    # Abbreviated ("<!-- metadata and content -->"): its guid is the only name it has.
+    assert entry.title == entry.guid and entry.content_html is None
     assert wire.copyright_holder is None  # the holder is given by URI only
 
 
@@ -191,6 +197,11 @@ def test_a_kill_or_a_correction_carries_its_editors_note_as_the_change_note() ->
     assert entry.change_note is None and entry.status is None
 
 
+def test_without_a_headline_the_slugline_names_the_item() -> None:
+    entry, _ = only(news_item("<contentMeta><slugline>US-Finance-Fed</slugline></contentMeta>"))
+    assert entry.title == "US-Finance-Fed"
+
+
 def test_the_main_headline_and_an_unmarked_description() -> None:
     inner = ('<contentMeta><headline role="hld:subHeadline">Second deck</headline><headline>Main head</headline>'
              "<description>What happened, briefly.</description></contentMeta>")
@@ -214,6 +225,15 @@ def test_bodies_xhtml_and_inline_text() -> None:
     assert entry.content_html == "<p>First &lt;para&gt;.</p><p>Second.</p>"
 
 
+def test_nitf_without_a_namespace_and_its_own_elements_as_html() -> None:
+    nitf = ('<contentSet><inlineXML contenttype="application/nitf+xml"><nitf><body><body.content>'
+            '<hl2>Background</hl2><p>One.</p><block><p>Boxed.</p></block><bq><p>Quoted.</p></bq>'
+            "</body.content></body></nitf></inlineXML></contentSet>")
+    entry, _ = only(news_item("<contentMeta><headline>H</headline></contentMeta>" + nitf))
+    assert entry.content_html == ("<h3>Background</h3><p>One.</p><div><p>Boxed.</p></div>"
+                                  "<blockquote><p>Quoted.</p></blockquote>")
+
+
 def test_rights_literal_link_by_and_creditline() -> None:
     inner = ('<contentMeta><headline>H</headline><by>By Ana Ruiz</by><creditline>AP Photo/Ana Ruiz</creditline>'
              '<dateline>MADRID, Nov 30</dateline><infoSource role="isrol:distributor"><name>Wire Hub</name>'
@@ -227,6 +247,7 @@ def test_rights_literal_link_by_and_creditline() -> None:
     assert wire.byline == "By Ana Ruiz" and entry.authors == ("By Ana Ruiz",)
     assert wire.credit_line == "AP Photo/Ana Ruiz" and wire.dateline == "MADRID, Nov 30"
     assert wire.info_sources == ("Wire Hub", "EFE")
+    assert wire.distributor == "Wire Hub"
     assert entry.original_agency == "EFE"  # the distributor is not the origin
 
 
@@ -315,3 +336,22 @@ def test_read_document_recognises_a_g2_root_and_leaves_rss_alone() -> None:
     assert read_document(rss, {"Content-Type": "application/xml"}).format == "rss"
     with pytest.raises(UnsupportedWireItem):
         read_document(news_item("<contentMeta/>", item_class="ninat:video"), {"Content-Type": "text/xml"})
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 24, 29])
+def test_damaged_documents_parse_or_raise_parse_error_only(number: int) -> None:
+    """Cut short anywhere, or with bytes changed: a ParsedFeed or a ParseError, never another exception."""
+    body = listing(number)
+    rng = random.Random(number)
+    damaged = [body[:cut] for cut in range(0, len(body), max(1, len(body) // 60))]
+    for _ in range(60):
+        data = bytearray(body)
+        for _ in range(3):
+            data[rng.randrange(len(data))] = rng.choice(b"<>&\"'/=:x\x00\xff ")
+        damaged.append(bytes(data))
+    for data in damaged:
+        try:
+            feed = parse_newsml(data)
+        except ParseError:
+            continue
+        assert feed.format == "newsml-g2" and all(e.wire is not None for e in feed.entries)
