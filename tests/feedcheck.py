@@ -1,9 +1,11 @@
-"""[publish] validators shared by the feed tests: RFC 4287 RELAX NG, JSON Feed 1.1 schema, alternate links."""
+"""[publish] validators shared by the feed tests: RFC 4287 RELAX NG, JSON Feed 1.1 schema, alternate links,
+IPTC ninjs 2.2 (every item of a channel's .ninjs.json file)."""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ import feedparser
 import jsonschema
 import rnc2rng
 from lxml import etree
+
+from syndication.intake.wire_schemas import ninjs_validator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -60,6 +64,39 @@ def assert_valid_json_feed(data: bytes, name: str = "") -> dict[str, Any]:
     return dict(doc)
 
 
+def assert_valid_ninjs(data: bytes, name: str = "") -> dict[str, Any]:
+    """A channel's ninjs file: our wrapper (channel metadata, `deleted`, `items` last) whose every item and
+    tombstone is a ninjs 2.2 document valid against IPTC's schema, judged one by one."""
+    doc = json.loads(data)
+    assert isinstance(doc, dict) and list(doc)[-1] == "items", f"{name}: no items list last"
+    assert doc["standard"]["name"] == "ninjs" and doc["standard"]["version"] == "2.2", name
+    for key in ("items", "deleted"):
+        for n, item in enumerate(doc.get(key, ())):
+            assert_valid_ninjs_item(item, f"{name} {key}[{n}]")
+    return dict(doc)
+
+
+# The formats ninjs declares, checked: jsonschema checks "uri" and "date-time" only with optional packages
+# (rfc3987, rfc3339-validator) we do not install, and silently passes them otherwise.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+NINJS_FORMATS = jsonschema.FormatChecker()
+NINJS_FORMATS.checks("uri")(lambda value: not isinstance(value, str) or bool(_URI.fullmatch(value)))
+NINJS_FORMATS.checks("date-time")(lambda value: not isinstance(value, str) or bool(_DATE_TIME.fullmatch(value)))
+
+
+@functools.cache
+def ninjs_item_validator() -> Any:
+    return ninjs_validator(2).evolve(format_checker=NINJS_FORMATS)
+
+
+def assert_valid_ninjs_item(item: dict[str, Any], name: str = "") -> None:
+    """Valid against IPTC's ninjs-schema_2.2.json, its formats (uri, date-time) included."""
+    errors = sorted(ninjs_item_validator().iter_errors(item), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{name}: " + "; ".join(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                                               for e in errors[:5])
+
+
 def parse_clean(data: bytes, name: str = "") -> Any:
     d = feedparser.parse(data)
     assert d.bozo == 0, f"{name}: {d.get('bozo_exception')}"
@@ -79,6 +116,10 @@ def validate_tree(public: Path) -> dict[str, int]:
             parse_clean(data, rel)
         elif path.suffix == ".rss":
             parse_clean(data, rel)
+        elif path.name.endswith(".ninjs.json"):
+            assert_valid_ninjs(data, rel)
+            counts[".ninjs.json"] += 1
+            continue
         elif path.suffix == ".json":
             assert_valid_json_feed(data, rel)
         else:

@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from syndication.intake.parse import NINJS_TYPE
+
 FEED_SUFFIXES = {".xml", ".rss", ".atom", ".json"}
 IN_TRANSFER_SUFFIXES = {".part", ".tmp", ".partial", ".crdownload", ".filepart"}
 
@@ -46,7 +48,12 @@ def read_drop(path: Path) -> DropFile:
 
 
 def headers_for(name: str) -> dict[str, str]:
-    return {"content-type": "application/feed+json" if name.lower().endswith(".json") else "application/xml"}
+    """The content type a dropped file is read as, by its name: `*.ninjs.json` is ninjs (a JSON Feed looks
+    alike, so only the name tells them apart), other `*.json` JSON Feed, the rest XML."""
+    lower = name.lower()
+    if lower.endswith(".ninjs.json"):
+        return {"content-type": NINJS_TYPE}
+    return {"content-type": "application/feed+json" if lower.endswith(".json") else "application/xml"}
 
 
 def move_aside(path: Path, state: str, error: str | None = None) -> Path:

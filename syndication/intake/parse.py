@@ -21,7 +21,10 @@ import feedparser
 # in pyproject.toml and tested in tests/unit/test_private_apis.py.
 from feedparser.datetimes import _parse_date
 
+from syndication.intake.errors import ParseError
+from syndication.intake.errors import UnsupportedWireItem as UnsupportedWireItem  # re-exported for callers
 from syndication.intake.fastparse import _struct_to_dt, try_parse
+from syndication.intake.ninjs import parse_ninjs
 from syndication.kernel.domain import Enclosure, ParsedEntry, ParsedFeed
 
 # A DOCTYPE with or without an internal subset. Removing every one defuses entity expansion attacks
@@ -39,8 +42,10 @@ JSON_TYPES = ("application/feed+json", "application/json")
 FEED_ROOTS = ("rss", "feed", "rdf:rdf", "channel")
 
 
-class ParseError(Exception):
-    """The document yields no items; the message says what came back."""
+NINJS_TYPE = "application/ninjs+json"
+# A ninjs item sent as plain JSON looks like a JSON document without items: say how it is read as ninjs.
+NINJS_HINT = ("a ninjs item? it is read as ninjs when sent or served as application/ninjs+json, or dropped as "
+              "*.ninjs.json")
 
 
 def strip_doctype(body: bytes) -> bytes:
@@ -281,12 +286,17 @@ def describe_body(body: bytes, content_type: str | None, status: int | None = No
 def parse_document(
     body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None, *, status: int | None = None
 ) -> ParsedFeed:
-    """Parse an RSS, Atom or JSON Feed document; raise ParseError when it is not a feed at all."""
+    """Parse an RSS, Atom or JSON Feed document, or ninjs served as such; raise ParseError when it is not a feed
+    at all.
+
+    intake/documents.py's read_document puts NewsML-G2 (recognised by its root element) in front of this."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     ctype = headers.get("content-type", "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise ParseError(f"not a feed: {describe_body(body, ctype or None, status)}")
+    if NINJS_TYPE in ctype.lower():
+        return parse_ninjs(body)
     if stripped[:1] in (b"{", b"[") or any(t in ctype for t in JSON_TYPES):
         return parse_json_feed(body, ctype, status=status)
     return parse_xml_feed(body, headers, url, status=status)
@@ -432,7 +442,9 @@ def parse_json_feed(body: bytes, ctype: str = "", *, status: int | None = None) 
     if isinstance(doc, dict) and isinstance(doc.get("items"), list):
         items = doc["items"]
     else:
-        raise ParseError(f"not a feed: JSON without an 'items' list ({describe_body(body, ctype or None, status)})")
+        hint = f"; {NINJS_HINT}" if isinstance(doc, dict) and "uri" in doc else ""
+        raise ParseError(f"not a feed: JSON without an 'items' list ({describe_body(body, ctype or None, status)})"
+                         + hint)
     lang = doc.get("language") if isinstance(doc.get("language"), str) else None
     entries = []
     for raw in items:

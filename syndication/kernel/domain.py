@@ -94,7 +94,9 @@ class WireFields:
     usage_terms: str | None = None
     license_url: str | None = None
     info_sources: tuple[str, ...] = ()  # originating agencies and sources, in document order
+    distributor: str | None = None  # the info source that distributed it (ninjs role "distributor")
     images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
+    item_refs: tuple[str, ...] = ()  # a package's member items (G2 itemRef/@residref), in document order
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,9 @@ class Attribution:
     # Every credit read from the body (kind, value, the line and offsets it came from, the rule), less
     # those the partner's own metadata already carries.
     credits: tuple[Credit, ...] = ()
+    # [wire] what an agency format stated as fields (kernel WireFields): its credit line, and the version.
+    credit_line: str | None = None
+    wire_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ DATED_BY_SIGHTING = frozenset({"date_missing", "future_date_clamped"})
 def decide(item: NormalisedItem, existing: Item | None) -> Decision:
     if existing is None:
         return "new"
+    if older_version(item.attribution.wire_version, (existing.attribution or {}).get("wire_version")):
+        return "unchanged"  # an agency's earlier version arriving late (a resend, a slow path) changes nothing
     if item.status == "withdrawn":
         return "unchanged" if existing.status == "withdrawn" else "withdrawn"
     embargo_same = existing.embargo_until == item.embargo_until or (
@@ -36,6 +38,16 @@ def decide(item: NormalisedItem, existing: Item | None) -> Decision:
     if existing.content_hash == item.content_hash and embargo_same:
         return "unchanged"
     return "corrected" if item.status == "corrected" else "updated"
+
+
+def older_version(incoming: str | None, stored: Any) -> bool:
+    """Whether an agency item's version (ninjs `version`, NewsML-G2 `@version`: whole numbers) is below the
+    stored one's; False when either is missing or not a number (then the content decides, as for feeds)."""
+    if incoming is None or not isinstance(stored, str):
+        return False
+    if not (incoming.isdigit() and stored.isdigit()):
+        return False
+    return int(incoming) < int(stored)
 
 
 def attribution_json(item: NormalisedItem) -> dict[str, Any]:

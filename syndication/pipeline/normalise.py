@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from syndication.kernel.domain import (
@@ -20,7 +21,15 @@ from syndication.kernel.domain import (
     PartnerPolicy,
     Rejection,
 )
-from syndication.pipeline.attribute import Extraction, FurnitureRules, extract, strip_selected
+from syndication.pipeline.attribute import (
+    Dateline,
+    Extraction,
+    FurnitureRules,
+    extract,
+    match_byline,
+    match_dateline,
+    strip_selected,
+)
 from syndication.pipeline.credits import credit_rules, not_carried
 from syndication.pipeline.dates import (
     IN_FUTURE,
@@ -37,6 +46,7 @@ from syndication.pipeline.sanitize import clean_url, sanitize_html
 from syndication.pipeline.text import clean_text, plain_text, xml_legal
 
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
+WITHHELD = "withheld"
 
 
 def _digest(*parts: str) -> str:
@@ -124,10 +134,16 @@ def normalise_entry(
         (tag for tag in map(_language, (entry.language, feed_language, policy.language)) if tag), None
     )
     content_hash = _digest(
-        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or ""
+        title, body, link or "", json.dumps(authors), json.dumps(categories), status == "withdrawn" and "w" or "",
+        *(_wire_terms(attribution) if entry.wire is not None else ()),
     )
     embargo = emb.value
-    if entry.embargo_until is None and policy.embargo_delay > 0:
+    if clean_text(entry.status).lower() == WITHHELD:
+        # Withheld (ninjs/NewsML-G2 pubstatus): stored, published to no one, like an embargo without an end,
+        # until a later version is usable (its own embargo, or none, replaces this one: pipeline/ingest.py).
+        embargo = LATEST_EMBARGO
+        flags.append(WITHHELD)
+    elif entry.embargo_until is None and policy.embargo_delay > 0:
         embargo = min(shifted(published, timedelta(seconds=policy.embargo_delay)), LATEST_EMBARGO)
         flags.append("embargo_from_policy")
     fp = fingerprint(link, title, body, published)
@@ -241,35 +257,148 @@ def _attribution(
     elif ex.source_place:
         sources.append("dateline:body-source-line")
     rights = rights_line(policy.copyright, policy.credit, published.year)
+    license_url, usage_terms = policy.license_url, policy.usage_terms
+    credit_line, wire_version = None, None
+    if entry.wire is not None:
+        w = _wire_attribution(entry, ex, published.year, sources, default_credit)
+        rights = w.rights or rights
+        # Each term the document states replaces the partner's default for this item (publish/feeds.py falls
+        # back to the partner's per field too).
+        license_url, usage_terms = w.license_url or license_url, w.usage_terms or usage_terms
+        authors, credits = w.authors or authors, w.images or credits
+        # The agency: an info source the document names, else a source line of the copy, else the stated
+        # dateline's, else the copy's dateline.
+        agency = w.original_agency or clean_text(entry.original_agency) or ex.original_agency or (
+            w.dateline_agency or agency)
+        distributing, place = w.distributor or ex.distributing_source, w.located or ex.dateline_place
+        date, dateline_agency = w.dateline_date or ex.dateline_date, w.dateline_agency or ex.dateline_agency
+        credit_line, wire_version = w.credit_line, w.version
+    else:
+        distributing, place = ex.distributing_source, ex.dateline_place
+        date, dateline_agency = ex.dateline_date, ex.dateline_agency
     attribution = Attribution(
         credit=policy.credit,
         partner_id=policy.id,
         partner_name=policy.name,
         original_url=link,
-        license_url=policy.license_url,
-        usage_terms=policy.usage_terms,
+        license_url=license_url,
+        usage_terms=usage_terms,
         rights=rights,
         authors=authors,
-        distributing_source=ex.distributing_source,
+        distributing_source=distributing,
         original_agency=agency,
-        dateline_place=ex.dateline_place or ex.source_place,
-        dateline_date=ex.dateline_date,
+        dateline_place=place or ex.source_place,
+        dateline_date=date,
         image_credits=credits,
         extracted=ex.lines,
-        license_name=license_name(policy.license_url),
+        license_name=license_name(license_url),
         attribution_template=policy.attribution_template,
         tracking_pixel_url=policy.tracking_pixel_url,
         no_derivatives=policy.no_derivatives,
         canonical_url=link,
         source_place=ex.source_place,
-        dateline_agency=ex.dateline_agency,
+        dateline_agency=dateline_agency,
         extracted_from=tuple(sources),
         credits=not_carried(
             ex.credits, authors=entry_authors,
             agencies=(policy.credit, policy.name, clean_text(entry.original_agency)),
         ),
+        credit_line=credit_line,
+        wire_version=wire_version,
     )
     return attribution
+
+
+_DATELINE_AGENCY = re.compile(r"\(([^()]{2,60})\)")
+
+
+def _stated_dateline(text: str) -> Dateline | None:
+    """A dateline the document states as a field ("MOSCOW, Monday (Reuters)"): read by the dateline rules of
+    the copy (which expect the dash that opens a lead, added when missing); else its place is what comes before
+    the first comma or parenthesis, and its agency what stands in parentheses."""
+    if not text:
+        return None
+    found = match_dateline(text) or match_dateline(text.rstrip(" –-") + " –")
+    if found is not None:
+        return found
+    place = re.split(r"[,(]", text, maxsplit=1)[0].strip()
+    agency = _DATELINE_AGENCY.search(text)
+    if not place:
+        return None
+    return Dateline(place=place.title() if place.isupper() else place, date=None,
+                    agency=agency.group(1).strip() if agency else None)
+
+
+def _wire_terms(a: Attribution) -> tuple[str, ...]:
+    """What an agency's item states beyond its copy, for its content hash: a new version that changes only its
+    rights, credits or place is an update all the same (items from feeds keep the hash they always had)."""
+    credits = [[c.credit, c.caption, c.url] for c in a.image_credits]
+    return (json.dumps([a.rights, a.usage_terms, a.license_url, a.credit_line, a.dateline_place, a.original_agency,
+                        a.distributing_source, credits, a.wire_version]),)
+
+
+@dataclass(frozen=True, slots=True)
+class _WireAttribution:
+    """What an agency format's fields say, cleaned, for `_attribution` to prefer over what prose gave."""
+
+    rights: str | None
+    license_url: str | None
+    usage_terms: str | None
+    authors: tuple[str, ...]
+    images: tuple[ImageCredit, ...]
+    original_agency: str | None
+    distributor: str | None
+    located: str | None
+    dateline_date: str | None
+    dateline_agency: str | None
+    credit_line: str | None
+    version: str | None
+
+
+def _wire_attribution(
+    entry: ParsedEntry, ex: Extraction, year: int, sources: list[str], default_credit: str | None
+) -> _WireAttribution:
+    """The wire fields (ninjs, NewsML-G2) as attribution, noting in `sources` each field they decided. A photo
+    the document gives no credit for gets the partner's default image credit, as one found in the copy does."""
+    w = entry.wire
+    assert w is not None
+    notice, holder = clean_text(w.copyright_notice) or None, clean_text(w.copyright_holder) or None
+    rights = notice or (f"© {year} {holder}" if holder else None)
+    if rights:
+        sources.append("rights:wire")
+    usage, license_url = clean_text(w.usage_terms) or None, clean_url(w.license_url)
+    if usage or license_url:
+        sources.append("usage_terms:wire")
+    byline = clean_text(w.byline)
+    # A stated byline may still carry its words ("Von Christian Hollmann, dpa"): the byline rules read them.
+    authors = _dedupe(
+        _strip_email(name) for a in entry.authors for name in (match_byline(clean_text(a)) or (clean_text(a),))
+    ) if byline else ()
+    if authors:
+        sources[:] = [s for s in sources if not s.startswith("authors:")] + ["authors:wire"]
+    stated = tuple(
+        ImageCredit(credit=clean_text(i.credit) or default_credit or "", caption=clean_text(i.caption) or None,
+                    url=clean_url(i.url))
+        for i in w.images
+    )
+    known = {i.credit.casefold() for i in stated}
+    images = (*stated, *(c for c in ex.image_credits if c.credit.casefold() not in known)) if stated else ()
+    if images:
+        sources[:] = [s for s in sources if not s.startswith("image_credits:")] + ["image_credits:wire"]
+    agency = clean_text(entry.original_agency) or None
+    if agency:
+        sources[:] = [s for s in sources if not s.startswith("original_agency:")] + ["original_agency:wire"]
+    dateline = _stated_dateline(clean_text(w.dateline))
+    located = clean_text(w.located) or (dateline.place if dateline else None)
+    if located:
+        sources[:] = [s for s in sources if not s.startswith("dateline:")] + ["dateline:wire"]
+    return _WireAttribution(
+        rights=rights, license_url=license_url, usage_terms=usage,
+        authors=authors, images=images, original_agency=agency, distributor=clean_text(w.distributor) or None,
+        located=located, dateline_date=dateline.date if dateline else None,
+        dateline_agency=dateline.agency if dateline else None, credit_line=clean_text(w.credit_line) or None,
+        version=clean_text(w.version) or None,
+    )
 
 
 CORRECTION_PREFIXES = ("CORRECTION:", "CORRECTED:", "UPDATE:", "UPDATED:", "CORRECTION -", "UPDATE -")

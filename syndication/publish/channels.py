@@ -143,6 +143,7 @@ def to_published(row: Item, partner: PartnerInfo) -> PublishedItem:
         updated=row.updated_at,
         attribution=dict(row.attribution or {}),
         version=row.version,
+        guid=row.guid,
     )
 
 

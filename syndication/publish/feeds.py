@@ -125,7 +125,7 @@ class FragmentCache:
     a story-deduplicating channel adds, is a different entry; nothing relies on `version` being bumped).
     """
 
-    def __init__(self, max_bytes: int = 48 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._size = 0

@@ -10,6 +10,12 @@ from datetime import datetime
 from typing import Any
 
 ITEM_NAMESPACE = uuid.UUID("6f1c9a52-52b8-4d5e-9a77-2b1e0c6f9a10")
+# A format's file name extension where it is not the format's name: channel files, archive pages, topics.
+EXTENSIONS = {"ninjs": "ninjs.json"}
+
+
+def file_extension(fmt: str) -> str:
+    return EXTENSIONS.get(fmt, fmt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class PublishedItem:
     # Every partner carrying this story (dicts: partner_id, partner_name, credit, url, id); set in channels
     # that show a story once ([normalise]); empty otherwise.
     carriers: tuple[dict[str, Any], ...] = ()
+    guid: str | None = None  # the partner's own id of the item (ninjs altids)
 
 
 def under_embargo(embargo_until: datetime | None, at: datetime) -> bool:

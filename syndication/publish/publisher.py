@@ -23,11 +23,15 @@ from syndication.publish.channels import channel_specs, partner_infos, select_it
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
 from syndication.publish.files import sha256, write_all
 from syndication.publish.marks import mark_dirty
-from syndication.publish.published import ChannelSpec, channels_for_partner
+from syndication.publish.ninjs import render_ninjs
+from syndication.publish.published import ChannelSpec, channels_for_partner, file_extension
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("atom", "rss", "json")
+# ninjs builds on the feed helpers (publish.feeds), so it joins their table here; one table, so a test that
+# swaps a renderer in feeds.RENDERERS swaps what the publisher calls.
+RENDERERS.setdefault("ninjs", render_ninjs)
+FORMATS = ("atom", "rss", "json", "ninjs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +64,11 @@ def relay_outbox(session: Session, settings: Settings, now: datetime, limit: int
 
 
 def channel_path(feeds_dir: Path, channel_id: str, fmt: str) -> Path:
-    return feeds_dir / f"{channel_id}.{fmt}"
+    return feeds_dir / f"{channel_id}.{file_extension(fmt)}"
 
 
 def archive_path(feeds_dir: Path, channel_id: str, page: int, fmt: str) -> Path:
-    return feeds_dir / channel_id / "archive" / f"{page}.{fmt}"
+    return feeds_dir / channel_id / "archive" / f"{page}.{file_extension(fmt)}"
 
 
 PREEMPT_INTERVAL = 0.05  # seconds between looks for changes relayed while a run works

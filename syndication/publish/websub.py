@@ -30,6 +30,7 @@ from syndication.db.models import WebSubPing
 from syndication.db.session import transaction
 from syndication.kernel.retry import backoff
 from syndication.kernel.settings import Settings
+from syndication.publish.published import file_extension
 from syndication.publish.webhooks import DUE_STATES, claim_one, post
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ BATCH = 100
 def topics_of(settings: Settings, results: Sequence[object]) -> list[tuple[str, str]]:
     """(channel, topic URL) of every changed current feed file (each format is its own topic)."""
     base = settings.public_url.rstrip("/")
-    return sorted({(r.channel, f"{base}/feeds/{r.channel}.{r.format}")  # type: ignore[attr-defined]
+    return sorted({(r.channel, f"{base}/feeds/{r.channel}.{file_extension(r.format)}")  # type: ignore[attr-defined]
                    for r in results if getattr(r, "changed", False)})
 
 

@@ -57,13 +57,19 @@ from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, S
 from syndication.db.session import transaction
 from syndication.intake.credentials import seal_credentials
 from syndication.intake.decide import interval_bound
+from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
+from syndication.intake.newsml import MEDIA_TYPES as NEWSML_TYPES
+from syndication.intake.newsml import is_newsml, parse_newsml
+from syndication.intake.ninjs import parse_ninjs
 from syndication.intake.parse import (
+    NINJS_HINT,
+    NINJS_TYPE,
     ParseError,
+    UnsupportedWireItem,
     encoding_problem,
     json_encoding_problem,
     json_item_to_entry,
-    parse_document,
     parse_xml_feed,
 )
 from syndication.kernel.clock import isoformat, utcnow
@@ -78,6 +84,7 @@ from syndication.publish.channels import channel_specs, partner_infos, select_it
 from syndication.publish.published import item_uid
 from syndication.runtime.context import Runtime
 from syndication.runtime.jobs import fetch_policy, policy_of
+from syndication.runtime.tasks import TASK_WEBSUB_SUBSCRIPTIONS
 from syndication.web.guard import (
     SOURCE_BODY_LIMIT,
     BodyTooLarge,
@@ -89,8 +96,10 @@ from syndication.web.guard import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/partners/{partner_id}"
-XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
+XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml", *NEWSML_TYPES)
 JSON_TYPES = ("application/feed+json", "application/json")
+# Agencies' own formats, each with its parser (the content type alone decides: a ninjs item is JSON too).
+WIRE_TYPES = (NINJS_TYPE,)
 MAX_NAMED_PROBLEMS = 20
 MAX_URL_LENGTH = int(Source.__table__.c.locator.type.length or 2000)  # type: ignore[attr-defined]
 
@@ -268,7 +277,8 @@ def parse_push_json(body: bytes) -> ParsedFeed:
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4,300 digits
         raise ApiError(422, "unparseable_document", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
-        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}')
+        hint = f" ({NINJS_HINT})" if isinstance(doc, dict) and "uri" in doc else ""
+        raise ApiError(422, "unparseable_document", 'expected a JSON Feed or an object {"items": [...]}' + hint)
     try:
         head = PushDocument.model_validate(doc)
     except ValidationError as exc:
@@ -353,12 +363,32 @@ def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
     if bad_bytes:
         raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
     try:
+        # NewsML-G2 by its media type or, sent as plain XML, by its root element; RSS/Atom otherwise.
+        if content_type.split(";", 1)[0].strip().lower() in NEWSML_TYPES or is_newsml(body):
+            return parse_newsml(body, content_type)
         feed = parse_xml_feed(body, {"content-type": content_type}, None)
+    except UnsupportedWireItem as exc:
+        raise ApiError(415, "unsupported_item_type", f"nothing was stored: {exc}") from None
     except ParseError as exc:
         raise ApiError(422, "unparseable_document", str(exc)) from None
     if feed.problem:
         raise ApiError(422, "unparseable_document", f"the document is not well-formed: {feed.problem}")
     return feed
+
+
+def parse_push_ninjs(body: bytes) -> ParsedFeed:
+    """A pushed ninjs document (one item or {"items": [...]}) -> ParsedFeed; 422 naming the item, the schema
+    path and the problem, or 415 for an item type we do not publish. All or nothing, as for any push."""
+    bad_bytes = json_encoding_problem(body)
+    if bad_bytes:
+        raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
+    try:
+        return parse_ninjs(body)
+    except UnsupportedWireItem as exc:
+        raise ApiError(415, "unsupported_item_type", f"nothing was stored: {exc}") from None
+    except ParseError as exc:
+        code = "unparseable_document" if str(exc).startswith("not JSON") else "invalid_items"
+        raise ApiError(422, code, f"nothing was stored: {exc}") from None
 
 
 def _invalid_items(problems: list[str]) -> ApiError:
@@ -533,6 +563,7 @@ class FeedUrls(BaseModel):
     atom: str
     rss: str
     json_feed: str = Field(alias="json")
+    ninjs: str  # [wire] IPTC ninjs 2.2 (<channel>.ninjs.json)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -723,7 +754,7 @@ class Api:
         creds = Credentials(**body.credentials.model_dump()) if body.credentials else None
         try:
             result = fetch(body.url, fetch_policy(self.rt), credentials=creds, slots=self.rt.host_slots)
-            feed = parse_document(result.body, result.headers, result.url)
+            feed = read_document(result.body, result.headers, result.url)
         except FetchError as exc:
             log.info("partner %s: source %s refused: %s", partner_id, body.url[:200], exc.reason)
             reason = partner_safe(exc.reason, body.url)
@@ -759,6 +790,12 @@ class Api:
                 raise ApiError(404, "not_found", f"you have no feed source {source_id}")
             session.delete(row)
         log.info("partner %s deleted feed source %s", partner_id, source_id)
+        if self.rt.dispatcher is not None:
+            # [wire] its WebSub subscription, if any, is left without a source: tell the hub to stop now.
+            try:
+                self.rt.dispatcher.deliver(TASK_WEBSUB_SUBSCRIPTIONS)
+            except Exception:  # the scheduled subscription run does it anyway
+                log.exception("could not dispatch the WebSub unsubscription of source %s", source_id)
 
     # -- item status
 
@@ -806,7 +843,8 @@ class Api:
                         id=spec.id, position=pos + 1, window=spec.window,
                         published_at=isoformat(ch.published_at) if ch else None,
                         pending=ch is None or ch.dirty_since is not None or ch.published_at is None,
-                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json"),
+                        feeds=FeedUrls(atom=f"{base}.atom", rss=f"{base}.rss", json=f"{base}.json",
+                                       ninjs=f"{base}.ninjs.json"),
                     ))
             return ItemStatus(
                 id=row.guid or row.key, key=row.key, guid=row.guid, uid=item_uid(row.partner_id, row.key),
@@ -857,8 +895,16 @@ router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"]
 PUSH_BODY = {
     "required": True,
     "content": {
-        **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document."}} for t in XML_TYPES},
+        **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document, or a NewsML-G2 "
+                          "newsItem, packageItem or newsMessage (recognised by its root element)."}}
+           for t in XML_TYPES},
         **{t: {"schema": _push_json_schema()} for t in JSON_TYPES},
+        NINJS_TYPE: {"schema": {
+            "type": "object",
+            "description": "An IPTC ninjs item (1.x, 2.x or 3.x), or an object {\"items\": [...]} of them. Each "
+                           "item is validated against the latest schema of its major version "
+                           "(https://iptc.org/std/ninjs/); text, picture and composite items are accepted.",
+        }},
     },
 }
 
@@ -874,7 +920,9 @@ PUSH_BODY = {
         403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
                   "(`no_push_source`)."),
         413: _err("The body is larger than the limit (`payload_too_large`)."),
-        415: _err("The Content-Type is not one we accept (`unsupported_media_type`)."),
+        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a ninjs or NewsML-G2 item "
+                  "is of a kind we do not publish (`unsupported_item_type`: audio, video, event, planning, "
+                  "concept)."),
         422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
                   "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
                   "(`invalid_items`, naming each); nothing was stored."),
@@ -883,10 +931,14 @@ PUSH_BODY = {
     },
 )
 async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> PushResult:
-    """Store the items of an RSS, Atom or JSON document; answered once they are stored.
+    """Store the items of an RSS, Atom, JSON, ninjs or NewsML-G2 document; answered once they are stored.
 
     JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
     `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
+    ninjs (`application/ninjs+json`): one item or `{"items": [...]}`, its rights, byline, place, credits,
+    embargo and publication status read from its own fields (docs/wire.md).
+    NewsML-G2 (`application/vnd.iptc.g2.newsitem+xml`, or any XML type with a G2 root): a newsItem, a packageItem
+    or a newsMessage of them, mapped the same way.
     Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
     """
     can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))
@@ -894,8 +946,8 @@ async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api
         raise ApiError(403, "no_push_source", f"partner {partner_id!r} has no push source; ask us to enable one")
     await run_in_threadpool(api.check_push_open, partner_id)
     mtype, raw_type = media_type(request)
-    if mtype not in XML_TYPES + JSON_TYPES:
-        accepted = ", ".join(XML_TYPES + JSON_TYPES)
+    if mtype not in XML_TYPES + JSON_TYPES + WIRE_TYPES:
+        accepted = ", ".join(XML_TYPES + JSON_TYPES + WIRE_TYPES)
         raise ApiError(415, "unsupported_media_type",
                        f"Content-Type {mtype or '(none)'!r} is not accepted; send one of {accepted}")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -904,7 +956,9 @@ async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api
                        "document uncompressed")
     body = await api.read_body(request)
     parse: Callable[[], ParsedFeed] = (
-        (lambda: parse_push_json(body)) if mtype in JSON_TYPES else (lambda: parse_push_xml(body, raw_type))
+        (lambda: parse_push_json(body)) if mtype in JSON_TYPES
+        else (lambda: parse_push_ninjs(body)) if mtype == NINJS_TYPE
+        else (lambda: parse_push_xml(body, raw_type))
     )
     feed = await run_in_threadpool(parse)
     return await run_in_threadpool(api.store_push, partner_id, feed)

@@ -24,7 +24,12 @@ CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "rss": "application/rss+xml; charset=utf-8",
     "json": "application/feed+json; charset=utf-8",
+    "ninjs.json": "application/json; charset=utf-8",  # IPTC ninjs has no media type of its own for a channel
 }
+
+
+def strong_etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 class FileCache:
@@ -46,7 +51,7 @@ class FileCache:
         if hit is not None and (hit[0], hit[1]) == key:
             return hit[2], hit[3], hit[4]
         data = path.read_bytes()
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        etag = strong_etag(data)
         modified = format_datetime(datetime.fromtimestamp(int(st.st_mtime), UTC), usegmt=True)
         self._entries.put(path, (key[0], key[1], data, etag, modified))
         return data, etag, modified
@@ -94,7 +99,7 @@ def _not_modified(request: Request, etag: str, modified: str) -> bool:
 def serve_file(
     request: Request, root: Path, rel: str, ttl_seconds: int, cache: FileCache, cache_control: str | None = None
 ) -> Response:
-    ext = rel.rsplit(".", 1)[-1] if "." in rel else ""
+    ext = "ninjs.json" if rel.endswith(".ninjs.json") else rel.rsplit(".", 1)[-1] if "." in rel else ""
     segments = rel.split("/")
     if (ext not in CONTENT_TYPES or ".." in segments or rel.startswith("/") or len(rel) > MAX_FEED_PATH
             or any(len(s) > MAX_FEED_SEGMENT for s in segments) or "\x00" in rel):
@@ -103,13 +108,21 @@ def serve_file(
     if hit is None:
         raise HTTPException(status_code=404, detail="no such feed")
     data, etag, modified = hit
+    return serve_bytes(request, data, etag, modified, CONTENT_TYPES[ext], cache,
+                       cache_control or f"public, max-age={ttl_seconds}")
+
+
+def serve_bytes(
+    request: Request, data: bytes, etag: str, modified: str, media_type: str, cache: FileCache, cache_control: str
+) -> Response:
+    """A representation with its validators: 304 on a match, gzip when asked, HEAD without a body."""
     gz = accepts_gzip(request) and len(data) > 256
     if gz:
         etag = etag[:-1] + '-gzip"'  # a different representation gets a different strong ETag
     headers = {
         "ETag": etag,
         "Last-Modified": modified,
-        "Cache-Control": cache_control or f"public, max-age={ttl_seconds}",
+        "Cache-Control": cache_control,
         "Vary": "Accept-Encoding",
     }
     if _not_modified(request, etag, modified):
@@ -119,4 +132,4 @@ def serve_file(
         headers["Content-Encoding"] = "gzip"
     body = b"" if request.method == "HEAD" else data
     headers["Content-Length"] = str(len(data))
-    return Response(content=body, media_type=CONTENT_TYPES[ext], headers=headers)
+    return Response(content=body, media_type=media_type, headers=headers)

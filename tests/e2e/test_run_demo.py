@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import httpx
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.feedcheck import assert_valid_ninjs
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +47,20 @@ def _wait_for_items(url: str, proc: subprocess.Popen[bytes], deadline: float) ->
     pytest.fail(f"no demo items at {url} within 10 s (last: {len(last.entries) if last else 'no feed'})")
 
 
+def _wait_for_ninjs(url: str, deadline: float) -> dict[str, Any]:
+    """The channel's ninjs document once it holds 10 items (written with the Atom one, in the same run)."""
+    doc: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(url, timeout=2)
+        if r.status_code == 200:
+            assert r.headers["content-type"] == "application/json; charset=utf-8"
+            doc = assert_valid_ninjs(r.content, url)
+            if len(doc["items"]) >= 10:
+                return doc
+        time.sleep(0.2)
+    pytest.fail(f"no 10 items at {url} in time (last: {len(doc.get('items', ()))})")
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -67,6 +83,9 @@ def test_run_serves_demo_within_10_seconds_and_again(tmp_path: Path) -> None:
             titles = [e.title for e in feed.entries]
             assert any("Caspian ferry fleet" in t for t in titles), titles
             assert all(e.get("source", {}).get("title") for e in feed.entries)
+            # [wire] the same channel as ninjs 2.2, every item valid against IPTC's schema.
+            ninjs = _wait_for_ninjs(f"http://127.0.0.1:{port}/feeds/all.ninjs.json", start + 15)
+            assert {i["uri"] for i in ninjs["items"]} & {e.id for e in feed.entries}
             health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
             assert health.status_code == 200 and health.json()["status"] == "ok"
         finally:

@@ -435,6 +435,7 @@ def test_push_triggers_publication_and_status_follows(env: Env) -> None:
     assert by_id["partners/turan"]["position"] == 1
     assert by_id["partners/turan"]["pending"] is False and by_id["partners/turan"]["published_at"]
     assert by_id["partners/turan"]["feeds"]["atom"].endswith("/feeds/partners/turan.atom")
+    assert by_id["partners/turan"]["feeds"]["ninjs"].endswith("/feeds/partners/turan.ninjs.json")
     assert st["received"] and st["versions"] == [{"version": 1, "recorded_at": st["received"]}]
     # By our key too.
     assert env.client.get(f"{ITEMS.format('turan')}/{st['key']}", headers=env.auth()).json()["id"] == guid
@@ -599,7 +600,9 @@ def test_openapi_describes_routes_and_errors(env: Env) -> None:
         assert op["security"] == [{"HTTPBearer": []}]
     body = paths["/api/v1/partners/{partner_id}/items"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/atom+xml", "application/rss+xml", "application/xml", "text/xml",
-                         "application/feed+json", "application/json"}
+                         "application/feed+json", "application/json", "application/ninjs+json",
+                         "application/vnd.iptc.g2.newsitem+xml", "application/vnd.iptc.g2.newsmessage+xml",
+                         "application/vnd.iptc.g2.packageitem+xml"}
     item_schema = body["application/json"]["schema"]["properties"]["items"]["items"]
     assert "_syndication" in item_schema["properties"]
     assert "$ref" not in json.dumps(body)  # inlined: nothing dangling

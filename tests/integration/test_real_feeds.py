@@ -23,7 +23,7 @@ from bench.feedserver import content_type_of
 from syndication.db.models import DeadLetter, Item
 from syndication.pipeline.dates import EARLIEST, FUTURE_TOLERANCE
 from tests.conftest import SHARED
-from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, parse_clean
+from tests.feedcheck import assert_valid_atom, assert_valid_json_feed, assert_valid_ninjs, parse_clean
 
 ARCHIVE = SHARED / "corpora" / real.ARCHIVE
 
@@ -89,6 +89,7 @@ def test_every_real_entry_is_stored_and_published_validly(tmp_path: Path) -> Non
 
     checked = validate_published(data_dir / "public")
     assert checked[".atom"] > 100 and checked[".json"] > 100 and checked[".rss"] > 100
+    assert checked[".ninjs.json"] > 100
 
 
 def validate_published(public: Path) -> Counter[str]:
@@ -104,6 +105,10 @@ def validate_published(public: Path) -> Counter[str]:
             assert_valid_atom(data, name)
         elif path.suffix == ".rss":
             parse_clean(data, name)
+        elif path.name.endswith(".ninjs.json"):
+            assert_valid_ninjs(data, name)
+            counts[".ninjs.json"] += 1
+            continue
         elif path.suffix == ".json":
             assert_valid_json_feed(data, name)
         else:

@@ -122,8 +122,9 @@ def walk_public(env: Env, pats: list[re.Pattern[bytes]], item_ids: list[int], si
         assert resp.status_code == 200 and resp.content == data, rel
         seen += 1
     for item_id in item_ids:
-        resp = env.client.get(f"/items/{item_id}")
-        assert resp.status_code == 404 and not leaks(resp.content, pats), (item_id, resp.status_code)
+        for path in (f"/items/{item_id}", f"/items/{item_id}.ninjs.json"):
+            resp = env.client.get(path)
+            assert resp.status_code == 404 and not leaks(resp.content, pats), (path, resp.status_code)
     metrics = env.client.get("/metrics")
     assert metrics.status_code == 200 and not leaks(metrics.content, pats), leaks(metrics.content, pats)
     for body in env.hub_posts():

@@ -33,7 +33,8 @@ from tests.integration.scaled_support import WorkerProc, open_scaled_runtime, sc
 from tests.integration.test_publish import jitem, partner, poll, serve
 
 TOPICS = sorted(f"http://127.0.0.1:8000/feeds/{c}.{f}"
-                for c in ("all", "partners/turan") for f in ("atom", "rss", "json"))
+                for c in ("all", "partners/turan") for f in ("atom", "rss", "json", "ninjs.json"))
+N = len(TOPICS)  # a ping per changed file: 2 channels x 4 formats
 
 
 @dataclass
@@ -96,14 +97,15 @@ def test_slow_failing_hub_does_not_delay_publishing(
     took = time.monotonic() - t0
     assert took < 2.5, f"publishing took {took:.1f}s: it waited for the hub"
     assert sorted(r.path.rsplit("/feeds/", 1)[1] for r in results if r.changed) == [
-        "all.atom", "all.json", "all.rss", "partners/turan.atom", "partners/turan.json", "partners/turan.rss"]
+        "all.atom", "all.json", "all.ninjs.json", "all.rss", "partners/turan.atom", "partners/turan.json",
+        "partners/turan.ninjs.json", "partners/turan.rss"]
     assert len(feedparser.parse((rt.settings.feeds_dir / "all.atom").read_bytes()).entries) == 2
     assert sorted(p.topic_url for p in pings(rt)) == TOPICS  # one recorded ping per changed topic
 
     wait_for(lambda: all(p.state == "delivered" for p in pings(rt)), 40, "every ping delivered",
              on_fail=lambda: repr([(p.topic_url, p.state, p.attempts, p.error) for p in pings(rt)]))
     rows = pings(rt)
-    assert sorted(p.attempts for p in rows) == [1, 1, 1, 1, 2, 2]  # the two 503s were retried once each
+    assert sorted(p.attempts for p in rows) == [1] * (N - 2) + [2, 2]  # the two 503s were retried once each
     assert all(p.http_status == 204 and p.error is None and p.delivered_at is not None for p in rows)
     assert sorted(hub.topics()) == sorted(TOPICS + [p.topic_url for p in rows if p.attempts == 2])
     assert all(p["hub.mode"] == ["publish"] for p in hub.pings)
@@ -111,36 +113,36 @@ def test_slow_failing_hub_does_not_delay_publishing(
     cfg = tmp_path / "cli.toml"
     cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\ndatabase_url = "{database_url}"\n')
     listed = cli_pings(cfg)
-    assert listed["counts"] == {"pending": 0, "retrying": 0, "delivered": 6, "failed": 0}
+    assert listed["counts"] == {"pending": 0, "retrying": 0, "delivered": N, "failed": 0}
     assert sorted((p["topic"], p["attempts"]) for p in listed["pings"]) == sorted(  # type: ignore[union-attr]
         (p.topic_url, p.attempts) for p in rows)
     # Unchanged files: no new pings.
     jobs.publish_all(rt)
     time.sleep(0.3)
-    assert len(pings(rt)) == 6 and len(hub.pings) == 8
+    assert len(pings(rt)) == N and len(hub.pings) == N + 2
     rt.dispatcher.close()
 
 
 def test_ping_failures_are_retried_with_backoff_visible_and_requeued(
     make_runtime: Callable[..., Runtime], feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    hub = Hub(statuses=[400] + [500] * 20)
+    hub = Hub(statuses=[400] + [500] * 3 * N)
     hub_url = hub.install(feed_server)
     url = serve(feed_server, "turan", [jitem(0)])
     rt = make_runtime(partners=[partner("turan", url)],
                       websub={"hub_url": hub_url, "retries": 2, "retry_delay": 10, "timeout": 5})
     poll(rt, "turan")
     jobs.publish_all(rt)  # no dispatcher: the pings wait as rows
-    assert [p.state for p in pings(rt)] == ["pending"] * 6 and hub.pings == []
+    assert [p.state for p in pings(rt)] == ["pending"] * N and hub.pings == []
     # Another publish of changed files before any ping went out adds no second ping per topic.
     serve(feed_server, "turan", [jitem(0), jitem(1)])
     poll(rt, "turan")
     jobs.publish_dirty(rt)
-    assert len(pings(rt)) == 6
+    assert len(pings(rt)) == N
 
     now = utcnow()
     run = deliver_pings(rt.sessions, rt.settings, now)
-    assert (run.claimed, run.failed, run.retrying) == (6, 1, 5)
+    assert (run.claimed, run.failed, run.retrying) == (N, 1, N - 1)
     failed = [p for p in pings(rt) if p.state == "failed"]
     assert len(failed) == 1 and failed[0].error == "hub answered HTTP 400" and failed[0].attempts == 1  # refused
     retrying = [p for p in pings(rt) if p.state == "retrying"]
@@ -148,28 +150,28 @@ def test_ping_failures_are_retried_with_backoff_visible_and_requeued(
     assert waits[0] >= 8 and waits[-1] <= 12.5  # retry_delay 10 s, ±20 %
     assert deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=5)).claimed == 0  # not due yet
     second = deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=13))
-    assert (second.claimed, second.retrying) == (5, 5)
+    assert (second.claimed, second.retrying) == (N - 1, N - 1)
     waits = sorted((p.next_attempt_at - now).total_seconds() for p in pings(rt) if p.state == "retrying")
     assert waits[0] >= 13 + 16 and waits[-1] <= 13 + 24 + 1  # doubled: 20 s ±20 %
     third = deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=60))
-    assert (third.claimed, third.failed) == (5, 5)
+    assert (third.claimed, third.failed) == (N - 1, N - 1)
     assert all(p.state == "failed" for p in pings(rt))
-    assert sorted(p.attempts for p in pings(rt)) == [1, 3, 3, 3, 3, 3]
+    assert sorted(p.attempts for p in pings(rt)) == [1] + [3] * (N - 1)
 
     cfg = tmp_path / "cli.toml"
     cfg.write_text(f'data_dir = "{rt.settings.data_dir}"\n')
     listed = cli_pings(cfg, "--state", "failed")
-    assert listed["counts"] == {"pending": 0, "retrying": 0, "delivered": 0, "failed": 6}
+    assert listed["counts"] == {"pending": 0, "retrying": 0, "delivered": 0, "failed": N}
     assert {p["last_error"] for p in listed["pings"]} == {"hub answered HTTP 400", "hub answered HTTP 500"}  # type: ignore[union-attr]
     from syndication.cli.app import app
 
     bad = CliRunner().invoke(app, ["--config", str(cfg), "notices", "pings", "--state", "weird"])
     assert bad.exit_code == 2 and "unknown state" in bad.stderr
     out = CliRunner().invoke(app, ["--config", str(cfg), "notices", "pings", "retry", "--json"])
-    assert out.exit_code == 0 and json.loads(out.stdout) == {"requeued": 6}
+    assert out.exit_code == 0 and json.loads(out.stdout) == {"requeued": N}
     hub.statuses.clear()  # the hub is back
-    assert deliver_pings(rt.sessions, rt.settings, utcnow()).delivered == 6
-    assert cli_pings(cfg)["counts"] == {"pending": 0, "retrying": 0, "delivered": 6, "failed": 0}
+    assert deliver_pings(rt.sessions, rt.settings, utcnow()).delivered == N
+    assert cli_pings(cfg)["counts"] == {"pending": 0, "retrying": 0, "delivered": N, "failed": 0}
 
 
 @pytest.mark.slow
@@ -203,7 +205,7 @@ def test_scaled_publish_never_waits_for_the_hub(
             atom = data_dir / "public" / "feeds" / "all.atom"
             wait_for(lambda: atom.exists() and len(feedparser.parse(atom.read_bytes()).entries) == 5, 30,
                      "5 items in all.atom", on_fail=lambda: tail(logs["main"]))
-            wait_for(lambda: len(pings(rt)) == 6 and all(p.state == "delivered" for p in pings(rt)), 60,
+            wait_for(lambda: len(pings(rt)) == N and all(p.state == "delivered" for p in pings(rt)), 60,
                      "every ping delivered", on_fail=lambda: tail(logs["notify"]) + repr(
                          [(p.topic_url, p.state, p.attempts, p.error) for p in pings(rt)]))
             published = [float(s) for s in re.findall(
@@ -212,12 +214,12 @@ def test_scaled_publish_never_waits_for_the_hub(
             assert main.received(TASK_DELIVER_PINGS) == 0
             assert notify.received(TASK_DELIVER_PINGS) >= 2  # the first run, then follow-ups for the retries
         rows = pings(rt)
-        assert sorted(p.attempts for p in rows) == [1, 1, 1, 1, 2, 2]
+        assert sorted(p.attempts for p in rows) == [1] * (N - 2) + [2, 2]
         assert sorted(hub.topics()) == sorted(TOPICS + [p.topic_url for p in rows if p.attempts == 2])
         from syndication.cli.app import app
 
         out = CliRunner().invoke(app, ["notices", "pings", "--json"])  # reads the same environment
         assert out.exit_code == 0, out.output
-        assert json.loads(out.stdout)["counts"]["delivered"] == 6
+        assert json.loads(out.stdout)["counts"]["delivered"] == N
     finally:
         rt.close()

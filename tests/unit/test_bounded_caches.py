@@ -43,4 +43,4 @@ def test_rendered_entries_are_bounded_by_the_setting_counting_their_keys() -> No
     for i in range(10_000):  # small entries: the keys are most of the memory
         cache.get(("atom", "ctx", i.to_bytes(16, "big")), lambda: b"<entry/>")
     assert len(cache) <= 100_000 // (len(b"<entry/>") + 300)
-    assert load_settings(None).cache.entries_mb == 48 and load_settings(None).cache.files_mb == 64
+    assert load_settings(None).cache.entries_mb == 64 and load_settings(None).cache.files_mb == 64
