@@ -105,6 +105,16 @@ def ingest_once(work: Path, name: str, base_url: str, feeds: list[Path], parse_p
     }
 
 
+def republish(work: Path, name: str) -> dict[str, Any]:
+    """The round-end publish of the one-process run's store, again, on its own (bench.republish)."""
+    res = subprocess.run([sys.executable, "-m", "bench.republish", str(work / name), str(work / f"{name}.toml"),
+                          str(work / f"{name}-republish")], capture_output=True, text=True, env=procs.clean_env(),
+                         cwd=REPO, timeout=600)
+    if res.returncode != 0:
+        raise RuntimeError(f"republish failed: {res.stderr[-500:]}")
+    return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
 def real(quick_feeds: int | None, repeats: int, work: Path) -> dict[str, Any]:
     archive = corpus_archive()
     if archive is None:
@@ -141,6 +151,7 @@ def real(quick_feeds: int | None, repeats: int, work: Path) -> dict[str, Any]:
                 "dead_letters": last["dead_letters"], "rejected": last["rejected"],
                 "source_errors": last["source_errors"],
             }
+    out["round_end_publish"] = republish(work, "real-0-0")
     one, two = out["ingest"]["items_per_s"], out["ingest_parse_processes"]["items_per_s"]
     out["parse_processes_speedup"] = round(two / one, 2) if one else None
     if "seconds" in out["fastfeedparser"]:
@@ -159,6 +170,11 @@ def describe(r: dict[str, Any]) -> list[str]:
                      f"alone); {x['stored']} items stored, {x['rejected']} rejected, {x['dead_letters']} dead letters, "
                      f"{len(x['source_errors'])} sources in error; runs {x['runs_s']}")
     lines.append(f"  parse processes speed-up: {r['parse_processes_speedup']}x the one-process figure")
+    pub = r.get("round_end_publish")
+    if pub:
+        lines.append(f"  round-end publish of the one-process store, again on its own: {pub['seconds']} s "
+                     f"({pub['cpu_seconds']} s CPU), {pub['documents']} channel documents, {pub['files_written']} "
+                     f"files; entry cache {pub['entry_cache']['hits']} hits / {pub['entry_cache']['misses']} misses")
     lines.append(f"  feedparser.parse alone (no sanitiser, no URI resolution): {fp['seconds']} s, {fp['items_per_s']} "
                  f"items/s, {fp['entries']} entries ({fp['failed']} documents raised)")
     if "skipped" in ffp:

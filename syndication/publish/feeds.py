@@ -307,8 +307,9 @@ class _PartsMemo:
         return parts
 
 
-# A channel's documents hold at most a window or an archive page of items (100 by default) at a time.
-_parts = _PartsMemo(1024).get
+# A channel's documents hold a window or an archive page of items (100 by default) at a time; a larger window
+# only makes the footer and image scan once per format again, as before.
+_parts = _PartsMemo(512).get
 
 
 def channel_updated(items: Sequence[PublishedItem], tombstones: Sequence[Tombstone] = ()) -> datetime:
