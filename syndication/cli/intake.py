@@ -13,8 +13,9 @@ from syndication.cli.common import emit_json, fail, settings
 def check_feed(settings: Any, url: str) -> dict[str, Any]:
     """Fetch and parse a URL once, exactly as a poll would (guard, limits, redirects); store nothing."""
     # lazy: start-up: httpx, feedparser and lxml load only for `check-feed`
+    from syndication.intake.documents import read_document
     from syndication.intake.fetch import FetchError, FetchPolicy, fetch
-    from syndication.intake.parse import ParseError, parse_document
+    from syndication.intake.parse import ParseError
 
     f = settings.fetch
     policy = FetchPolicy(
@@ -33,7 +34,7 @@ def check_feed(settings: Any, url: str) -> dict[str, Any]:
                redirects=[[s, u] for s, u in result.redirects], content_type=result.headers.get("content-type"),
                bytes=len(result.body))
     try:
-        parsed = parse_document(result.body, result.headers, result.url, status=result.status)
+        parsed = read_document(result.body, result.headers, result.url, status=result.status)
     except ParseError as exc:
         out.update(error=str(exc), ms=round((time.perf_counter() - t0) * 1000))
         return out

@@ -287,7 +287,9 @@ def parse_document(
     body: bytes, headers: Mapping[str, str] | None = None, url: str | None = None, *, status: int | None = None
 ) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document, or ninjs served as such; raise ParseError when it is not a feed
-    at all."""
+    at all.
+
+    intake/documents.py's read_document puts NewsML-G2 (recognised by its root element) in front of this."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     ctype = headers.get("content-type", "")
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")

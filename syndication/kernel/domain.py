@@ -96,6 +96,7 @@ class WireFields:
     info_sources: tuple[str, ...] = ()  # originating agencies and sources, in document order
     distributor: str | None = None  # the info source that distributed it (ninjs role "distributor")
     images: tuple[ImageCredit, ...] = ()  # associated photos with their captions and credit lines
+    item_refs: tuple[str, ...] = ()  # a package's member items (G2 itemRef/@residref), in document order
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from syndication.intake.parse import parse_document
+from syndication.intake.documents import read_document
 from syndication.kernel.domain import NormalisedItem, PartnerPolicy, Rejection
 from syndication.pipeline.normalise import normalise_feed
 
@@ -43,7 +43,7 @@ def prepare_document(
     now: datetime,
 ) -> PreparedDocument:
     """Raises intake.parse.ParseError when the document is not a feed."""
-    parsed = parse_document(body, headers, url, status=status)
+    parsed = read_document(body, headers, url, status=status)
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
     published = tuple(p for e in parsed.entries for p in (e.published or e.updated,) if p is not None)
     return PreparedDocument(items, rejections, parsed.notes, published)

@@ -20,9 +20,10 @@ from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
 from syndication.db.session import transaction
 from syndication.intake.credentials import CredentialsError, open_credentials
 from syndication.intake.decide import PollOutcome, decide, interval_bound
+from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
 from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
-from syndication.intake.parse import ParseError, parse_document
+from syndication.intake.parse import ParseError
 from syndication.kernel.clock import utcnow
 from syndication.kernel.domain import IngestCounts, ParsedFeed, PartnerPolicy
 from syndication.kernel.settings import ConfigError, Settings
@@ -300,7 +301,7 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
                 move_aside(path, seen[1], seen[2] if seen[1] == "failed" else None)
             continue
         try:
-            parsed = parse_document(drop.body, headers_for(drop.name), None)
+            parsed = read_document(drop.body, headers_for(drop.name), None)
         except ParseError as exc:
             errors.append(f"{drop.name}: {exc}")
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, str(exc), consume)

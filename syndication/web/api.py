@@ -57,7 +57,10 @@ from syndication.db.models import Channel, Item, ItemVersion, Partner, Source, S
 from syndication.db.session import transaction
 from syndication.intake.credentials import seal_credentials
 from syndication.intake.decide import interval_bound
+from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, fetch, is_blocked_ip
+from syndication.intake.newsml import MEDIA_TYPES as NEWSML_TYPES
+from syndication.intake.newsml import is_newsml, parse_newsml
 from syndication.intake.ninjs import parse_ninjs
 from syndication.intake.parse import (
     NINJS_HINT,
@@ -67,7 +70,6 @@ from syndication.intake.parse import (
     encoding_problem,
     json_encoding_problem,
     json_item_to_entry,
-    parse_document,
     parse_xml_feed,
 )
 from syndication.kernel.clock import isoformat, utcnow
@@ -93,7 +95,7 @@ from syndication.web.guard import (
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/partners/{partner_id}"
-XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
+XML_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml", *NEWSML_TYPES)
 JSON_TYPES = ("application/feed+json", "application/json")
 # Agencies' own formats, each with its parser (the content type alone decides: a ninjs item is JSON too).
 WIRE_TYPES = (NINJS_TYPE,)
@@ -360,7 +362,12 @@ def parse_push_xml(body: bytes, content_type: str) -> ParsedFeed:
     if bad_bytes:
         raise ApiError(422, "invalid_encoding", f"nothing was stored: {bad_bytes}")
     try:
+        # NewsML-G2 by its media type or, sent as plain XML, by its root element; RSS/Atom otherwise.
+        if content_type.split(";", 1)[0].strip().lower() in NEWSML_TYPES or is_newsml(body):
+            return parse_newsml(body, content_type)
         feed = parse_xml_feed(body, {"content-type": content_type}, None)
+    except UnsupportedWireItem as exc:
+        raise ApiError(415, "unsupported_item_type", f"nothing was stored: {exc}") from None
     except ParseError as exc:
         raise ApiError(422, "unparseable_document", str(exc)) from None
     if feed.problem:
@@ -746,7 +753,7 @@ class Api:
         creds = Credentials(**body.credentials.model_dump()) if body.credentials else None
         try:
             result = fetch(body.url, fetch_policy(self.rt), credentials=creds, slots=self.rt.host_slots)
-            feed = parse_document(result.body, result.headers, result.url)
+            feed = read_document(result.body, result.headers, result.url)
         except FetchError as exc:
             log.info("partner %s: source %s refused: %s", partner_id, body.url[:200], exc.reason)
             reason = partner_safe(exc.reason, body.url)
@@ -881,7 +888,9 @@ router = APIRouter(prefix=API_PREFIX, route_class=ApiRoute, tags=["partner API"]
 PUSH_BODY = {
     "required": True,
     "content": {
-        **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document."}} for t in XML_TYPES},
+        **{t: {"schema": {"type": "string", "description": "An RSS 2.0 or Atom 1.0 document, or a NewsML-G2 "
+                          "newsItem, packageItem or newsMessage (recognised by its root element)."}}
+           for t in XML_TYPES},
         **{t: {"schema": _push_json_schema()} for t in JSON_TYPES},
         NINJS_TYPE: {"schema": {
             "type": "object",
@@ -904,8 +913,9 @@ PUSH_BODY = {
         403: _err("The key belongs to another partner (`wrong_partner`), or this partner has no push source "
                   "(`no_push_source`)."),
         413: _err("The body is larger than the limit (`payload_too_large`)."),
-        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a ninjs item is of a "
-                  "type we do not publish (`unsupported_item_type`: audio, video, event, planning)."),
+        415: _err("The Content-Type is not one we accept (`unsupported_media_type`), or a ninjs or NewsML-G2 item "
+                  "is of a kind we do not publish (`unsupported_item_type`: audio, video, event, planning, "
+                  "concept)."),
         422: _err("The document cannot be parsed (`unparseable_document`), its bytes are not in the encoding "
                   "it declares (`invalid_encoding`, naming the byte offset), or items fail validation "
                   "(`invalid_items`, naming each); nothing was stored."),
@@ -914,12 +924,14 @@ PUSH_BODY = {
     },
 )
 async def push_items(partner_id: PartnerId, request: Request, creds: Bearer, api: PartnerApi) -> PushResult:
-    """Store the items of an RSS, Atom, JSON or ninjs document; answered once they are stored.
+    """Store the items of an RSS, Atom, JSON, ninjs or NewsML-G2 document; answered once they are stored.
 
     JSON: a JSON Feed, or `{"items": [...]}` with JSON Feed item fields, and our fields under
     `_syndication` (`status`, `change_note`, `embargo_until`, `original_agency`, `image_credit`).
     ninjs (`application/ninjs+json`): one item or `{"items": [...]}`, its rights, byline, place, credits,
     embargo and publication status read from its own fields (docs/wire.md).
+    NewsML-G2 (`application/vnd.iptc.g2.newsitem+xml`, or any XML type with a G2 root): a newsItem, a packageItem
+    or a newsMessage of them, mapped the same way.
     Sending the same items again changes nothing (`unchanged`). All or nothing: a 422 stores no item.
     """
     can_push = await run_in_threadpool(api.authenticate, partner_id, creds, client_address(request))

@@ -600,7 +600,9 @@ def test_openapi_describes_routes_and_errors(env: Env) -> None:
         assert op["security"] == [{"HTTPBearer": []}]
     body = paths["/api/v1/partners/{partner_id}/items"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/atom+xml", "application/rss+xml", "application/xml", "text/xml",
-                         "application/feed+json", "application/json", "application/ninjs+json"}
+                         "application/feed+json", "application/json", "application/ninjs+json",
+                         "application/vnd.iptc.g2.newsitem+xml", "application/vnd.iptc.g2.newsmessage+xml",
+                         "application/vnd.iptc.g2.packageitem+xml"}
     item_schema = body["application/json"]["schema"]["properties"]["items"]["items"]
     assert "_syndication" in item_schema["properties"]
     assert "$ref" not in json.dumps(body)  # inlined: nothing dangling
