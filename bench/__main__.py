@@ -2,10 +2,12 @@
 
 WORKLOAD: ingest | scaled | repoll | latency | publish | serve | memory | real | metrics | soak | all (default: all);
 also embedded (ingest without the scaled part), attribution (the labelled credit corpus scored, every credit
-read from the real feeds listed, time per item) and wire (ninjs intake per item: bench/wire.py).
+read from the real feeds listed, time per item), wire (ninjs intake per item: bench/wire.py) and pipeline
+(normalise over every real-feed entry parsed once: CPU time per entry and per stage).
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
---minutes N: how long the soak runs (default 10; --quick: 0.5).
+--minutes N: how long the soak runs (default 10; --quick: 0.5); --period S: seconds between a feed's articles
+(default 5); --trace-at N1,N2: tracemalloc snapshots of the service at these item counts (bench/tracedrun.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bench.common import machine
 
 WORKLOADS = ("ingest", "scaled", "repoll", "latency", "publish", "serve", "memory", "real", "metrics", "soak")
 # ingest without the scaled part (for before/after comparisons); the attribution corpus and real-feed credits
-EXTRA = ("embedded", "attribution", "wire")
+EXTRA = ("embedded", "attribution", "wire", "pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every workload")
     ap.add_argument("--minutes", type=float, default=None, help="soak: how long to run (default 10; --quick 0.5)")
+    ap.add_argument("--period", type=float, default=5.0, help="soak: seconds between two articles of a feed")
+    ap.add_argument("--trace-at", default="", help="soak: tracemalloc snapshots at these item counts (N1,N2,...)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
     if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
@@ -81,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in r["report"]:
             say(line)
         res["wire"] = r
+        chosen = ()
+    if args.workload == "pipeline":
+        from bench import pipeline
+
+        r = pipeline.pipeline(real.corpus_archive(), args.quick)
+        for line in pipeline.describe(r):
+            say(line)
+        res["pipeline"] = r
         chosen = ()
     with workloads.tmpdir() as tmp:
         work = Path(tmp)
@@ -157,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                     res["latency"] = r
                     say(f"latency ({r['mode']}, store {r['store_items']} items, {r['config']}): p50 {r['p50_s']} s, "
                         f"p95 {r['p95_s']} s over {r['pushes']} pushes [{time.perf_counter() - t:.0f}s]")
+                    w = r["websub"]
+                    say(f"latency WebSub (hub POST to item in /feeds/all.atom; goal <= 1 s): p50 {w['p50_s']} s, "
+                        f"p95 {w['p95_s']} s, max {w['max_s']} s over {w['pushes']} distributions")
         if {"publish", "serve"} & set(chosen):
             t = time.perf_counter()
             r = workloads.publish(size, work)
@@ -193,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             minutes = args.minutes if args.minutes is not None else (0.5 if args.quick else 10.0)
             feeds = 10 if args.quick else 50
             try:
-                r = workloads.soak(work, minutes, feeds=feeds, period=5.0, sample_s=2.0 if args.quick else 5.0,
-                                   say=say)
+                r = workloads.soak(work, minutes, feeds=feeds, period=args.period,
+                                   sample_s=2.0 if args.quick else 5.0, say=say,
+                                   trace_at=[int(n) for n in args.trace_at.split(",") if n])
             except RuntimeError as exc:
                 failed.append(f"soak: {exc}")
                 r = {"error": str(exc)}

@@ -287,11 +287,35 @@ def _one_item_feed(partner: int, n: int, marker: str) -> bytes:
     ).encode()
 
 
+def _websub_feed(hub_url: str, topic: str, items: str = "") -> bytes:
+    """The wire partner's feed: RSS advertising its hub (atom:link rel=hub) and its topic (rel=self)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+        f'<channel><title>Wire</title><link>https://wire.example/</link><description>d</description>'
+        f'<atom:link rel="hub" href="{hub_url}"/><atom:link rel="self" href="{topic}"/>{items}</channel></rss>'
+    ).encode()
+
+
 def latency(size: Size, work: Path, store_dir: Path, base_url: str) -> dict[str, Any]:
-    """Start `syndication run` on a store of N items; push one item at a time; time until it is served."""
+    """Start `syndication run` on a store of N items; push one item at a time; time until it is served.
+
+    Then the same over WebSub ([wire]): a partner feed advertising a hub we run here (bench.hub) is
+    subscribed to by the service; the hub distributes one new item at a time, signed, to our callback, and
+    the figure is the time from the hub's POST to the item in /feeds/all.atom."""
+    from bench.hub import running_hub
+
+    with running_hub() as hub:
+        topic = hub.url.replace("/hub", "/wire.xml")  # the hub also serves the feed it is the hub of
+        hub.documents["/wire.xml"] = (_websub_feed(hub.url, topic), "application/rss+xml")
+        return _latency(size, work, store_dir, base_url, hub, topic)
+
+
+def _latency(size: Size, work: Path, store_dir: Path, base_url: str, hub: Any, topic: str) -> dict[str, Any]:
     port = procs.free_port()
     partners = [partner_config(i, base_url, interval=86_400) for i in range(size.feeds)]
     partners[0]["sources"].append({"kind": "push"})
+    partners.append({"id": "wire", "name": "Wire", "credit": "Wire agency",
+                     "sources": [{"kind": "feed", "url": topic, "interval": 86_400}]})
     data = base_settings(
         store_dir, partners=partners,
         schedule={"tick": 0.25}, publish={"debounce": 0.2, "refresh_interval": 3600},
@@ -332,14 +356,41 @@ def latency(size: Size, work: Path, store_dir: Path, base_url: str) -> dict[str,
                     time.sleep(0.005)
                 times.append(time.perf_counter() - t0)
                 time.sleep(0.05)
+            websub = _websub_latency(size, hub, topic, client, feed_url)
         return {"mode": mode, "store_items": store, "pushes": len(times),
                 "p50_s": round(percentile(times, 50), 3), "p95_s": round(percentile(times, 95), 3),
-                "config": "schedule.tick=0.25 publish.debounce=0.2"}
+                "config": "schedule.tick=0.25 publish.debounce=0.2", "websub": websub}
     finally:
         if rt is not None:
             rt.close()
         procs.stop(proc)
         log.close()
+
+
+def _websub_latency(size: Size, hub: Any, topic: str, client: httpx.Client, feed_url: str) -> dict[str, Any]:
+    """The service polled the wire feed at start and subscribed at the hub; from the verified subscription
+    on, each distribution's time from the hub's POST to the item in the published feed."""
+    if not hub.wait(lambda h: any(s.topic == topic for s in h.subscribers.values()), timeout=60):
+        raise RuntimeError(f"the service never subscribed at the bench hub (requests: {len(hub.requests)}, "
+                           f"verifications: {hub.verifications})")
+    times = []
+    for n in range(size.pushes):
+        marker = f"WebSub probe {n} {time.time_ns()}"
+        a = article(1, 300_000 + n, seed=11)
+        item = (f"<item><title>{marker}</title><link>{a.link}</link><guid isPermaLink=\"false\">websub-{n}</guid>"
+                f"<description><![CDATA[{a.html}]]></description></item>")
+        t0 = time.perf_counter()
+        answers = hub.distribute(topic, _websub_feed(hub.url, topic, item), "application/rss+xml")
+        if not answers or answers[0].status_code != 202:
+            raise RuntimeError(f"WebSub distribution refused: {[(r.status_code, r.text[:200]) for r in answers]}")
+        while marker not in client.get(feed_url).text:
+            if time.perf_counter() - t0 > 30:
+                raise RuntimeError("distributed item did not appear in /feeds/all.atom within 30 s")
+            time.sleep(0.005)
+        times.append(time.perf_counter() - t0)
+        time.sleep(0.05)
+    return {"pushes": len(times), "p50_s": round(percentile(times, 50), 3),
+            "p95_s": round(percentile(times, 95), 3), "max_s": round(max(times), 3)}
 
 
 def top_up_store(store_dir: Path, target: int, base_url: str, feeds: int) -> int:
@@ -737,11 +788,13 @@ def slope_per_1000(points: list[tuple[int, float]]) -> float | None:
 
 
 def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sample_s: float = 5.0,
-         say: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+         say: Callable[[str], None] = lambda _m: None, trace_at: list[int] | None = None) -> dict[str, Any]:
     """`syndication run` with `feeds` local feeds, each publishing one new article every `period` seconds and
     polled every `period` seconds (source interval and fetch.max_interval pinned), for `minutes`. RSS of the
     process sampled every `sample_s`; the figure is the slope of RSS against items stored after warm-up (the
-    first third of the run), in MB per 1,000 items, and RSS at the end."""
+    first third of the run), in MB per 1,000 items, and RSS at the end. trace_at: run the service under
+    tracemalloc (bench.tracedrun) from the first of these item counts, a snapshot in work/soak-trace at each
+    of the others (RSS then includes tracemalloc's own bookkeeping: a profile, not a figure)."""
     import sqlite3
 
     port = procs.free_port()
@@ -753,12 +806,20 @@ def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sampl
         partners = [{"id": f"agency{i}", "name": f"Agency {i}", "credit": f"Agency {i}",
                      "sources": [{"kind": "feed", "url": f"{base}/soak/feed{i}.xml", "interval": int(period)}]}
                     for i in range(feeds)]
+        # Traced, the caches are kept small so they are full within the first few hundred items and the
+        # snapshots show what else each item leaves behind (the caches are bounded by bytes and tested so).
         data = base_settings(store, partners=partners, fetch={"max_interval": int(period)},
-                             public_url=f"http://127.0.0.1:{port}")
+                             public_url=f"http://127.0.0.1:{port}",
+                             **({"cache": {"entries_mb": 2, "files_mb": 2}} if trace_at else {}))
         cfg = procs.write_toml(work / "soak.toml", data)
         log = open(work / "soak-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
+        command = ["-m", "syndication.cli.app", "run", "--port", str(port)]
+        if trace_at:
+            say(f"  soak under tracemalloc: snapshots in {work / 'soak-trace'} (BENCH_KEEP=1 keeps them)")
+            command = ["-m", "bench.tracedrun", str(work / "soak-trace"), str(store / "syndication.db"),
+                       ",".join(map(str, trace_at)), "--", *command[2:]]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syndication.cli.app", "run", "--port", str(port)],
+            [sys.executable, *command],
             env=procs.clean_env(SYNDICATION_CONFIG=str(cfg)), cwd=work, stdout=log, stderr=subprocess.STDOUT,
         )
         samples: list[tuple[float, int, float]] = []  # (seconds, items stored, RSS MB)

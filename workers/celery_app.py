@@ -31,6 +31,7 @@ from syndication.runtime.tasks import (
     TASK_POLL,
     TASK_PUBLISH_ALL,
     TASK_PUBLISH_DIRTY,
+    TASK_WEBSUB_SUBSCRIPTIONS,
 )
 
 log = logging.getLogger(__name__)
@@ -130,3 +131,9 @@ def deliver_notices() -> dict[str, object]:
 def deliver_pings() -> dict[str, object]:
     """One WebSub ping run; retries come back as follow-up tasks with a countdown (jobs.deliver_pings)."""
     return jobs.deliver_pings(runtime())
+
+
+@app.task(name=TASK_WEBSUB_SUBSCRIPTIONS, base=SyndicationTask)  # notify queue
+def deliver_subscriptions() -> dict[str, object]:
+    """One WebSub subscription run ([wire]): subscribe to advertised hubs, renew leases, unsubscribe."""
+    return jobs.websub_subscriptions(runtime())

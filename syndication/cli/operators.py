@@ -53,6 +53,10 @@ def render_status(snap: dict[str, Any], *, terminal: bool = True) -> Group:
         polls = (f"attempt {_age(r['last_attempt'], now)}\nsuccess {_age(r['last_success'], now)}\n"
                  f"next {_age(r['next_poll'], now)}")
         where = r.get("effective_url") or r["source"]
+        if r.get("websub"):  # [wire] its WebSub subscription, and why it fell back to polling alone
+            hub = r["websub"]
+            where += f"\nWebSub {hub['state']}" + (f": {hub['last_error']}" if hub["state"] != "active"
+                                                   and hub["last_error"] else "")
         sources.add_row(str(r.get("id", "")), r["partner"], state, polls, str(r["consecutive_errors"]),
                         str(r.get("items_24h", "")),
                         Text(describe_interval(r) + ("" if r["kind"] == "push" else f"\n{where}")),

@@ -35,6 +35,7 @@ NOTICES = "notices"  # labels: kind
 DELIVERY_ATTEMPTS = "delivery_attempts"  # labels: outcome (ok | error)
 DELIVERIES_SETTLED = "deliveries_settled"  # labels: state (delivered | failed)
 PRUNED = "pruned"  # labels: table (rows removed by retention)
+WEBSUB_DISTRIBUTIONS = "websub_distributions"  # labels: partner, outcome (taken | ignored): [wire] hub pushes
 LAG_BUCKET = "publish_lag_bucket"  # labels: le; non-cumulative
 LAG_SUM = "publish_lag_ms"  # no labels: sum of republish lags, milliseconds
 LAG_WATERMARK = "publish_lag_watermark"  # no labels: items up to this id are in the lag histogram

@@ -443,6 +443,45 @@ class WebSubPing(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class WebSubSubscription(Base):
+    """[wire] Our subscription to a partner's WebSub hub for one polled feed (0025_websub): states pending ->
+    active -> (renewed) ... | denied | failed | expired, and unsubscribing once the source is gone
+    (syndication.intake.subscriptions). The secret is sealed like source credentials and never leaves the row
+    except to sign-check a content distribution."""
+
+    __tablename__ = "websub_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("source_id", name="uq_websub_subscriptions_source"),
+        UniqueConstraint("callback_id", name="uq_websub_subscriptions_callback"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # NULL once the source is deleted: the row stays until the hub has been told to stop.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    callback_id: Mapped[str] = mapped_column(String(64))  # the unguessable last segment of our callback URL
+    hub_url: Mapped[str] = mapped_column(String(2000))
+    topic_url: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(16))  # pending | active | denied | failed | expired | unsubscribing
+    # The request the hub accepted and has not verified yet (subscribe | unsubscribe), and when it was sent.
+    request_mode: Mapped[str | None] = mapped_column(String(16))
+    requested_at: Mapped[datetime | None]
+    secret: Mapped[str] = mapped_column(Text)  # sealed (Fernet, fetch.credentials_key)
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)  # as granted by the hub
+    verified_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    renew_at: Mapped[datetime | None]
+    retry_at: Mapped[datetime | None]  # denied/failed/expired: a poll may subscribe again from then
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    pushes: Mapped[int] = mapped_column(Integer, default=0)  # content distributions taken
+    last_push_at: Mapped[datetime | None]
+    ignored: Mapped[int] = mapped_column(Integer, default=0)  # content distributions ignored (bad signature)
+    last_ignored_at: Mapped[datetime | None]
+    last_ignored_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class ArchiveEntry(Base):
     """RFC 5005: the archive page an item was assigned to when it left a channel's window. Never moves."""
 

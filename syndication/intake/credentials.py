@@ -116,3 +116,18 @@ def describe_credentials(record: Mapping[str, Any] | None) -> str | None:
         src = f" (password from ${record['password_env']})" if record.get("password_env") else ""
         return f"basic as {record['username']}{src}"
     return f"bearer (from ${record['token_env']})" if record.get("token_env") else "bearer"
+
+
+def seal_secret(key: bytes, secret: str) -> str:
+    """One secret sealed under the credentials key ([wire] a WebSub subscription's hub.secret)."""
+    return Fernet(key).encrypt(secret.encode("utf-8")).decode("ascii")
+
+
+def open_secret(key: bytes, sealed: str) -> str:
+    """The secret `seal_secret` sealed; CredentialsError (naming no secret) when the key cannot open it."""
+    try:
+        return Fernet(key).decrypt(sealed.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise CredentialsError(
+            "a sealed secret cannot be opened with this fetch.credentials_key (was the key changed?)"
+        ) from None

@@ -257,15 +257,29 @@ class PublishSettings(_Strict):
 
 
 class WebSubSettings(_Strict):
-    """`[websub]`: ping a hub (hub.mode=publish) when a channel changes.
+    """`[websub]`: ping a hub (hub.mode=publish) when a channel changes, and subscribe to partners' hubs.
 
     Pings are deliveries on the notify queue (publishing never waits for a hub): a failed ping is retried
-    `retries` times, after `retry_delay` s, doubling, ±20 % jitter."""
+    `retries` times, after `retry_delay` s, doubling, ±20 % jitter.
+
+    Subscribing ([wire]): a polled feed that advertises a hub is subscribed to (syndication.intake.subscriptions)
+    with a callback under `public_url`; its polls go on at their interval as a safety net."""
 
     hub_url: str | None = None
     retries: int = Field(default=5, ge=0, le=20)
     retry_delay: float = Field(default=5.0, ge=0)  # seconds, doubled per retry
     timeout: float = Field(default=10.0, gt=0)
+    # Subscribe to the hubs partners' feeds advertise (off: poll only).
+    subscribe: bool = True
+    # The lease we ask the hub for (hub.lease_seconds); the hub may grant another, which is the one we keep.
+    lease_seconds: int = Field(default=10 * 86400, ge=60, le=365 * 86400)
+    # Renew this long before the granted lease ends (at most half the lease, so short leases renew midway).
+    renew_before: int = Field(default=86400, ge=1)
+    # A hub that has not verified our intent this long after accepting a request has failed us.
+    verify_timeout: float = Field(default=300.0, gt=0)
+    # After a hub failed (refused, never verified, denied, lease lapsed), the next poll that still sees it
+    # advertised subscribes again once this long has passed.
+    retry_after: int = Field(default=3600, ge=1)
 
     @field_validator("hub_url")
     @classmethod

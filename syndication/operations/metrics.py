@@ -29,6 +29,7 @@ from syndication.db import counters as figures
 from syndication.db.counters import LAG_BUCKETS, POLL_DURATION_BUCKETS
 from syndication.db.models import DeadLetter, Delivery
 from syndication.db.session import transaction
+from syndication.intake.hubs import STATES as SUBSCRIPTION_STATES
 from syndication.kernel.clock import utcnow
 from syndication.operations import ops
 from syndication.publish.failures import ChannelHealth, counted
@@ -150,6 +151,10 @@ def _kept_families(by_name: dict[str, list[figures.Figure]], waiting: dict[str, 
                   by_name.get(figures.DELIVERY_ATTEMPTS, []), ("outcome",))
     yield _family(CounterMetricFamily("syndication_retention_pruned", "Rows removed by retention, by table.",
                                       labels=["table"]), by_name.get(figures.PRUNED, []), ("table",))
+    yield _family(CounterMetricFamily("syndication_websub_distributions", "Content pushed by partners' WebSub "
+                                      "hubs, by partner and outcome (taken, or ignored: bad signature, paused "
+                                      "source, not a feed).", labels=["partner", "outcome"]),
+                  by_name.get(figures.WEBSUB_DISTRIBUTIONS, []), ("partner", "outcome"))
 
 
 def _publish_failures(channels: list[ChannelHealth]) -> Iterator[Metric]:
@@ -182,6 +187,16 @@ def _source_families(sources: list[dict[str, Any]]) -> Iterator[Metric]:
     og = GaugeMetricFamily("syndication_overdue_sources", "Sources due but not yet polled (saturation).")
     og.add_metric([], sum(1 for s in sources if s.get("overdue")))
     yield og
+    # [wire] every state from zero, so an alert on failed/denied/expired has a series to watch
+    subs = {state: 0 for state in SUBSCRIPTION_STATES}
+    for s in sources:
+        if s.get("websub"):
+            subs[s["websub"]["state"]] = subs.get(s["websub"]["state"], 0) + 1
+    wg = GaugeMetricFamily("syndication_websub_subscriptions", "Our subscriptions to partners' WebSub hubs, by "
+                           "state (failed, denied, expired: those sources are polled alone).", labels=["state"])
+    for state, n in subs.items():
+        wg.add_metric([state], n)
+    yield wg
 
 
 def _queue_families(q: dict[str, Any]) -> Iterator[Metric]:

@@ -32,6 +32,7 @@ from syndication.db.models import (
     WebSubPing,
 )
 from syndication.db.session import insert_missing, transaction
+from syndication.intake import subscriptions
 from syndication.intake.credentials import describe_credentials
 from syndication.intake.decide import interval_bound
 from syndication.kernel.clock import isoformat, utcnow
@@ -64,6 +65,7 @@ def source_status(rt: Runtime) -> list[dict[str, Any]]:
     """One row per source: the `status --json` contract."""
     rows = []
     with rt.sessions() as session:
+        hubs = subscriptions.by_source(session)
         for s in session.scalars(select(Source).order_by(Source.partner_id, Source.id)):
             state = "disabled" if not s.enabled else ("failing" if s.consecutive_errors else "ok")
             rows.append({
@@ -96,6 +98,8 @@ def source_status(rt: Runtime) -> list[dict[str, Any]]:
                 "last_rejected": (s.last_counts or {}).get("rejected", 0),
                 "redirects": s.redirects or [],
                 "credentials": describe_credentials(s.credentials),
+                # [wire] the WebSub subscription of a feed that advertises a hub (None: polled only).
+                "websub": hubs.get(s.id),
             })
     return rows
 

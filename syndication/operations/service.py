@@ -13,7 +13,7 @@ from syndication.operations.ops import take_samples
 from syndication.runtime import jobs, rounds
 from syndication.runtime.context import Runtime
 from syndication.runtime.schedule import claim_due, holder_for, reclaim_predecessor_leases, this_process
-from syndication.runtime.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS
+from syndication.runtime.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, TASK_WEBSUB_SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
                   next_run_time=now, max_instances=1, coalesce=True, id="refresh")
     # Deliveries (webhook notices, WebSub pings) on the notify queue or thread; claimed row by row, so
     # several schedulers dispatching runs at once never send one twice. Publishing kicks ping runs itself;
-    # this catches retries that came due and anything a lost run left behind.
+    # this catches retries that came due and anything a lost run left behind. The same run renews WebSub
+    # subscriptions before their leases end ([wire]); polls kick it when a feed first advertises a hub.
     sched.add_job(_deliver_notices, "interval", args=[rt], seconds=rt.settings.webhooks.interval,
                   next_run_time=now, max_instances=1, coalesce=True, id="deliver_notices")
     # Retention (syndication.operations.retention): history pruned in short batches, first a few minutes after start so
@@ -82,11 +83,11 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 
 
 def _deliver_notices(rt: Runtime) -> None:
-    """Hand a webhook run and a WebSub ping run to the dispatcher (a worker's notify queue, or this process's
-    notify thread): the scheduler itself never waits for a receiver."""
+    """Hand a webhook run, a WebSub ping run and a WebSub subscription run to the dispatcher (a worker's notify
+    queue, or this process's notify thread): the scheduler itself never waits for a receiver or a hub."""
 
     assert rt.dispatcher is not None
-    for task in (TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS):
+    for task in (TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, TASK_WEBSUB_SUBSCRIPTIONS):
         try:
             rt.dispatcher.deliver(task)
         except Exception:

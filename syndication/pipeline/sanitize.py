@@ -73,6 +73,11 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
     if not (url.isascii() and url.isprintable()):
         url = _URL_STRIP.sub("", xml_legal(url))
     url = url.strip().replace(" ", "%20")
+    if (url.startswith(("http://", "https://")) and url.isascii() and _has_host(url)
+            and (base is None or "/." not in url) and "[" not in url and "]" not in url):
+        # An absolute http(s) URL with a host, nothing to resolve: urlsplit would only confirm it (it raises
+        # on brackets, checked for an IPv6 host, and normalises non-ASCII hosts: those take the full way).
+        return strip_tracking(url)
     try:
         if base and not (url.startswith(("http://", "https://")) and "/." not in url and _has_host(url)):
             url = _join(base, url)

@@ -266,9 +266,9 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         near = list(shared.index.near(fp.title_key, fp.simhash))
     if state.overlay_partners - {partner_id}:  # only other partners' items can be candidates
         near += state.overlay.near(fp.title_key, fp.simhash)
-    for cand in near:
-        if cand.partner_id != partner_id and cand.id != row_id and lo <= cand.published <= hi:
-            found.add(cand.id)
+    for hit in near:
+        if hit.partner_id != partner_id and hit.id != row_id and lo <= hit.published <= hi:
+            found.add(hit.id)
     if state.exact is not None:
         for key in (row.url, fp.body_hash):
             for cand in state.exact.get(key or "", ()):

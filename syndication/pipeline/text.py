@@ -11,7 +11,6 @@ import nh3
 # Characters XML 1.0 forbids (lxml refuses them): C0 controls but tab/LF/CR, lone surrogates,
 # U+FFFE/U+FFFF. Removed on the way in so publishing can never break on them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_WS = re.compile(r"\s+")
 _TEXT_ONLY = nh3.Cleaner(tags=set())  # built once: nh3.clean converts its options on every call
 
 
@@ -24,7 +23,9 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     text = xml_legal(text)
-    return _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    # str.split() splits at the characters `\s` matches (both are str.isspace): the same result as
+    # `re.sub(r"\s+", " ", text).strip()` at a fifth of the cost on long text.
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def plain_text(fragment: str | None) -> str:
@@ -38,3 +39,66 @@ def plain_text(fragment: str | None) -> str:
     elif "&" in fragment:
         fragment = html.unescape(fragment)
     return clean_text(fragment)
+
+
+# A tag as sanitize_html writes it (html5ever's serialisation of allowlisted elements): lower-case name, each
+# attribute as ` name="value"` (the value may hold a raw "<" or ">"; a '"' is escaped), no "/>". Text between
+# tags has every "<" escaped, so each "<" of such HTML opens one of these tags.
+_SERIALISED_TAG = re.compile(r'<(/?[a-z][a-z0-9]*+)(?: [a-z][a-z0-9_:.-]*+="[^"]*+")*+>')
+# The sanitiser's allowlist but iframes (raw text): a parser keeps their text where it stands, in document order,
+# but for what a table holds directly (see `_tables_in_place`).
+_TABLE_TAGS = frozenset({"table", "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
+_TEXT_TAGS = _TABLE_TAGS | {
+    "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "cite", "code", "dd", "del", "details", "dfn", "div", "dl",
+    "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
+    "mark", "ol", "p", "picture", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small", "source", "span", "strong",
+    "sub", "summary", "sup", "time", "u", "ul", "var", "wbr",
+}
+_TEXT_TAG_NAMES = _TEXT_TAGS | {"/" + t for t in _TEXT_TAGS}
+_VOID_TAGS = frozenset({"br", "col", "hr", "img", "source", "wbr"})
+# Where a parser is "in table": only these elements may open there, and only whitespace stand there as text.
+_TABLE_CONTEXT = frozenset({"table", "tbody", "thead", "tfoot", "tr", "colgroup"})
+_TABLE_CHILDREN = frozenset({"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
+
+
+def sanitised_text(html_text: str) -> str:
+    """`plain_text` of sanitize_html's output, read off the string instead of parsing it again (a third of the
+    cost): the text between the tags, entities decoded, with the one thing an HTML parser does to such text,
+    the newline dropped after <pre>. Anything not in that form (an iframe, a "<" that opens no such tag, a table
+    holding text or elements a parser would move) goes through `plain_text`; tested equal to it on sanitised
+    HTML."""
+    if "<" not in html_text:
+        return plain_text(html_text)
+    parts = _SERIALISED_TAG.split(html_text)
+    names = parts[1::2]
+    texts = parts[0::2]
+    if (len(names) != html_text.count("<") or not _TEXT_TAG_NAMES.issuperset(names)
+            or ("table" in names and not _tables_in_place(names, texts))):
+        return plain_text(html_text)
+    if "pre" in names:
+        for i, name in enumerate(names):
+            after = texts[i + 1]
+            if name == "pre" and after[:1] in ("\n", "\r"):
+                texts[i + 1] = after[2:] if after.startswith("\r\n") else after[1:]
+    text = "".join(texts)
+    return clean_text(html.unescape(text) if "&" in text else text)
+
+
+def _tables_in_place(names: list[str], texts: list[str]) -> bool:
+    """Whether no text or element stands directly in a table (outside its cells and caption): a parser moves
+    those before the table ("foster parenting"), so reading the text in string order would differ."""
+    stack: list[str] = []
+    for i, name in enumerate(names):
+        if name[0] == "/":
+            if name[1:] not in stack:
+                return False
+            del stack[len(stack) - 1 - stack[::-1].index(name[1:]):]
+        else:
+            # Rows and cells open only in a table (elsewhere a parser ignores them, or closes the cell they are in).
+            if bool(stack and stack[-1] in _TABLE_CONTEXT) != (name in _TABLE_CHILDREN):
+                return False
+            if name not in _VOID_TAGS:
+                stack.append(name)
+        if stack and stack[-1] in _TABLE_CONTEXT and texts[i + 1] and not texts[i + 1].isspace():
+            return False
+    return True

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -14,21 +17,71 @@ def sha256(data: bytes) -> str:
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` to `path` atomically unless the file already holds exactly these bytes."""
+    return write_all([(path, data)])[0]
+
+
+def write_all(files: Sequence[tuple[Path, bytes]]) -> list[bool]:
+    """write_if_changed for several files (a channel's documents): whether each was written.
+
+    Each changed file's bytes go to a temporary file beside it; the temporary files are flushed to disk
+    together, then each is renamed over its file. So a reader sees each file whole, old or new, and a crash
+    before a file's rename leaves that file as it was. One fsync after another waits for one journal commit
+    each (~5 ms here, for each of the ~650 files of a first import); fsyncs issued together share commits.
+    On an error no temporary file is left behind; files renamed before it keep their new bytes (as when
+    written one by one)."""
+    written = [False] * len(files)
+    pending: list[tuple[int, Path, str, int]] = []  # (index, path, temporary file, its descriptor)
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        for i, (path, data) in enumerate(files):
+            if _holds(path, data):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            pending.append((i, path, tmp, fd))
+            _write_fully(fd, data)
+            os.fchmod(fd, 0o644)
+        _fsync_together([fd for _, _, _, fd in pending])
+        while pending:
+            i, path, tmp, fd = pending[0]
+            os.close(fd)
+            pending[0] = (i, path, tmp, -1)
+            os.replace(tmp, path)
+            pending.pop(0)
+            written[i] = True
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for _, _, tmp, fd in pending:
+            if fd >= 0:
+                os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
         raise
-    return True
+    return written
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_syncers: dict[int, ThreadPoolExecutor] = {}  # by process: a forked child makes its own
+_syncers_lock = threading.Lock()
+
+
+def _fsync_together(fds: list[int]) -> None:
+    if len(fds) <= 1:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    with _syncers_lock:
+        pool = _syncers.get(os.getpid())
+        if pool is None:
+            pool = _syncers[os.getpid()] = ThreadPoolExecutor(8, thread_name_prefix="fsync")
+    for _ in pool.map(os.fsync, fds):  # raises the first error
+        pass

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from syndication.db import counters as figures
 from syndication.db.models import (
@@ -63,7 +63,7 @@ from syndication.publish.feeds import (
     splice_xml,
     xml_children,
 )
-from syndication.publish.files import write_if_changed
+from syndication.publish.files import write_all
 from syndication.publish.marks import mark_dirty
 from syndication.publish.published import ChannelSpec, item_uid, under_embargo
 
@@ -154,6 +154,37 @@ def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
     }
 
 
+NOTICE_COLUMNS = load_only(Item.partner_id, Item.key, Item.guid, Item.url, Item.version, Item.title,
+                           Item.attribution)
+
+
+def notice_values(
+    settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
+    version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
+    event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
+) -> dict[str, Any]:
+    """The columns of a new notice (its uid is new each time)."""
+    return {
+        "uid": f"urn:uuid:{uuid.uuid4()}",
+        "event_id": event_id,
+        "kind": kind,
+        "created_at": now,
+        "partner_id": partner_id,
+        "item_id": item.id if item else None,
+        "partner_item_id": (item.guid or item.key) if item else None,
+        "partner_item_url": item.url if item else None,
+        "item_uid": item_uid(item.partner_id, item.key) if item else None,
+        "item_version": (version or item.version) if item else None,
+        "item_url": item_url(settings, item.id) if item else None,
+        "title": item.title if item else (partner.name if partner else partner_id),
+        "channels": list(channels),
+        "attribution": _attribution(item, partner),
+        "reason": reason,
+        "action": ACTIONS[kind],
+        "under_embargo": embargoed,
+    }
+
+
 def add_notice(
     session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
     version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
@@ -162,25 +193,9 @@ def add_notice(
     """Create a notice and its pending deliveries in the caller's transaction (the publisher's release)."""
     if partner is None:
         partner = session.get(Partner, partner_id)
-    notice = Notice(
-        uid=f"urn:uuid:{uuid.uuid4()}",
-        event_id=event_id,
-        kind=kind,
-        created_at=now,
-        partner_id=partner_id,
-        item_id=item.id if item else None,
-        partner_item_id=(item.guid or item.key) if item else None,
-        partner_item_url=item.url if item else None,
-        item_uid=item_uid(item.partner_id, item.key) if item else None,
-        item_version=(version or item.version) if item else None,
-        item_url=item_url(settings, item.id) if item else None,
-        title=item.title if item else (partner.name if partner else partner_id),
-        channels=list(channels),
-        attribution=_attribution(item, partner),
-        reason=reason,
-        action=ACTIONS[kind],
-        under_embargo=embargoed,
-    )
+    notice = Notice(**notice_values(settings, kind=kind, partner_id=partner_id, now=now, item=item, version=version,
+                                    channels=channels, reason=reason, event_id=event_id, partner=partner,
+                                    embargoed=embargoed))
     session.add(notice)
     figures.count(session, figures.NOTICES, kind=kind)
     eps = endpoints_for(settings, partner_id, kind, partner_only=embargoed)
@@ -219,7 +234,11 @@ def record_for_events(
     ids = [e.id for e in events]
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
     done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
-    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({e.item_id for e in events})))}
+    # Only what the channels and the notice need: a first import relays thousands of whole items (bodies, JSON).
+    items = {i.id: i for i in session.scalars(
+        select(Item).options(load_only(Item.partner_id, Item.categories, Item.language, Item.embargo_until,
+                                       Item.change_note))
+        .where(Item.id.in_({e.item_id for e in events})))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
     channels_of: dict[tuple[str, tuple[str, ...], str | None], list[str]] = {}
@@ -301,22 +320,42 @@ def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: i
             cid not in specs or (published.get(cid) or 0) >= int(seq) for cid, seq in (p.waits or {}).items())]
         if not ready:
             return 0, last, more
-        items = {i.id: i for i in session.scalars(select(Item).where(
+        # The columns a notice copies (add_notice), not whole items: a first import releases thousands.
+        items = {i.id: i for i in session.scalars(select(Item).options(NOTICE_COLUMNS).where(
             Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
         dirty: set[str] = set()
+        # Notices no webhook waits for are inserted together (one executemany, not an ORM object each: a first
+        # import releases thousands); in order, so their ids (the feeds' order within one instant) are as before.
+        plain: list[dict[str, Any]] = []
         for p in ready:
             item = items.get(p.item_id) if p.item_id is not None else None
             if p.item_id is not None and item is None:
                 continue  # the item is gone (its partner was deleted): nothing to tell
-            add_notice(session, settings, kind=p.kind, partner_id=p.partner_id, now=now, item=item,
-                       version=p.version, channels=list(p.channels or ()), reason=p.reason, event_id=p.event_id,
-                       partner=partners.get(p.partner_id), embargoed=p.under_embargo)
+            fields: dict[str, Any] = {
+                "kind": p.kind, "partner_id": p.partner_id, "now": now, "item": item, "version": p.version,
+                "channels": list(p.channels or ()), "reason": p.reason, "event_id": p.event_id,
+                "partner": partners.get(p.partner_id), "embargoed": p.under_embargo}
+            if endpoints_for(settings, p.partner_id, p.kind, partner_only=p.under_embargo):
+                _insert_notices(session, plain)
+                add_notice(session, settings, **fields)
+            else:
+                plain.append(notice_values(settings, **fields))
+                figures.count(session, figures.NOTICES, kind=p.kind)
             dirty.add(notice_channel(p.partner_id))
             if p.kind in PUBLIC_KINDS and not p.under_embargo:
                 dirty.add(notice_channel(PUBLIC_FEED))
+        _insert_notices(session, plain)
         session.execute(delete(PendingNotice).where(PendingNotice.id.in_([p.id for p in ready])))
         mark_dirty(session, dirty, now)
         return len(ready), last, more
+
+
+def _insert_notices(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert (and empty) `rows`, after any notice added before them."""
+    if rows:
+        session.flush()
+        session.execute(insert(Notice), rows)
+        rows.clear()
 
 
 def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
@@ -547,13 +586,12 @@ def publish_feeds(
         with sessions() as session:
             rows = feed_notices(session, name, settings.notices.window, now)
         try:
-            for path, data in (
+            docs = [
                 (out_dir / f"{name}.atom", render_notices_atom(name, title, rows, settings, ENTRY_CACHE,
                                                                       since=began[name])),
                 (out_dir / f"{name}.json", render_notices_json(name, title, rows, settings, ENTRY_CACHE)),
-            ):
-                if write_if_changed(path, data):
-                    written.append(path)
+            ]
+            written.extend(path for (path, _), changed in zip(docs, write_all(docs), strict=True) if changed)
         except Exception as exc:  # errors are data: counted and shown to operators, retried with backoff
             if failed is None:
                 raise

@@ -21,7 +21,7 @@ from syndication.publish import archives, failures, notices
 from syndication.publish.archives import PageState
 from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
-from syndication.publish.files import sha256, write_if_changed
+from syndication.publish.files import sha256, write_all
 from syndication.publish.marks import mark_dirty
 from syndication.publish.ninjs import render_ninjs
 from syndication.publish.published import ChannelSpec, channels_for_partner, file_extension
@@ -170,8 +170,9 @@ class _Run:
         try:
             docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt),
                      RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS]
-            results = [ChannelResult(spec.id, fmt, str(path), len(items), write_if_changed(path, data))
-                       for fmt, path, data in docs]
+            changed = write_all([(path, data) for _, path, data in docs])
+            results = [ChannelResult(spec.id, fmt, str(path), len(items), written)
+                       for (fmt, path, _), written in zip(docs, changed, strict=True)]
         except Exception as exc:  # errors are data: counted, shown to operators, retried with backoff
             self.fail(spec.id, exc)
             return
@@ -230,9 +231,8 @@ class _Run:
         extras = Extras(Paging(archive_page=p.page, prev_archive=p.page - 1 if p.page > 1 else None,
                                next_archive=p.page + 1 if (p.page + 1) in work.numbers else None))
         try:
-            for fmt in FORMATS:
-                write_if_changed(archive_path(feeds_dir, spec.id, p.page, fmt),
-                                 RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE))
+            write_all([(archive_path(feeds_dir, spec.id, p.page, fmt),
+                         RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS])
         except Exception as exc:  # the page is not frozen, so the channel's retry writes it again
             self.fail(spec.id, exc)
             return

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from syndication.intake.documents import read_document
 from syndication.kernel.domain import NormalisedItem, PartnerPolicy, Rejection
+from syndication.pipeline.column_fit import fit_polled
 from syndication.pipeline.normalise import normalise_feed
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ def prepare_document(
     """Raises intake.parse.ParseError when the document is not a feed."""
     parsed = read_document(body, headers, url, status=status)
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
+    items, fitted = fit_polled(items)  # nobody to answer a poll: over-long values fitted, not refused
     published = tuple(p for e in parsed.entries for p in (e.published or e.updated,) if p is not None)
-    return PreparedDocument(items, rejections, parsed.notes, published)
+    return PreparedDocument(items, rejections, "; ".join(filter(None, (parsed.notes, fitted))) or None, published)
 
 
 def _warm() -> None:

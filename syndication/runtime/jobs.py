@@ -6,8 +6,10 @@ on unique keys, and publishing writes only files whose bytes changed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,16 +20,19 @@ from sqlalchemy import func, select
 from syndication.db import counters as figures
 from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
 from syndication.db.session import transaction
+from syndication.intake import subscriptions
 from syndication.intake.credentials import CredentialsError, open_credentials
 from syndication.intake.decide import PollOutcome, decide, interval_bound
 from syndication.intake.documents import read_document
 from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
 from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
+from syndication.intake.hubs import discover
 from syndication.intake.parse import ParseError
 from syndication.kernel.clock import utcnow
 from syndication.kernel.domain import IngestCounts, ParsedFeed, PartnerPolicy
 from syndication.kernel.settings import ConfigError, Settings
 from syndication.partners.registry import credentials_key
+from syndication.pipeline.column_fit import fit_polled, fit_validators
 from syndication.pipeline.ingest import release_embargoes as _release
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
@@ -39,7 +44,12 @@ from syndication.publish.websub import deliver_pings as _deliver
 from syndication.runtime import cpu, deadletters
 from syndication.runtime.context import Runtime
 from syndication.runtime.deadletters import is_transient
-from syndication.runtime.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, TASK_STORE_ITEM
+from syndication.runtime.tasks import (
+    TASK_DELIVER_NOTICES,
+    TASK_DELIVER_PINGS,
+    TASK_STORE_ITEM,
+    TASK_WEBSUB_SUBSCRIPTIONS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +138,15 @@ def poll_source(
 def _credentials_for(rt: Runtime, record: dict[str, Any] | None) -> Credentials | None:
     if not record:
         return None
-    key = None
-    if record.get("sealed"):
-        key = rt.extras.get("credentials_key")
-        if key is None:
-            key = rt.extras["credentials_key"] = credentials_key(rt.settings)
-    return open_credentials(record, key)
+    return open_credentials(record, sealing_key(rt) if record.get("sealed") else None)
+
+
+def sealing_key(rt: Runtime) -> bytes:
+    """The key sealing source credentials and WebSub secrets (read once per process)."""
+    key = rt.extras.get("credentials_key")
+    if key is None:
+        key = rt.extras["credentials_key"] = credentials_key(rt.settings)
+    return key  # type: ignore[no-any-return]
 
 
 def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float) -> SourceReport:
@@ -173,6 +186,8 @@ def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: date
                 redirects=redirects)
         return report
     _store_normalised(rt, source_id, prepared.items, prepared.rejections, report)
+    if rt.settings.websub.subscribe:
+        _note_hub(rt, source_id, result.body, result.headers, result.url)
     _finish(
         rt, source_id, started, t0, report, http_status=result.status, etag=result.headers.get("etag"),
         last_modified=result.headers.get("last-modified"), permanent_url=result.permanent_url,
@@ -181,13 +196,69 @@ def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: date
     return report
 
 
+def _note_hub(rt: Runtime, source_id: int, body: bytes, headers: Mapping[str, str], url: str) -> None:
+    """[wire] A feed advertising a WebSub hub gets subscribed (syndication.intake.subscriptions); the poll
+    itself never waits for the hub, and a problem here never fails the poll."""
+    try:
+        due = subscriptions.note_advertised(rt.sessions, source_id, discover(body, headers, url), utcnow(),
+                                            sealing_key(rt))
+        if due and rt.dispatcher is not None:
+            rt.dispatcher.deliver(TASK_WEBSUB_SUBSCRIPTIONS)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.exception("source %s: could not record its WebSub hub", source_id)
+
+
+def take_distribution(
+    rt: Runtime, source_id: int, body: bytes, headers: Mapping[str, str], topic: str,
+) -> SourceReport:
+    """[wire] A hub's content distribution for a subscribed source, taken as that source's poll would take
+    the document: the same parse, normalise and store (one batch), then published like a push (debounced).
+    Raises intake.parse.ParseError when the body is not a feed."""
+    with rt.sessions() as session:
+        source = session.get(Source, source_id)
+        if source is None:
+            raise LookupError(f"source {source_id} is gone")
+        partner = session.get(Partner, source.partner_id)
+        assert partner is not None
+        policy = policy_of(partner, rt.settings)
+        report = SourceReport(policy.id, source.locator, "ok")
+    prepared = cpu.prepare(rt, body, headers, topic, 200, policy, utcnow())
+    _store_normalised(rt, source_id, prepared.items, prepared.rejections, report)
+    log.info("WebSub distribution for source %s (%s): new=%d updated=%d unchanged=%d rejected=%d", source_id,
+             policy.id, report.new, report.updated, report.unchanged, report.rejected,
+             extra={"partner": policy.id, "source_id": source_id})
+    if (report.new or report.updated) and rt.dispatcher is not None:
+        try:
+            rt.dispatcher.publish_dirty()
+        except Exception:  # stored is stored; the next tick or refresh publishes it anyway
+            log.exception("could not trigger publication after a WebSub distribution")
+    return report
+
+
+def websub_subscriptions(rt: Runtime) -> dict[str, Any]:
+    """One subscription run ([wire]): subscribe, renew, unsubscribe, give up on hubs that never verified.
+    Hub requests get the WebSub timeout and go through the fetch address guard."""
+    ws = rt.settings.websub
+    policy = dataclasses.replace(fetch_policy(rt), connect_timeout=ws.timeout, read_timeout=ws.timeout,
+                                 total_timeout=3 * ws.timeout)
+    run = subscriptions.run(rt.sessions, rt.settings, utcnow(), key=sealing_key(rt), policy=policy,
+                            resolver=rt.extras.get("resolver") or system_resolver)
+    return run.as_dict()
+
+
 def _store_document(
     rt: Runtime, source_id: int, policy: PartnerPolicy, parsed: ParsedFeed, url: str | None,
     report: SourceReport, folder_file: tuple[str, str] | None = None,
-) -> IngestCounts:
+) -> str | None:
+    """Store a dropped or fetched document's items; returns the note for operators on values fitted to our
+    columns (None when none was)."""
     now = utcnow()
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
-    return _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+    items, fitted = fit_polled(items)
+    _store_normalised(rt, source_id, items, rejections, report, folder_file, now)
+    return fitted
 
 
 def _store_normalised(
@@ -307,7 +378,7 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, str(exc), consume)
             continue
         try:
-            _store_document(rt, source_id, policy, parsed, None, report, folder_file=(drop.name, drop.sha256))
+            fitted = _store_document(rt, source_id, policy, parsed, None, report, folder_file=(drop.name, drop.sha256))
         except Exception as exc:  # one bad file must not block the folder: it goes to failed/ with the reason
             if is_transient(exc):  # the database, not the file: leave the file for the retry
                 raise
@@ -316,8 +387,8 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
             errors.append(f"{drop.name}: {reason}")
             _fail_drop(rt, source_id, path, drop.name, drop.sha256, reason, consume)
             continue
-        if parsed.notes:
-            problems.append(f"{drop.name}: {parsed.notes}")
+        if notes := "; ".join(filter(None, (parsed.notes, fitted))):
+            problems.append(f"{drop.name}: {notes}")
         if consume:
             move_aside(path, "done")
     if errors:
@@ -358,6 +429,9 @@ def _finish(
     """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
 
     now = utcnow()
+    etag, last_modified, permanent_url, too_long = fit_validators(etag, last_modified, permanent_url)
+    if too_long:  # a partner's headers must not fail the poll on PostgreSQL (SQLite would keep them)
+        parse_problem = "; ".join(filter(None, (parse_problem, *too_long)))
     hdrs = dict(headers or {})
     if retry_after is not None:
         hdrs.setdefault("retry-after", retry_after)
@@ -514,4 +588,5 @@ def deliver_pings(rt: Runtime) -> dict[str, Any]:
     return run.as_dict()
 
 
-DELIVERIES = {"syndication.deliver_notices": deliver_notices, "syndication.deliver_pings": deliver_pings}
+DELIVERIES = {TASK_DELIVER_NOTICES: deliver_notices, TASK_DELIVER_PINGS: deliver_pings,
+              TASK_WEBSUB_SUBSCRIPTIONS: websub_subscriptions}

@@ -18,5 +18,7 @@ TASK_PUBLISH_DIRTY = "syndication.publish_dirty"
 TASK_PUBLISH_ALL = "syndication.publish_all"
 TASK_DELIVER_NOTICES = "syndication.deliver_notices"  # webhook notices, on the notify queue
 TASK_DELIVER_PINGS = "syndication.deliver_pings"  # WebSub pings, on the notify queue
+# [wire] subscribe to partners' WebSub hubs, renew leases, unsubscribe for deleted sources; on the notify queue
+TASK_WEBSUB_SUBSCRIPTIONS = "syndication.deliver_subscriptions"
 # Not a Celery task: the name a dead letter of one item of a stored batch is recorded under.
 TASK_STORE_ITEM = "syndication.store_item"  # args: [source_id, item_key, guid]

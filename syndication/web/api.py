@@ -84,6 +84,7 @@ from syndication.publish.channels import channel_specs, partner_infos, select_it
 from syndication.publish.published import item_uid
 from syndication.runtime.context import Runtime
 from syndication.runtime.jobs import fetch_policy, policy_of
+from syndication.runtime.tasks import TASK_WEBSUB_SUBSCRIPTIONS
 from syndication.web.guard import (
     SOURCE_BODY_LIMIT,
     BodyTooLarge,
@@ -789,6 +790,12 @@ class Api:
                 raise ApiError(404, "not_found", f"you have no feed source {source_id}")
             session.delete(row)
         log.info("partner %s deleted feed source %s", partner_id, source_id)
+        if self.rt.dispatcher is not None:
+            # [wire] its WebSub subscription, if any, is left without a source: tell the hub to stop now.
+            try:
+                self.rt.dispatcher.deliver(TASK_WEBSUB_SUBSCRIPTIONS)
+            except Exception:  # the scheduled subscription run does it anyway
+                log.exception("could not dispatch the WebSub unsubscription of source %s", source_id)
 
     # -- item status
 

@@ -23,7 +23,7 @@ from syndication.kernel.limiters import FailureThrottle
 from syndication.operations.ops import broker_ready
 from syndication.publish.failures import failing, reason
 from syndication.runtime.context import Runtime
-from syndication.web import api, notices, ops
+from syndication.web import api, notices, ops, websub
 from syndication.web.api import describe_validation
 from syndication.web.files import FileCache, serve_file
 from syndication.web.guard import (
@@ -171,6 +171,6 @@ def create_app(rt: Runtime, auth_throttle: FailureThrottle | None = None) -> Fas
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-    for area in (api, notices, ops):
+    for area in (api, notices, ops, websub):
         area.install(app, rt)
     return app

@@ -101,7 +101,8 @@ snap.publishing.failing|length }}</b></p>
 <table id="sources-table"><thead><tr><th>source</th><th>URL / path</th><th>state</th><th>last attempt</th>
 <th>last success</th><th>errors</th><th>next poll</th><th>items 24 h</th><th>actions</th></tr></thead><tbody>
 {% for s in snap.sources %}<tr id="source-{{ s.id }}" data-state="{{ s.state }}">
-<td><a href="/ops/sources/{{ s.id }}">#{{ s.id }}</a> {{ s.partner }}<br><small>{{ s.kind }}</small></td>
+<td><a href="/ops/sources/{{ s.id }}">#{{ s.id }}</a> {{ s.partner }}<br><small>{{ s.kind }}{% if s.websub
+%} · WebSub {{ s.websub.state }}{% endif %}</small></td>
 <td class="where"><code>{{ s.effective_url or s.source }}</code></td>
 <td><span class="state {{ classes[s.state] }}">{{ s.state }}</span>{% if s.paused %} <small>paused</small>{% endif %}
 {% if s.overdue %}<br><small class="err">overdue {{ duration(s.overdue_seconds) }}</small>{% endif %}
@@ -200,6 +201,14 @@ elif k in ("interval", "configured_interval", "max_interval") and s[k] is not no
 else %}{{ s[k] if s[k] is not none else "-" }}{% endif %}</td></tr>
 {% endfor %}
 </table>
+{% if s.websub %}<h2>WebSub subscription <span class="state {{ "ok" if s.websub.state == "active" else ("warn"
+if s.websub.state == "pending" else "bad") }}">{{ s.websub.state }}</span></h2>
+<table id="websub">{% for k in ("hub", "topic", "awaiting_verification", "verified_at", "lease_expires", "renew_at",
+"retry_at", "last_error", "last_error_at", "pushes", "last_push", "ignored", "last_ignored", "last_ignored_reason")
+%}<tr><th>{{ k }}</th><td{% if k in ("last_error", "last_ignored_reason") %} class="err"{% endif %}>{% if k in (
+"verified_at", "lease_expires", "renew_at", "retry_at", "last_error_at", "last_push", "last_ignored") %}{{
+when(s.websub[k], "-") }}{% else %}{{ s.websub[k] if s.websub[k] is not none else "-" }}{% endif %}</td></tr>
+{% endfor %}</table>{% endif %}
 <p>{% if s.kind in ("feed", "folder") %}<form class="inline" method="post" action="/ops/sources/{{ s.id }}/poll">
 <input type="hidden" name="csrf" value="{{ csrf }}"><input type="hidden" name="next" value="/ops/sources/{{ s.id }}">
 <button>Poll now</button></form>{% endif %}

@@ -31,6 +31,13 @@ from tests.conftest import FeedServer
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _on_both_databases(_isolated_env: None, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[hardening] 9: `syndication ingest` stores on SQLite and on the real PostgreSQL (the environment beats the
+    file; `stored` below reads the same database)."""
+    monkeypatch.setenv("SYNDICATION_DATABASE_URL", database_url)
+
+
 class Flight:
     """What the partners' server saw: requests in flight, per host and in all, at their peak."""
 

@@ -4,20 +4,29 @@ are handled."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from syndication.db.models import Item, Poll, Source
 from syndication.kernel.clock import utcnow
+from syndication.kernel.settings import Settings
 from syndication.runtime import cpu, jobs
 from syndication.runtime.context import Runtime
 from syndication.runtime.schedule import claim_sources
 from tests.builders import rss
 from tests.conftest import FeedServer
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str) -> Callable[..., Settings]:
+    """[hardening] 9: what the parse processes prepare is stored on SQLite and on the real PostgreSQL."""
+    return functools.partial(make_settings, database_url=database_url)
 
 
 def _poll_all(rt: Runtime) -> dict[str, Any]:

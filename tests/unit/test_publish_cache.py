@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from syndication.db.models import Notice
 from syndication.kernel.settings import load_settings
@@ -21,6 +24,7 @@ from syndication.publish.feeds import (
     FragmentCache,
     Paging,
     Tombstone,
+    indented_json,
     json_fragment,
     json_with_items,
     render_atom,
@@ -179,3 +183,54 @@ def test_cached_notices_feeds_are_byte_identical() -> None:
             assert render("turan", "Notices for «Turan»", chosen, settings, cache) == expected
             assert render("turan", "Notices for «Turan»", chosen, settings, cache) == expected
     assert cache.hits > 0
+
+
+# Every JSON value a feed could hold, and the ones orjson and json write differently or orjson refuses
+# (floats, ints beyond 64 bits, keys that are not strings): indented_json must equal json.dumps on all.
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(WORDS)
+_LEAVES = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63, max_value=2**70)
+           | st.floats(allow_nan=False) | _TEXT)
+_JSON = st.recursive(_LEAVES, lambda kids: st.lists(kids, max_size=4) | st.tuples(kids, kids)
+                     | st.dictionaries(_TEXT, kids, max_size=4)
+                     | st.dictionaries(st.integers(-3, 3), kids, max_size=2), max_leaves=20)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_indented_json_is_json_dumps(value: object) -> None:
+    import json
+
+    assert indented_json(value) == json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def test_json_feed_entries_of_random_items_are_json_dumps() -> None:
+    import json
+
+    from syndication.publish.feeds import _json_item
+
+    rng = random.Random(11)
+    for i in range(60):
+        entry = _json_item(random_item(rng, i), CONTEXTS[i % 2])
+        assert json_fragment(entry, 2) == ("    " + json.dumps(entry, ensure_ascii=False, indent=2)
+                                           .replace("\n", "\n    ")).encode("utf-8")
+
+
+def test_an_items_footer_and_images_are_made_once_for_all_formats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The three formats of an entry share one footer and one scan of the body for images (an HTML parse):
+    an item rendered in every format, cached or not, costs one of each; a changed item gets its own."""
+    from dataclasses import replace
+
+    import syndication.publish.feeds as feeds
+
+    calls: list[int] = []
+    real = feeds._content_with_footer
+    monkeypatch.setattr(feeds, "_content_with_footer", lambda item: calls.append(item.id) or real(item))
+    rng = random.Random(21)
+    items = [random_item(rng, i) for i in range(5)]
+    for render in RENDERERS:
+        uncached = render(SPECS[0], items, CONTEXTS[0])
+        assert render(SPECS[0], items, CONTEXTS[0], cache=FragmentCache()) == uncached
+    assert sorted(calls) == [it.id for it in items]
+    changed = replace(items[0], content_html=items[0].content_html + "<p>more</p>")
+    assert b"more" in render_atom(SPECS[0], [changed], CONTEXTS[0])
+    assert calls.count(items[0].id) == 2
