@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from syndication.db.models import DeadLetter, Item, Poll
 from syndication.kernel.clock import utcnow
@@ -82,8 +82,9 @@ def test_postgres_backend_terminated_mid_task_retries_and_succeeds(
 def test_poison_item_dead_lettered_rest_of_batch_published(
     tmp_path: Path, feed_server, redis_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A real poison input: an entry whose link/guid is longer than the column PostgreSQL enforces.
-    poison = "https://agency.example/news/" + "x" * 2500
+    # Values over a column's size are fitted since [hardening] 2, so the poison is a row PostgreSQL itself
+    # refuses: a trigger raising the error an over-long value raised before (22001, a DataError).
+    poison = "https://agency.example/news/poison"
     items = [rss_item(i) for i in range(6)]
     items.insert(3, rss_item(99, link=poison, guid=poison, title="Poison"))
     url = feed_server.add_feed("/wire.rss", rss(items))
@@ -91,6 +92,13 @@ def test_poison_item_dead_lettered_rest_of_batch_published(
     data_dir = tmp_path / "var"
     env = scaled_env(data_dir, redis_url, postgres_url, config)
     rt = open_scaled_runtime(env, monkeypatch)
+    with rt.sessions() as s, s.begin():
+        s.execute(text(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN IF NEW.title = 'Poison' THEN "
+            "RAISE EXCEPTION 'value too long for type character varying(2000)' USING ERRCODE = '22001'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"))
+        s.execute(text("CREATE TRIGGER refuse_poison BEFORE INSERT ON items FOR EACH ROW "
+                       "EXECUTE FUNCTION refuse_poison()"))
     log = tmp_path / "worker.log"
     try:
         with workers() as started:

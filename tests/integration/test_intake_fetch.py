@@ -26,7 +26,7 @@ from syndication.intake.fetch import (
 from syndication.kernel.clock import utcnow
 from syndication.kernel.settings import Settings
 from syndication.operations.ops import source_status
-from syndication.runtime import jobs
+from syndication.runtime import cpu, jobs
 from syndication.runtime.context import Runtime
 from tests.builders import rss
 from tests.conftest import FeedServer
@@ -85,7 +85,7 @@ def test_304_costs_no_parsing_and_records_not_modified(
     def no_parsing(*a: Any, **k: Any) -> None:
         raise AssertionError("a 304 must not be parsed")
 
-    monkeypatch.setattr(jobs, "parse_document", no_parsing)
+    monkeypatch.setattr(cpu, "read_document", no_parsing)
     rep = jobs.poll_source(rt, sid)
     assert rep is not None and rep.status == "not_modified" and rep.new == 0
     headers = feed_server.requests[-1][2]

@@ -67,7 +67,7 @@ def test_ingest_publish_status_contract(tmp_path: Path, feed_server: FeedServer)
     out = cli("--config", str(cfg), "publish", "--json")
     channels = {(c["channel"], c["format"]): c for c in out["channels"]}
     assert set(channels) == {(ch, f) for ch in ("all", "partners/turan", "partners/commonspace")
-                             for f in ("atom", "rss", "json")}
+                             for f in ("atom", "rss", "json", "ninjs")}
     assert channels[("all", "atom")]["items"] == 5
     assert channels[("all", "atom")]["path"] == str(tmp_path / "var/public/feeds/all.atom")
     # Ingest already published; regenerating the same data writes nothing.
