@@ -283,7 +283,7 @@ class _Parts:
 
 
 class _PartsMemo:
-    """_Parts by item object: an entry is rendered in three formats, one after the other (a channel's documents
+    """_Parts by item object: an entry is rendered in four formats, one after the other (a channel's documents
     are rendered together), and the footer and the image scan (an HTML parse of the body) were a fifth of a
     first import's publish when made once per format. Published items are frozen and never mutated once
     loaded; holding the object keeps its id() from being reused while the memo entry lives."""

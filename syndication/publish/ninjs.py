@@ -9,7 +9,8 @@ Our attribution goes into ninjs's own fields: `copyrightholder`, `copyrightnotic
 `rightsinfo.linkedrights` (the licence), `by`, `located` (+ `places`), `infosources` (the partner as
 distributor, the originating agency as originator, other distributors and carriers), `associations`
 (photos with their renditions, credit line in `by`, caption), `altids` (the partner's guid and its URL).
-What ninjs 2.2 has no field for is in `descriptions` by role (summary, dateline, credit); the body carries
+The credit line is `descriptions[role=creditline]` (as agencies send it, and what a reader of ninjs skips
+when it looks for a summary: the summary is `descriptions[role=summary]`); the body carries
 the attribution footer as in every other format. Withdrawn items leave `items` and appear in `deleted` as
 ninjs documents with `pubstatus: canceled` for `publish.tombstone_days` (like Atom's tombstones).
 
@@ -51,8 +52,6 @@ NINJS_VERSION = "2.2"
 NINJS_SCHEMA = "http://www.iptc.org/std/ninjs/ninjs-schema_2.2.json"
 STANDARD = {"name": "ninjs", "version": NINJS_VERSION, "schema": NINJS_SCHEMA}
 EXT = EXTENSIONS["ninjs"]  # feeds/<channel>.ninjs.json, feeds/<channel>/archive/<n>.ninjs.json
-# Item types we publish as they came (a wire partner's picture or package item); anything else is text.
-ITEM_TYPES = frozenset({"text", "picture", "composite"})
 # infosources roles: plain words (ninjs 2.2 leaves the vocabulary open).
 DISTRIBUTOR = "distributor"
 ORIGINATOR = "originator"
@@ -94,10 +93,6 @@ def infosources(item: PublishedItem) -> list[dict[str, str]]:
     agency = _text(a.get("original_agency"))
     if agency:
         parties.append(_party(agency, ORIGINATOR))
-    wire = a.get("info_sources")  # a wire partner's own infosources, as its document listed them
-    for name in wire if isinstance(wire, list) else ():
-        if _text(name):
-            parties.append(_party(str(name).strip(), ORIGINATOR))
     distributing = _text(a.get("distributing_source"))
     if distributing:
         parties.append(_party(distributing, DISTRIBUTOR))
@@ -115,20 +110,8 @@ def infosources(item: PublishedItem) -> list[dict[str, str]]:
 
 
 def _byline(item: PublishedItem) -> str | None:
-    wire = _text(item.attribution.get("byline"))
-    if wire:
-        return wire
     names = [n for n in (item.attribution.get("authors") or item.authors) if isinstance(n, str) and n.strip()]
     return ", ".join(n.strip() for n in names) or None
-
-
-def _dateline(item: PublishedItem) -> str | None:
-    a = item.attribution
-    wire = _text(a.get("dateline"))
-    if wire:
-        return wire
-    parts = [_text(a.get("dateline_place")), _text(a.get("dateline_date"))]
-    return ", ".join(p for p in parts if p) or None
 
 
 def associations(item: PublishedItem) -> list[dict[str, Any]]:
@@ -162,11 +145,10 @@ def associations(item: PublishedItem) -> list[dict[str, Any]]:
 def ninjs_item(item: PublishedItem, ctx: FeedContext) -> dict[str, Any]:
     """One published item as a ninjs 2.2 document."""
     a, p = item.attribution, item.partner
-    kind = a.get("item_type")
     doc: dict[str, Any] = {
         "uri": item.uid,
         "standard": dict(STANDARD),
-        "type": kind if kind in ITEM_TYPES else "text",
+        "type": "text",  # a wire partner's picture or package is stored as a story with its photos
         "representationtype": "full",
         "version": str(item.version),
         "firstcreated": rfc3339(item.published),
@@ -179,26 +161,22 @@ def ninjs_item(item: PublishedItem, ctx: FeedContext) -> dict[str, Any]:
     descriptions = []
     if item.summary:
         descriptions.append({"role": "summary", "contenttype": "text/plain", "value": item.summary})
-    dateline = _dateline(item)
-    if dateline:
-        descriptions.append({"role": "dateline", "value": dateline})
-    descriptions.append({"role": "credit", "value": str(a.get("credit") or p.credit)})
-    credit_line = _text(a.get("credit_line"))  # a wire partner's own credit line
-    if credit_line:
-        descriptions.append({"role": "creditline", "value": credit_line})
+    # The credit to show: a wire partner's own credit line, else the credit we give the partner.
+    credit = _text(a.get("credit_line")) or _text(a.get("credit")) or p.credit
+    descriptions.append({"role": "creditline", "value": credit})
     doc["descriptions"] = descriptions
     doc["bodies"] = [{"role": "main", "contenttype": "text/html", "value": content_with_footer(item)}]
     by = _byline(item)
     if by:
         doc["by"] = by
-    located = _text(a.get("located")) or _text(a.get("dateline_place"))
+    located = _text(a.get("dateline_place"))  # a wire partner's `located`, else the copy's dateline
     if located:
         doc["located"] = located
         doc["places"] = [{"name": located, "rel": "located"}]
     if item.categories:
         doc["subjects"] = [{"name": c} for c in item.categories]
-    doc["copyrightholder"] = _text(a.get("copyright_holder")) or _text(a.get("original_agency")) or p.name
-    doc["copyrightnotice"] = _text(a.get("copyright_notice")) or item_rights(item)
+    doc["copyrightholder"] = _text(a.get("original_agency")) or p.name
+    doc["copyrightnotice"] = item_rights(item)  # a wire partner's copyrightnotice is stored as the rights
     terms = item_usage_terms(item)
     if terms:
         doc["usageterms"] = terms

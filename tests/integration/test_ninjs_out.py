@@ -13,6 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from syndication.db.models import ChannelFile, Item
+from syndication.db.session import transaction
+from syndication.kernel.clock import utcnow
+from syndication.partners.keys import issue_key, load_pepper
 from syndication.publish.published import item_uid
 from syndication.runtime import jobs
 from syndication.runtime.context import Runtime
@@ -201,3 +204,48 @@ def test_demo_channels_as_ninjs(make_runtime: Callable[..., Runtime]) -> None:
         assert {p.get("by") for p in item.get("associations", ())} - {None} == credits
     assert {"APA", "commonspace.eu", "Caspian Wire"} <= {
         x["name"] for i in items for x in i["infosources"] if x["role"] == "distributor"}
+
+
+def test_our_channel_pushed_to_another_instance_keeps_its_attribution(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """The bridge both ways: the demo's `all.ninjs.json` pushed as is (application/ninjs+json) to a second
+    instance, where it is one wire partner's push; every story arrives with the credit line, agency, rights,
+    terms and photo credits ours carried, and that instance's own ninjs is valid too."""
+    from tests.integration.test_ninjs_intake import PARTNER
+    from tests.integration.test_normalise_store import ingest_demo_inbox
+
+    ours = ingest_demo_inbox(make_runtime)
+    body = (ours.settings.feeds_dir / "all.ninjs.json").read_bytes()
+    published = {i["uri"]: i for i in ninjs(ours.settings.feeds_dir / "all.ninjs.json")["items"]}
+    relay = make_runtime(data_dir=str(tmp_path / "relay"), partners=[PARTNER])
+    with transaction(relay.sessions) as session:
+        key = issue_key(session, "wire", load_pepper(relay.settings), utcnow()).key
+    with TestClient(create_app(relay)) as client:
+        resp = client.post("/api/v1/partners/wire/items", content=body,
+                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/ninjs+json"})
+    assert resp.status_code in (200, 202), resp.text
+    assert [r["status"] for r in resp.json()["items"]] == ["new"] * len(published)
+    jobs.publish_all(relay)
+    with relay.sessions() as session:
+        rows = {row.guid: row for row in session.scalars(select(Item))}
+    assert set(rows) == set(published)
+    for uri, sent in published.items():
+        a = rows[uri].attribution
+        credit = next(d["value"] for d in sent["descriptions"] if d["role"] == "creditline")
+        assert a["credit_line"] == credit and a["rights"] == sent["copyrightnotice"], uri
+        assert a["usage_terms"] == sent["usageterms"] and a["license_url"] == sent["rightsinfo"]["linkedrights"]
+        assert a["dateline_place"] == sent.get("located", a["dateline_place"])
+        assert rows[uri].title == sent["headlines"][0]["value"]
+        assert {c["credit"] for c in a["image_credits"]} >= {p["by"] for p in sent.get("associations", ())}
+    # Published again by the relay: its own ninjs, valid, with the credit line that travelled (the relay is
+    # the new distributor; our uri is its partner's guid).
+    relayed = ninjs(relay.settings.feeds_dir / "all.ninjs.json")["items"]
+    assert len(relayed) == len(published)
+    for item in relayed:
+        guid = next(x["value"] for x in item["altids"] if x["role"] == "guid")
+        sent = published[guid]
+        assert [d for d in item["descriptions"] if d["role"] == "creditline"] == [
+            d for d in sent["descriptions"] if d["role"] == "creditline"]
+        assert item["infosources"][0] == {"name": "Wire Partner", "role": "distributor"}
+        assert item["usageterms"] == sent["usageterms"] and item["copyrightnotice"] == sent["copyrightnotice"]

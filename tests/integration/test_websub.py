@@ -146,13 +146,15 @@ def test_ping_failures_are_retried_with_backoff_visible_and_requeued(
     failed = [p for p in pings(rt) if p.state == "failed"]
     assert len(failed) == 1 and failed[0].error == "hub answered HTTP 400" and failed[0].attempts == 1  # refused
     retrying = [p for p in pings(rt) if p.state == "retrying"]
-    waits = sorted((p.next_attempt_at - now).total_seconds() for p in retrying)
-    assert waits[0] >= 8 and waits[-1] <= 12.5  # retry_delay 10 s, ±20 %
+    # Each ping's wait from its own attempt (the run's clock moves on while it posts to the hub).
+    waits = sorted((p.next_attempt_at - p.last_attempt_at).total_seconds() for p in retrying)
+    assert waits[0] >= 8 and waits[-1] <= 12  # retry_delay 10 s, ±20 %
     assert deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=5)).claimed == 0  # not due yet
-    second = deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=13))
+    second = deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=15))  # all due: 12 s after each first try
     assert (second.claimed, second.retrying) == (N - 1, N - 1)
-    waits = sorted((p.next_attempt_at - now).total_seconds() for p in pings(rt) if p.state == "retrying")
-    assert waits[0] >= 13 + 16 and waits[-1] <= 13 + 24 + 1  # doubled: 20 s ±20 %
+    waits = sorted((p.next_attempt_at - p.last_attempt_at).total_seconds()
+                   for p in pings(rt) if p.state == "retrying")
+    assert waits[0] >= 16 and waits[-1] <= 24  # doubled: 20 s ±20 %
     third = deliver_pings(rt.sessions, rt.settings, now + timedelta(seconds=60))
     assert (third.claimed, third.failed) == (N - 1, N - 1)
     assert all(p.state == "failed" for p in pings(rt))
