@@ -148,7 +148,8 @@ def ninjs_item(item: PublishedItem, ctx: FeedContext) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "uri": item.uid,
         "standard": dict(STANDARD),
-        "type": "text",  # a wire partner's picture or package is stored as a story with its photos
+        # What an agency stated (a picture, a package) stays what it is; everything else is a story.
+        "type": a.get("item_type") if a.get("item_type") in ("picture", "composite") else "text",
         "representationtype": "full",
         "version": str(item.version),
         "firstcreated": rfc3339(item.published),
@@ -175,8 +176,9 @@ def ninjs_item(item: PublishedItem, ctx: FeedContext) -> dict[str, Any]:
         doc["places"] = [{"name": located, "rel": "located"}]
     if item.categories:
         doc["subjects"] = [{"name": c} for c in item.categories]
-    doc["copyrightholder"] = _text(a.get("original_agency")) or p.name
-    doc["copyrightnotice"] = item_rights(item)  # a wire partner's copyrightnotice is stored as the rights
+    # What a wire partner stated (attribution.copyright_holder/notice) travels on as it was sent.
+    doc["copyrightholder"] = _text(a.get("copyright_holder")) or _text(a.get("original_agency")) or p.name
+    doc["copyrightnotice"] = _text(a.get("copyright_notice")) or item_rights(item)
     terms = item_usage_terms(item)
     if terms:
         doc["usageterms"] = terms
