@@ -429,7 +429,7 @@ def _history_namespaces(namespaces: dict[str, str], extras: Extras, tombstones: 
     return ns
 
 
-def _cached(
+def cached_entries(
     cache: FragmentCache, fmt: str, render: Callable[[PublishedItem, FeedContext], bytes],
     items: Sequence[PublishedItem], ctx: FeedContext,
 ) -> list[bytes]:
@@ -468,7 +468,7 @@ def render_atom(
     if cache is None:
         fx.add_entries(fg, (_atom_entry(item, ctx) for item in items))
         return fx.atom_bytes(fg)
-    return splice_xml(fx.atom_bytes(fg), b"</feed>\n", _cached(cache, "atom", atom_entry_bytes, items, ctx))
+    return splice_xml(fx.atom_bytes(fg), b"</feed>\n", cached_entries(cache, "atom", atom_entry_bytes, items, ctx))
 
 
 def atom_entry_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
@@ -538,7 +538,9 @@ def render_rss(
     if cache is None:
         fx.add_entries(fg, (_rss_item(item, ctx) for item in items))
         return fx.rss_bytes(fg)
-    return splice_xml(fx.rss_bytes(fg), b"  </channel>\n</rss>\n", _cached(cache, "rss", rss_item_bytes, items, ctx))
+    return splice_xml(
+        fx.rss_bytes(fg), b"  </channel>\n</rss>\n", cached_entries(cache, "rss", rss_item_bytes, items, ctx),
+    )
 
 
 def rss_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
@@ -595,7 +597,7 @@ def render_json(
     if cache is None:
         doc["items"] = [_json_item(item, ctx) for item in items]
         return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
-    return json_with_items(doc, _cached(cache, "json", json_item_bytes, items, ctx))
+    return json_with_items(doc, cached_entries(cache, "json", json_item_bytes, items, ctx))
 
 
 def json_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:

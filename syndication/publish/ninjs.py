@@ -24,7 +24,6 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +35,7 @@ from syndication.publish.feeds import (
     FragmentCache,
     Paging,
     Tombstone,
+    cached_entries,
     channel_updated,
     content_with_footer,
     item_images,
@@ -264,5 +264,4 @@ def render_ninjs(
     if cache is None:
         doc["items"] = [ninjs_item(item, ctx) for item in items]
         return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    return json_with_items(doc, [cache.get(("ninjs", ctx, cache.digest(item)), partial(_entry_bytes, item, ctx))
-                                 for item in items])
+    return json_with_items(doc, cached_entries(cache, "ninjs", _entry_bytes, items, ctx))
