@@ -24,7 +24,8 @@ import mimetypes
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -114,6 +115,11 @@ class Extras:
 NO_EXTRAS = Extras()
 
 
+ENTRY_OVERHEAD = 300  # bytes per entry beyond its data: the key tuple, its digest, the dict slot
+DIGEST_MEMO_BYTES = 16 * 1024 * 1024  # item digests: a few windows of items, whatever their length
+ROW_WEIGHT = 2048  # a digest memo entry keyed by key() (a notice row: a title, a reason, a few short fields)
+
+
 class FragmentCache:
     """Rendered entries (bytes, exactly as they appear inside their document), least recently used
     evicted beyond `max_bytes` (`cache.entries_mb`; keys and bookkeeping counted at ENTRY_OVERHEAD each).
@@ -123,19 +129,31 @@ class FragmentCache:
     was most of a publish. The key is everything the entry's bytes depend on: the format, the feed
     context, and a digest of the whole published item (so a change of any field, including the carriers
     a story-deduplicating channel adds, is a different entry; nothing relies on `version` being bumped).
+
+    A miss asks `reread_from` (when set) before rendering: the publisher points it at the files it wrote, which hold
+    every entry of every document written (publish.files.EntryFiles). A first import writes more entries than
+    the bound holds (each item in its partner's channel, then again in `all`'s archive pages, rendered last), so
+    without it the second use of an entry found it evicted and rendered it again. `recording()` lists the
+    entries a document is made of, for the publisher to note where they sit once it is written.
     """
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, digest_bytes: int = DIGEST_MEMO_BYTES) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
         self.hits = 0
-        self.misses = 0
-        # The digest of an item object, for its other formats (a document set renders each item 3 times).
+        self.misses = 0  # rendered
+        self.reread = 0  # found by `reread` (not rendered)
+        self.reread_from: Callable[[Hashable], bytes | None] | None = None
+        self._local = threading.local()  # .used: the list recording() fills on this thread, or absent
+        # The digest of an item object, for its other formats (a document set renders each item 4 times).
         # Published items are frozen and never mutated once loaded; holding the object keeps its id() from
-        # being reused while the memo entry lives.
-        self._digests: OrderedDict[int, tuple[object, bytes]] = OrderedDict()
+        # being reused while the memo entry lives. Bounded by bytes (the pickled size of each item held, which
+        # is the size of its text): a count would let a window of long articles hold hundreds of MB.
+        self.digest_bytes = digest_bytes
+        self._digests: OrderedDict[int, tuple[object, bytes, int]] = OrderedDict()
+        self._digests_size = 0
 
     def digest(self, item: object, key: Callable[[], bytes] | None = None) -> bytes:
         """fingerprint(item), or key() for values that do not pickle as their content (ORM rows)."""
@@ -143,11 +161,22 @@ class FragmentCache:
             seen = self._digests.get(id(item))
             if seen is not None and seen[0] is item:
                 return seen[1]
-        value = key() if key is not None else fingerprint(item)
+        if key is not None:
+            value, weight = key(), ROW_WEIGHT
+        else:
+            data = pickle.dumps(item, protocol=5)
+            value, weight = _blake(data), len(data) + ENTRY_OVERHEAD
+        if weight > self.digest_bytes:
+            return value  # larger than the whole memo: computed each time, not kept
         with self._lock:
-            self._digests[id(item)] = (item, value)
-            while len(self._digests) > 1024:
-                self._digests.popitem(last=False)
+            old = self._digests.pop(id(item), None)
+            if old is not None:
+                self._digests_size -= old[2]
+            self._digests[id(item)] = (item, value, weight)
+            self._digests_size += weight
+            while self._digests_size > self.digest_bytes:
+                _, (_, _, gone) = self._digests.popitem(last=False)
+                self._digests_size -= gone
         return value
 
     def get(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
@@ -156,37 +185,58 @@ class FragmentCache:
             if data is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return data
-        data = make()  # outside the lock: rendering is the slow part
-        with self._lock:
-            self.misses += 1
-            if key not in self._entries:
-                self._entries[key] = data
-                self._size += len(data) + ENTRY_OVERHEAD
-                while self._size > self.max_bytes and self._entries:
-                    _, old = self._entries.popitem(last=False)
-                    self._size -= len(old) + ENTRY_OVERHEAD
+        if data is None:
+            found = self.reread_from(key) if self.reread_from is not None else None
+            data = found if found is not None else make()  # outside the lock: rendering is the slow part
+            with self._lock:
+                if found is not None:
+                    self.reread += 1
+                else:
+                    self.misses += 1
+                if key not in self._entries:
+                    self._entries[key] = data
+                    self._size += len(data) + ENTRY_OVERHEAD
+                    while self._size > self.max_bytes and self._entries:
+                        _, old = self._entries.popitem(last=False)
+                        self._size -= len(old) + ENTRY_OVERHEAD
+        used = getattr(self._local, "used", None)
+        if used is not None:
+            used.append((key, data))
         return data
+
+    @contextmanager
+    def recording(self) -> Iterator[list[tuple[Hashable, bytes]]]:
+        """The (key, bytes) of every entry got on this thread inside the block, in order."""
+        used: list[tuple[Hashable, bytes]] = []
+        outer = getattr(self._local, "used", None)
+        self._local.used = used
+        try:
+            yield used
+        finally:
+            self._local.used = outer
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._digests.clear()
-            self._size = 0
+            self._size = self._digests_size = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
 
 # The publisher's cache (one per process; the web process never renders).
-ENTRY_OVERHEAD = 300  # bytes per entry beyond its data: the key tuple, its digest, the dict slot
 ENTRY_CACHE = FragmentCache()
 
 
 def fingerprint(value: object) -> bytes:
     """A digest of a value's whole content. Equal pickles are equal values, so equal digests never
     stand for different renderings (unequal pickles of equal values only cost a cache miss)."""
-    return hashlib.blake2b(pickle.dumps(value, protocol=5), digest_size=16).digest()
+    return _blake(pickle.dumps(value, protocol=5))
+
+
+def _blake(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def xml_children(root: etree._Element, parent_tag: bytes) -> bytes:

@@ -6,9 +6,11 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from syndication.kernel.lru import ByteLRU
 
 
 def sha256(data: bytes) -> str:
@@ -85,3 +87,69 @@ def _fsync_together(fds: list[int]) -> None:
             pool = _syncers[os.getpid()] = ThreadPoolExecutor(8, thread_name_prefix="fsync")
     for _ in pool.map(os.fsync, fds):  # raises the first error
         pass
+
+
+# Where an entry sits: (file, offset, length, the file's identity when its bytes were seen).
+_Location = tuple[str, int, int, tuple[int, int, int, int]]
+LOCATION_BYTES = 120  # a location's own bytes (ByteLRU adds its per-entry allowance for the key)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class EntryFiles:
+    """Where the entries of the documents written sit in their files, to read an entry back rather than
+    render it again (publish.feeds.FragmentCache.reread_from), within `max_bytes` of locations (~400 bytes
+    each: an entry's location costs a twentieth of the entry).
+
+    An entry is read back only from the file as it was when its location was noted: same device, inode, size
+    and modification time. write_all replaces a file by renaming a new one over it (a new inode), so a file
+    rewritten since, or changed by anything else, is not read; the entry is rendered again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._where: ByteLRU[_Location] = ByteLRU(max_bytes, lambda _: LOCATION_BYTES)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._where.max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        self._where.max_bytes = value
+
+    def note(self, path: Path, data: bytes, entries: Sequence[tuple[Hashable, bytes]]) -> None:
+        """`path` was just written with `data` (or already held it), whose entries are `entries`, in order."""
+        try:
+            ident = _identity(path.stat())
+        except OSError:
+            return
+        if ident[2] != len(data):
+            return  # not the bytes we wrote: changed already
+        where, pos = str(path), 0
+        for key, entry in entries:
+            at = data.find(entry, pos)  # where the renderer spliced it: the search ends at once
+            if at < 0:
+                return  # a renderer that does not splice entries as they are: nothing to read back
+            self._where.put(key, (where, at, len(entry), ident))
+            pos = at + len(entry)
+
+    def read(self, key: Hashable) -> bytes | None:
+        """The entry's bytes from the file it was noted in, if that file is unchanged."""
+        loc = self._where.get(key)
+        if loc is None:
+            return None
+        where, at, length, ident = loc
+        try:
+            fd = os.open(where, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            if _identity(os.fstat(fd)) != ident:
+                return None
+            data = os.pread(fd, length, at)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return data if len(data) == length else None

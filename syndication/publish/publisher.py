@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,10 @@ from syndication.publish import archives, failures, notices
 from syndication.publish.archives import PageState
 from syndication.publish.channels import channel_specs, partner_infos, select_items
 from syndication.publish.feeds import ENTRY_CACHE, RENDERERS, Extras, FeedContext, Paging
-from syndication.publish.files import sha256, write_all
+from syndication.publish.files import EntryFiles, sha256, write_all
 from syndication.publish.marks import mark_dirty
 from syndication.publish.ninjs import render_ninjs
-from syndication.publish.published import ChannelSpec, channels_for_partner, file_extension
+from syndication.publish.published import ChannelSpec, PublishedItem, channels_for_partner, file_extension
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 # swaps a renderer in feeds.RENDERERS swaps what the publisher calls.
 RENDERERS.setdefault("ninjs", render_ninjs)
 FORMATS = ("atom", "rss", "json", "ninjs")
+# Where the entries of the files written sit (a quarter of the entry cache's bound, set with it in publish()):
+# a first import renders each item for its partner's channel, and again for `all`'s archive pages after the
+# entry cache evicted it; read back from the partner's file, it is not rendered twice.
+ENTRY_FILES = EntryFiles(ENTRY_CACHE.max_bytes // 4)
+ENTRY_CACHE.reread_from = ENTRY_FILES.read
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +174,18 @@ class _Run:
         self.known[spec.id] = seq
         extras = Extras(Paging(prev_archive=pages[-1].page if pages else None), stones)
         try:
-            docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt),
-                     RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS]
-            changed = write_all([(path, data) for _, path, data in docs])
+            docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt), *self.render(fmt, spec, items, extras))
+                    for fmt in FORMATS]
+            changed = write_all([(path, data) for _, path, data, _ in docs])
+            self.note(docs)
             results = [ChannelResult(spec.id, fmt, str(path), len(items), written)
-                       for (fmt, path, _), written in zip(docs, changed, strict=True)]
+                       for (fmt, path, _, _), written in zip(docs, changed, strict=True)]
         except Exception as exc:  # errors are data: counted, shown to operators, retried with backoff
             self.fail(spec.id, exc)
             return
         with transaction(self.sessions) as session:
             files = {f.format: f for f in session.scalars(select(ChannelFile).where(ChannelFile.channel_id == spec.id))}
-            for fmt, path, data in docs:
+            for fmt, path, data, _ in docs:
                 row = files.get(fmt)
                 digest = sha256(data)
                 if row is None:
@@ -231,8 +238,10 @@ class _Run:
         extras = Extras(Paging(archive_page=p.page, prev_archive=p.page - 1 if p.page > 1 else None,
                                next_archive=p.page + 1 if (p.page + 1) in work.numbers else None))
         try:
-            write_all([(archive_path(feeds_dir, spec.id, p.page, fmt),
-                         RENDERERS[fmt](spec, page_list, self.ctx, extras, ENTRY_CACHE)) for fmt in FORMATS])
+            docs = [(fmt, archive_path(feeds_dir, spec.id, p.page, fmt), *self.render(fmt, spec, page_list, extras))
+                    for fmt in FORMATS]
+            write_all([(path, data) for _, path, data, _ in docs])
+            self.note(docs)
         except Exception as exc:  # the page is not frozen, so the channel's retry writes it again
             self.fail(spec.id, exc)
             return
@@ -240,6 +249,18 @@ class _Run:
             # Frozen as soon as written: a channel queued again by a later change (preempt) then skips it.
             with transaction(self.sessions) as session:
                 archives.mark_frozen(session, spec.id, [p.page], self.now)
+
+    def render(self, fmt: str, spec: ChannelSpec, items: list[PublishedItem],
+               extras: Extras) -> tuple[bytes, list[tuple[Hashable, bytes]]]:
+        """A document, and the entries it is made of (for `note`)."""
+        with ENTRY_CACHE.recording() as used:
+            return RENDERERS[fmt](spec, items, self.ctx, extras, ENTRY_CACHE), used
+
+    @staticmethod
+    def note(docs: list[tuple[str, Path, bytes, list[tuple[Hashable, bytes]]]]) -> None:
+        """The documents are written: where their entries sit, to read them back for other documents."""
+        for _, path, data, used in docs:
+            ENTRY_FILES.note(path, data, used)
 
     def fail(self, channel_id: str, exc: Exception) -> None:
         """Count a failed publish of the channel; it keeps its mark and is retried after a backoff."""
@@ -270,6 +291,7 @@ def publish(
         # A partner's new rights policy is in its channels' entries: they are marked, and the notice waits.
         notices.check_rights_changes(session, settings, now)
     ENTRY_CACHE.max_bytes = settings.cache.entries_mb * 1024 * 1024  # [hardening] 10: the bound is a setting
+    ENTRY_FILES.max_bytes = ENTRY_CACHE.max_bytes // 4
     run = _Run(sessions, settings, now)
     results = run.run(only_dirty=only_dirty)
     notices.release(sessions, settings)
