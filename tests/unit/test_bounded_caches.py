@@ -44,3 +44,12 @@ def test_rendered_entries_are_bounded_by_the_setting_counting_their_keys() -> No
         cache.get(("atom", "ctx", i.to_bytes(16, "big")), lambda: b"<entry/>")
     assert len(cache) <= 100_000 // (len(b"<entry/>") + 300)
     assert load_settings(None).cache.entries_mb == 64 and load_settings(None).cache.files_mb == 64
+
+
+def test_item_digests_are_memoised_within_a_byte_bound_whatever_the_items_length() -> None:
+    cache = FragmentCache(digest_bytes=1_000_000)
+    long_items = [("x" * 100_000, i) for i in range(50)]  # 5 MB of items: a count of 1024 would hold them all
+    digests = [cache.digest(item) for item in long_items]
+    assert cache._digests_size <= 1_000_000 and 0 < len(cache._digests) < 10
+    assert cache.digest(long_items[-1]) == digests[-1] and cache.digest(long_items[0]) == digests[0]
+    assert len({*digests}) == 50

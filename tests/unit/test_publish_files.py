@@ -101,3 +101,29 @@ def test_a_rename_failing_midway_keeps_what_was_renamed(tmp_path: Path, monkeypa
         write_all([(path, b"new") for path, _ in docs])
     assert [path.read_bytes() for path, _ in docs] == [b"new", b"old", b"old"]
     assert leftovers(tmp_path) == []
+
+
+def test_entries_are_read_back_only_from_the_file_as_it_was_written(tmp_path: Path) -> None:
+    where = files.EntryFiles(1024 * 1024)
+    doc, entries = tmp_path / "all.atom", [("k1", b"<entry>one</entry>\n"), ("k2", b"<entry>two</entry>\n")]
+    data = b"<feed>\n" + b"".join(e for _, e in entries) + b"</feed>\n"
+    write_all([(doc, data)])
+    where.note(doc, data, entries)
+    assert where.read("k1") == entries[0][1] and where.read("k2") == entries[1][1] and where.read("k3") is None
+    write_all([(doc, data.replace(b"one", b"ONE"))])  # rewritten (a new file renamed over it): not read
+    assert where.read("k1") is None and where.read("k2") is None
+    where.note(doc, data + b"\n", entries)  # not the file's size: not the bytes written, nothing noted
+    assert where.read("k1") is None
+    doc.unlink()
+    assert where.read("k2") is None
+
+
+def test_entry_locations_stay_within_their_byte_bound(tmp_path: Path) -> None:
+    where = files.EntryFiles(100_000)
+    doc = tmp_path / "p.json"
+    entries = [(i, b"%06d," % i) for i in range(5_000)]
+    data = b"".join(e for _, e in entries)
+    write_all([(doc, data)])
+    where.note(doc, data, entries)
+    assert where._where.bytes <= 100_000 and len(where._where) < 5_000
+    assert where.read(4_999) == b"004999," and where.read(0) is None  # the oldest went first
