@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from syndication.db.models import ArchiveEntry, ArchivePage, Channel, Item
-from syndication.publish.channels import embargo_passed, publicly_known, to_published
+from syndication.publish.channels import PUBLISHED_COLUMNS, embargo_passed, publicly_known, to_published
 from syndication.publish.feeds import Tombstone
 from syndication.publish.published import ChannelSpec, PartnerInfo, PublishedItem, item_uid
 
@@ -127,7 +127,7 @@ def page_items(
     now: datetime,
 ) -> list[PublishedItem]:
     query = (
-        select(Item)
+        select(*PUBLISHED_COLUMNS)
         .join(ArchiveEntry, ArchiveEntry.item_id == Item.id)
         .where(ArchiveEntry.channel_id == spec.id, ArchiveEntry.page == page)
         .order_by(Item.sort_at.desc(), Item.id.desc())
@@ -135,7 +135,7 @@ def page_items(
     if not frozen:
         # An archived item put under embargo again by its partner leaves the open page until then.
         query = query.where(Item.status != "withdrawn", embargo_passed(now))
-    return [to_published(row, partners[row.partner_id]) for row in session.scalars(query)]
+    return [to_published(row, partners[row.partner_id]) for row in session.execute(query)]
 
 
 def mark_frozen(session: Session, channel_id: str, pages: list[int], now: datetime) -> None:

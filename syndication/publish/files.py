@@ -128,9 +128,13 @@ class EntryFiles:
             return  # not the bytes we wrote: changed already
         where, pos = str(path), 0
         for key, entry in entries:
-            at = data.find(entry, pos)  # where the renderer spliced it: the search ends at once
-            if at < 0:
-                return  # a renderer that does not splice entries as they are: nothing to read back
+            # Spliced one after the other, at most a separator apart (",\n" in JSON): compared in place. A search
+            # from `pos` finds the first one (after the document's head), or one a renderer placed otherwise.
+            at = next((pos + gap for gap in (0, 1, 2) if pos and data.startswith(entry, pos + gap)), None)
+            if at is None:
+                at = data.find(entry, pos)
+                if at < 0:
+                    return  # a renderer that does not splice entries as they are: nothing to read back
             self._where.put(key, (where, at, len(entry), ident))
             pos = at + len(entry)
 
