@@ -234,3 +234,17 @@ def test_an_items_footer_and_images_are_made_once_for_all_formats(monkeypatch: p
     changed = replace(items[0], content_html=items[0].content_html + "<p>more</p>")
     assert b"more" in render_atom(SPECS[0], [changed], CONTEXTS[0])
     assert calls.count(items[0].id) == 2
+
+
+def test_an_item_digest_follows_every_field_of_the_item_and_of_its_partner() -> None:
+    from dataclasses import replace
+
+    rng = random.Random(11)
+    item = random_item(rng, 1)
+    digest = FragmentCache().digest
+    assert digest(item) == digest(replace(item))  # equal content, another object: the same key
+    changed = [replace(item, title=item.title + "!"), replace(item, carriers=({"partner_id": "x"},)),
+               replace(item, attribution={**item.attribution, "credit": "Other"}),
+               replace(item, partner=replace(item.partner, credit=item.partner.credit + " Ltd")),
+               replace(item, partner=replace(item.partner, updated=T0 + timedelta(days=1)))]
+    assert len({digest(item), *(digest(c) for c in changed)}) == 1 + len(changed)
