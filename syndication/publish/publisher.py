@@ -177,12 +177,12 @@ class _Run:
             docs = [(fmt, channel_path(settings.feeds_dir, spec.id, fmt), *self.render(fmt, spec, items, extras))
                     for fmt in FORMATS]
             changed = write_all([(path, data) for _, path, data, _ in docs])
-            self.note(docs)
             results = [ChannelResult(spec.id, fmt, str(path), len(items), written)
                        for (fmt, path, _, _), written in zip(docs, changed, strict=True)]
         except Exception as exc:  # errors are data: counted, shown to operators, retried with backoff
             self.fail(spec.id, exc)
             return
+        self.note(docs)
         with transaction(self.sessions) as session:
             files = {f.format: f for f in session.scalars(select(ChannelFile).where(ChannelFile.channel_id == spec.id))}
             for fmt, path, data, _ in docs:
@@ -241,10 +241,10 @@ class _Run:
             docs = [(fmt, archive_path(feeds_dir, spec.id, p.page, fmt), *self.render(fmt, spec, page_list, extras))
                     for fmt in FORMATS]
             write_all([(path, data) for _, path, data, _ in docs])
-            self.note(docs)
         except Exception as exc:  # the page is not frozen, so the channel's retry writes it again
             self.fail(spec.id, exc)
             return
+        self.note(docs)
         if complete and not p.frozen:
             # Frozen as soon as written: a channel queued again by a later change (preempt) then skips it.
             with transaction(self.sessions) as session:
