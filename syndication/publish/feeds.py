@@ -362,11 +362,14 @@ class _PartsMemo:
     """_Parts by item object: an entry is rendered in four formats, one after the other (a channel's documents
     are rendered together), and the footer and the image scan (an HTML parse of the body) were a fifth of a
     first import's publish when made once per format. Published items are frozen and never mutated once
-    loaded; holding the object keeps its id() from being reused while the memo entry lives."""
+    loaded; holding the object keeps its id() from being reused while the memo entry lives. Bounded by bytes
+    (an item's body and its content with the footer, counted twice: the item and the parts hold one each), not
+    by count: a window of long articles would otherwise hold what a window of short ones does many times over."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._memo: OrderedDict[int, tuple[PublishedItem, _Parts]] = OrderedDict()
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._memo: OrderedDict[int, tuple[PublishedItem, _Parts, int]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def get(self, item: PublishedItem) -> _Parts:
@@ -376,16 +379,25 @@ class _PartsMemo:
                 return seen[1]
         images, unplaced = _item_images(item)
         parts = _Parts(_content_with_footer(item), tuple(images), tuple(unplaced))
+        weight = len(item.content_html) + len(parts.content) + ENTRY_OVERHEAD
+        if weight > self.max_bytes:
+            return parts  # larger than the whole memo: made again for each format, not kept
         with self._lock:
-            self._memo[id(item)] = (item, parts)
-            while len(self._memo) > self.size:
-                self._memo.popitem(last=False)
+            old = self._memo.pop(id(item), None)
+            if old is not None:
+                self._size -= old[2]
+            self._memo[id(item)] = (item, parts, weight)
+            self._size += weight
+            while self._size > self.max_bytes:
+                _, (_, _, gone) = self._memo.popitem(last=False)
+                self._size -= gone
         return parts
 
 
-# A channel's documents hold a window or an archive page of items (100 by default) at a time; a larger window
-# only makes the footer and image scan once per format again, as before.
-_parts = _PartsMemo(512).get
+# A channel's documents hold a window or an archive page of items (100 by default) at a time: 16 MB holds a
+# few windows of long articles; a window larger than that only makes the footer and image scan once per
+# format again, as before.
+_parts = _PartsMemo(16 * 1024 * 1024).get
 
 
 def channel_updated(items: Sequence[PublishedItem], tombstones: Sequence[Tombstone] = ()) -> datetime:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import random
+from dataclasses import replace
 from pathlib import Path
 
 from syndication.kernel.lru import ENTRY_OVERHEAD, ByteLRU
 from syndication.kernel.settings import load_settings
-from syndication.publish.feeds import FragmentCache
+from syndication.publish.feeds import FragmentCache, _PartsMemo
 from syndication.web.app import FileCache
+from tests.unit.test_publish_cache import random_item
 
 
 def test_byte_lru_evicts_least_recently_used_within_its_bound() -> None:
@@ -53,3 +56,13 @@ def test_item_digests_are_memoised_within_a_byte_bound_whatever_the_items_length
     assert cache._digests_size <= 1_000_000 and 0 < len(cache._digests) < 10
     assert cache.digest(long_items[-1]) == digests[-1] and cache.digest(long_items[0]) == digests[0]
     assert len({*digests}) == 50
+
+
+def test_item_parts_are_memoised_within_a_byte_bound() -> None:
+    memo = _PartsMemo(1_000_000)
+    base = random_item(random.Random(1), 1)
+    items = [replace(base, id=i, content_html=f"<p>{i}</p>" + "x" * 100_000) for i in range(30)]
+    parts = [memo.get(item) for item in items]  # 6 MB of bodies and contents: a count of 512 would hold them all
+    assert memo._size <= 1_000_000 and 0 < len(memo._memo) < 10
+    assert memo.get(items[-1]) is parts[-1]  # kept: the same parts object
+    assert memo.get(items[0]) == parts[0] and memo.get(items[0]) is not parts[0]  # made again, equal
