@@ -174,7 +174,9 @@ def describe(r: dict[str, Any]) -> list[str]:
     if pub:
         lines.append(f"  round-end publish of the one-process store, again on its own: {pub['seconds']} s "
                      f"({pub['cpu_seconds']} s CPU), {pub['documents']} channel documents, {pub['files_written']} "
-                     f"files; entry cache {pub['entry_cache']['hits']} hits / {pub['entry_cache']['misses']} misses")
+                     f"files; entry cache {pub['entry_cache']['hits']} hits / "
+                     f"{pub['entry_cache'].get('reread', 0)} read back from files written / "
+                     f"{pub['entry_cache']['misses']} rendered")
     lines.append(f"  feedparser.parse alone (no sanitiser, no URI resolution): {fp['seconds']} s, {fp['items_per_s']} "
                  f"items/s, {fp['entries']} entries ({fp['failed']} documents raised)")
     if "skipped" in ffp:
