@@ -454,7 +454,8 @@ class CacheSettings(_Strict):
 
     # Rendered feed entries kept by the publisher (a channel after one change re-renders one entry, not all).
     # The windows of every channel in every format fit in about channels x window x 4 x 6 KB (Atom, RSS, JSON
-    # Feed, ninjs); beyond the bound a full publish evicts what it needs next and renders everything again.
+    # Feed, ninjs); beyond the bound an entry is read back from a file written before (publish.files.EntryFiles,
+    # whose locations take a quarter of this bound), else rendered again.
     entries_mb: int = Field(default=64, ge=1, le=4096)
     # Published files (and their gzip encodings) held by the web process.
     files_mb: int = Field(default=64, ge=1, le=4096)
