@@ -707,13 +707,15 @@ def _read_node(reader: _Reader, el: _Node, context: str, plain: bool = False) ->
 def _furniture_node(el: _Node, defaults: bool) -> bool:
     """`_is_furniture` (with no partner patterns) for a top-level element read off the string."""
     raw = el.content.replace(_BREAK, "") if _BREAK in el.content else el.content
-    if el.tag not in _BOXES and _too_long_for_heading(raw):
-        return defaults and el.tag == "footer"
-    text = clean_text(raw)
+    # With no partner patterns, text longer than a heading is never matched: it need not be cleaned.
+    text = "" if _too_long_for_heading(raw) else clean_text(raw)
+    if el.tag not in _BOXES:
+        return _furniture_heading(el.tag, text, text, (), defaults)
     heading = text
-    if el.tag in _BOXES and el.kids:
+    if el.kids:
         first = el.first or ""
-        heading = clean_text(first.replace(_BREAK, "") if _BREAK in first else first)
+        first = first.replace(_BREAK, "") if _BREAK in first else first
+        heading = "" if _too_long_for_heading(first) else clean_text(first)
     return _furniture_heading(el.tag, text, heading, (), defaults)
 
 
@@ -800,9 +802,14 @@ def _too_long_for_heading(raw: str) -> bool:
     """Whether the cleaned `raw` is surely longer than a heading, without cleaning it all. Beyond ASCII, the
     cleaned start of the block bounds the cleaned whole from below (every word of the start is kept, the cut one
     at least as long), with room for what composing characters at the cut could take."""
-    return len(raw) > HEADING_MAX_CHARS and (
-        len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
-        if raw.isascii() else len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS)
+    if len(raw) <= HEADING_MAX_CHARS:
+        return False
+    if raw.isascii():
+        # (the characters of a start are a lower bound too: most paragraphs are decided by their first lines)
+        return (len(raw) > _PROBE_CHARS and len(raw[:_PROBE_CHARS].encode("ascii").translate(
+            None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS) or len(
+            raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
+    return len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS
 
 
 def _is_furniture_text(el: etree._Element, text: str, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
