@@ -448,17 +448,24 @@ _INLINE = frozenset({
     "a", "abbr", "b", "bdi", "bdo", "cite", "code", "del", "dfn", "em", "i", "ins", "kbd", "mark", "q", "s", "samp",
     "small", "span", "strong", "sub", "sup", "time", "u", "var",
 })
-_VOID = frozenset({"br", "hr", "img", "source"})
+_VOID = frozenset({"br", "hr", "img", "source", "col"})
 _PHRASING = _INLINE | {"br", "img", "picture"}
 # Elements holding inline content only (a block in them is where the sanitiser's parser and lxml's part ways).
 _PHRASING_PARENTS = _INLINE | {"p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "pre"}
 _FLOW = _PHRASING | {
     "hr", "p", "h1", "h2", "h3", "h4", "h5", "h6", "div", "ul", "ol", "pre", "blockquote", "dl", "figure", "figcaption",
+    "table",
 }
-_FLOW_PARENTS = frozenset({"", "div", "blockquote", "li", "dd", "figure", "figcaption"})
-_LIST_ITEMS = {"ul": frozenset({"li"}), "ol": frozenset({"li"}), "dl": frozenset({"dt", "dd"}),
-               "picture": frozenset({"source", "img"})}
-_KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"})
+_FLOW_PARENTS = frozenset({"", "div", "blockquote", "li", "dd", "figure", "figcaption", "td", "th", "caption"})
+# Elements that hold only these (and white space): a table in its parts, as written (lxml moves nothing then).
+_ROWS = frozenset({"tr"})
+_LIST_ITEMS = {
+    "ul": frozenset({"li"}), "ol": frozenset({"li"}), "dl": frozenset({"dt", "dd"}),
+    "picture": frozenset({"source", "img"}),
+    "table": frozenset({"caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr"}),
+    "thead": _ROWS, "tbody": _ROWS, "tfoot": _ROWS, "tr": frozenset({"td", "th"}), "colgroup": frozenset({"col"}),
+}
+_KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"} | {tag for items in _LIST_ITEMS.values() for tag in items})
 _KNOWN_TOKENS = _KNOWN_TAGS | {"/" + tag for tag in _KNOWN_TAGS - _VOID}
 _INLINE_TOKENS = _INLINE | {"/" + tag for tag in _INLINE} | {"br", "img"}
 # Only these entities (the ones the sanitiser's serialiser writes) are decoded here, as lxml decodes them; lxml

@@ -101,6 +101,8 @@ def test_a_body_with_something_to_extract_is_not_skipped(html: str) -> None:
         STORY + '<figure><img src="http://x.example/a.jpg"></figure>' + STORY,
         "Plain text, one line.\nAnother line, &amp; an entity.",
         STORY + "<dl><dt>Term</dt><dd><p>Definition</p></dd></dl>" + STORY,
+        STORY + "<table><caption>Oil</caption><colgroup><col></colgroup><thead><tr><th>Year</th></tr></thead>"
+        "<tbody>\n<tr><td><p>2026</p><p>Source: AFP</p></td></tr></tbody></table>" + STORY,
     ],
 )
 def test_a_plain_body_is_read_off_the_string(html: str) -> None:
@@ -113,7 +115,9 @@ def test_a_plain_body_is_read_off_the_string(html: str) -> None:
 @pytest.mark.parametrize(
     "html",
     [
-        STORY + "<table><tr><td>Source: AFP</td></tr></table>",  # a parser moves what a table holds
+        STORY + "<table>Source: AFP<tr><td>1</td></tr></table>",  # a parser moves text a table holds
+        STORY + "<table><tr><p>Source: AFP</p></tr></table>",  # and blocks out of its cells
+        STORY + "<td>Source: AFP</td>",  # a cell outside a table
         "<p>One<div>Two</div></p>",  # a block in a paragraph: lxml closes the paragraph
         "<p><a href='x'>One <a href='y'>Two</a></a></p>",  # an anchor in an anchor: lxml closes the first
         "<p>One<wbr>Two</p>",  # lxml does not know <wbr> is empty
@@ -168,6 +172,8 @@ def _block() -> st.SearchStrategy[str]:
         st.lists(_inline(), min_size=1, max_size=3).map(lambda items: "<ul>" + "".join(
             f"<li>{item}</li>" for item in items) + "</ul>"),
         st.just('<picture><source srcset="http://x.example/a.webp"><img src="http://x.example/a.jpg"></picture>'),
+        st.tuples(_inline(), _inline()).map(
+            lambda t: f"<table><caption>{t[0]}</caption><tbody><tr><td>{t[1]}</td><th></th></tr></tbody></table>"),
     )
     return st.recursive(
         leaf,
@@ -177,6 +183,8 @@ def _block() -> st.SearchStrategy[str]:
                 lambda t: f"<{t[0]}>{t[1]}</{t[0]}>"),
             st.lists(inner, min_size=1, max_size=3).map(lambda items: "<ol>" + "".join(
                 f"<li>{item}</li>" for item in items) + "</ol>"),
+            st.lists(inner, min_size=1, max_size=3).map(lambda items: "<table><tr>" + "".join(
+                f"<td>{item}</td>" for item in items) + "</tr></table>"),
         ),
         max_leaves=12,
     )
