@@ -460,11 +460,13 @@ _FLOW_PARENTS = frozenset({"", "div", "blockquote", "li", "dd", "figure", "figca
 # Elements that hold only these (and white space): a table in its parts, as written (lxml moves nothing then).
 _ROWS = frozenset({"tr"})
 _LIST_ITEMS = {
-    "ul": frozenset({"li"}), "ol": frozenset({"li"}), "dl": frozenset({"dt", "dd"}),
+    "ul": frozenset({"li", "ul", "ol"}), "ol": frozenset({"li", "ul", "ol"}), "dl": frozenset({"dt", "dd"}),
     "picture": frozenset({"source", "img"}),
     "table": frozenset({"caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr"}),
     "thead": _ROWS, "tbody": _ROWS, "tfoot": _ROWS, "tr": frozenset({"td", "th"}), "colgroup": frozenset({"col"}),
 }
+# An anchor holding blocks (the sanitiser's parser allows it, and so does lxml) but a table or another anchor.
+_FLOW_IN_ANCHOR = _FLOW - {"a", "table"}
 _KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"} | {tag for items in _LIST_ITEMS.values() for tag in items})
 _KNOWN_TOKENS = _KNOWN_TAGS | {"/" + tag for tag in _KNOWN_TAGS - _VOID}
 _INLINE_TOKENS = _INLINE | {"/" + tag for tag in _INLINE} | {"br", "img"}
@@ -502,6 +504,7 @@ def _tree(html: str) -> _Node | None:
     buf: list[str] = []  # the text of the opaque element we are in
     first: list[str] | None = None  # the text of its first child element, while it is open
     opaque_depth = 0  # len(stack) when we entered an opaque element (0: not in one)
+    anchor_depth = 0  # the same for an anchor holding blocks
     i = 0
     count = len(names)
     while i < count:
@@ -525,6 +528,8 @@ def _tree(html: str) -> _Node | None:
             if stack[-1] != name:
                 return None
             stack.pop()
+            if len(stack) == anchor_depth:
+                anchor_depth = 0
             if opaque_depth:
                 if len(stack) == opaque_depth:  # the opaque element closes
                     node = open_nodes.pop()
@@ -542,13 +547,18 @@ def _tree(html: str) -> _Node | None:
         if parent in _LIST_ITEMS:
             if name not in _LIST_ITEMS[parent]:
                 return None
-        elif name not in (_PHRASING if parent in _PHRASING_PARENTS else _FLOW if parent in _FLOW_PARENTS else ()):
+        elif name not in (_FLOW_IN_ANCHOR if parent == "a" else _PHRASING if parent in _PHRASING_PARENTS
+                          else _FLOW if parent in _FLOW_PARENTS else ()):
+            return None
+        if anchor_depth and (name == "a" or name == "table"):
             return None
         if name == "img":
             for node in open_nodes:
                 node.img = True
-        run = _phrasing_run(names, parts, i - 1) if name in _PHRASING_PARENTS else None
-        if name in _PHRASING_PARENTS and run is None:
+        run = _phrasing_run(names, parts, i - 1, anchor_depth > 0) if name in _PHRASING_PARENTS else None
+        if run is None and name == "a" and not anchor_depth and parent not in _PHRASING_PARENTS:
+            anchor_depth = len(stack)  # an anchor holding blocks: read child by child
+        elif name in _PHRASING_PARENTS and run is None:
             return None
         if run is not None and (opaque_depth or not run[0].container):
             # Inline content only, read in one go (most tags of a body are in paragraphs and code blocks). A
@@ -600,9 +610,10 @@ def _tree(html: str) -> _Node | None:
     return root
 
 
-def _phrasing_run(names: list[str], parts: list[str], at: int) -> tuple[_Node, int] | None:
+def _phrasing_run(names: list[str], parts: list[str], at: int, anchored: bool) -> tuple[_Node, int] | None:
     """The element opened by token `at` that holds inline content only, read to its end tag: the element, and the
-    index of the token after its end tag. None if its tags are not well nested inline ones."""
+    index of the token after its end tag. None if its tags are not well nested inline ones (`anchored`: it stands
+    in an anchor)."""
     name = names[at]
     try:
         end = names.index("/" + name, at + 1)
@@ -621,7 +632,7 @@ def _phrasing_run(names: list[str], parts: list[str], at: int) -> tuple[_Node, i
                 if not stack or stack.pop() != tag[1:]:
                     return None
             elif tag not in _VOID:
-                if tag == "a" and (name == "a" or "a" in stack):
+                if tag == "a" and (anchored or name == "a" or "a" in stack):
                     return None  # an anchor in an anchor: lxml closes the first
                 stack.append(tag)
         if stack:

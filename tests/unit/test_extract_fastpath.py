@@ -101,6 +101,8 @@ def test_a_body_with_something_to_extract_is_not_skipped(html: str) -> None:
         STORY + '<figure><img src="http://x.example/a.jpg"></figure>' + STORY,
         "Plain text, one line.\nAnother line, &amp; an entity.",
         STORY + "<dl><dt>Term</dt><dd><p>Definition</p></dd></dl>" + STORY,
+        STORY + '<a href="http://x.example/"><div><p>Read the report</p></div><figure><img src="a.jpg"></figure></a>'
+        + STORY + "<ul><li>one</li><ul><li>two</li></ul></ul>" + STORY,
         STORY + "<table><caption>Oil</caption><colgroup><col></colgroup><thead><tr><th>Year</th></tr></thead>"
         "<tbody>\n<tr><td><p>2026</p><p>Source: AFP</p></td></tr></tbody></table>" + STORY,
     ],
@@ -120,6 +122,9 @@ def test_a_plain_body_is_read_off_the_string(html: str) -> None:
         STORY + "<td>Source: AFP</td>",  # a cell outside a table
         "<p>One<div>Two</div></p>",  # a block in a paragraph: lxml closes the paragraph
         "<p><a href='x'>One <a href='y'>Two</a></a></p>",  # an anchor in an anchor: lxml closes the first
+        "<a href='x'><div><p>One <a href='y'>Two</a></p></div></a>",
+        "<a href='x'><table><tr><td>One</td></tr></table></a>",  # lxml takes a table out of an anchor
+        "<b><p>One</p></b>",  # and a paragraph out of bold type
         "<p>One<wbr>Two</p>",  # lxml does not know <wbr> is empty
         "<p>One<br/>Two</p>",  # not as the sanitiser writes it
         "<p>Editor&#39;s choice</p>",  # an entity the sanitiser does not write
@@ -148,7 +153,8 @@ _WORDS = st.sampled_from([
 ])
 _INLINE_TAGS = st.sampled_from(["a", "b", "span", "em", "strong", "code", "q", "small", "i", "wbr", "font"])
 _BLOCK_TAGS = st.sampled_from(
-    ["p", "h2", "h3", "div", "blockquote", "pre", "figcaption", "figure", "li", "dd", "dt", "section", "td"])
+    ["p", "h2", "h3", "div", "blockquote", "pre", "figcaption", "figure", "li", "dd", "dt", "section", "td", "a", "ul",
+     "b"])
 
 
 def _inline() -> st.SearchStrategy[str]:
