@@ -817,17 +817,16 @@ def _is_furniture(
 
 
 def _too_long_for_heading(raw: str) -> bool:
-    """Whether the cleaned `raw` is surely longer than a heading, without cleaning it all. Beyond ASCII, the
-    cleaned start of the block bounds the cleaned whole from below (every word of the start is kept, the cut one
-    at least as long), with room for what composing characters at the cut could take."""
+    """Whether the cleaned `raw` is surely longer than a heading, without cleaning it all. Each printable ASCII
+    character of `raw` stays in the cleaned text, or opens a composed character there: their count bounds the
+    cleaned length from below (exact for ASCII text). Beyond, the cleaned start of the block bounds the cleaned
+    whole from below (every word of the start is kept, the cut one at least as long), with room for what composing
+    characters at the cut could take."""
     if len(raw) <= HEADING_MAX_CHARS:
         return False
-    if raw.isascii():
-        # (the characters of a start are a lower bound too: most paragraphs are decided by their first lines)
-        return (len(raw) > _PROBE_CHARS and len(raw[:_PROBE_CHARS].encode("ascii").translate(
-            None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS) or len(
-            raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
-    return len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS
+    if len(raw.encode("ascii", "ignore").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS:
+        return True
+    return not raw.isascii() and len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS
 
 
 def _is_furniture_text(el: etree._Element, text: str, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:

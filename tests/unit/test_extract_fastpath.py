@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syndication.pipeline.attribute import (
+    _ASCII_SPACE_AND_CONTROLS,
     DEFAULT_RULES,
+    HEADING_MAX_CHARS,
     Extraction,
     FurnitureRules,
     _extract_tree,
@@ -20,9 +22,11 @@ from syndication.pipeline.attribute import (
     _fragment,
     _nothing_to_extract,
     _Reader,
+    _too_long_for_heading,
     extract,
     remove_furniture,
 )
+from syndication.pipeline.text import clean_text
 
 STORY = "<p>The pipeline was signed in Baku on Tuesday after years of talks between the two governments.</p>"
 
@@ -209,3 +213,16 @@ def test_random_bodies_are_mostly_read_off_the_string() -> None:
     for html in (STORY * 3, STORY + "<p>By Jane Doe</p>", "<div>" + STORY + "</div><ul><li>a</li></ul>"):
         taken += _check(html)
     assert taken == 3
+
+
+@given(st.text(st.one_of(st.characters(codec=None), st.sampled_from(
+    [" ", "\n", "\t", "\x01", "\x0b", "\x7f", "e", "A", "\u0301", "\u0323", "\u1100", "\u1161", "\u11a8", "\u2028",
+     "\xa0", "\ufffe", "o", "Z", "."])), min_size=200, max_size=900))
+@settings(max_examples=500)
+def test_printable_ascii_characters_bound_the_cleaned_length(raw: str) -> None:
+    """What lets the furniture check skip cleaning a long paragraph: each printable ASCII character stays in the
+    cleaned text or opens a composed character there."""
+    if len(raw.encode("ascii", "ignore").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS:
+        assert len(clean_text(raw)) > HEADING_MAX_CHARS
+    if _too_long_for_heading(raw):
+        assert len(clean_text(raw)) > HEADING_MAX_CHARS
