@@ -344,9 +344,17 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
     rules = rules or FurnitureRules()
     if not html.strip():
         return Extraction(html="")
-    if not rules.selectors and not rules.patterns and _nothing_to_extract(
-            html, rules.credits or DEFAULT_RULES, defaults=rules.defaults, remove=remove):
+    verdict = None if rules.selectors or rules.patterns else _fast_verdict(
+        html, rules.credits or DEFAULT_RULES, defaults=rules.defaults, remove=remove)
+    if verdict == NOTHING:
         return Extraction(html=html)
+    if verdict == EMPTY_TAIL:
+        # Nothing to read: the empty blocks closing the body go, the rest is as the full way leaves it.
+        try:
+            root = _fragment(html)
+        except (etree.ParserError, ValueError):
+            return Extraction(html=html)
+        return Extraction(html=_serialise(root) if _drop_empty_tail(root) else html)
     return _extract_tree(html, rules, remove=remove)
 
 
@@ -388,17 +396,7 @@ def _extract_tree(html: str, rules: FurnitureRules, *, remove: bool) -> Extracti
             if el.getparent() is not None:
                 _drop(el)
                 changed = True
-        # Empty blocks closing the body go too (what is left of a credit zone, an empty table or paragraph).
-        # (Walked from the last block back: listing every block of a long body costs more than the check.)
-        el = root[-1] if len(root) else None
-        while el is not None:
-            previous = el.getprevious()
-            if isinstance(el.tag, str):
-                if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
-                    break
-                _drop(el)
-                changed = True
-            el = previous
+        changed = _drop_empty_tail(root) or changed
     unique: list[Credit] = []
     seen: set[tuple[str, str]] = set()
     for c in credits:
@@ -438,7 +436,7 @@ def _extract_tree(html: str, rules: FurnitureRules, *, remove: bool) -> Extracti
 # ------------------------------------------------------------------------------------------ fast path
 
 # Most bodies (nine in ten of the real feeds) hold no furniture and no credit: for those, `extract` would parse the
-# HTML, read every line and give the body back untouched. `_nothing_to_extract` reads the lines off the string
+# HTML, read every line and give the body back untouched. `_fast_verdict` reads the lines off the string
 # instead (the tags as sanitize_html writes them), for the shapes where lxml's tree is the nesting of the tags as
 # written: paragraphs and headings of inline text, boxes (div, figure, quotes, list items) of blocks and inline
 # text, lists, code blocks, pictures, rules and breaks. Any other shape (a table, an unknown or misplaced tag, a
@@ -737,18 +735,40 @@ def _furniture_node(el: _Node, defaults: bool) -> bool:
     return _furniture_heading(el.tag, text, heading, (), defaults)
 
 
-def _nothing_to_extract(html: str, credit_rules: CreditRules, *, defaults: bool, remove: bool) -> bool:
-    """True when `extract` would find nothing in the body and give it back as it is (False: not known)."""
+NOTHING = "nothing"  # the body holds no furniture and no credit, and no empty block closes it
+EMPTY_TAIL = "empty tail"  # the same, but empty blocks close it (they go)
+
+
+def _fast_verdict(html: str, credit_rules: CreditRules, *, defaults: bool, remove: bool) -> str | None:
+    """NOTHING or EMPTY_TAIL when that is what `extract` would find in the body; None: not known."""
     read = _fast_lines(html, defaults)
     if read is None:
-        return False
+        return None
     root, lines = read
+    credits, leading, trailing = read_credits(lines, credit_rules)
+    if credits or leading or trailing:
+        return None
     if remove and root.kids:
         last = next(item for item in reversed(root.items) if isinstance(item, _Node))
         if last.tag not in _KEPT_EMPTY and not last.img and not last.content.replace(_BREAK, "").strip():
-            return False  # an empty block closing the body goes
-    credits, leading, trailing = read_credits(lines, credit_rules)
-    return not credits and not leading and not trailing
+            return EMPTY_TAIL
+    return NOTHING
+
+
+def _drop_empty_tail(root: lxml.html.HtmlElement) -> bool:
+    """Drop the empty blocks closing the body (what is left of a credit zone, an empty table or paragraph); False
+    if there is none. (Walked from the last block back: listing every block of a long body costs more.)"""
+    changed = False
+    el = root[-1] if len(root) else None
+    while el is not None:
+        previous = el.getprevious()
+        if isinstance(el.tag, str):
+            if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
+                break
+            _drop(el)
+            changed = True
+        el = previous
+    return changed
 
 
 def strip_selected(html: str, selectors: Sequence[str]) -> str:

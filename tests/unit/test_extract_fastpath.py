@@ -1,7 +1,8 @@
 """The fast path of `extract`: bodies read off the string must give what the full way (lxml) gives.
 
-`_nothing_to_extract` may only answer "nothing here" for a body the full way leaves untouched with nothing
-found; `_fast_lines` must read the very lines `_Reader` reads in lxml's tree, or refuse the body.
+`_fast_verdict` may only answer "nothing here" for a body the full way leaves untouched with nothing found,
+and "empty tail" for one where it only drops the empty blocks closing it; `_fast_lines` must read the very
+lines `_Reader` reads in lxml's tree, or refuse the body.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from hypothesis import strategies as st
 from syndication.pipeline.attribute import (
     _ASCII_SPACE_AND_CONTROLS,
     DEFAULT_RULES,
+    EMPTY_TAIL,
     HEADING_MAX_CHARS,
+    NOTHING,
     Extraction,
     FurnitureRules,
     _extract_tree,
     _fast_lines,
+    _fast_verdict,
     _fragment,
-    _nothing_to_extract,
     _Reader,
     _too_long_for_heading,
     extract,
@@ -50,8 +53,12 @@ def _check(html: str) -> bool:
     if read is not None:
         assert [(line.raw, line.context, line.near_picture) for line in read[1]] == _lxml_lines(html), html
     for remove in (True, False):
-        if _nothing_to_extract(html, DEFAULT_RULES, defaults=True, remove=remove):
+        verdict = _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=remove)
+        if verdict == NOTHING:
             assert _full(html, remove) == Extraction(html=html), html
+        if verdict == EMPTY_TAIL:
+            full = _full(html, remove)
+            assert full.html != html and full == Extraction(html=full.html), html
         assert extract(html, remove=remove) == _full(html, remove), html
     return read is not None
 
@@ -90,8 +97,18 @@ def _check(html: str) -> bool:
     ],
 )
 def test_a_body_with_something_to_extract_is_not_skipped(html: str) -> None:
-    assert not _nothing_to_extract(html, DEFAULT_RULES, defaults=True, remove=True)
+    assert _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=True) != NOTHING
     assert extract(html) != Extraction(html=html)
+    _check(html)
+
+
+@pytest.mark.parametrize("tail", ["<p> &nbsp; </p>", "<hr>", "<p><br></p>", "<div><p></p></div><br>", "<ul></ul>"])
+def test_a_body_closed_by_empty_blocks_loses_them_only(tail: str) -> None:
+    html = STORY + "<h2>Background</h2>" + STORY + tail
+    assert _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=True) == EMPTY_TAIL
+    assert _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=False) == NOTHING
+    assert extract(html) == Extraction(html=STORY + "<h2>Background</h2>" + STORY)
+    assert extract(html, remove=False) == Extraction(html=html)
     _check(html)
 
 
@@ -113,7 +130,7 @@ def test_a_body_with_something_to_extract_is_not_skipped(html: str) -> None:
 )
 def test_a_plain_body_is_read_off_the_string(html: str) -> None:
     assert _fast_lines(html) is not None
-    assert _nothing_to_extract(html, DEFAULT_RULES, defaults=True, remove=True)
+    assert _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=True) == NOTHING
     assert extract(html) == Extraction(html=html)
     _check(html)
 
@@ -141,7 +158,7 @@ def test_a_plain_body_is_read_off_the_string(html: str) -> None:
 )
 def test_other_shapes_go_the_full_way(html: str) -> None:
     assert _fast_lines(html) is None
-    assert not _nothing_to_extract(html, DEFAULT_RULES, defaults=True, remove=True)
+    assert _fast_verdict(html, DEFAULT_RULES, defaults=True, remove=True) is None
     _check(html)
 
 
