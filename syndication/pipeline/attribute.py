@@ -463,6 +463,8 @@ _LIST_ITEMS = {
     "table": frozenset({"caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr"}),
     "thead": _ROWS, "tbody": _ROWS, "tfoot": _ROWS, "tr": frozenset({"td", "th"}), "colgroup": frozenset({"col"}),
 }
+# lxml's parser (libxml2) gives up the nesting of elements deeper than 255 levels: deeper bodies go the full way.
+_MAX_DEPTH = 100
 # An anchor holding blocks (the sanitiser's parser allows it, and so does lxml) but a table or another anchor.
 _FLOW_IN_ANCHOR = _FLOW - {"a", "table"}
 _KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"} | {tag for items in _LIST_ITEMS.values() for tag in items})
@@ -548,12 +550,12 @@ def _tree(html: str) -> _Node | None:
         elif name not in (_FLOW_IN_ANCHOR if parent == "a" else _PHRASING if parent in _PHRASING_PARENTS
                           else _FLOW if parent in _FLOW_PARENTS else ()):
             return None
-        if anchor_depth and (name == "a" or name == "table"):
+        if (anchor_depth and (name == "a" or name == "table")) or len(stack) > _MAX_DEPTH:
             return None
         if name == "img":
             for node in open_nodes:
                 node.img = True
-        run = _phrasing_run(names, parts, i - 1, anchor_depth > 0) if name in _PHRASING_PARENTS else None
+        run = _phrasing_run(names, parts, i - 1, anchor_depth > 0, len(stack)) if name in _PHRASING_PARENTS else None
         if run is None and name == "a" and not anchor_depth and parent not in _PHRASING_PARENTS:
             anchor_depth = len(stack)  # an anchor holding blocks: read child by child
         elif name in _PHRASING_PARENTS and run is None:
@@ -608,10 +610,12 @@ def _tree(html: str) -> _Node | None:
     return root
 
 
-def _phrasing_run(names: list[str], parts: list[str], at: int, anchored: bool) -> tuple[_Node, int] | None:
+def _phrasing_run(
+    names: list[str], parts: list[str], at: int, anchored: bool, depth: int
+) -> tuple[_Node, int] | None:
     """The element opened by token `at` that holds inline content only, read to its end tag: the element, and the
     index of the token after its end tag. None if its tags are not well nested inline ones (`anchored`: it stands
-    in an anchor)."""
+    in an anchor; `depth`: the elements it stands in)."""
     name = names[at]
     try:
         end = names.index("/" + name, at + 1)
@@ -633,6 +637,8 @@ def _phrasing_run(names: list[str], parts: list[str], at: int, anchored: bool) -
                 if tag == "a" and (anchored or name == "a" or "a" in stack):
                     return None  # an anchor in an anchor: lxml closes the first
                 stack.append(tag)
+                if len(stack) + depth > _MAX_DEPTH:
+                    return None
         if stack:
             return None
         texts = parts[2 * at + 2:2 * end + 1:2]

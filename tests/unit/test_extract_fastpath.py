@@ -154,6 +154,8 @@ def test_a_plain_body_is_read_off_the_string(html: str) -> None:
         "<p>One</b>Two</p>",  # an end tag with no start
         "<ul>One<li>Two</li></ul>",  # text in a list
         "<section><p>One</p></section>",  # outside the shapes read off the string
+        "<div>" * 300 + "<p>Source: AFP</p>" + "</div>" * 300 + STORY,  # lxml gives up nesting 255 levels deep
+        "<p>" + "<span>" * 300 + "Source: AFP" + "</span>" * 300 + "</p>",
     ],
 )
 def test_other_shapes_go_the_full_way(html: str) -> None:
