@@ -436,12 +436,14 @@ def _extract_tree(html: str, rules: FurnitureRules, *, remove: bool) -> Extracti
 # ------------------------------------------------------------------------------------------ fast path
 
 # Most bodies (nine in ten of the real feeds) hold no furniture and no credit: for those, `extract` would parse the
-# HTML, read every line and give the body back untouched. `_fast_verdict` reads the lines off the string
-# instead (the tags as sanitize_html writes them), for the shapes where lxml's tree is the nesting of the tags as
-# written: paragraphs and headings of inline text, boxes (div, figure, quotes, list items) of blocks and inline
-# text, lists, code blocks, pictures, rules and breaks. Any other shape (a table, an unknown or misplaced tag, a
-# raw "<"), and any finding (a furniture block, a credit, an empty block closing the body) goes the full way,
-# which decides it: the fast path only ever answers "nothing here". Tested equal to `_Reader` line by line.
+# HTML, read every line and give the body back untouched. `_fast_verdict` reads the lines off the string instead
+# (the tags as sanitize_html writes them), for the shapes where lxml's tree is the nesting of the tags as written:
+# paragraphs and headings of inline text, boxes (div, figure, quotes, list items, cells, anchors) of blocks and
+# inline text, lists, tables in their parts, code blocks, pictures, rules and breaks. It runs the same furniture and
+# credit checks on them. Any other shape (an unknown or misplaced tag, a raw "<", an entity the sanitiser does not
+# write) and any finding (a furniture block, a credit) goes the full way, which decides it: the fast path only
+# answers "nothing here" (NOTHING) or "nothing but the empty blocks closing it" (EMPTY_TAIL). Tested equal to
+# `_Reader` on lxml's tree line by line (tests/unit/test_extract_fastpath.py, and the real-feed digests).
 _INLINE = frozenset({
     "a", "abbr", "b", "bdi", "bdo", "cite", "code", "del", "dfn", "em", "i", "ins", "kbd", "mark", "q", "s", "samp",
     "small", "span", "strong", "sub", "sup", "time", "u", "var",
@@ -465,6 +467,7 @@ _LIST_ITEMS = {
 }
 # lxml's parser (libxml2) gives up the nesting of elements deeper than 255 levels: deeper bodies go the full way.
 _MAX_DEPTH = 100
+_MAX_CHARS = 1_000_000  # and it cuts text nodes of many megabytes
 # An anchor holding blocks (the sanitiser's parser allows it, and so does lxml) but a table or another anchor.
 _FLOW_IN_ANCHOR = _FLOW - {"a", "table"}
 _KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"} | {tag for items in _LIST_ITEMS.values() for tag in items})
@@ -492,7 +495,8 @@ class _Node:
 
 def _tree(html: str) -> _Node | None:
     """The body as a tree of `_Node`s, None if it is not of the shapes above."""
-    if "\x00" in html or "\r" in html or _BREAK in html or ("&" in html and _ODD_ENTITY.search(html)):
+    if (len(html) > _MAX_CHARS or "\x00" in html or "\r" in html or _BREAK in html
+            or ("&" in html and _ODD_ENTITY.search(html))):
         return None
     parts = SERIALISED_TAG.split(html)
     names = parts[1::2]
