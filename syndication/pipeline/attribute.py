@@ -9,6 +9,7 @@ becomes structured data here. Patterns tolerate case, punctuation, missing parts
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from syndication.pipeline.credits import (
 )
 from syndication.pipeline.credits import match_byline as match_byline_credits
 from syndication.pipeline.credits import match_dateline as match_dateline_credits
-from syndication.pipeline.text import clean_text
+from syndication.pipeline.text import SERIALISED_TAG, clean_text
 
 DEFAULT_RULES = credit_rules()
 
@@ -58,6 +59,7 @@ FURNITURE_HEADINGS = re.compile(
     re.I,
 )
 HEADING_MAX_CHARS = 60
+_BOXES = ("ul", "ol", "div", "section", "aside", "nav")  # their first child may be the heading
 BLOCK_TAGS = {
     "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "figure", "section", "table", "dl",
     "pre", "aside", "footer", "header", "nav", "figcaption",
@@ -340,9 +342,25 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
     stay in the body; furniture is removed either way.
     """
     rules = rules or FurnitureRules()
-    credit_rules = rules.credits or DEFAULT_RULES
     if not html.strip():
         return Extraction(html="")
+    verdict = None if rules.selectors or rules.patterns else _fast_verdict(
+        html, rules.credits or DEFAULT_RULES, defaults=rules.defaults, remove=remove)
+    if verdict == NOTHING:
+        return Extraction(html=html)
+    if verdict == EMPTY_TAIL:
+        # Nothing to read: the empty blocks closing the body go, the rest is as the full way leaves it.
+        try:
+            root = _fragment(html)
+        except (etree.ParserError, ValueError):
+            return Extraction(html=html)
+        return Extraction(html=_serialise(root) if _drop_empty_tail(root) else html)
+    return _extract_tree(html, rules, remove=remove)
+
+
+def _extract_tree(html: str, rules: FurnitureRules, *, remove: bool) -> Extraction:
+    """`extract` the full way: parse the body, read every line, cut what was found, serialise what is left."""
+    credit_rules = rules.credits or DEFAULT_RULES
     try:
         root = _fragment(html)
     except (etree.ParserError, ValueError):
@@ -378,17 +396,7 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
             if el.getparent() is not None:
                 _drop(el)
                 changed = True
-        # Empty blocks closing the body go too (what is left of a credit zone, an empty table or paragraph).
-        # (Walked from the last block back: listing every block of a long body costs more than the check.)
-        el = root[-1] if len(root) else None
-        while el is not None:
-            previous = el.getprevious()
-            if isinstance(el.tag, str):
-                if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
-                    break
-                _drop(el)
-                changed = True
-            el = previous
+        changed = _drop_empty_tail(root) or changed
     unique: list[Credit] = []
     seen: set[tuple[str, str]] = set()
     for c in credits:
@@ -423,6 +431,354 @@ def extract(html: str, rules: FurnitureRules | None = None, *, remove: bool = Tr
         found=tuple(found_kinds),
         credits=tuple(c for c in unique if c.kind in KINDS),
     )
+
+
+# ------------------------------------------------------------------------------------------ fast path
+
+# Most bodies (nine in ten of the real feeds) hold no furniture and no credit: for those, `extract` would parse the
+# HTML, read every line and give the body back untouched. `_fast_verdict` reads the lines off the string instead
+# (the tags as sanitize_html writes them), for the shapes where lxml's tree is the nesting of the tags as written:
+# paragraphs and headings of inline text, boxes (div, figure, quotes, list items, cells, anchors) of blocks and
+# inline text, lists, tables in their parts, code blocks, pictures, rules and breaks. It runs the same furniture and
+# credit checks on them. Any other shape (an unknown or misplaced tag, a raw "<", an entity the sanitiser does not
+# write) and any finding (a furniture block, a credit) goes the full way, which decides it: the fast path only
+# answers "nothing here" (NOTHING) or "nothing but the empty blocks closing it" (EMPTY_TAIL). Tested equal to
+# `_Reader` on lxml's tree line by line (tests/unit/test_extract_fastpath.py, and the real-feed digests).
+_INLINE = frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "del", "dfn", "em", "i", "ins", "kbd", "mark", "q", "s", "samp",
+    "small", "span", "strong", "sub", "sup", "time", "u", "var",
+})
+_VOID = frozenset({"br", "hr", "img", "source", "col"})
+_PHRASING = _INLINE | {"br", "img", "picture"}
+# Elements holding inline content only (a block in them is where the sanitiser's parser and lxml's part ways).
+_PHRASING_PARENTS = _INLINE | {"p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "pre"}
+_FLOW = _PHRASING | {
+    "hr", "p", "h1", "h2", "h3", "h4", "h5", "h6", "div", "ul", "ol", "pre", "blockquote", "dl", "figure", "figcaption",
+    "table",
+}
+_FLOW_PARENTS = frozenset({"", "div", "blockquote", "li", "dd", "figure", "figcaption", "td", "th", "caption"})
+# Elements that hold only these (and white space): a table in its parts, as written (lxml moves nothing then).
+_ROWS = frozenset({"tr"})
+_LIST_ITEMS = {
+    "ul": frozenset({"li", "ul", "ol"}), "ol": frozenset({"li", "ul", "ol"}), "dl": frozenset({"dt", "dd"}),
+    "picture": frozenset({"source", "img"}),
+    "table": frozenset({"caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr"}),
+    "thead": _ROWS, "tbody": _ROWS, "tfoot": _ROWS, "tr": frozenset({"td", "th"}), "colgroup": frozenset({"col"}),
+}
+# lxml's parser (libxml2) gives up the nesting of elements deeper than 255 levels: deeper bodies go the full way.
+_MAX_DEPTH = 100
+_MAX_CHARS = 1_000_000  # and it cuts text nodes of many megabytes
+# An anchor holding blocks (the sanitiser's parser allows it, and so does lxml) but a table or another anchor.
+_FLOW_IN_ANCHOR = _FLOW - {"a", "table"}
+_KNOWN_TAGS = frozenset(_FLOW | {"li", "dt", "dd", "source"} | {tag for items in _LIST_ITEMS.values() for tag in items})
+_KNOWN_TOKENS = _KNOWN_TAGS | {"/" + tag for tag in _KNOWN_TAGS - _VOID}
+_INLINE_TOKENS = _INLINE | {"/" + tag for tag in _INLINE} | {"br", "img"}
+# Only these entities (the ones the sanitiser's serialiser writes) are decoded here, as lxml decodes them; lxml
+# rewrites a NUL and a carriage return; a literal LINE SEPARATOR would be taken for a marked <br>.
+_ODD_ENTITY = re.compile(r"&(?!(?:amp|lt|gt|quot|nbsp);)")
+
+
+class _Node:
+    """An element read off the string: what `_Reader` and the furniture check ask of an lxml element."""
+
+    __slots__ = ("tag", "items", "content", "first", "kids", "container", "img")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.items: list[str | _Node] = []  # text and child elements in document order (not kept in opaque ones)
+        self.content = ""  # text_content(), with each <br> marked
+        self.first: str | None = None  # the first child element's text_content() (None: no child element)
+        self.kids = False  # has a child element
+        self.container = False  # has a child element that `_Reader` reads apart (a block, an opaque or a picture)
+        self.img = False  # has an <img> below it
+
+
+def _tree(html: str) -> _Node | None:
+    """The body as a tree of `_Node`s, None if it is not of the shapes above."""
+    if (len(html) > _MAX_CHARS or "\x00" in html or "\r" in html or _BREAK in html
+            or ("&" in html and _ODD_ENTITY.search(html))):
+        return None
+    parts = SERIALISED_TAG.split(html)
+    names = parts[1::2]
+    if len(names) != html.count("<") or not _KNOWN_TOKENS.issuperset(names):
+        return None
+    root = _Node("")
+    open_nodes: list[_Node] = [root]  # the elements open outside opaque ones, and the opaque one we are in
+    stack: list[str] = [""]  # every open element
+    buf: list[str] = []  # the text of the opaque element we are in
+    first: list[str] | None = None  # the text of its first child element, while it is open
+    opaque_depth = 0  # len(stack) when we entered an opaque element (0: not in one)
+    anchor_depth = 0  # the same for an anchor holding blocks
+    i = 0
+    count = len(names)
+    while i < count:
+        name = names[i]
+        text = parts[2 * i]
+        i += 1
+        if text:
+            parent = stack[-1]
+            if parent in _LIST_ITEMS and not text.isspace():
+                return None
+            if "&" in text:
+                text = html_lib.unescape(text)
+            if opaque_depth:
+                buf.append(text)
+                if first is not None:
+                    first.append(text)
+            else:
+                open_nodes[-1].items.append(text)
+        if name[0] == "/":
+            name = name[1:]
+            if stack[-1] != name:
+                return None
+            stack.pop()
+            if len(stack) == anchor_depth:
+                anchor_depth = 0
+            if opaque_depth:
+                if len(stack) == opaque_depth:  # the opaque element closes
+                    node = open_nodes.pop()
+                    node.content = "".join(buf)
+                    opaque_depth = 0
+                    _close(node, open_nodes[-1])
+                elif len(stack) == opaque_depth + 1 and first is not None:
+                    open_nodes[-1].first = "".join(first)
+                    first = None
+            else:
+                node = open_nodes.pop()
+                _close(node, open_nodes[-1])
+            continue
+        parent = stack[-1]
+        if parent in _LIST_ITEMS:
+            if name not in _LIST_ITEMS[parent]:
+                return None
+        elif name not in (_FLOW_IN_ANCHOR if parent == "a" else _PHRASING if parent in _PHRASING_PARENTS
+                          else _FLOW if parent in _FLOW_PARENTS else ()):
+            return None
+        if (anchor_depth and (name == "a" or name == "table")) or len(stack) > _MAX_DEPTH:
+            return None
+        if name == "img":
+            for node in open_nodes:
+                node.img = True
+        run = _phrasing_run(names, parts, i - 1, anchor_depth > 0, len(stack)) if name in _PHRASING_PARENTS else None
+        if run is None and name == "a" and not anchor_depth and parent not in _PHRASING_PARENTS:
+            anchor_depth = len(stack)  # an anchor holding blocks: read child by child
+        elif name in _PHRASING_PARENTS and run is None:
+            return None
+        if run is not None and (opaque_depth or not run[0].container):
+            # Inline content only, read in one go (most tags of a body are in paragraphs and code blocks). A
+            # heading holding code or a picture is read child by child, as `_Reader` reads it.
+            node, i = run
+            if node.img:
+                for open_node in open_nodes:
+                    open_node.img = True
+            if opaque_depth:
+                buf.append(node.content)
+                if first is not None:
+                    first.append(node.content)
+                elif len(stack) == opaque_depth + 1 and not open_nodes[-1].kids:
+                    open_nodes[-1].kids = True
+                    open_nodes[-1].first = node.content
+            else:
+                _close(node, open_nodes[-1])
+            continue
+        if opaque_depth:
+            if len(stack) == opaque_depth + 1 and not open_nodes[-1].kids:  # its first child element
+                open_nodes[-1].kids = True
+                if name in _VOID:
+                    open_nodes[-1].first = ""
+                else:
+                    first = []
+            if name == "br":
+                buf.append(_BREAK)
+                if first is not None:
+                    first.append(_BREAK)
+            if name not in _VOID:
+                stack.append(name)
+            continue
+        node = _Node(name)
+        if name not in _VOID:
+            stack.append(name)
+            open_nodes.append(node)
+            if name in _OPAQUE:
+                opaque_depth = len(stack) - 1
+                buf = []
+        else:
+            if name == "br":
+                node.content = _BREAK
+            _close(node, open_nodes[-1])
+    if len(stack) != 1:
+        return None
+    tail = parts[-1]
+    if tail:
+        root.items.append(html_lib.unescape(tail) if "&" in tail else tail)
+    return root
+
+
+def _phrasing_run(
+    names: list[str], parts: list[str], at: int, anchored: bool, depth: int
+) -> tuple[_Node, int] | None:
+    """The element opened by token `at` that holds inline content only, read to its end tag: the element, and the
+    index of the token after its end tag. None if its tags are not well nested inline ones (`anchored`: it stands
+    in an anchor; `depth`: the elements it stands in)."""
+    name = names[at]
+    try:
+        end = names.index("/" + name, at + 1)
+    except ValueError:
+        return None
+    inner = names[at + 1:end]
+    node = _Node(name)
+    if not inner:
+        text = parts[2 * at + 2]
+    else:
+        if not _INLINE_TOKENS.issuperset(inner):
+            return None
+        stack: list[str] = []
+        for tag in inner:
+            if tag[0] == "/":
+                if not stack or stack.pop() != tag[1:]:
+                    return None
+            elif tag not in _VOID:
+                if tag == "a" and (anchored or name == "a" or "a" in stack):
+                    return None  # an anchor in an anchor: lxml closes the first
+                stack.append(tag)
+                if len(stack) + depth > _MAX_DEPTH:
+                    return None
+        if stack:
+            return None
+        texts = parts[2 * at + 2:2 * end + 1:2]
+        if "br" in inner:
+            for k, tag in enumerate(inner):
+                if tag == "br":
+                    texts[k + 1] = _BREAK + texts[k + 1]
+        text = "".join(texts)
+        node.kids = True
+        node.img = "img" in inner
+        if not _CONTAINER_CHILDREN.isdisjoint(inner):
+            depth = 0
+            for tag in inner:
+                if tag[0] == "/":
+                    depth -= 1
+                else:
+                    if not depth and tag in _CONTAINER_CHILDREN:
+                        node.container = True
+                        break
+                    if tag not in _VOID:
+                        depth += 1
+    node.content = html_lib.unescape(text) if "&" in text else text
+    return node, end + 1
+
+
+def _close(node: _Node, parent: _Node) -> None:
+    """Seal an element read off the string into its parent."""
+    if node.items:
+        node.content = "".join(item if isinstance(item, str) else item.content for item in node.items)
+    parent.items.append(node)
+    if not parent.kids:
+        parent.kids = True
+        parent.first = node.content
+    if node.tag in _CONTAINER_CHILDREN:
+        parent.container = True
+
+
+def _fast_lines(html: str, defaults: bool = True) -> tuple[_Node, list[_Line]] | None:
+    """The body's tree and the lines `_Reader` would read in it; None if the body is not of the shapes read off the
+    string or holds furniture."""
+    root = _tree(html)
+    if root is None:
+        return None
+    for item in root.items:
+        if isinstance(item, _Node) and _furniture_node(item, defaults):
+            return None
+    reader = _Reader()
+    reader.pictures = root.img
+    plain = not any(isinstance(item, _Node) and item.tag in BLOCK_TAGS for item in root.items)
+    _read_node(reader, root, "text", plain)
+    return root, reader.lines
+
+
+def _read_node(reader: _Reader, el: _Node, context: str, plain: bool = False) -> None:
+    """`_Reader._container` over a tree read off the string."""
+    parts: list[str] = []
+    for child in el.items:
+        if isinstance(child, str):
+            parts.append(child)
+            continue
+        tag = child.tag
+        if tag in _OPAQUE:
+            reader._emit("".join(parts), None, context, plain)
+            parts = []
+            if child.content.strip():
+                reader.lines.append(_Line("", None, "opaque", False))
+        elif tag in _PICTURES:
+            reader._emit("".join(parts), None, context, plain)
+            parts = []
+            reader.picture = True
+        elif tag in BLOCK_TAGS:
+            reader._emit("".join(parts), None, context, plain)
+            parts = []
+            inner = "caption" if tag == "figcaption" else context
+            if tag != "p" and child.container:
+                _read_node(reader, child, inner)
+            else:
+                if reader.pictures and tag == "p" and child.kids and child.img:
+                    reader.picture = True
+                reader._emit(child.content, None, inner)
+        else:
+            if reader.pictures and child.kids and child.img:
+                reader.picture = True
+            parts.append(child.content)
+    reader._emit("".join(parts), None, context, plain)
+
+
+def _furniture_node(el: _Node, defaults: bool) -> bool:
+    """`_is_furniture` (with no partner patterns) for a top-level element read off the string."""
+    raw = el.content.replace(_BREAK, "") if _BREAK in el.content else el.content
+    # With no partner patterns, text longer than a heading is never matched: it need not be cleaned.
+    text = "" if _too_long_for_heading(raw) else clean_text(raw)
+    if el.tag not in _BOXES:
+        return _furniture_heading(el.tag, text, text, (), defaults)
+    heading = text
+    if el.kids:
+        first = el.first or ""
+        first = first.replace(_BREAK, "") if _BREAK in first else first
+        heading = "" if _too_long_for_heading(first) else clean_text(first)
+    return _furniture_heading(el.tag, text, heading, (), defaults)
+
+
+NOTHING = "nothing"  # the body holds no furniture and no credit, and no empty block closes it
+EMPTY_TAIL = "empty tail"  # the same, but empty blocks close it (they go)
+
+
+def _fast_verdict(html: str, credit_rules: CreditRules, *, defaults: bool, remove: bool) -> str | None:
+    """NOTHING or EMPTY_TAIL when that is what `extract` would find in the body; None: not known."""
+    read = _fast_lines(html, defaults)
+    if read is None:
+        return None
+    root, lines = read
+    credits, leading, trailing = read_credits(lines, credit_rules)
+    if credits or leading or trailing:
+        return None
+    if remove and root.kids:
+        last = next(item for item in reversed(root.items) if isinstance(item, _Node))
+        if last.tag not in _KEPT_EMPTY and not last.img and not last.content.replace(_BREAK, "").strip():
+            return EMPTY_TAIL
+    return NOTHING
+
+
+def _drop_empty_tail(root: lxml.html.HtmlElement) -> bool:
+    """Drop the empty blocks closing the body (what is left of a credit zone, an empty table or paragraph); False
+    if there is none. (Walked from the last block back: listing every block of a long body costs more.)"""
+    changed = False
+    el = root[-1] if len(root) else None
+    while el is not None:
+        previous = el.getprevious()
+        if isinstance(el.tag, str):
+            if el.tag in _KEPT_EMPTY or el.text_content().strip() or el.find(".//img") is not None:
+                break
+            _drop(el)
+            changed = True
+        el = previous
+    return changed
 
 
 def strip_selected(html: str, selectors: Sequence[str]) -> str:
@@ -483,23 +839,38 @@ def _is_furniture(
     raw = el.text_content() if hasattr(el, "text_content") else ""
     if texts is not None:
         texts[el] = raw
-    if (not patterns and el.tag not in ("ul", "ol", "div", "section", "aside", "nav") and len(raw) > HEADING_MAX_CHARS
-            and (len(raw.encode("ascii").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS
-                 if raw.isascii() else len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS)):
+    if not patterns and el.tag not in _BOXES and _too_long_for_heading(raw):
         # A paragraph too long to be a furniture heading, and no partner patterns to test: the cleaned
-        # text (a few microseconds per block, every block of every body) is not needed. Beyond ASCII, the
-        # cleaned start of the block bounds the cleaned whole from below (every word of the start is kept, the
-        # cut one at least as long), with room for what composing characters at the cut could take.
+        # text (a few microseconds per block, every block of every body) is not needed.
         return defaults and el.tag == "footer"
     return _is_furniture_text(el, clean_text(raw), patterns, defaults)
+
+
+def _too_long_for_heading(raw: str) -> bool:
+    """Whether the cleaned `raw` is surely longer than a heading, without cleaning it all. Each printable ASCII
+    character of `raw` stays in the cleaned text, or opens a composed character there: their count bounds the
+    cleaned length from below (exact for ASCII text). Beyond, the cleaned start of the block bounds the cleaned
+    whole from below (every word of the start is kept, the cut one at least as long), with room for what composing
+    characters at the cut could take."""
+    if len(raw) <= HEADING_MAX_CHARS:
+        return False
+    if len(raw.encode("ascii", "ignore").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS:
+        return True
+    return not raw.isascii() and len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS
 
 
 def _is_furniture_text(el: etree._Element, text: str, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:
     """The full check, on the block's cleaned text (and its first child's, for a list or a box)."""
     heading = text
-    if el.tag in ("ul", "ol", "div", "section", "aside", "nav") and len(el):
+    if el.tag in _BOXES and len(el):
         heading = clean_text(el[0].text_content()) if hasattr(el[0], "text_content") else ""
-    if defaults and el.tag in ("aside", "nav", "footer"):
+    return _furniture_heading(el.tag, text, heading, patterns, defaults)
+
+
+def _furniture_heading(
+    tag: str, text: str, heading: str, patterns: Sequence[re.Pattern[str]], defaults: bool
+) -> bool:
+    if defaults and tag in ("aside", "nav", "footer"):
         return True
     for candidate in {text, heading}:
         if not candidate:
