@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import nh3
 
@@ -45,6 +47,14 @@ def plain_text(fragment: str | None) -> str:
 # attribute as ` name="value"` (the value may hold a raw "<" or ">"; a '"' is escaped), no "/>". Text between
 # tags has every "<" escaped, so each "<" of such HTML opens one of these tags.
 SERIALISED_TAG = re.compile(r'<(/?[a-z][a-z0-9]*+)(?: [a-z][a-z0-9_:.-]*+="[^"]*+")*+>')
+
+
+@functools.lru_cache(maxsize=8)
+def serialised_parts(html_text: str) -> tuple[str, ...]:
+    """`SERIALISED_TAG.split(html_text)`: texts at even positions, tag names at odd ones. Kept for the last few
+    bodies: sanitize_html's parse-back check splits each body it returns and the fingerprint splits the same body
+    again (the string's hash, cached in it, makes a hit a dictionary lookup)."""
+    return tuple(SERIALISED_TAG.split(html_text))
 # The sanitiser's allowlist but iframes (raw text): a parser keeps their text where it stands, in document order,
 # but for what a table holds directly (see `_tables_in_place`).
 _TABLE_TAGS = frozenset({"table", "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
@@ -61,30 +71,36 @@ _TABLE_CONTEXT = frozenset({"table", "tbody", "thead", "tfoot", "tr", "colgroup"
 _TABLE_CHILDREN = frozenset({"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
 
 
-def sanitised_text(html_text: str) -> str:
+def sanitised_text(html_text: str, *, collapse: bool = True) -> str:
     """`plain_text` of sanitize_html's output, read off the string instead of parsing it again (a third of the
     cost): the text between the tags, entities decoded, with the one thing an HTML parser does to such text,
     the newline dropped after <pre>. Anything not in that form (an iframe, a "<" that opens no such tag, a table
     holding text or elements a parser would move) goes through `plain_text`; tested equal to it on sanitised
-    HTML."""
+    HTML.
+
+    `collapse=False` leaves runs of whitespace as they stand (the text is NFC and XML-legal all the same): for a
+    caller that splits it into words anyway (the fingerprint), collapsing is a pass over the text for nothing."""
     if "<" not in html_text:
         return plain_text(html_text)
-    parts = SERIALISED_TAG.split(html_text)
+    parts = serialised_parts(html_text)
     names = parts[1::2]
-    texts = parts[0::2]
+    texts: Sequence[str] = parts[0::2]
     if (len(names) != html_text.count("<") or not _TEXT_TAG_NAMES.issuperset(names)
             or ("table" in names and not _tables_in_place(names, texts))):
         return plain_text(html_text)
     if "pre" in names:
+        texts = list(texts)
         for i, name in enumerate(names):
             after = texts[i + 1]
             if name == "pre" and after[:1] in ("\n", "\r"):
                 texts[i + 1] = after[2:] if after.startswith("\r\n") else after[1:]
     text = "".join(texts)
-    return clean_text(html.unescape(text) if "&" in text else text)
+    if "&" in text:
+        text = html.unescape(text)
+    return clean_text(text) if collapse else unicodedata.normalize("NFC", xml_legal(text))
 
 
-def _tables_in_place(names: list[str], texts: list[str]) -> bool:
+def _tables_in_place(names: Sequence[str], texts: Sequence[str]) -> bool:
     """Whether no text or element stands directly in a table (outside its cells and caption): a parser moves
     those before the table ("foster parenting"), so reading the text in string order would differ."""
     stack: list[str] = []
