@@ -140,3 +140,43 @@ def test_a_folded_character_folds_to_itself() -> None:
         for ch in chr(code).casefold():
             if not ch.isascii():
                 assert all(x.isascii() or fold_char(x) == x for x in fold_char(ch)), hex(code)
+
+
+# Long markup for `plain_text_head`: runs of words, tags it reads through and tags that make it read the whole (raw
+# text, tables, foreign content), comments, <pre> newlines, entities, whitespace of every kind, combining marks.
+_FLOWING = st.one_of(
+    st.sampled_from(["<p>", "</p>", "<b>", "</b>", "<a href=\"/x?a=1&amp;b=2\" title='a>b'>", "</a>", "<div>", "</div>",
+                     "<li>", "<ul>", "</ul>", "<h2>", "</h2>", "<pre>", "<pre>\n", "</pre>", "<br/>", "<img alt=x>",
+                     "<!--more-->", "<!---->", "<i>", "</i>", "<p\xa0class=x>", "<table><tr><td>", "</td></tr></table>",
+                     "<script>", "</script>", "<style>x</style>", "<textarea>", "<svg>", "<math>", "<select>",
+                     "<title>", "<template>", "<a <b>", "a < b", "<!x>", "<?x>", "</ x>", "<K>", "&amp;", "&lt;",
+                     "&nbsp;", "&copy", "&#769;", "\u0301", "\u0308", "\u3000", "\xa0", "\r\n", "\n", "\t", " ", "  "]),
+    st.text(_ALPHABET, max_size=12),
+    st.lists(st.sampled_from(["lorem", "ipsum", "café", "Привет", "e\u0301"]), min_size=1, max_size=12).map(" ".join),
+)
+
+
+@given(st.lists(_FLOWING, min_size=20, max_size=120).map("".join), st.integers(min_value=1, max_value=40))
+@settings(max_examples=500, deadline=None)
+def test_plain_text_head_is_the_start_of_plain_text(raw: str, chars: int) -> None:
+    head, whole = text.plain_text_head(raw, chars), text.plain_text(raw)
+    assert whole.startswith(head)
+    assert head == whole or len(head) > chars
+
+
+def test_a_cut_text_stops_at_a_space_nothing_after_it_changes() -> None:
+    """Why `plain_text_head` may keep the text up to a space: NFC composes no pair that starts with a space, so
+    whatever follows the cut (a combining mark, say) cannot change the characters before that space."""
+    import unicodedata  # lazy: the one test that reads the Unicode database
+
+    for c in map(chr, range(0x110000)):
+        parts = [p for p in unicodedata.decomposition(c).split() if not p.startswith("<")]
+        if len(parts) == 2 and not unicodedata.decomposition(c).startswith("<"):
+            assert not chr(int(parts[0], 16)).isspace(), hex(ord(c))
+
+
+def test_a_long_summary_is_read_only_as_far_as_needed() -> None:
+    raw = "".join(f"<p>{' '.join(f'w{i}' for i in range(p * 50, p * 50 + 50))}</p>" for p in range(40))
+    head, whole = text.plain_text_head(raw, 600), text.plain_text(raw)
+    assert 600 < len(head) < len(whole) // 2 and whole.startswith(head)
+    assert text.plain_text_head("<table>" + raw, 600) == text.plain_text("<table>" + raw)  # a table: read it all
