@@ -66,8 +66,8 @@ def plain_text_head(fragment: str | None, chars: int) -> str:
     Same text as the whole: the part before the cut holds only tags of `_FLOW_TAG` (else the whole is read), so
     the parser is in its data state at the cut and has put every character of text before it in document order,
     before any text after it; the escapes and NFC do not reach across a space (no canonical composition starts
-    with one), so the text up to its last space but one is that of the whole. Tested equal to `plain_text` on
-    random markup and on the real feeds."""
+    with one), so the cut's text before its last space is the whole's. Tested a prefix of `plain_text` on random
+    markup and on the real feeds."""
     if not fragment or len(fragment) <= 8 * chars:
         return plain_text(fragment)
     fragment = xml_legal(fragment)
@@ -100,6 +100,8 @@ def serialised_parts(html_text: str) -> tuple[str, ...]:
     bodies: sanitize_html's parse-back check splits each body it returns and the fingerprint splits the same body
     again (the string's hash, cached in it, makes a hit a dictionary lookup)."""
     return tuple(SERIALISED_TAG.split(html_text))
+
+
 # The sanitiser's allowlist but iframes (raw text): a parser keeps their text where it stands, in document order,
 # but for what a table holds directly (see `_tables_in_place`).
 _TABLE_TAGS = frozenset({"table", "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
