@@ -43,7 +43,7 @@ from syndication.pipeline.dates import (
 from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
-from syndication.pipeline.text import clean_text, plain_text, xml_legal
+from syndication.pipeline.text import clean_text, plain_text, plain_text_head, xml_legal
 
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
 WITHHELD = "withheld"
@@ -121,7 +121,8 @@ def normalise_entry(
         title = _title_from_body(body)
     if not title and not body:
         return Rejection(guid=entry.guid, reason="entry has neither title nor content")
-    summary = plain_text(entry.summary_html) if entry.content_html and entry.summary_html else None
+    # Only the first 600 characters of the summary's text are kept: long HTML is read no further than needed.
+    summary = plain_text_head(entry.summary_html, 600) if entry.content_html and entry.summary_html else None
     if summary and len(summary) > 600:
         summary = summary[:597].rsplit(" ", 1)[0] + "…"
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-from syndication.pipeline.text import SERIALISED_TAG, xml_legal
+from syndication.pipeline.text import serialised_parts, xml_legal
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
@@ -255,7 +255,7 @@ def _parses_back(out: str) -> bool:
     newline a <pre> drops, a carriage return). False means "not sure": the re-cleaning pass decides."""
     if "\r" in out:
         return False
-    parts = SERIALISED_TAG.split(out)
+    parts = serialised_parts(out)
     names = parts[1::2]
     if len(names) != out.count("<") or not _PARSES_BACK_TAGS.issuperset(names):
         return False

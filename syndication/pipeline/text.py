@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import nh3
 
@@ -41,10 +43,65 @@ def plain_text(fragment: str | None) -> str:
     return clean_text(fragment)
 
 
+# A start or end tag of an element whose handling by an HTML parser (WHATWG "in body") keeps its text where it stands
+# and leaves the tokenizer in its data state, or a plain comment: no raw text (script, style, textarea, title,
+# iframe...), no table (foster parenting), no form, select, template or foreign content; attributes quoted or plain.
+# (<pre> drops a newline right after it: a newline the text before a cut at the next "<" holds or not, as the whole.)
+_WS = "[ \t\n\f\r]"
+_FLOW_TAG = re.compile(
+    r"<!--[^<>-]++(?:-[^<>-]++)*+-->"
+    r"|</?(?:a|abbr|address|article|aside|b|bdi|bdo|big|blockquote|br|center|cite|code|dd|del|dfn|div|dl|dt|em|"
+    r"figcaption|figure|font|footer|h[1-6]|header|hr|i|img|ins|kbd|li|main|mark|nav|ol|p|picture|pre|q|s|samp|"
+    r"section|small|source|span|strike|strong|sub|sup|time|tt|u|ul|var|wbr)"
+    rf"""(?:{_WS}+[a-z_:][-a-z0-9_:.]*(?:{_WS}*={_WS}*(?:"[^"<]*"|'[^'<]*'|[^ \t\n\f\r"'=<>`]+))?)*{_WS}*/?>""",
+    re.I | re.ASCII,
+)
+
+
+def plain_text_head(fragment: str | None, chars: int) -> str:
+    """`plain_text(fragment)`, or a prefix of it longer than `chars` characters: for a caller that keeps no more
+    (a summary cut to length), long HTML is read up to a tag past the first `4 * chars` characters, doubled until
+    its text has a space after `chars` characters.
+
+    Same text as the whole: the part before the cut holds only tags of `_FLOW_TAG` (else the whole is read), so
+    the parser is in its data state at the cut and has put every character of text before it in document order,
+    before any text after it; the escapes and NFC do not reach across a space (no canonical composition starts
+    with one), so the cut's text before its last space is the whole's. Tested a prefix of `plain_text` on random
+    markup and on the real feeds."""
+    if not fragment or len(fragment) <= 8 * chars:
+        return plain_text(fragment)
+    fragment = xml_legal(fragment)
+    cut = 4 * chars
+    while cut <= len(fragment) // 2:
+        cut = fragment.find("<", cut)
+        if cut < 0:
+            break
+        head = fragment[:cut]
+        if len(_FLOW_TAG.findall(head)) != head.count("<"):
+            break
+        text = plain_text(head)
+        # A space followed by more text: what comes after the cut cannot change the text before it.
+        space = text.rfind(" ", chars + 1)
+        if space > chars:
+            return text[:space]
+        cut *= 2
+    return plain_text(fragment)
+
+
 # A tag as sanitize_html writes it (html5ever's serialisation of allowlisted elements): lower-case name, each
 # attribute as ` name="value"` (the value may hold a raw "<" or ">"; a '"' is escaped), no "/>". Text between
 # tags has every "<" escaped, so each "<" of such HTML opens one of these tags.
 SERIALISED_TAG = re.compile(r'<(/?[a-z][a-z0-9]*+)(?: [a-z][a-z0-9_:.-]*+="[^"]*+")*+>')
+
+
+@functools.lru_cache(maxsize=8)
+def serialised_parts(html_text: str) -> tuple[str, ...]:
+    """`SERIALISED_TAG.split(html_text)`: texts at even positions, tag names at odd ones. Kept for the last few
+    bodies: sanitize_html's parse-back check splits each body it returns and the fingerprint splits the same body
+    again (the string's hash, cached in it, makes a hit a dictionary lookup)."""
+    return tuple(SERIALISED_TAG.split(html_text))
+
+
 # The sanitiser's allowlist but iframes (raw text): a parser keeps their text where it stands, in document order,
 # but for what a table holds directly (see `_tables_in_place`).
 _TABLE_TAGS = frozenset({"table", "caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
@@ -61,30 +118,36 @@ _TABLE_CONTEXT = frozenset({"table", "tbody", "thead", "tfoot", "tr", "colgroup"
 _TABLE_CHILDREN = frozenset({"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
 
 
-def sanitised_text(html_text: str) -> str:
+def sanitised_text(html_text: str, *, collapse: bool = True) -> str:
     """`plain_text` of sanitize_html's output, read off the string instead of parsing it again (a third of the
     cost): the text between the tags, entities decoded, with the one thing an HTML parser does to such text,
     the newline dropped after <pre>. Anything not in that form (an iframe, a "<" that opens no such tag, a table
     holding text or elements a parser would move) goes through `plain_text`; tested equal to it on sanitised
-    HTML."""
+    HTML.
+
+    `collapse=False` leaves runs of whitespace as they stand (the text is NFC and XML-legal all the same): for a
+    caller that splits it into words anyway (the fingerprint), collapsing is a pass over the text for nothing."""
     if "<" not in html_text:
         return plain_text(html_text)
-    parts = SERIALISED_TAG.split(html_text)
+    parts = serialised_parts(html_text)
     names = parts[1::2]
-    texts = parts[0::2]
+    texts: Sequence[str] = parts[0::2]
     if (len(names) != html_text.count("<") or not _TEXT_TAG_NAMES.issuperset(names)
             or ("table" in names and not _tables_in_place(names, texts))):
         return plain_text(html_text)
     if "pre" in names:
+        texts = list(texts)
         for i, name in enumerate(names):
             after = texts[i + 1]
             if name == "pre" and after[:1] in ("\n", "\r"):
                 texts[i + 1] = after[2:] if after.startswith("\r\n") else after[1:]
     text = "".join(texts)
-    return clean_text(html.unescape(text) if "&" in text else text)
+    if "&" in text:
+        text = html.unescape(text)
+    return clean_text(text) if collapse else unicodedata.normalize("NFC", xml_legal(text))
 
 
-def _tables_in_place(names: list[str], texts: list[str]) -> bool:
+def _tables_in_place(names: Sequence[str], texts: Sequence[str]) -> bool:
     """Whether no text or element stands directly in a table (outside its cells and caption): a parser moves
     those before the table ("foster parenting"), so reading the text in string order would differ."""
     stack: list[str] = []
