@@ -458,3 +458,60 @@ def test_item_without_a_usable_date_keeps_its_first_sighting_when_it_changes(rt:
         assert row.updated_at >= later and row.version == 2, guid
     assert rows["hugo"].partner_dates and rows["hugo"].partner_dates[0]["raw"] == "0001-01-01T00:00:00Z"
     assert rows["undated"].partner_dates is None
+
+
+# ------------------------------------------------------------------------------------------ storing in bulk
+
+
+def normalised(rt: Runtime, partner_id: str, doc: dict[str, Any], now: datetime = NOW) -> list[Any]:
+    parsed = parse_document(json.dumps(doc).encode(), {}, f"https://{partner_id}.example/feed")
+    with rt.sessions() as session:
+        row = session.get(Partner, partner_id)
+        assert row is not None
+        return normalise_feed(parsed, policy_of(row, rt.settings), now=now)[0]
+
+
+def test_the_same_key_twice_in_one_batch_is_stored_then_revised(rt: Runtime) -> None:
+    """A batch may carry an item and then its new version (the normaliser drops in-document duplicates, other
+    callers need not): the second sees the first as stored, and the row that results joins its story."""
+    shared = "https://shared.example/summit"
+    ingest(rt, "commonspace", jsonfeed({**jitem("c", title="Caspian summit opens in Baku"), "url": shared}))
+    first = normalised(rt, "turan", jsonfeed(jitem("a", title="Caspian summit opens in Baku")))
+    second = normalised(rt, "turan", jsonfeed({**jitem("a", title="Caspian summit opens in Baku",
+                                                       body="<p>BAKU, 24 November – Story a, now with the vote.</p>"),
+                                               "url": shared}))
+    fresh = normalised(rt, "turan", jsonfeed(jitem("b", title="Unrelated", body="<p>Nothing alike.</p>")))
+    with transaction(rt.sessions) as session:
+        counts = store_items(session, [*first, *fresh, *second], [], now=NOW, source_id=None)
+    assert (counts.new, counts.updated) == (2, 1)
+    with rt.sessions() as session:
+        rows = {r.guid: r for r in session.scalars(select(Item).where(Item.partner_id == "turan"))}
+        a, b = rows["a"], rows["b"]
+        assert a.version == 2 and "now with the vote" in a.content_html
+        assert [v.version for v in session.scalars(select(ItemVersion).where(ItemVersion.item_id == a.id)
+                                                   .order_by(ItemVersion.version))] == [1, 2]
+        other = session.scalar(select(Item).where(Item.partner_id == "commonspace"))
+        assert other is not None and a.story_id is not None and a.story_id == other.story_id  # by URL
+        assert b.story_id is None and b.title_key == "unrelated"
+    assert [e.item_id for e in events(rt, "item.updated")] == [a.id]
+    assert sorted(e.item_id for e in events(rt, "item.created") if e.partner_id == "turan") == sorted([a.id, b.id])
+
+
+def test_items_fingerprinted_by_storing_get_their_fingerprint_and_story(rt: Runtime) -> None:
+    """An item normalised without its fingerprint (`fingerprinted` False) is fingerprinted while stored: the
+    new row's fingerprint columns and story are written as those of an item fingerprinted up front."""
+    import dataclasses  # lazy: only this test rewrites a NormalisedItem
+
+    body = f"<p>{_words('summit')}</p>"
+    ingest(rt, "commonspace", jsonfeed(jitem("c", title="Caspian summit opens in Baku", body=body)))
+    done = normalised(rt, "turan", jsonfeed(jitem("a", title="Caspian summit opens in Baku", body=body)))
+    bare = [dataclasses.replace(i, fingerprinted=False, title_key="", body_hash=None, simhash=None) for i in done]
+    with transaction(rt.sessions) as session:
+        assert store_items(session, bare, [], now=NOW, source_id=None).new == 1
+    with rt.sessions() as session:
+        row = session.scalar(select(Item).where(Item.partner_id == "turan"))
+        other = session.scalar(select(Item).where(Item.partner_id == "commonspace"))
+        assert row is not None and other is not None
+        assert (row.title_key, row.body_hash) == (done[0].title_key, done[0].body_hash)
+        assert row.simhash is not None and done[0].simhash is not None
+        assert row.story_id is not None and row.story_id == other.story_id
