@@ -17,7 +17,7 @@ from syndication.db import counters as figures
 from syndication.db.models import Event, Item, ItemVersion, Source
 from syndication.kernel.domain import Attribution, IngestCounts, NormalisedItem, Rejection
 from syndication.pipeline.dedupe import Fingerprint, to_signed
-from syndication.pipeline.stories import assign_story, prepare_window, sync_index
+from syndication.pipeline.stories import assign_story, note_events, prepare_window, sync_index
 
 # Core tables: new items, versions and events are written without the ORM (see store_items).
 _ITEMS = cast(Table, Item.__table__)
@@ -180,7 +180,8 @@ def store_items(
     if versions:
         session.execute(insert(_VERSIONS), versions)
     if events:
-        session.execute(insert(_EVENTS), events)
+        written = session.execute(insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.item_id), events)
+        note_events(session, [(event_id, item_id) for event_id, item_id in written])
     if stories:
         _match_stories(session, stories, now)
         _write_new_rows(session, [cast(NewRow, row) for row, _ in new_rows if isinstance(row, NewRow)])
