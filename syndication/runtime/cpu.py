@@ -51,8 +51,9 @@ def prepare_document(
 
 def _stages() -> tuple[Any, Any, Any]:
     """read_document, normalise_feed, fit_polled."""
-    # lazy: start-up: the parsers and the normaliser (~0.3 s of imports: lxml, feedparser, the credit rules)
-    # load with the first document to read; a command or a round with nothing new (all 304s) never needs them.
+    # Start-up: the parsers and the normaliser (~0.3 s of imports: lxml, feedparser, the credit rules) load with
+    # the first document to read; a command or a round with nothing new (all 304s) never needs them.
+    # lazy: start-up (above)
     from syndication.intake.documents import read_document
     from syndication.pipeline.column_fit import fit_polled
     from syndication.pipeline.normalise import normalise_feed
