@@ -145,8 +145,9 @@ def migrate(engine: Engine) -> None:
 
 
 def create_schema(conn: Connection) -> None:
-    """A fresh database: the models' tables in one step, stamped at the migrations' heads."""
-    Base.metadata.create_all(conn)
+    """A fresh database (the caller found no table): the models' tables in one step, stamped at the migrations'
+    heads. No table is looked up first (checkfirst: one query per table): there is none."""
+    Base.metadata.create_all(conn, checkfirst=False)
     # This is `alembic stamp heads` written out: importing Alembic alone costs ~0.15 s. The table is the one
     # Alembic creates (DefaultImpl.version_table_impl); tests check Alembic reads it back as at head.
     version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),

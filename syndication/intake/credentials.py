@@ -15,11 +15,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from syndication.intake.fetch import Credentials
+if TYPE_CHECKING:
+    from syndication.intake.fetch import Credentials
 
 KEY_FILE = "credentials.key"
 
@@ -86,6 +87,10 @@ def open_credentials(
     """Credentials to fetch with; raise CredentialsError naming a missing variable or an unusable key."""
     if not record:
         return None
+    # Start-up: intake.fetch brings httpx (~0.1 s with its CLI's imports); sealing credentials (partner set-up,
+    # at every command's start) needs none of it, only fetching does.
+    from syndication.intake.fetch import Credentials  # lazy: start-up (above)
+
     env = os.environ if environ is None else environ
     if record.get("v") != 1:  # a plain record (written before sealing existed)
         return Credentials(record.get("username"), record.get("password"), record.get("token"))

@@ -8,8 +8,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from syndication.intake.parse import NINJS_TYPE
-
 FEED_SUFFIXES = {".xml", ".rss", ".atom", ".json"}
 IN_TRANSFER_SUFFIXES = {".part", ".tmp", ".partial", ".crdownload", ".filepart"}
 
@@ -50,6 +48,8 @@ def read_drop(path: Path) -> DropFile:
 def headers_for(name: str) -> dict[str, str]:
     """The content type a dropped file is read as, by its name: `*.ninjs.json` is ninjs (a JSON Feed looks
     alike, so only the name tells them apart), other `*.json` JSON Feed, the rest XML."""
+    from syndication.intake.parse import NINJS_TYPE  # lazy: start-up: intake.parse brings lxml and feedparser
+
     lower = name.lower()
     if lower.endswith(".ninjs.json"):
         return {"content-type": NINJS_TYPE}

@@ -27,10 +27,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
-from lxml import etree
-
-from syndication.intake.parse import strip_doctype
-
 ATOM_NS = "http://www.w3.org/2005/Atom"
 SIGNATURE_METHODS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
                      "sha512": hashlib.sha512}
@@ -143,6 +139,11 @@ def _json_links(body: bytes, url: str) -> tuple[list[str], list[str]]:
 def _xml_links(body: bytes, url: str) -> tuple[list[str], list[str]]:
     """Atom links of the feed or channel, read until the first entry; hostile XML is read as feeds are
     (DOCTYPE stripped, no entities, no DTD, no network)."""
+    # lazy: start-up: lxml and the parsers load with the first fetched document, never for a round of 304s
+    from lxml import etree
+
+    from syndication.intake.parse import strip_doctype
+
     parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True, load_dtd=False,
                                  recover=True, remove_comments=True, remove_pis=True)
     hubs: list[str] = []

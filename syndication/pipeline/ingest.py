@@ -10,15 +10,19 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Literal, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from syndication.db import counters as figures
 from syndication.db.models import Event, Item, ItemVersion, Source
 from syndication.kernel.domain import Attribution, IngestCounts, NormalisedItem, Rejection
 from syndication.pipeline.dedupe import Fingerprint, to_signed
-from syndication.pipeline.stories import assign_story, prepare_window, sync_index
+from syndication.pipeline.stories import assign_story, note_events, prepare_window, sync_index
 
+# Core tables: new items, versions and events are written without the ORM (see store_items).
+_ITEMS = cast(Table, Item.__table__)
+_VERSIONS = cast(Table, ItemVersion.__table__)
+_EVENTS = cast(Table, Event.__table__)
 Decision = Literal["new", "updated", "unchanged", "withdrawn", "corrected"]
 # Normalisation dated the item by this sighting (no usable partner date: pipeline/dates.py).
 DATED_BY_SIGHTING = frozenset({"date_missing", "future_date_clamped"})
@@ -104,35 +108,53 @@ def store_items(
     versions: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     stories: list[tuple[Item, NormalisedItem]] = []  # new and changed items, for story matching
-    # New items are inserted in bulk (one INSERT .. RETURNING for the document) rather than through the
-    # unit of work, which was most of storing's cost. Keyed by item key: values and item.
+    # New items are inserted in bulk (one Core INSERT .. RETURNING for the document) rather than through the
+    # unit of work or the ORM's bulk path, which were most of storing's cost. Keyed by item key: values and item.
     pending: dict[str, tuple[dict[str, Any], NormalisedItem]] = {}
+    # A new row's first version and its event, taken as it is inserted (the same key again later in the batch
+    # revises the row: its version 1 must still be recorded as version 1).
+    new_versions: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
 
     def insert_pending() -> None:
         if not pending:
             return
         # Ids are matched back by key (unique per partner), so RETURNING's order does not matter and the
         # INSERT can carry many rows (asking SQLAlchemy to keep parameter order makes it one row per INSERT).
-        # Only the ids come back: the ORM objects are built from the values we hold, as if just loaded, so a
-        # large document's bodies are not held twice.
-        stmt = insert(Item).returning(Item.key, Item.id)
+        # Only the ids come back. A new row stays a plain record of the values we hold (NewRow), never an ORM
+        # object: story matching may still set its story and fingerprint, written by `_write_new_rows`.
+        stmt = insert(_ITEMS).returning(_ITEMS.c.key, _ITEMS.c.id)
         ids: dict[str, int] = {key: item_id for key, item_id in
                                session.execute(stmt, [values for values, _ in pending.values()])}
         for key, (values, item) in pending.items():
-            row = Item(id=ids[key], **values)
-            make_transient_to_detached(row)
-            session.add(row)
+            row = cast(Item, NewRow(ids[key], values))  # read as an Item is (see NewRow)
             existing[key] = row
             new_rows.append((row, item))
             stories.append((row, item))
+            new_versions.append(_version(row, now))
+            new_events.append(_event("item.withdrawn" if item.status == "withdrawn" else "item.created", row, item,
+                                     now))
         pending.clear()
+
+    def as_orm(row: NewRow) -> Item:
+        """The same key again in this document: the row stored a moment ago becomes an ORM object (as if just
+        loaded, without reading it back) so that this item's changes to it are flushed like any stored row's."""
+        orm = Item(id=row.id, **row.inserted)
+        make_transient_to_detached(orm)
+        session.add(orm)
+        for pairs in (new_rows, stories):
+            pairs[:] = [(orm if r is row else r, i) for r, i in pairs]
+        return orm
 
     # Items stored by status, kept on write: (status before this document, or None for new) per item row.
     status_before: dict[int, str] = {}
     for item in items:
         if item.key in pending:  # the same key twice in one batch: the second sees the first stored
             insert_pending()
-        row = existing.get(item.key)
+        found = existing.get(item.key)
+        row = as_orm(found) if isinstance(found, NewRow) else found
+        if row is not None:
+            existing[item.key] = row
         decision = decide(item, row)
         if decision == "unchanged":
             if row is not None:
@@ -153,19 +175,49 @@ def store_items(
             stories.append((row, item))
         counts.add(item.key, "updated")
     insert_pending()
-    if new_rows:
-        for row, item in new_rows:
-            versions.append(_version(row, now))
-            kind = "item.withdrawn" if item.status == "withdrawn" else "item.created"
-            events.append(_event(kind, row, item, now))
+    versions += new_versions
+    events += new_events
     if versions:
-        session.execute(insert(ItemVersion), versions)
+        session.execute(insert(_VERSIONS), versions)
     if events:
-        session.execute(insert(Event), events)
+        written = session.execute(insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.item_id), events)
+        note_events(session, [(event_id, item_id) for event_id, item_id in written])
     if stories:
         _match_stories(session, stories, now)
+        _write_new_rows(session, [cast(NewRow, row) for row, _ in new_rows if isinstance(row, NewRow)])
     _count(session, partner_id, counts, new_rows, existing, status_before)
     return counts
+
+
+class NewRow:
+    """An item row inserted by this transaction, held as the values it was inserted with: what storing reads
+    of it (`row.title`, ...) without the cost of an ORM object (identity map, attribute events, a flush to
+    check). Story matching reads it as it reads an Item, and may set the columns in `MATCHED`; those changes
+    are written by `_write_new_rows`."""
+
+    MATCHED = ("story_id", "simhash", "body_hash", "title_key")
+
+    def __init__(self, row_id: int, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self.id = row_id
+        self.inserted = values
+
+    def changed(self) -> dict[str, Any]:
+        return {c: self.__dict__[c] for c in self.MATCHED if self.__dict__[c] != self.inserted[c]}
+
+
+def _write_new_rows(session: Session, rows: list[NewRow]) -> None:
+    """What story matching changed on new rows (a story joined; a fingerprint computed in storing): one
+    UPDATE per set of changed columns, over all the rows concerned."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        changed = row.changed()
+        if changed:
+            by_columns.setdefault(tuple(changed), []).append({"row_id": row.id, **changed})
+    for columns, params in by_columns.items():
+        stmt = (update(_ITEMS).where(_ITEMS.c.id == bindparam("row_id"))
+                .values({c: bindparam(c) for c in columns}))
+        session.execute(stmt, params)
 
 
 def _stored_rows(session: Session, partner_id: str, keys: list[str]) -> dict[str, Item]:
@@ -257,6 +309,8 @@ def _new_values(item: NormalisedItem, now: datetime, source_id: int | None) -> d
     fresh = SimpleNamespace(embargo_until=None)
     _apply(cast(Item, fresh), item, now)
     values = vars(fresh)
+    # Every new row carries every column (one executemany): `_apply` sets this one only when the embargo moved.
+    values.setdefault("embargo_released_at", None)
     values.update(partner_id=item.partner_id, key=item.key, source_id=source_id, first_seen_at=now, version=1,
                   story_id=None)
     if item.fingerprinted:

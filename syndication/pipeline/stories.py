@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, event, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -62,6 +62,9 @@ class _Shared:
     Replaces reading the whole window in every transaction, which made ingest O(window) per document."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # This process's own committed item changes, by event id: what re-reading their items would find (the
+    # storing transaction had it at hand), so `sync` skips reading back what this process just wrote.
+    preread: dict[int, Candidate] = field(default_factory=dict)
     index: StoryIndex = field(default_factory=StoryIndex)
     lo: datetime | None = None
     hi: datetime | None = None
@@ -88,9 +91,13 @@ class _Shared:
             cond = or_(cond, Event.id.in_(sorted(self.gaps)))
         seen: set[int] = set()
         item_ids: set[int] = set()
+        known: dict[int, Candidate] = {}
         for event_id, item_id in session.execute(select(Event.id, Event.item_id).where(cond)):
             seen.add(event_id)
-            if item_id is not None:
+            cand = self.preread.pop(event_id, None)
+            if cand is not None and cand.id == item_id:
+                known[item_id] = cand
+            elif item_id is not None:
                 item_ids.add(item_id)
         top = max(seen | {self.watermark})
         clock = time.monotonic()
@@ -104,6 +111,15 @@ class _Shared:
         for event_id in stale:
             self.gaps.pop(event_id, None)
         self.watermark = top
+        for event_id in [e for e in self.preread if e <= top]:  # never to be read (pruned, or read before)
+            del self.preread[event_id]
+        for item_id, cand in known.items():
+            if item_id in item_ids:  # another process changed it too: read back below
+                continue
+            if self._covers(cand.published):
+                self.index.add(cand)
+            else:
+                self.index.remove(item_id)
         ids = sorted(item_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -178,6 +194,8 @@ class _Tx:
     fingerprints: dict[int, Fingerprint] = field(default_factory=dict)
     exact: dict[str, list[Candidate]] | None = None
     synced: bool = False
+    mine: dict[int, Candidate] = field(default_factory=dict)  # this transaction's matched rows, by item id
+    events: list[tuple[int, int]] = field(default_factory=list)  # (event id, item id) it wrote (note_events)
 
 
 def _tx_state(session: Session) -> _Tx:
@@ -198,6 +216,29 @@ def sync_index(session: Session) -> None:
         with shared.lock:
             shared.sync(session)
         state.synced = True
+
+
+def note_events(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    """The (event id, item id) pairs this transaction wrote: once it commits, the items this transaction
+    matched are handed to this process's index as they stand, and `sync` does not read them back."""
+    _tx_state(session).events.extend(pairs)
+
+
+def _after_commit(session: Session) -> None:
+    state = session.info.get("story_tx")
+    if state is None or not state.events:
+        return
+    found = {event_id: state.mine[item_id] for event_id, item_id in state.events if item_id in state.mine}
+    state.events = []
+    if found:
+        shared = _shared(session)
+        with shared.lock:
+            if shared.lo is not None:  # an index in use (a fresh one starts past these events anyway)
+                shared.preread.update(found)
+
+
+# Every Session: storing's transactions are ordinary sessions (db.session.transaction).
+event.listen(Session, "after_commit", _after_commit)
 
 
 def _ensure_covered(session: Session, lo: datetime, hi: datetime) -> _Shared:
@@ -304,6 +345,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         # outbox once this one commits.
         state.overlay.add(mine)
         state.overlay_partners.add(mine.partner_id)
+        state.mine[mine.id] = mine
     if best is None:
         # A changed item that no longer matches anything leaves its story.
         row.story_id = None

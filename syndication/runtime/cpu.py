@@ -17,12 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from syndication.intake.documents import read_document
 from syndication.kernel.domain import NormalisedItem, PartnerPolicy, Rejection
-from syndication.pipeline.column_fit import fit_polled
-from syndication.pipeline.normalise import normalise_feed
 
 if TYPE_CHECKING:
     from syndication.runtime.context import Runtime
@@ -44,6 +41,7 @@ def prepare_document(
     now: datetime,
 ) -> PreparedDocument:
     """Raises intake.parse.ParseError when the document is not a feed."""
+    read_document, normalise_feed, fit_polled = _stages()
     parsed = read_document(body, headers, url, status=status)
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
     items, fitted = fit_polled(items)  # nobody to answer a poll: over-long values fitted, not refused
@@ -51,8 +49,21 @@ def prepare_document(
     return PreparedDocument(items, rejections, "; ".join(filter(None, (parsed.notes, fitted))) or None, published)
 
 
+def _stages() -> tuple[Any, Any, Any]:
+    """read_document, normalise_feed, fit_polled."""
+    # Start-up: the parsers and the normaliser (~0.3 s of imports: lxml, feedparser, the credit rules) load with
+    # the first document to read; a command or a round with nothing new (all 304s) never needs them.
+    # lazy: start-up (above)
+    from syndication.intake.documents import read_document
+    from syndication.pipeline.column_fit import fit_polled
+    from syndication.pipeline.normalise import normalise_feed
+
+    return read_document, normalise_feed, fit_polled
+
+
 def _warm() -> None:
-    """Runs in each new worker: the imports above are the start-up cost, paid before the first poll."""
+    """Runs in each new worker: the stages' imports are its start-up cost, paid before the first poll."""
+    _stages()
 
 
 class ParsePool:

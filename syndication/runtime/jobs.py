@@ -23,11 +23,10 @@ from syndication.db.session import transaction
 from syndication.intake import subscriptions
 from syndication.intake.credentials import CredentialsError, open_credentials
 from syndication.intake.decide import PollOutcome, decide, interval_bound
-from syndication.intake.documents import read_document
+from syndication.intake.errors import ParseError
 from syndication.intake.fetch import Credentials, FetchError, FetchPolicy, fetch, system_resolver
 from syndication.intake.folder import headers_for, move_aside, read_drop, ready_files
 from syndication.intake.hubs import discover
-from syndication.intake.parse import ParseError
 from syndication.kernel.clock import utcnow
 from syndication.kernel.domain import IngestCounts, ParsedFeed, PartnerPolicy
 from syndication.kernel.settings import ConfigError, Settings
@@ -35,7 +34,6 @@ from syndication.partners.registry import credentials_key
 from syndication.pipeline.column_fit import fit_polled, fit_validators
 from syndication.pipeline.ingest import release_embargoes as _release
 from syndication.pipeline.ingest import store_items
-from syndication.pipeline.normalise import normalise_feed
 from syndication.pipeline.policy import build_policy
 from syndication.publish.failures import retry_due
 from syndication.publish.publisher import ChannelResult, publish, relay_outbox
@@ -254,6 +252,8 @@ def _store_document(
 ) -> str | None:
     """Store a dropped or fetched document's items; returns the note for operators on values fitted to our
     columns (None when none was)."""
+    from syndication.pipeline.normalise import normalise_feed  # lazy: start-up: see runtime.cpu._stages
+
     now = utcnow()
     items, rejections = normalise_feed(parsed, policy, now=now, document_url=url)
     items, fitted = fit_polled(items)
@@ -372,6 +372,8 @@ def _poll_folder(rt: Runtime, source_id: int, policy: PartnerPolicy, started: da
                 move_aside(path, seen[1], seen[2] if seen[1] == "failed" else None)
             continue
         try:
+            from syndication.intake.documents import read_document  # lazy: start-up: see runtime.cpu._stages
+
             parsed = read_document(drop.body, headers_for(drop.name), None)
         except ParseError as exc:
             errors.append(f"{drop.name}: {exc}")

@@ -85,7 +85,7 @@ def test_304_costs_no_parsing_and_records_not_modified(
     def no_parsing(*a: Any, **k: Any) -> None:
         raise AssertionError("a 304 must not be parsed")
 
-    monkeypatch.setattr(cpu, "read_document", no_parsing)
+    monkeypatch.setattr(cpu, "prepare_document", no_parsing)
     rep = jobs.poll_source(rt, sid)
     assert rep is not None and rep.status == "not_modified" and rep.new == 0
     headers = feed_server.requests[-1][2]

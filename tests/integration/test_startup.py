@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.builders import rss
+from tests.conftest import REPO, FeedServer
 
 HEAVY = ("sqlalchemy", "pydantic", "rich.console", "alembic", "celery", "httpx", "lxml", "feedparser", "nh3",
          "syndication.kernel.settings", "syndication.runtime.jobs", "syndication.pipeline", "syndication.publish")
@@ -42,3 +43,41 @@ def test_ingest_with_nothing_to_do_loads_only_settings_and_the_database(tmp_path
             "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
     for _ in ("fresh data dir", "existing data dir"):  # (no config/syndication.toml in tmp_path: no partners)
         assert loaded_after(code, env, cwd=tmp_path) == {"sqlalchemy", "pydantic", "syndication.kernel.settings"}
+
+
+# (Not lxml: the publisher, loaded for the round's publish step, renders with lxml.html.)
+PARSE_STACK = ("feedparser", "jsonschema", "syndication.intake.parse", "syndication.intake.documents",
+               "syndication.pipeline.normalise", "syndication.pipeline.credits")
+
+
+def test_a_round_of_not_modified_polls_loads_no_parser(tmp_path: Path, feed_server: FeedServer) -> None:
+    """A second `ingest` whose sources answer 304 reads no document: the parsers and the normaliser (a third
+    of its imports) are never loaded. The first `ingest` (200, items stored) loads them: the probe sees it."""
+    import os
+
+    url = feed_server.add_feed("/f.xml", rss(2), etag='"v1"')
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "syndication.toml").write_text(
+        f'data_dir = "{tmp_path / "var"}"\n[fetch]\nallow_private_addresses = true\n'
+        f'[[partners]]\nid = "p"\nname = "P"\n[[partners.sources]]\nkind = "feed"\nurl = "{url}"\n',
+        encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
+    code = ("from syndication.cli.app import app\n"
+            "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
+    probe = code + "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+
+    def run() -> tuple[dict[str, int], set[str]]:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        report = json.loads("\n".join(lines[:-1]))["sources"][0]
+        modules = set(json.loads(lines[-1]))
+        return report, {m for m in PARSE_STACK if m in modules or any(x.startswith(m + ".") for x in modules)}
+
+    first, loaded = run()
+    assert (first["status"], first["new"]) == ("ok", 2)
+    assert loaded >= {"feedparser", "syndication.pipeline.normalise"}
+    again, loaded = run()
+    assert (again["status"], again["new"]) == ("not_modified", 0)
+    assert loaded == set()
