@@ -13,7 +13,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -41,9 +41,14 @@ _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Ite
 # out ids before commit) or to one rolled back; it is looked for again until it is this old.
 GAP_SECONDS = 600.0
 MAX_GAPS = 10_000
-MAX_INDEXED = 500_000  # beyond this the index is rebuilt from the window actually needed
-TRIM_AFTER = WINDOW / 4  # how far the needed window moves on before the items behind it are dropped
-FORGET_ABOVE = 20_000  # below this many items (about 0.9 kB each) the index keeps what it has read
+MAX_INDEXED = 200_000  # default of stories.index_max_items: at most this many items indexed (~0.4 kB each)
+TRIM_PARTS = 4  # the needed window moves on by window / TRIM_PARTS before the items behind it are dropped
+TRIM_AFTER = WINDOW / TRIM_PARTS  # that, for the default window
+# Below this share of its bound the index keeps what it has read (the default bound: 20,000 items, ~8 MB).
+FORGET_BELOW_SHARE = 10
+# Past its bound the index forgets its oldest items down to this share of it (in tenths), so that it does not
+# sort its items again for every few new ones.
+EVICT_TO_TENTHS = 9
 
 
 def _candidate(r: Any) -> Candidate:
@@ -67,11 +72,21 @@ class _Shared:
     hi: datetime | None = None
     watermark: int = 0
     gaps: dict[int, float] = field(default_factory=dict)
-    forget_above: int = FORGET_ABOVE
+    window: timedelta = WINDOW
+    max_items: int = MAX_INDEXED
+    forget_above: int = -1  # default: max_items // FORGET_BELOW_SHARE
+    # Set when the size bound made the index forget items of the window it needs ([hardening] 10): nothing
+    # published before it is read back (it would only be forgotten again), so near duplicates of those items are
+    # not found (same URL or body still are: looked up in the database). Cleared once time has moved past it.
+    floor: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.forget_above < 0:
+            self.forget_above = self.max_items // FORGET_BELOW_SHARE
 
     def reset(self) -> None:
         self.index = StoryIndex()
-        self.lo = self.hi = None
+        self.lo = self.hi = self.floor = None
         self.watermark = 0
         self.gaps.clear()
 
@@ -122,39 +137,77 @@ class _Shared:
         return self.lo is not None and self.hi is not None and self.lo <= moment <= self.hi
 
     def cover(self, session: Session, lo: datetime, hi: datetime) -> None:
-        """Make sure every item published in [lo, hi] is indexed, reading only the part not yet read."""
-        if len(self.index) > MAX_INDEXED:
-            watermark, gaps = self.watermark, dict(self.gaps)
-            self.reset()
-            self.watermark, self.gaps = watermark, gaps
+        """Make sure every item published in [lo, hi] is indexed (from the floor on, if the size bound set one),
+        reading only the part not yet read; then keep the index within its bound."""
+        if self.floor is not None:
+            lo = max(lo, self.floor)
+            if lo > hi:
+                return
         if self.lo is None or self.hi is None:
-            self._load(session, lo, hi)
             self.lo, self.hi = lo, hi
+            self._load(session, lo, hi)
+            self._bound()
             return
         if lo < self.lo:
-            self._load(session, lo, self.lo)
-            self.lo = lo
-        elif lo - self.lo > TRIM_AFTER and len(self.index) > self.forget_above:
-            # Time moved on: forget what no new item can be near ([hardening] 10: bounded by time, about WINDOW +
-            # TRIM_AFTER behind the newest items, once the index is large enough to matter). Not below that size:
+            self.lo, upto = lo, self.lo
+            self._load(session, lo, upto)
+        elif lo - self.lo > self.window / TRIM_PARTS and len(self.index) > self.forget_above:
+            # Time moved on: forget what no new item can be near ([hardening] 10: bounded by time, about 5/4 of
+            # the window behind the newest items, once the index is large enough to matter). Not below that size:
             # partners' documents span years (real feeds mix 2008 and today), and forgetting on every document
             # that starts later made the next one that starts earlier read the same years back (13 % of an
             # ingest of real feeds went to these reloads).
             self.lo = lo
             self.index.remove_published_before(lo)
+            if self.floor is not None and self.floor < lo:
+                self.floor = None  # the window needed is whole again
         if hi > self.hi:
-            self._load(session, self.hi, hi)
-            self.hi = hi
+            self.hi, since = hi, self.hi
+            self._load(session, since, hi)
+        self._bound()
+
+    def _bound(self) -> None:
+        """[hardening] 10: at most `max_items` indexed, the oldest forgotten first (down to 9/10 of the bound)."""
+        if len(self.index) <= self.max_items:
+            return
+        cut = self.index.newest_from(self.max_items * EVICT_TO_TENTHS // 10)
+        if cut is None:
+            return
+        self._forget_before(cut)
+
+    def _forget_before(self, cut: datetime) -> None:
+        self.index.remove_published_before(cut)
+        self.floor = cut if self.floor is None else max(self.floor, cut)
+        if self.lo is not None and self.lo < cut:
+            self.lo = cut
 
     def _load(self, session: Session, lo: datetime, hi: datetime) -> None:
-        query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
+        """Index the items published in [lo, hi], newest first; past the size bound the rest (older) is not read
+        and the index forgets everything before the last publication time read."""
+        query = (select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
+                 .order_by(Item.published_at.desc()))
+        full: datetime | None = None
         for r in session.execute(query):
+            if full is not None and r[6] != full:
+                self._forget_before(full)
+                return
             if r[0] not in self.index:
                 self.index.add(_candidate(r))
+                if full is None and len(self.index) > self.max_items:
+                    full = r[6]  # the rest of this publication time too, so the floor holds all of it
 
 
 _SHARED: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
+
+
+def configure(engine: Engine, *, window: timedelta, max_items: int) -> None:
+    """This process's story window and index bound for one database (settings `stories.*`), before its first
+    ingest; the defaults (WINDOW, MAX_INDEXED) otherwise."""
+    with _SHARED_LOCK:
+        shared = _SHARED.get(engine)
+        if shared is None or (shared.window, shared.max_items) != (window, max_items):
+            _SHARED[engine] = _Shared(window=window, max_items=max_items)
 
 
 def _shared(session: Session) -> _Shared:
@@ -232,7 +285,8 @@ def prepare_window(session: Session, rows: Sequence[Item], known: Mapping[int, F
             fp = (known or {}).get(row.id)
             state.fingerprints[row.id] = fingerprint_row(row) if fp is None else _set_fingerprint(row, fp)
     published = [row.published_at for row in rows]
-    _ensure_covered(session, shifted(min(published), -WINDOW), shifted(max(published), WINDOW))
+    window = _shared(session).window
+    _ensure_covered(session, shifted(min(published), -window), shifted(max(published), window))
     urls = sorted({row.url for row in rows if row.url})
     bodies = sorted({row.body_hash for row in rows if row.body_hash})
     exact: dict[str, list[Candidate]] = {}
@@ -258,7 +312,8 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     fp = state.fingerprints.pop(row.id, None) if row.id is not None else None
     if fp is None:
         fp = fingerprint_row(row)
-    lo, hi = shifted(row.published_at, -WINDOW), shifted(row.published_at, WINDOW)
+    window = _shared(session).window
+    lo, hi = shifted(row.published_at, -window), shifted(row.published_at, window)
     shared = _ensure_covered(session, lo, hi)
     partner_id, row_id = row.partner_id, row.id
     found: set[int] = set()
@@ -290,7 +345,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         for cand in sorted(fresh, key=lambda c: (c.published, c.id)):
             if cand.partner_id == partner_id:
                 continue
-            reason = duplicate_reason(fp, _fingerprint_of(cand))
+            reason = duplicate_reason(fp, _fingerprint_of(cand), window)
             if reason is None:
                 continue
             distance = hamming(fp.simhash, cand.simhash) if fp.simhash is not None and cand.simhash is not None else 64

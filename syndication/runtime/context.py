@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.session import make_engine, make_sessionmaker, migrate
 from syndication.kernel.settings import Settings
+from syndication.pipeline import stories
 
 if TYPE_CHECKING:
     from syndication.kernel.limiters import HostSlots, RateLimit
@@ -65,6 +67,8 @@ def open_runtime(settings: Settings, *, sync_partners: bool = True) -> Runtime:
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     rt = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    stories.configure(engine, window=timedelta(hours=settings.stories.window_hours),
+                      max_items=settings.stories.index_max_items)
     if sync_partners:
         from syndication.partners.registry import sync_partners as _sync  # lazy: it brings intake (httpx) at start-up
 
