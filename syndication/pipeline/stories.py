@@ -8,6 +8,7 @@ preferring the originating agency's copy (`preferred_carrier`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -33,6 +34,8 @@ from syndication.pipeline.dedupe import (
 )
 from syndication.pipeline.policy import same_org
 from syndication.pipeline.story_index import Candidate, StoryIndex
+
+log = logging.getLogger(__name__)
 
 REASON_RANK = {"url": 0, "body": 1, "title+simhash": 2, "similar-title+simhash": 3, "simhash": 4}
 _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Item.simhash, Item.published_at,
@@ -176,6 +179,9 @@ class _Shared:
         self._forget_before(cut)
 
     def _forget_before(self, cut: datetime) -> None:
+        if self.floor is None:  # said once per episode: near duplicates of older items go unfound
+            log.warning("story index at its bound (stories.index_max_items = %d): items published before %s are "
+                        "forgotten, their near duplicates not found", self.max_items, cut.isoformat())
         self.index.remove_published_before(cut)
         self.floor = cut if self.floor is None else max(self.floor, cut)
         if self.lo is not None and self.lo < cut:

@@ -477,7 +477,8 @@ def test_the_story_window_is_a_setting(make_runtime: Callable[..., Runtime], hou
     assert (stories[0] is not None and stories[0] == stories[1]) is one_story
 
 
-def test_the_story_index_keeps_the_newest_items_within_its_bound(make_runtime: Callable[..., Runtime]) -> None:
+def test_the_story_index_keeps_the_newest_items_within_its_bound(make_runtime: Callable[..., Runtime],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
     """`stories.index_max_items` ([hardening] 10): a window busier than the bound keeps its newest items (the
     newest story is still found), forgets the oldest, and does not read them back for the next document."""
     from syndication.pipeline import stories
@@ -497,6 +498,7 @@ def test_the_story_index_keeps_the_newest_items_within_its_bound(make_runtime: C
     shared = stories._SHARED[rt.engine]
     floor = shared.floor
     assert len(shared.index) <= 100 and floor is not None and floor > start
+    assert [r.message for r in caplog.records if "stories.index_max_items = 100" in r.message]  # said to the operator
     reads: list[tuple[datetime, datetime]] = []
     load = shared._load
 
