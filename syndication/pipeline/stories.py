@@ -188,19 +188,18 @@ class _Shared:
             self.lo = cut
 
     def _load(self, session: Session, lo: datetime, hi: datetime) -> None:
-        """Index the items published in [lo, hi], newest first; past the size bound the rest (older) is not read
-        and the index forgets everything before the last publication time read."""
+        """Index the items published in [lo, hi], newest first and at most `max_items` of them (a process starting
+        on a busy store must not read it all to forget most of it): if the bound cut the read short, the index
+        forgets what is older, and the rest of the last publication time read."""
         query = (select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
-                 .order_by(Item.published_at.desc()))
-        full: datetime | None = None
+                 .order_by(Item.published_at.desc()).limit(self.max_items))
+        read, last = 0, None
         for r in session.execute(query):
-            if full is not None and r[6] != full:
-                self._forget_before(full)
-                return
+            read, last = read + 1, r[6]
             if r[0] not in self.index:
                 self.index.add(_candidate(r))
-                if full is None and len(self.index) > self.max_items:
-                    full = r[6]  # the rest of this publication time too, so the floor holds all of it
+        if read == self.max_items and last is not None:
+            self._forget_before(last + timedelta(microseconds=1))
 
 
 _SHARED: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary()
