@@ -206,22 +206,17 @@ _SHARED: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary(
 _SHARED_LOCK = threading.Lock()
 
 
-def configure(engine: Engine, *, window: timedelta, max_items: int) -> None:
-    """This process's story window and index bound for one database (settings `stories.*`), before its first
-    ingest; the defaults (WINDOW, MAX_INDEXED) otherwise."""
+def _shared(session: Session) -> _Shared:
+    """This process's index of the session's database, with the story window and bound of the sessions' settings
+    (`stories.*`, put in `Session.info` by runtime.context.open_runtime; else the defaults)."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    window = session.info.get("story_window", WINDOW)
+    max_items = session.info.get("story_index_max_items", MAX_INDEXED)
     with _SHARED_LOCK:
         shared = _SHARED.get(engine)
         if shared is None or (shared.window, shared.max_items) != (window, max_items):
-            _SHARED[engine] = _Shared(window=window, max_items=max_items)
-
-
-def _shared(session: Session) -> _Shared:
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    with _SHARED_LOCK:
-        shared = _SHARED.get(engine)
-        if shared is None:
-            shared = _SHARED[engine] = _Shared()
+            shared = _SHARED[engine] = _Shared(window=window, max_items=max_items)
         return shared
 
 

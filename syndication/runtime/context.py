@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db.session import make_engine, make_sessionmaker, migrate
 from syndication.kernel.settings import Settings
-from syndication.pipeline import stories
 
 if TYPE_CHECKING:
     from syndication.kernel.limiters import HostSlots, RateLimit
@@ -67,8 +66,10 @@ def open_runtime(settings: Settings, *, sync_partners: bool = True) -> Runtime:
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     rt = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
-    stories.configure(engine, window=timedelta(hours=settings.stories.window_hours),
-                      max_items=settings.stories.index_max_items)
+    # The story window and index bound, read by pipeline/stories.py from each session (not imported here: a
+    # command that stores nothing loads no pipeline).
+    rt.sessions.configure(info={"story_window": timedelta(hours=settings.stories.window_hours),
+                                "story_index_max_items": settings.stories.index_max_items})
     if sync_partners:
         from syndication.partners.registry import sync_partners as _sync  # lazy: it brings intake (httpx) at start-up
 

@@ -520,13 +520,13 @@ def test_the_story_index_keeps_the_newest_items_within_its_bound(make_runtime: C
     assert all(i in shared.index for i in newest)  # the last document's came from the outbox (sync)
     assert len(pair) == 2 and pair[0] is not None and pair[0] == pair[1]
     assert len(shared.index) <= 100
-    # A process starting on this store with a smaller bound reads only the newest 50 of the window.
-    stories.configure(rt.engine, window=timedelta(hours=72), max_items=50)
+    # A process starting on this store (181 items in the window) reads only the newest 100 of them.
+    rt = make_runtime(partners=PARTNERS, stories={"index_max_items": 100})
     again = jitem("again", title="Report 5 number 28 on the budget", body=f"<p>{_words('n5i28x')} again.</p>")
     again["url"] = "https://other.example/again"
     ingest(rt, "caspian-wire", jsonfeed(again))
     restarted = stories._SHARED[rt.engine]
-    assert restarted is not shared and 0 < len(restarted.index) <= 50
+    assert restarted is not shared and 0 < len(restarted.index) <= 100
     assert restarted.floor is not None and min(restarted.index.published()) >= restarted.floor
     with rt.sessions() as session:
         pair = [i.story_id for i in session.scalars(select(Item).where(Item.title == again["title"]))]
