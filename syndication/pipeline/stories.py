@@ -47,7 +47,8 @@ MAX_GAPS = 10_000
 MAX_INDEXED = 200_000  # default of stories.index_max_items: at most this many items indexed (~0.4 kB each)
 TRIM_PARTS = 4  # the needed window moves on by window / TRIM_PARTS before the items behind it are dropped
 TRIM_AFTER = WINDOW / TRIM_PARTS  # that, for the default window
-# Below this share of its bound the index keeps what it has read (the default bound: 20,000 items, ~8 MB).
+# Below 1/FORGET_BELOW_SHARE of its bound the index keeps what it has read, even behind the window (the default
+# bound: 20,000 items, ~8 MB): partners' documents span years, see cover().
 FORGET_BELOW_SHARE = 10
 # Past its bound the index forgets its oldest items down to this share of it (in tenths), so that it does not
 # sort its items again for every few new ones.
