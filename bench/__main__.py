@@ -7,7 +7,9 @@ read from the real feeds listed, time per item), wire (ninjs intake per item: be
 `python -m bench fidelity [--help]` compares the fast parser with feedparser instead (bench/fidelity.py).
 --quick runs a tiny size of each workload (for CI: checks the harness still runs; never asserts timings).
 --minutes N: how long the soak runs (default 10; --quick: 0.5); --period S: seconds between a feed's articles
-(default 5); --trace-at N1,N2: tracemalloc snapshots of the service at these item counts (bench/tracedrun.py).
+(default 5); --trace-at N1,N2: tracemalloc snapshots of the service at these item counts (bench/tracedrun.py);
+--story-window-minutes M / --story-index-items N: the service's story window and index bound (stories.*), so the
+window turns over within a soak.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="soak: how long to run (default 10; --quick 0.5)")
     ap.add_argument("--period", type=float, default=5.0, help="soak: seconds between two articles of a feed")
     ap.add_argument("--trace-at", default="", help="soak: tracemalloc snapshots at these item counts (N1,N2,...)")
+    ap.add_argument("--story-window-minutes", type=float, default=None,
+                    help="soak: stories.window_hours of the service, in minutes (default: the setting's 72 h)")
+    ap.add_argument("--story-index-items", type=int, default=None,
+                    help="soak: stories.index_max_items of the service (default: the setting's)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
     if os.environ.get("BENCH_NO_FASTPATH") == "1":  # the "before" of the lxml fast path
@@ -210,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 r = workloads.soak(work, minutes, feeds=feeds, period=args.period,
                                    sample_s=2.0 if args.quick else 5.0, say=say,
-                                   trace_at=[int(n) for n in args.trace_at.split(",") if n])
+                                   trace_at=[int(n) for n in args.trace_at.split(",") if n],
+                                   story_window_minutes=args.story_window_minutes,
+                                   story_index_items=args.story_index_items)
             except RuntimeError as exc:
                 failed.append(f"soak: {exc}")
                 r = {"error": str(exc)}
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"soak: {r['feeds']} feeds, one new item per feed every {r['period_s']:g} s, {r['minutes']:g} min: "
                     f"{r['items']} items; RSS {r['rss_start_mb']} -> {r['rss_end_mb']} MB (max {r['rss_max_mb']}); "
                     f"{r['mb_per_1000_items_after_warmup']} MB per 1,000 items after warm-up "
-                    f"({r['warmup_items']} items) [{time.perf_counter() - t:.0f}s]")
+                    f"({r['warmup_items']} items); load average {r['load_average']} [{time.perf_counter() - t:.0f}s]")
             res["soak"] = r
     report["seconds"] = round(time.perf_counter() - started, 1)
     say(f"total {report['seconds']} s")

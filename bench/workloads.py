@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -788,13 +789,16 @@ def slope_per_1000(points: list[tuple[int, float]]) -> float | None:
 
 
 def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sample_s: float = 5.0,
-         say: Callable[[str], None] = lambda _m: None, trace_at: list[int] | None = None) -> dict[str, Any]:
+         say: Callable[[str], None] = lambda _m: None, trace_at: list[int] | None = None,
+         story_window_minutes: float | None = None, story_index_items: int | None = None) -> dict[str, Any]:
     """`syndication run` with `feeds` local feeds, each publishing one new article every `period` seconds and
     polled every `period` seconds (source interval and fetch.max_interval pinned), for `minutes`. RSS of the
     process sampled every `sample_s`; the figure is the slope of RSS against items stored after warm-up (the
     first third of the run), in MB per 1,000 items, and RSS at the end. trace_at: run the service under
     tracemalloc (bench.tracedrun) from the first of these item counts, a snapshot in work/soak-trace at each
-    of the others (RSS then includes tracemalloc's own bookkeeping: a profile, not a figure)."""
+    of the others (RSS then includes tracemalloc's own bookkeeping: a profile, not a figure).
+    story_window_minutes / story_index_items: `stories.window_hours` / `stories.index_max_items`, so that the story
+    window turns over (or the index reaches its bound) within the run and what else grows shows."""
     import sqlite3
 
     port = procs.free_port()
@@ -808,9 +812,15 @@ def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sampl
                     for i in range(feeds)]
         # Traced, the caches are kept small so they are full within the first few hundred items and the
         # snapshots show what else each item leaves behind (the caches are bounded by bytes and tested so).
+        story: dict[str, Any] = {}
+        if story_window_minutes is not None:
+            story["window_hours"] = story_window_minutes / 60
+        if story_index_items is not None:
+            story["index_max_items"] = story_index_items
         data = base_settings(store, partners=partners, fetch={"max_interval": int(period)},
                              public_url=f"http://127.0.0.1:{port}",
-                             **({"cache": {"entries_mb": 2, "files_mb": 2}} if trace_at else {}))
+                             **({"cache": {"entries_mb": 2, "files_mb": 2}} if trace_at else {}),
+                             **({"stories": story} if story else {}))
         cfg = procs.write_toml(work / "soak.toml", data)
         log = open(work / "soak-run.log", "w")  # noqa: SIM115 - held for the subprocess's life
         command = ["-m", "syndication.cli.app", "run", "--port", str(port)]
@@ -850,6 +860,8 @@ def soak(work: Path, minutes: float, feeds: int = 50, period: float = 5.0, sampl
     warm = [s for s in samples if s[0] >= (minutes * 60) / 3]
     slope = slope_per_1000([(i, r) for _, i, r in warm])
     return {"feeds": feeds, "period_s": period, "minutes": minutes, "items": samples[-1][1] if samples else 0,
+            "story_window_minutes": story_window_minutes, "story_index_items": story_index_items,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "rss_start_mb": round(samples[0][2], 1) if samples else None,
             "rss_end_mb": round(samples[-1][2], 1) if samples else None,
             "rss_max_mb": round(max(s[2] for s in samples), 1) if samples else None,

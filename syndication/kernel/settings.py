@@ -461,6 +461,17 @@ class CacheSettings(_Strict):
     files_mb: int = Field(default=64, ge=1, le=4096)
 
 
+class StorySettings(_Strict):
+    """`[stories]`: which items of different partners can be one story, and this process's index of them."""
+
+    # Near duplicates (same or similar title, close SimHash) are one story only when published at most this far
+    # apart; the same URL or body text is one story whatever the distance (pipeline/stories.py).
+    window_hours: float = Field(default=72.0, gt=0, le=30 * 24)
+    # The in-memory story index holds every item of the window up to this many (about 0.4 kB each); past it the
+    # oldest are forgotten first, and a near duplicate of a forgotten item is no longer found ([hardening] 10).
+    index_max_items: int = Field(default=200_000, ge=100, le=50_000_000)
+
+
 class RetentionSettings(_Strict):
     """`[retention]`: history tables pruned by the scheduler (syndication.operations.retention). Figures are kept on
     write (syndication.db.counters), so pruning never lowers a metric; what the story index, the relay, archives,
@@ -518,6 +529,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    stories: StorySettings = Field(default_factory=StorySettings)
     log: LogSettings = Field(default_factory=LogSettings)
     partners: list[PartnerConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

@@ -8,12 +8,13 @@ preferring the originating agency's copy (`preferred_carrier`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, event, func, or_, select
@@ -34,6 +35,8 @@ from syndication.pipeline.dedupe import (
 from syndication.pipeline.policy import same_org
 from syndication.pipeline.story_index import Candidate, StoryIndex
 
+log = logging.getLogger(__name__)
+
 REASON_RANK = {"url": 0, "body": 1, "title+simhash": 2, "similar-title+simhash": 3, "simhash": 4}
 _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Item.simhash, Item.published_at,
          Item.story_id)
@@ -41,9 +44,15 @@ _COLS = (Item.id, Item.partner_id, Item.url, Item.title_key, Item.body_hash, Ite
 # out ids before commit) or to one rolled back; it is looked for again until it is this old.
 GAP_SECONDS = 600.0
 MAX_GAPS = 10_000
-MAX_INDEXED = 500_000  # beyond this the index is rebuilt from the window actually needed
-TRIM_AFTER = WINDOW / 4  # how far the needed window moves on before the items behind it are dropped
-FORGET_ABOVE = 20_000  # below this many items (about 0.9 kB each) the index keeps what it has read
+MAX_INDEXED = 200_000  # default of stories.index_max_items: at most this many items indexed (~0.4 kB each)
+TRIM_PARTS = 4  # the needed window moves on by window / TRIM_PARTS before the items behind it are dropped
+TRIM_AFTER = WINDOW / TRIM_PARTS  # that, for the default window
+# Below 1/FORGET_BELOW_SHARE of its bound the index keeps what it has read, even behind the window (the default
+# bound: 20,000 items, ~8 MB): partners' documents span years, see cover().
+FORGET_BELOW_SHARE = 10
+# Past its bound the index forgets its oldest items down to this share of it (in tenths), so that it does not
+# sort its items again for every few new ones.
+EVICT_TO_TENTHS = 9
 
 
 def _candidate(r: Any) -> Candidate:
@@ -70,11 +79,21 @@ class _Shared:
     hi: datetime | None = None
     watermark: int = 0
     gaps: dict[int, float] = field(default_factory=dict)
-    forget_above: int = FORGET_ABOVE
+    window: timedelta = WINDOW
+    max_items: int = MAX_INDEXED
+    forget_above: int = -1  # default: max_items // FORGET_BELOW_SHARE
+    # Set when the size bound made the index forget items of the window it needs ([hardening] 10): nothing
+    # published before it is read back (it would only be forgotten again), so near duplicates of those items are
+    # not found (same URL or body still are: looked up in the database). Cleared once time has moved past it.
+    floor: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.forget_above < 0:
+            self.forget_above = self.max_items // FORGET_BELOW_SHARE
 
     def reset(self) -> None:
         self.index = StoryIndex()
-        self.lo = self.hi = None
+        self.lo = self.hi = self.floor = None
         self.watermark = 0
         self.gaps.clear()
 
@@ -138,35 +157,66 @@ class _Shared:
         return self.lo is not None and self.hi is not None and self.lo <= moment <= self.hi
 
     def cover(self, session: Session, lo: datetime, hi: datetime) -> None:
-        """Make sure every item published in [lo, hi] is indexed, reading only the part not yet read."""
-        if len(self.index) > MAX_INDEXED:
-            watermark, gaps = self.watermark, dict(self.gaps)
-            self.reset()
-            self.watermark, self.gaps = watermark, gaps
+        """Make sure every item published in [lo, hi] is indexed (from the floor on, if the size bound set one),
+        reading only the part not yet read; then keep the index within its bound."""
+        if self.floor is not None:
+            lo = max(lo, self.floor)
+            if lo > hi:
+                return
         if self.lo is None or self.hi is None:
-            self._load(session, lo, hi)
             self.lo, self.hi = lo, hi
+            self._load(session, lo, hi)
+            self._bound()
             return
         if lo < self.lo:
-            self._load(session, lo, self.lo)
-            self.lo = lo
-        elif lo - self.lo > TRIM_AFTER and len(self.index) > self.forget_above:
-            # Time moved on: forget what no new item can be near ([hardening] 10: bounded by time, about WINDOW +
-            # TRIM_AFTER behind the newest items, once the index is large enough to matter). Not below that size:
+            self.lo, upto = lo, self.lo
+            self._load(session, lo, upto)
+        elif lo - self.lo > self.window / TRIM_PARTS and len(self.index) > self.forget_above:
+            # Time moved on: forget what no new item can be near ([hardening] 10: bounded by time, about 5/4 of
+            # the window behind the newest items, once the index is large enough to matter). Not below that size:
             # partners' documents span years (real feeds mix 2008 and today), and forgetting on every document
             # that starts later made the next one that starts earlier read the same years back (13 % of an
             # ingest of real feeds went to these reloads).
             self.lo = lo
             self.index.remove_published_before(lo)
+            if self.floor is not None and self.floor < lo:
+                self.floor = None  # the window needed is whole again
         if hi > self.hi:
-            self._load(session, self.hi, hi)
-            self.hi = hi
+            self.hi, since = hi, self.hi
+            self._load(session, since, hi)
+        self._bound()
+
+    def _bound(self) -> None:
+        """[hardening] 10: at most `max_items` indexed, the oldest forgotten first (down to 9/10 of the bound)."""
+        if len(self.index) <= self.max_items:
+            return
+        cut = self.index.newest_from(self.max_items * EVICT_TO_TENTHS // 10)
+        if cut is None:
+            return
+        self._forget_before(cut)
+
+    def _forget_before(self, cut: datetime) -> None:
+        if self.floor is None:  # said once per episode: near duplicates of older items go unfound
+            log.warning("story index at its bound (stories.index_max_items = %d): items published before %s are "
+                        "forgotten, their near duplicates not found", self.max_items, cut.isoformat())
+        self.index.remove_published_before(cut)
+        self.floor = cut if self.floor is None else max(self.floor, cut)
+        if self.lo is not None and self.lo < cut:
+            self.lo = cut
 
     def _load(self, session: Session, lo: datetime, hi: datetime) -> None:
-        query = select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
+        """Index the items published in [lo, hi], newest first and at most `max_items` of them (a process starting
+        on a busy store must not read it all to forget most of it): if the bound cut the read short, the index
+        forgets what is older, and the rest of the last publication time read."""
+        query = (select(*_COLS).where(Item.title_key.is_not(None), Item.published_at.between(lo, hi))
+                 .order_by(Item.published_at.desc()).limit(self.max_items))
+        read, last = 0, None
         for r in session.execute(query):
+            read, last = read + 1, r[6]
             if r[0] not in self.index:
                 self.index.add(_candidate(r))
+        if read == self.max_items and last is not None:
+            self._forget_before(last + timedelta(microseconds=1))
 
 
 _SHARED: weakref.WeakKeyDictionary[Engine, _Shared] = weakref.WeakKeyDictionary()
@@ -174,12 +224,16 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _shared(session: Session) -> _Shared:
+    """This process's index of the session's database, with the story window and bound of the sessions' settings
+    (`stories.*`, put in `Session.info` by runtime.context.open_runtime; else the defaults)."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
+    window = session.info.get("story_window", WINDOW)
+    max_items = session.info.get("story_index_max_items", MAX_INDEXED)
     with _SHARED_LOCK:
         shared = _SHARED.get(engine)
-        if shared is None:
-            shared = _SHARED[engine] = _Shared()
+        if shared is None or (shared.window, shared.max_items) != (window, max_items):
+            shared = _SHARED[engine] = _Shared(window=window, max_items=max_items)
         return shared
 
 
@@ -273,7 +327,8 @@ def prepare_window(session: Session, rows: Sequence[Item], known: Mapping[int, F
             fp = (known or {}).get(row.id)
             state.fingerprints[row.id] = fingerprint_row(row) if fp is None else _set_fingerprint(row, fp)
     published = [row.published_at for row in rows]
-    _ensure_covered(session, shifted(min(published), -WINDOW), shifted(max(published), WINDOW))
+    window = _shared(session).window
+    _ensure_covered(session, shifted(min(published), -window), shifted(max(published), window))
     urls = sorted({row.url for row in rows if row.url})
     bodies = sorted({row.body_hash for row in rows if row.body_hash})
     exact: dict[str, list[Candidate]] = {}
@@ -299,7 +354,8 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     fp = state.fingerprints.pop(row.id, None) if row.id is not None else None
     if fp is None:
         fp = fingerprint_row(row)
-    lo, hi = shifted(row.published_at, -WINDOW), shifted(row.published_at, WINDOW)
+    window = _shared(session).window
+    lo, hi = shifted(row.published_at, -window), shifted(row.published_at, window)
     shared = _ensure_covered(session, lo, hi)
     partner_id, row_id = row.partner_id, row.id
     found: set[int] = set()
@@ -331,7 +387,7 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
         for cand in sorted(fresh, key=lambda c: (c.published, c.id)):
             if cand.partner_id == partner_id:
                 continue
-            reason = duplicate_reason(fp, _fingerprint_of(cand))
+            reason = duplicate_reason(fp, _fingerprint_of(cand), window)
             if reason is None:
                 continue
             distance = hamming(fp.simhash, cand.simhash) if fp.simhash is not None and cand.simhash is not None else 64

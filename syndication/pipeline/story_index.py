@@ -176,6 +176,15 @@ class StoryIndex:
         self._ids[slot] = -1
         self._free.append(slot)
 
+    def newest_from(self, keep: int) -> datetime | None:
+        """The publication time from which on the index holds its `keep` newest items (None: it holds no more
+        than that): what a size bound evicts before, oldest first."""
+        if keep >= len(self._slot):
+            return None
+        published = self._published
+        times = sorted(published[slot] for slot in self._slot.values())
+        return _EPOCH + timedelta(microseconds=times[len(times) - max(keep, 1)])
+
     def remove_published_before(self, moment: datetime) -> int:
         """Forget the items published before `moment`, each key's slots filtered once (removing them one by
         one would walk a common word's slots once per item)."""

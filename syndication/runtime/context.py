@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -65,6 +66,10 @@ def open_runtime(settings: Settings, *, sync_partners: bool = True) -> Runtime:
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     rt = Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    # The story window and index bound, read by pipeline/stories.py from each session (not imported here: a
+    # command that stores nothing loads no pipeline).
+    rt.sessions.configure(info={"story_window": timedelta(hours=settings.stories.window_hours),
+                                "story_index_max_items": settings.stories.index_max_items})
     if sync_partners:
         from syndication.partners.registry import sync_partners as _sync  # lazy: it brings intake (httpx) at start-up
 

@@ -458,3 +458,76 @@ def test_item_without_a_usable_date_keeps_its_first_sighting_when_it_changes(rt:
         assert row.updated_at >= later and row.version == 2, guid
     assert rows["hugo"].partner_dates and rows["hugo"].partner_dates[0]["raw"] == "0001-01-01T00:00:00Z"
     assert rows["undated"].partner_dates is None
+
+
+@pytest.mark.parametrize(("hours", "one_story"), [(72.0, True), (1.0, False)])
+def test_the_story_window_is_a_setting(make_runtime: Callable[..., Runtime], hours: float, one_story: bool) -> None:
+    """`stories.window_hours`: two partners' reworded copies of one story (same title, bodies a word apart, no
+    shared URL or body) published two hours apart are one story within the default 72 h, two within 1 h."""
+    rt = make_runtime(partners=PARTNERS, stories={"window_hours": hours})
+    words = _words("ferry")
+    a = jitem("a", title=FERRY, body=f"<p>{words} first.</p>")
+    b = jitem("b", title=FERRY, body=f"<p>{words} second.</p>")
+    b["url"], b["date_published"] = "https://other.example/b", "2026-11-28T11:00:00Z"
+    ingest(rt, "turan", jsonfeed(a))
+    ingest(rt, "commonspace", jsonfeed(b))
+    with rt.sessions() as session:
+        stories = [i.story_id for i in session.scalars(select(Item))]
+    assert len(stories) == 2
+    assert (stories[0] is not None and stories[0] == stories[1]) is one_story
+
+
+def test_the_story_index_keeps_the_newest_items_within_its_bound(make_runtime: Callable[..., Runtime],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """`stories.index_max_items` ([hardening] 10): a window busier than the bound keeps its newest items (the
+    newest story is still found), forgets the oldest, and does not read them back for the next document."""
+    from syndication.pipeline import stories
+
+    rt = make_runtime(partners=PARTNERS, stories={"index_max_items": 100})
+    start = NOW - timedelta(hours=10)
+
+    def doc(n: int, at: datetime) -> dict[str, Any]:
+        items = [jitem(f"t{n}-{i}", title=f"Report {n} number {i} on the budget", body=f"<p>{_words(f'n{n}i{i}x')}</p>")
+                 for i in range(30)]
+        for i, item in enumerate(items):
+            item["date_published"] = (at + timedelta(minutes=i)).isoformat()
+        return jsonfeed(*items)
+
+    for n in range(6):
+        ingest(rt, "turan", doc(n, start + timedelta(hours=n)))
+    shared = stories._SHARED[rt.engine]
+    floor = shared.floor
+    assert len(shared.index) <= 100 and floor is not None and floor > start
+    assert [r.message for r in caplog.records if "stories.index_max_items = 100" in r.message]  # said to the operator
+    reads: list[tuple[datetime, datetime]] = []
+    load = shared._load
+
+    def recorded(session: Any, lo: datetime, hi: datetime) -> None:
+        reads.append((lo, hi))
+        load(session, lo, hi)
+
+    shared._load = recorded  # type: ignore[method-assign]
+    # Another partner's copy of the newest story: its window reaches back 72 h, over what was forgotten.
+    copy = jitem("copy", title="Report 5 number 29 on the budget", body=f"<p>{_words('n5i29x')} again.</p>")
+    copy["url"] = "https://other.example/copy"
+    copy["date_published"] = (start + timedelta(hours=5, minutes=30)).isoformat()
+    ingest(rt, "commonspace", jsonfeed(copy))
+    assert reads and all(lo >= floor for lo, _ in reads), reads  # only forward: the newest items' window
+    with rt.sessions() as session:
+        newest = list(session.scalars(select(Item.id).where(Item.partner_id == "turan")
+                                      .order_by(Item.published_at.desc()).limit(80)))
+        pair = [i.story_id for i in session.scalars(select(Item).where(Item.title == copy["title"]))]
+    assert all(i in shared.index for i in newest)  # the last document's came from the outbox (sync)
+    assert len(pair) == 2 and pair[0] is not None and pair[0] == pair[1]
+    assert len(shared.index) <= 100
+    # A process starting on this store (181 items in the window) reads only the newest 100 of them.
+    rt = make_runtime(partners=PARTNERS, stories={"index_max_items": 100})
+    again = jitem("again", title="Report 5 number 28 on the budget", body=f"<p>{_words('n5i28x')} again.</p>")
+    again["url"] = "https://other.example/again"
+    ingest(rt, "caspian-wire", jsonfeed(again))
+    restarted = stories._SHARED[rt.engine]
+    assert restarted is not shared and 0 < len(restarted.index) <= 100
+    assert restarted.floor is not None and min(restarted.index.published()) >= restarted.floor
+    with rt.sessions() as session:
+        pair = [i.story_id for i in session.scalars(select(Item).where(Item.title == again["title"]))]
+    assert len(pair) == 2 and pair[0] is not None and pair[0] == pair[1]

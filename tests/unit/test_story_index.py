@@ -199,3 +199,56 @@ def test_an_indexed_item_costs_a_few_hundred_bytes() -> None:
         tracemalloc.stop()
     # ~420 now, of which the title key the index keeps (~50 bytes + its ~40 characters here) and its dict entry.
     assert per_item < 500, f"{per_item:.0f} bytes per indexed item"
+
+
+def test_newest_from_names_where_the_newest_items_start() -> None:
+    from datetime import timedelta
+
+    index = StoryIndex()
+    for i in range(10):
+        index.add(Candidate(i + 1, "p", None, f"story {i}", None, i, WHEN + timedelta(minutes=i), None))
+    assert index.newest_from(10) is None and index.newest_from(20) is None
+    assert index.newest_from(3) == WHEN + timedelta(minutes=7)
+    assert index.remove_published_before(WHEN + timedelta(minutes=7)) == 7
+
+
+def test_the_shared_index_holds_at_most_its_bound_forgetting_the_oldest_first() -> None:
+    """[hardening] 10: bounded by size too. A window busier than the bound (10 items/s for 72 h is 2.6 million
+    items, ~1 GB) keeps the newest `max_items`; it used to be dropped whole past 500,000 items and read back
+    whole from the database for the next document, every document."""
+    from datetime import timedelta
+    from typing import Any, cast
+
+    from syndication.pipeline.stories import _Shared
+
+    shared = _Shared(max_items=100)
+    shared.lo, shared.hi = WHEN, WHEN + timedelta(days=1)
+    for i in range(150):
+        shared.index.add(Candidate(i + 1, "p", None, f"story {i}", None, i, WHEN + timedelta(minutes=i), None))
+    shared.cover(cast(Any, None), WHEN, WHEN + timedelta(days=1))  # covered: nothing to read, only the bound
+    assert len(shared.index) == 90  # down to 9/10 of the bound, so it does not sort again for every new item
+    assert min(shared.index.published()) == WHEN + timedelta(minutes=60) == shared.floor == shared.lo
+    assert all(i in shared.index for i in range(61, 151))
+    # What the bound forgot is not read back (the session would be used): it would only be forgotten again.
+    shared.cover(cast(Any, None), WHEN - timedelta(days=3), WHEN + timedelta(days=1))
+    shared.cover(cast(Any, None), WHEN - timedelta(days=9), WHEN - timedelta(days=8))
+    assert len(shared.index) == 90 and shared.lo == WHEN + timedelta(minutes=60)
+
+
+def test_a_floor_set_by_the_bound_goes_once_time_has_moved_past_it() -> None:
+    from datetime import timedelta
+    from typing import Any, cast
+
+    from syndication.pipeline.stories import _Shared
+
+    window = timedelta(hours=1)
+    shared = _Shared(max_items=100, window=window, forget_above=0)
+    shared.lo, shared.hi = WHEN, WHEN + timedelta(days=1)
+    for i in range(150):
+        shared.index.add(Candidate(i + 1, "p", None, f"story {i}", None, i, WHEN + timedelta(minutes=i), None))
+    shared.cover(cast(Any, None), WHEN, WHEN + timedelta(days=1))
+    assert shared.floor == WHEN + timedelta(minutes=60)
+    # The window needed moves on by more than a quarter of the (configured) window: forgotten by time.
+    lo = WHEN + timedelta(minutes=60) + window / 4 + timedelta(minutes=1)
+    shared.cover(cast(Any, None), lo, WHEN + timedelta(days=1))
+    assert shared.floor is None and shared.lo == lo and min(shared.index.published()) >= lo
