@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from syndication.db import counters as figures
 from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
@@ -183,15 +184,55 @@ def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: date
         _finish(rt, source_id, started, t0, report, http_status=result.status, headers=result.headers,
                 redirects=redirects)
         return report
-    _store_normalised(rt, source_id, prepared.items, prepared.rejections, report)
-    if rt.settings.websub.subscribe:
+    if rt.settings.websub.subscribe:  # before storing: a transient failure here must leave the poll unrecorded
         _note_hub(rt, source_id, result.body, result.headers, result.url)
-    _finish(
-        rt, source_id, started, t0, report, http_status=result.status, etag=result.headers.get("etag"),
-        last_modified=result.headers.get("last-modified"), permanent_url=result.permanent_url,
-        parse_problem=prepared.problem, headers=result.headers, redirects=redirects, published=prepared.published,
+    _store_and_finish(
+        rt, source_id, prepared.items, prepared.rejections, report, started, t0, http_status=result.status,
+        etag=result.headers.get("etag"), last_modified=result.headers.get("last-modified"),
+        permanent_url=result.permanent_url, parse_problem=prepared.problem, headers=result.headers,
+        redirects=redirects, published=prepared.published,
     )
     return report
+
+
+def _store_and_finish(
+    rt: Runtime, source_id: int, items: list[Any], rejections: list[Any], report: SourceReport, started: datetime,
+    t0: float, **finish: Any,
+) -> None:
+    """Store a fetched document's items and record the poll in ONE write transaction (the write lock is taken
+    once per poll, not twice). When that transaction fails for a reason other than the database being away,
+    the two-step path runs instead: storing (item by item if the batch fails, dead-lettering what fails
+    alone), then the poll's record on its own, so nothing accepted is lost and a failure is still recorded."""
+    now = utcnow()
+    counts: IngestCounts | None = None
+    try:
+        with transaction(rt.sessions) as session:
+            counts = store_items(session, items, rejections, now=now, source_id=source_id)
+            session.flush()  # a storing failure shows here, not in the poll's record below
+            stored = dataclasses.replace(report)
+            _add_counts(stored, counts)
+            _record_poll(session, rt, source_id, started, t0, stored, **finish)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.warning("storing and recording the poll of source %s in one transaction failed (%s); "
+                    "doing it in steps", source_id, exc)
+        if counts is None:  # storing itself failed: the item-by-item path (or, with no items, the error)
+            if not items:
+                raise
+            _add_counts(report, _store_isolating(rt, source_id, items, rejections, now, None))
+        else:  # the poll's record failed: store in one step, then record the poll (poll_source records an error)
+            _store_normalised(rt, source_id, items, rejections, report, now=now)
+        _finish(rt, source_id, started, t0, report, **finish)
+        return
+    _add_counts(report, counts)
+
+
+def _add_counts(report: SourceReport, counts: IngestCounts) -> None:
+    report.new += counts.new
+    report.updated += counts.updated
+    report.unchanged += counts.unchanged
+    report.rejected += counts.rejected
 
 
 def _note_hub(rt: Runtime, source_id: int, body: bytes, headers: Mapping[str, str], url: str) -> None:
@@ -277,10 +318,7 @@ def _store_normalised(
         # One bad item must not sink its batch: store item by item, dead-letter the ones that fail.
         log.warning("storing the batch of source %s failed (%s); retrying item by item", source_id, exc)
         counts = _store_isolating(rt, source_id, items, rejections, now, folder_file)
-    report.new += counts.new
-    report.updated += counts.updated
-    report.unchanged += counts.unchanged
-    report.rejected += counts.rejected
+    _add_counts(report, counts)
     return counts
 
 
@@ -424,12 +462,36 @@ def _finish(
     permanent_url: str | None = None,
     retry_after: str | None = None,
     parse_problem: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     published: tuple[datetime, ...] | None = None,
     redirects: list[list[Any]] | None = None,
 ) -> None:
     """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
+    with transaction(rt.sessions) as session:
+        _record_poll(session, rt, source_id, started, t0, report, http_status=http_status, etag=etag,
+                     last_modified=last_modified, permanent_url=permanent_url, retry_after=retry_after,
+                     parse_problem=parse_problem, headers=headers, published=published, redirects=redirects)
 
+
+def _record_poll(
+    session: Session,
+    rt: Runtime,
+    source_id: int,
+    started: datetime,
+    t0: float,
+    report: SourceReport,
+    *,
+    http_status: int | None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    permanent_url: str | None = None,
+    retry_after: str | None = None,
+    parse_problem: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    published: tuple[datetime, ...] | None = None,
+    redirects: list[list[Any]] | None = None,
+) -> None:
+    """_finish's work in the caller's write transaction."""
     now = utcnow()
     etag, last_modified, permanent_url, too_long = fit_validators(etag, last_modified, permanent_url)
     if too_long:  # a partner's headers must not fail the poll on PostgreSQL (SQLite would keep them)
@@ -437,67 +499,66 @@ def _finish(
     hdrs = dict(headers or {})
     if retry_after is not None:
         hdrs.setdefault("retry-after", retry_after)
-    with transaction(rt.sessions) as session:
-        src = session.get(Source, source_id)
-        if src is None:
-            return
-        ok = report.status != "error"
-        # How long the source has been quiet, when that may stretch its interval: its newest stored item.
-        newest = (session.scalar(select(func.max(Item.sort_at)).where(Item.source_id == source_id))
-                  if ok and not report.new else None)
-        outcome = PollOutcome(ok=ok, status=http_status, headers=hdrs, error=report.error, published=published,
-                              new_items=report.new, newest_item_at=newest)
-        decision = decide(
-            outcome, now=now, configured_interval=src.interval, current_interval=src.current_interval,
-            consecutive_errors=src.consecutive_errors, backoff_cap=rt.settings.fetch.backoff_cap,
-            max_interval=interval_bound(src.interval, src.max_interval, rt.settings.fetch.max_interval),
-            rng=rt.extras.get("rng"),
-        )
-        src.last_attempt_at = started
-        src.last_status = http_status
-        src.lease_token = None
-        src.lease_expires_at = None
-        src.lease_holder = None
-        src.last_counts = {
-            "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
-            "rejected": report.rejected, "accepted": report.new + report.updated + report.unchanged,
-        }
-        src.consecutive_errors = decision.consecutive_errors
-        src.current_interval = decision.interval
-        src.interval_reason = decision.reason
-        src.next_poll_at = decision.next_poll_at
-        if not decision.enabled:
-            src.enabled = False
-            src.disabled_reason = decision.disabled_reason
-        if report.status == "error":
-            src.last_error = report.error
-            src.last_error_at = now
+    src = session.get(Source, source_id)
+    if src is None:
+        return
+    ok = report.status != "error"
+    # How long the source has been quiet, when that may stretch its interval: its newest stored item.
+    newest = (session.scalar(select(func.max(Item.sort_at)).where(Item.source_id == source_id))
+              if ok and not report.new else None)
+    outcome = PollOutcome(ok=ok, status=http_status, headers=hdrs, error=report.error, published=published,
+                          new_items=report.new, newest_item_at=newest)
+    decision = decide(
+        outcome, now=now, configured_interval=src.interval, current_interval=src.current_interval,
+        consecutive_errors=src.consecutive_errors, backoff_cap=rt.settings.fetch.backoff_cap,
+        max_interval=interval_bound(src.interval, src.max_interval, rt.settings.fetch.max_interval),
+        rng=rt.extras.get("rng"),
+    )
+    src.last_attempt_at = started
+    src.last_status = http_status
+    src.lease_token = None
+    src.lease_expires_at = None
+    src.lease_holder = None
+    src.last_counts = {
+        "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
+        "rejected": report.rejected, "accepted": report.new + report.updated + report.unchanged,
+    }
+    src.consecutive_errors = decision.consecutive_errors
+    src.current_interval = decision.interval
+    src.interval_reason = decision.reason
+    src.next_poll_at = decision.next_poll_at
+    if not decision.enabled:
+        src.enabled = False
+        src.disabled_reason = decision.disabled_reason
+    if report.status == "error":
+        src.last_error = report.error
+        src.last_error_at = now
+    else:
+        src.last_success_at = now
+        if report.error:  # a folder may succeed with some failed files
+            src.last_error, src.last_error_at = report.error, now
         else:
-            src.last_success_at = now
-            if report.error:  # a folder may succeed with some failed files
-                src.last_error, src.last_error_at = report.error, now
-            else:
-                src.last_error = None
-            if etag is not None or last_modified is not None:
-                src.etag, src.last_modified = etag, last_modified
-            if report.status == "ok":
-                src.parse_problem = parse_problem
-        if redirects is not None:
-            src.redirects = redirects
-        if permanent_url:
-            src.effective_url = permanent_url
-        duration_ms = int((time.monotonic() - t0) * 1000)
-        figures.count(session, figures.POLLS, partner=src.partner_id, outcome=report.status)
-        figures.count(session, figures.POLL_DURATION_BUCKET,
-                      le=figures.bucket_label(duration_ms / 1000.0, figures.POLL_DURATION_BUCKETS))
-        figures.count(session, figures.POLL_DURATION_MS, duration_ms)
-        session.add(
-            Poll(
-                source_id=source_id, started_at=started, duration_ms=duration_ms,
-                outcome=report.status, http_status=http_status, new=report.new, updated=report.updated,
-                unchanged=report.unchanged, rejected=report.rejected, error=report.error,
-            )
+            src.last_error = None
+        if etag is not None or last_modified is not None:
+            src.etag, src.last_modified = etag, last_modified
+        if report.status == "ok":
+            src.parse_problem = parse_problem
+    if redirects is not None:
+        src.redirects = redirects
+    if permanent_url:
+        src.effective_url = permanent_url
+    duration_ms = int((time.monotonic() - t0) * 1000)
+    figures.count(session, figures.POLLS, partner=src.partner_id, outcome=report.status)
+    figures.count(session, figures.POLL_DURATION_BUCKET,
+                  le=figures.bucket_label(duration_ms / 1000.0, figures.POLL_DURATION_BUCKETS))
+    figures.count(session, figures.POLL_DURATION_MS, duration_ms)
+    session.add(
+        Poll(
+            source_id=source_id, started_at=started, duration_ms=duration_ms,
+            outcome=report.status, http_status=http_status, new=report.new, updated=report.updated,
+            unchanged=report.unchanged, rejected=report.rejected, error=report.error,
         )
+    )
 
 
 def release_embargoes(rt: Runtime) -> int:
