@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndication.db import counters as figures
-from syndication.db.models import Event, FolderFile, Item, Partner, Poll, Source
+from syndication.db.models import Event, FolderFile, Item, Partner, PartnerPolicyState, PendingNotice, Poll, Source
 from syndication.db.session import transaction
 from syndication.intake import subscriptions
 from syndication.intake.credentials import CredentialsError, open_credentials
@@ -36,11 +36,7 @@ from syndication.pipeline.column_fit import fit_polled, fit_validators
 from syndication.pipeline.ingest import release_embargoes as _release
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.policy import build_policy
-from syndication.publish.failures import retry_due
-from syndication.publish.publisher import ChannelResult, publish, relay_outbox
-from syndication.publish.webhooks import deliver_due, run_budget
-from syndication.publish.websub import deliver_pings as _deliver
-from syndication.runtime import cpu, deadletters
+from syndication.runtime import cpu, deadletters, rounds
 from syndication.runtime.context import Runtime
 from syndication.runtime.deadletters import is_transient
 from syndication.runtime.tasks import (
@@ -49,6 +45,13 @@ from syndication.runtime.tasks import (
     TASK_STORE_ITEM,
     TASK_WEBSUB_SUBSCRIPTIONS,
 )
+
+if TYPE_CHECKING:
+    from syndication.publish.publisher import ChannelResult
+
+# The publishing stack (publish.publisher -> feeds -> lxml.html, notices, webhooks: ~130 ms of imports) is
+# imported by the functions below that publish, relay or deliver, never at the top: a process that only
+# polls (a Celery poll worker, an `ingest` with nothing new) does not pay for it.
 
 log = logging.getLogger(__name__)
 
@@ -575,6 +578,8 @@ RELAY_BATCH = 500
 def relay(rt: Runtime) -> set[str]:
     """Relay every pending event, a batch per transaction: a backlog (a first bulk ingest, an outage)
     must not hold the write lock for long, so pushes and polls interleave with it."""
+    from syndication.publish.publisher import relay_outbox  # lazy: start-up: the publishing stack (see top)
+
     dirty: set[str] = set()
     while True:
         with transaction(rt.sessions) as session:
@@ -589,17 +594,39 @@ def relay(rt: Runtime) -> set[str]:
 def publish_retry_due(rt: Runtime) -> bool:
     """Has a channel that failed to publish reached its retry time (syndication.publish.failures)?"""
 
+    from syndication.publish.failures import retry_due  # lazy: start-up: the publishing stack (see top)
+
     with rt.sessions() as session:
         return retry_due(session, utcnow())
 
 
+def publish_needed(rt: Runtime) -> bool:
+    """Would a publish_dirty find anything to do? Decided by queries, before the publishing stack is imported:
+    an event not relayed yet (a change stored, an embargo released), a channel marked and not published, a
+    pending notice, a failed channel due for its retry, or a partner whose rights terms differ from those last
+    published (or were never published). The caller releases due embargoes first (release_embargoes)."""
+    with rt.sessions() as session:
+        if rounds.publish_owed(session) or publish_retry_due(rt):
+            return True
+        if session.scalar(select(PendingNotice.id).limit(1)) is not None:
+            return True
+        states = {s.partner_id: s.policy or {} for s in session.scalars(select(PartnerPolicyState))}
+        # The terms compared are the keys the publisher recorded (publish.notices.rights_policy).
+        return any(p.id not in states or any(getattr(p, k, None) != v for k, v in states[p.id].items())
+                   for p in session.scalars(select(Partner)))
+
+
 def publish_dirty(rt: Runtime) -> list[ChannelResult]:
+    from syndication.publish.publisher import publish  # lazy: start-up: the publishing stack (see top)
+
     release_embargoes(rt)
     relay(rt)
     return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=True))
 
 
 def publish_all(rt: Runtime) -> list[ChannelResult]:
+    from syndication.publish.publisher import publish  # lazy: start-up: the publishing stack (see top)
+
     release_embargoes(rt)
     relay(rt)
     return _pinged(rt, publish(rt.sessions, rt.settings, utcnow(), only_dirty=False))
@@ -621,6 +648,8 @@ def deliver_notices(rt: Runtime) -> dict[str, Any]:
     Deliveries are claimed one by one just before each POST, so concurrent runs never send one twice. A run
     stops starting POSTs when its time budget is spent and dispatches a follow-up for what is left."""
 
+    from syndication.publish.webhooks import deliver_due, run_budget  # lazy: start-up: the publishing stack
+
     run = deliver_due(rt.sessions, rt.settings, utcnow(), budget=run_budget(rt.settings))
     if run.more and run.claimed and rt.dispatcher is not None:
         rt.dispatcher.deliver(TASK_DELIVER_NOTICES)
@@ -638,6 +667,9 @@ def deliver_pings(rt: Runtime) -> dict[str, Any]:
 
     Only a run that sent something dispatches the follow-up for its retries (or its leftovers), so runs
     triggered by the same publish do not multiply."""
+
+    from syndication.publish.webhooks import run_budget  # lazy: start-up: the publishing stack (see top)
+    from syndication.publish.websub import deliver_pings as _deliver  # lazy: as above
 
     now = utcnow()
     run = _deliver(rt.sessions, rt.settings, now, budget=run_budget(rt.settings))

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from syndication.db.models import Item, Poll, Source
+from syndication.db.models import Item, Partner, Poll, Source
+from syndication.db.session import transaction
 from syndication.kernel.settings import Settings
 from syndication.runtime import jobs
 from syndication.runtime.context import Runtime
@@ -105,3 +106,24 @@ def test_storing_failing_in_the_joint_transaction_stores_item_by_item_and_record
     assert report is not None and (report.status, report.new) == ("ok", 3)
     items, polls, counts, lease = stored(rt, sid)
     assert (items, polls, lease) == (3, 1, None) and counts is not None and counts["new"] == 3
+
+
+def test_publish_needed_is_true_exactly_when_a_publish_has_something_to_do(feed_rt: tuple[Runtime, int]) -> None:
+    """The `ingest` command skips its publish step (and the publishing stack's imports) when this says no."""
+    rt, sid = feed_rt
+    assert jobs.publish_needed(rt)  # the partner's terms were never published
+    jobs.publish_dirty(rt)
+    assert not jobs.publish_needed(rt)
+    jobs.poll_source(rt, sid)  # new items: events to relay
+    assert jobs.publish_needed(rt)
+    jobs.publish_dirty(rt)
+    assert not jobs.publish_needed(rt)
+    jobs.poll_source(rt, sid)  # the same items again: nothing to publish
+    assert not jobs.publish_needed(rt)
+    with transaction(rt.sessions) as s:  # the partner's rights terms change: a notice and its channels owed
+        partner = s.get(Partner, "p")
+        assert partner is not None
+        partner.credit = "Another credit line"
+    assert jobs.publish_needed(rt)
+    jobs.publish_dirty(rt)
+    assert not jobs.publish_needed(rt)

@@ -45,14 +45,17 @@ def test_ingest_with_nothing_to_do_loads_only_settings_and_the_database(tmp_path
         assert loaded_after(code, env, cwd=tmp_path) == {"sqlalchemy", "pydantic", "syndication.kernel.settings"}
 
 
-# (Not lxml: the publisher, loaded for the round's publish step, renders with lxml.html.)
 PARSE_STACK = ("feedparser", "jsonschema", "syndication.intake.parse", "syndication.intake.documents",
                "syndication.pipeline.normalise", "syndication.pipeline.credits")
+# The publisher renders with lxml.html; a round with nothing to publish skips the publish step (jobs.publish_needed).
+PUBLISH_STACK = ("lxml", "syndication.publish.publisher", "syndication.publish.feeds", "syndication.publish.notices",
+                 "syndication.publish.webhooks")
 
 
 def test_a_round_of_not_modified_polls_loads_no_parser(tmp_path: Path, feed_server: FeedServer) -> None:
-    """A second `ingest` whose sources answer 304 reads no document: the parsers and the normaliser (a third
-    of its imports) are never loaded. The first `ingest` (200, items stored) loads them: the probe sees it."""
+    """A second `ingest` whose sources answer 304 reads no document and publishes nothing: the parsers, the
+    normaliser and the publisher (half of its imports) are never loaded. The first `ingest` (200, items stored,
+    published) loads them: the probe sees it."""
     import os
 
     url = feed_server.add_feed("/f.xml", rss(2), etag='"v1"')
@@ -66,18 +69,21 @@ def test_a_round_of_not_modified_polls_loads_no_parser(tmp_path: Path, feed_serv
             "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
     probe = code + "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
 
-    def run() -> tuple[dict[str, int], set[str]]:
+    def run() -> tuple[dict[str, int], set[str], set[str]]:
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                               timeout=120, env=env)
         assert done.returncode == 0, done.stderr
         lines = done.stdout.strip().splitlines()
         report = json.loads("\n".join(lines[:-1]))["sources"][0]
         modules = set(json.loads(lines[-1]))
-        return report, {m for m in PARSE_STACK if m in modules or any(x.startswith(m + ".") for x in modules)}
+        return report, *({m for m in stack if m in modules or any(x.startswith(m + ".") for x in modules)}
+                         for stack in (PARSE_STACK, PUBLISH_STACK))
 
-    first, loaded = run()
+    first, loaded, published = run()
     assert (first["status"], first["new"]) == ("ok", 2)
     assert loaded >= {"feedparser", "syndication.pipeline.normalise"}
-    again, loaded = run()
+    assert published >= {"lxml", "syndication.publish.publisher"}
+    assert (tmp_path / "var" / "public" / "feeds" / "partners" / "p.rss").is_file()  # the first round published
+    again, loaded, published = run()
     assert (again["status"], again["new"]) == ("not_modified", 0)
-    assert loaded == set()
+    assert loaded == set() and published == set()
