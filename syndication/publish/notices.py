@@ -283,6 +283,9 @@ def current_marks(session: Session, channel_ids: set[str]) -> dict[str, int]:
 
 
 RELEASE_BATCH = 1000
+PENDING_COLUMNS = (PendingNotice.id, PendingNotice.event_id, PendingNotice.kind, PendingNotice.partner_id,
+                   PendingNotice.item_id, PendingNotice.version, PendingNotice.reason, PendingNotice.under_embargo,
+                   PendingNotice.channels, PendingNotice.waits)
 
 
 def release(sessions: sessionmaker[Session], settings: Settings) -> int:
@@ -301,11 +304,12 @@ def release(sessions: sessionmaker[Session], settings: Settings) -> int:
 
 def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: int) -> tuple[int, int, bool]:
     with transaction(sessions) as session:
-        query = (select(PendingNotice).where(PendingNotice.id > after).order_by(PendingNotice.id)
+        # Rows of the columns, not ORM objects: a first import releases thousands, each read once then deleted.
+        query = (select(*PENDING_COLUMNS).where(PendingNotice.id > after).order_by(PendingNotice.id)
                  .limit(RELEASE_BATCH))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)  # another publisher releases those
-        rows = list(session.scalars(query))
+        rows = list(session.execute(query))
         if not rows:
             return 0, after, False
         last, more = rows[-1].id, len(rows) == RELEASE_BATCH
