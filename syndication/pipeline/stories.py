@@ -228,12 +228,16 @@ def _shared(session: Session) -> _Shared:
     (`stories.*`, put in `Session.info` by runtime.context.open_runtime; else the defaults)."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    window = session.info.get("story_window", WINDOW)
-    max_items = session.info.get("story_index_max_items", MAX_INDEXED)
+    window = session.info.get("story_window")
+    max_items = session.info.get("story_index_max_items")
     with _SHARED_LOCK:
         shared = _SHARED.get(engine)
-        if shared is None or (shared.window, shared.max_items) != (window, max_items):
-            shared = _SHARED[engine] = _Shared(window=window, max_items=max_items)
+        # A session made without the runtime's settings (a tool, a test's own sessionmaker) uses the index as it
+        # is: replacing it would reload the whole window and orphan what other threads hold of it.
+        if shared is not None and (window is None or window == shared.window) and (
+                max_items is None or max_items == shared.max_items):
+            return shared
+        shared = _SHARED[engine] = _Shared(window=window or WINDOW, max_items=max_items or MAX_INDEXED)
         return shared
 
 
@@ -279,6 +283,15 @@ def note_events(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    # What commit() raises is taken for a failed transaction, and this one has committed: the hand-over is only
+    # a saving (sync reads the items back otherwise), so a failure here is logged, never raised.
+    try:
+        _hand_over(session)
+    except Exception:
+        log.exception("handing a committed transaction's items to the story index failed; sync reads them back")
+
+
+def _hand_over(session: Session) -> None:
     state = session.info.get("story_tx")
     if state is None or not state.events:
         return

@@ -89,9 +89,9 @@ def _fsync_together(fds: list[int]) -> None:
         pass
 
 
-# Where an entry sits: (file, offset, length, the file's identity when its bytes were seen).
-_Location = tuple[str, int, int, tuple[int, int, int, int]]
-LOCATION_BYTES = 120  # a location's own bytes (ByteLRU adds its per-entry allowance for the key)
+# Where an entry sits: (file, offset, length, the file's identity when its bytes were seen, the entry's digest).
+_Location = tuple[str, int, int, tuple[int, int, int, int], bytes]
+LOCATION_BYTES = 160  # a location's own bytes (ByteLRU adds its per-entry allowance for the key)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -105,7 +105,9 @@ class EntryFiles:
 
     An entry is read back only from the file as it was when its location was noted: same device, inode, size
     and modification time. write_all replaces a file by renaming a new one over it (a new inode), so a file
-    rewritten since, or changed by anything else, is not read; the entry is rendered again."""
+    rewritten since, or changed by anything else, is not read; the entry is rendered again. The bytes read must
+    also hash to what was noted: another publisher (scaled mode) may have renamed a same-size document over ours
+    between our rename and the stat that noted it."""
 
     def __init__(self, max_bytes: int) -> None:
         self._where: ByteLRU[_Location] = ByteLRU(max_bytes, lambda _: LOCATION_BYTES)
@@ -135,7 +137,7 @@ class EntryFiles:
                 at = data.find(entry, pos)
                 if at < 0:
                     return  # a renderer that does not splice entries as they are: nothing to read back
-            self._where.put(key, (where, at, len(entry), ident))
+            self._where.put(key, (where, at, len(entry), ident, _entry_digest(entry)))
             pos = at + len(entry)
 
     def read(self, key: Hashable) -> bytes | None:
@@ -143,7 +145,7 @@ class EntryFiles:
         loc = self._where.get(key)
         if loc is None:
             return None
-        where, at, length, ident = loc
+        where, at, length, ident, digest = loc
         try:
             fd = os.open(where, os.O_RDONLY)
         except OSError:
@@ -156,4 +158,8 @@ class EntryFiles:
             return None
         finally:
             os.close(fd)
-        return data if len(data) == length else None
+        return data if len(data) == length and _entry_digest(data) == digest else None
+
+
+def _entry_digest(entry: bytes) -> bytes:
+    return hashlib.blake2b(entry, digest_size=8).digest()

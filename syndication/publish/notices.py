@@ -20,7 +20,6 @@ and notices/all.atom|.json (public: corrections and withdrawals only).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +43,7 @@ from syndication.db.models import (
     PendingNotice,
     WebhookEndpoint,
 )
+from syndication.db.rights import rights_digest, rights_policy
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
 from syndication.kernel.settings import Settings
@@ -368,12 +368,6 @@ def pending_counts(session: Session, now: datetime) -> dict[str, Any]:
     return {"count": int(n), "oldest_seconds": None if oldest is None else round((now - oldest).total_seconds(), 3)}
 
 
-def rights_policy(partner: Partner) -> dict[str, Any]:
-    """The partner's terms whose change is a `rights_changed` notice (not jobs.policy_of, the whole policy)."""
-    return {"credit": partner.credit, "license_url": partner.license_url, "usage_terms": partner.usage_terms,
-            "copyright": partner.copyright}
-
-
 def check_rights_changes(session: Session, settings: Settings, now: datetime) -> set[str]:
     """Record a pending `rights_changed` notice when a partner's rights policy differs from the last one
     seen, and mark the partner's channels (their entries carry the policy): the notice is released once
@@ -383,7 +377,7 @@ def check_rights_changes(session: Session, settings: Settings, now: datetime) ->
     specs: list[ChannelSpec] | None = None
     for partner in session.scalars(select(Partner).order_by(Partner.id)):
         policy = rights_policy(partner)
-        digest = hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()
+        digest = rights_digest(policy)
         state = states.get(partner.id)
         if state is None:
             session.add(PartnerPolicyState(partner_id=partner.id, policy_hash=digest, policy=policy, recorded_at=now))

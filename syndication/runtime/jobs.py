@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from syndication.db import counters as figures
 from syndication.db.models import Event, FolderFile, Item, Partner, PartnerPolicyState, PendingNotice, Poll, Source
+from syndication.db.rights import rights_digest, rights_policy
 from syndication.db.session import transaction
 from syndication.intake import subscriptions
 from syndication.intake.credentials import CredentialsError, open_credentials
@@ -210,8 +211,9 @@ def _store_and_finish(
     counts: IngestCounts | None = None
     try:
         with transaction(rt.sessions) as session:
-            counts = store_items(session, items, rejections, now=now, source_id=source_id)
+            stored_counts = store_items(session, items, rejections, now=now, source_id=source_id)
             session.flush()  # a storing failure shows here, not in the poll's record below
+            counts = stored_counts
             stored = dataclasses.replace(report)
             _add_counts(stored, counts)
             _record_poll(session, rt, source_id, started, t0, stored, **finish)
@@ -610,10 +612,10 @@ def publish_needed(rt: Runtime) -> bool:
             return True
         if session.scalar(select(PendingNotice.id).limit(1)) is not None:
             return True
-        states = {s.partner_id: s.policy or {} for s in session.scalars(select(PartnerPolicyState))}
-        # The terms compared are the keys the publisher recorded (publish.notices.rights_policy).
-        return any(p.id not in states or any(getattr(p, k, None) != v for k, v in states[p.id].items())
-                   for p in session.scalars(select(Partner)))
+        rows = session.execute(select(PartnerPolicyState.partner_id, PartnerPolicyState.policy_hash))
+        recorded = {partner_id: digest for partner_id, digest in rows}
+        # The publisher's own test (publish.notices.check_rights_changes): the digest of the terms as they are now.
+        return any(recorded.get(p.id) != rights_digest(rights_policy(p)) for p in session.scalars(select(Partner)))
 
 
 def publish_dirty(rt: Runtime) -> list[ChannelResult]:

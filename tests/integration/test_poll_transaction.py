@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from syndication.db.models import Item, Partner, Poll, Source
+from syndication.db.models import Item, Partner, PartnerPolicyState, Poll, Source
 from syndication.db.session import transaction
 from syndication.kernel.settings import Settings
 from syndication.runtime import jobs
@@ -124,6 +124,13 @@ def test_publish_needed_is_true_exactly_when_a_publish_has_something_to_do(feed_
         partner = s.get(Partner, "p")
         assert partner is not None
         partner.credit = "Another credit line"
+    assert jobs.publish_needed(rt)
+    jobs.publish_dirty(rt)
+    assert not jobs.publish_needed(rt)
+    with transaction(rt.sessions) as s:  # a state recorded without its terms (an older writer): its digest decides
+        state = s.get(PartnerPolicyState, "p")
+        assert state is not None
+        state.policy, state.policy_hash = {}, "0" * 64
     assert jobs.publish_needed(rt)
     jobs.publish_dirty(rt)
     assert not jobs.publish_needed(rt)

@@ -118,6 +118,18 @@ def test_entries_are_read_back_only_from_the_file_as_it_was_written(tmp_path: Pa
     assert where.read("k2") is None
 
 
+def test_an_entry_noted_after_another_publisher_replaced_the_file_is_not_read_back(tmp_path: Path) -> None:
+    # Scaled mode: another process renames a same-size document (a one-letter correction) over ours between our
+    # rename and the stat that notes our entries; the file's identity then matches, its bytes do not.
+    where = files.EntryFiles(1024 * 1024)
+    doc, ours = tmp_path / "all.json", [("k1", b'{"id":"1","title":"Teh title"}')]
+    data = b"[" + ours[0][1] + b"]"
+    write_all([(doc, data)])
+    write_all([(doc, data.replace(b"Teh", b"The"))])
+    where.note(doc, data, ours)
+    assert where.read("k1") is None
+
+
 def test_entry_locations_stay_within_their_byte_bound(tmp_path: Path) -> None:
     where = files.EntryFiles(100_000)
     doc = tmp_path / "p.json"
