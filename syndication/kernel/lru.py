@@ -44,6 +44,11 @@ class ByteLRU(Generic[V]):
                 _, (_, gone) = self._entries.popitem(last=False)
                 self._bytes -= gone
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     @property
     def bytes(self) -> int:
         return self._bytes

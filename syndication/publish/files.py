@@ -140,6 +140,12 @@ class EntryFiles:
             self._where.put(key, (where, at, len(entry), ident, _entry_digest(entry)))
             pos = at + len(entry)
 
+    def clear(self) -> None:
+        self._where.clear()
+
+    def __len__(self) -> int:
+        return len(self._where)
+
     def read(self, key: Hashable) -> bytes | None:
         """The entry's bytes from the file it was noted in, if that file is unchanged."""
         loc = self._where.get(key)

@@ -25,7 +25,7 @@ from syndication.db.models import (
 )
 from syndication.db.session import transaction
 from syndication.kernel.clock import utcnow
-from syndication.publish.publisher import publish
+from syndication.publish.publisher import ENTRY_FILES, publish
 from syndication.runtime import jobs
 from syndication.runtime.context import Runtime
 from syndication.runtime.schedule import claim_sources
@@ -150,6 +150,24 @@ def test_only_dirty_channels_are_rewritten(make_runtime: Callable[..., Runtime],
     with rt.sessions() as session:
         rows = {(f.channel_id, f.format): f for f in session.scalars(select(ChannelFile))}
     assert rows[("all", "atom")].items == 3 and rows[("partners/caspian", "atom")].items == 1
+
+
+def test_entry_locations_are_held_for_their_round_only(make_runtime: Callable[..., Runtime],
+                                                      feed_server: FeedServer) -> None:
+    """Where a round's entries sit in its files serves that round (publish.files.EntryFiles); held after it, the
+    locations only grew a long-running service's memory (bench soak)."""
+    a = serve(feed_server, "turan", [jitem(i) for i in range(3)])
+    rt = make_runtime(partners=[partner("turan", a)])
+    poll(rt, "turan")
+    noted: list[int] = []
+    note = ENTRY_FILES.note
+    ENTRY_FILES.note = lambda *args: (note(*args), noted.append(len(ENTRY_FILES)))  # type: ignore[method-assign]
+    try:
+        jobs.publish_all(rt)
+    finally:
+        del ENTRY_FILES.note
+    assert noted and max(noted) >= 3  # the round noted where its entries sit
+    assert len(ENTRY_FILES) == 0  # and let go of them when it ended
 
 
 # ---------------------------------------------------------------- RFC 5005 archives
