@@ -454,28 +454,11 @@ def _fail_drop(rt: Runtime, source_id: int, path: Path, name: str, digest: str, 
         move_aside(path, "failed", reason)
 
 
-def _finish(
-    rt: Runtime,
-    source_id: int,
-    started: datetime,
-    t0: float,
-    report: SourceReport,
-    *,
-    http_status: int | None,
-    etag: str | None = None,
-    last_modified: str | None = None,
-    permanent_url: str | None = None,
-    retry_after: str | None = None,
-    parse_problem: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    published: tuple[datetime, ...] | None = None,
-    redirects: list[list[Any]] | None = None,
-) -> None:
-    """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease."""
+def _finish(rt: Runtime, source_id: int, started: datetime, t0: float, report: SourceReport, **poll: Any) -> None:
+    """Record the poll on the source (state, validators, next poll by intake.decide) and release its lease, in a
+    transaction of its own; `poll` are _record_poll's keywords."""
     with transaction(rt.sessions) as session:
-        _record_poll(session, rt, source_id, started, t0, report, http_status=http_status, etag=etag,
-                     last_modified=last_modified, permanent_url=permanent_url, retry_after=retry_after,
-                     parse_problem=parse_problem, headers=headers, published=published, redirects=redirects)
+        _record_poll(session, rt, source_id, started, t0, report, **poll)
 
 
 def _record_poll(
