@@ -41,6 +41,7 @@ try:
 except ImportError:  # an environment installed before orjson was a dependency: the standard library writes
     orjson = None  # type: ignore[assignment]
 
+from syndication.kernel.lru import LiveMemo
 from syndication.pipeline.policy import render_footer
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.feedgen_ext import (
@@ -118,8 +119,8 @@ NO_EXTRAS = Extras()
 
 
 ENTRY_OVERHEAD = 300  # bytes per entry beyond its data: the key tuple, its digest, the dict slot
-DIGEST_MEMO_BYTES = 4 * 1024 * 1024  # item digests: a window of items, each used by 4 formats back to back
-ROW_WEIGHT = 2048  # a digest memo entry keyed by key() (a notice row: a title, a reason, a few short fields)
+# Item digests of the items in use (a digest and its bookkeeping, ~300 bytes each): ~7,000 items loaded at once.
+DIGEST_MEMO_BYTES = 2 * 1024 * 1024
 
 
 class FragmentCache:
@@ -149,37 +150,13 @@ class FragmentCache:
         self.reread = 0  # found by `reread` (not rendered)
         self.reread_from: Callable[[Hashable], bytes | None] | None = None
         self._local = threading.local()  # .used: the list recording() fills on this thread, or absent
-        # The digest of an item object, for its other formats (a document set renders each item 4 times).
-        # Published items are frozen and never mutated once loaded; holding the object keeps its id() from
-        # being reused while the memo entry lives. Bounded by bytes (the pickled size of each item held, which
-        # is the size of its text): a count would let a window of long articles hold hundreds of MB.
-        self.digest_bytes = digest_bytes
-        self._digests: OrderedDict[int, tuple[object, bytes, int]] = OrderedDict()
-        self._digests_size = 0
+        # The digest of an item object, for its other formats (a document set renders each item 4 times), kept
+        # while the object lives (kernel.lru.LiveMemo: the items are not held).
+        self._digests: LiveMemo[bytes] = LiveMemo(digest_bytes)
 
     def digest(self, item: object, key: Callable[[], bytes] | None = None) -> bytes:
         """fingerprint(item), or key() for values that do not pickle as their content (ORM rows)."""
-        with self._lock:
-            seen = self._digests.get(id(item))
-            if seen is not None and seen[0] is item:
-                return seen[1]
-        if key is not None:
-            value, weight = key(), ROW_WEIGHT
-        else:
-            data = _pickled(item)
-            value, weight = _blake(data), len(data) + ENTRY_OVERHEAD
-        if weight > self.digest_bytes:
-            return value  # larger than the whole memo: computed each time, not kept
-        with self._lock:
-            old = self._digests.pop(id(item), None)
-            if old is not None:
-                self._digests_size -= old[2]
-            self._digests[id(item)] = (item, value, weight)
-            self._digests_size += weight
-            while self._digests_size > self.digest_bytes:
-                _, (_, _, gone) = self._digests.popitem(last=False)
-                self._digests_size -= gone
-        return value
+        return self._digests.get(item, partial(_digest_of, item, key))
 
     def get(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         with self._lock:
@@ -220,8 +197,8 @@ class FragmentCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._digests.clear()
-            self._size = self._digests_size = 0
+            self._size = 0
+        self._digests.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -259,6 +236,11 @@ def _pickled(value: object) -> bytes:
 
 def _blake(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _digest_of(item: object, key: Callable[[], bytes] | None) -> tuple[bytes, int]:
+    value = key() if key is not None else _blake(_pickled(item))
+    return value, len(value)
 
 
 def xml_children(root: etree._Element, parent_tag: bytes) -> bytes:
@@ -364,47 +346,22 @@ class _Parts:
     unplaced: tuple[dict[str, Any], ...]
 
 
-class _PartsMemo:
-    """_Parts by item object: an entry is rendered in four formats, one after the other (a channel's documents
-    are rendered together), and the footer and the image scan (an HTML parse of the body) were a fifth of a
-    first import's publish when made once per format. Published items are frozen and never mutated once
-    loaded; holding the object keeps its id() from being reused while the memo entry lives. Bounded by bytes
-    (an item's body and its content with the footer, counted twice: the item and the parts hold one each), not
-    by count: a window of long articles would otherwise hold what a window of short ones does many times over."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._memo: OrderedDict[int, tuple[PublishedItem, _Parts, int]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, item: PublishedItem) -> _Parts:
-        with self._lock:
-            seen = self._memo.get(id(item))
-            if seen is not None and seen[0] is item:
-                return seen[1]
-        images, unplaced = _item_images(item)
-        parts = _Parts(_content_with_footer(item), tuple(images), tuple(unplaced))
-        weight = len(item.content_html) + len(parts.content) + ENTRY_OVERHEAD
-        if weight > self.max_bytes:
-            return parts  # larger than the whole memo: made again for each format, not kept
-        with self._lock:
-            old = self._memo.pop(id(item), None)
-            if old is not None:
-                self._size -= old[2]
-            self._memo[id(item)] = (item, parts, weight)
-            self._size += weight
-            while self._size > self.max_bytes:
-                _, (_, _, gone) = self._memo.popitem(last=False)
-                self._size -= gone
-        return parts
+def _make_parts(item: PublishedItem) -> tuple[_Parts, int]:
+    images, unplaced = _item_images(item)
+    parts = _Parts(_content_with_footer(item), tuple(images), tuple(unplaced))
+    return parts, len(parts.content)
 
 
-# A channel's documents hold a window or an archive page of items (100 by default) at a time: 4 MB of bodies and
-# contents holds a window of 20 KB articles (the real corpus averages 7 KB); a larger one only makes the footer and
-# image scan once per format again for some items. The real memory is up to ~3x what is counted (the items' other
-# fields, strings wider than Latin-1): 16 MB here and for the digests was 55 MB more peak memory in bench.republish.
-_parts = _PartsMemo(4 * 1024 * 1024).get
+# An entry is rendered in four formats, one after the other (a channel's documents are rendered together), and the
+# footer and the image scan (an HTML parse of the body) were a fifth of a first import's publish when made once per
+# format: made once per item object while it is in use (kernel.lru.LiveMemo). Bounded by bytes of contents, not by
+# count: 4 MB holds the parts of a window of 100 articles of 40 KB (the real corpus averages 7 KB); a larger window
+# only makes the footer and the image scan once per format again for some items.
+_PARTS = LiveMemo[_Parts](4 * 1024 * 1024)
+
+
+def _parts(item: PublishedItem) -> _Parts:
+    return _PARTS.get(item, partial(_make_parts, item))
 
 
 def channel_updated(items: Sequence[PublishedItem], tombstones: Sequence[Tombstone] = ()) -> datetime:

@@ -42,7 +42,8 @@ class PartnerInfo:
     updated: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: memos of what is made from an item hold it weakly (publish.feeds, kernel.lru.LiveMemo).
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class PublishedItem:
     id: int
     uid: str  # urn:uuid, stable forever for (partner, key)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
+import weakref
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from syndication.kernel.lru import ENTRY_OVERHEAD, ByteLRU
+from syndication.kernel.lru import ENTRY_OVERHEAD, ByteLRU, LiveMemo
 from syndication.kernel.settings import load_settings
-from syndication.publish.feeds import FragmentCache, _PartsMemo
+from syndication.publish.feeds import FragmentCache, _make_parts, _Parts
 from syndication.web.app import FileCache
 from tests.unit.test_publish_cache import random_item
 
@@ -49,20 +52,58 @@ def test_rendered_entries_are_bounded_by_the_setting_counting_their_keys() -> No
     assert load_settings(None).cache.entries_mb == 64 and load_settings(None).cache.files_mb == 64
 
 
-def test_item_digests_are_memoised_within_a_byte_bound_whatever_the_items_length() -> None:
+def test_item_digests_are_memoised_while_the_item_lives_and_not_after() -> None:
     cache = FragmentCache(digest_bytes=1_000_000)
-    long_items = [("x" * 100_000, i) for i in range(50)]  # 5 MB of items: a count of 1024 would hold them all
-    digests = [cache.digest(item) for item in long_items]
-    assert cache._digests_size <= 1_000_000 and 0 < len(cache._digests) < 10
-    assert cache.digest(long_items[-1]) == digests[-1] and cache.digest(long_items[0]) == digests[0]
-    assert len({*digests}) == 50
+    base = random_item(random.Random(2), 1)
+    items = [replace(base, id=i, content_html="x" * 100_000) for i in range(50)]  # 5 MB of items, all in use
+    digests = [cache.digest(item) for item in items]
+    assert len({*digests}) == 50 and len(cache._digests) == 50  # a digest is small: all fit the bound
+    assert [cache.digest(item) for item in items] == digests
+    watch = weakref.ref(items[0])
+    del items
+    gc.collect()
+    assert watch() is None  # the memo does not keep the items (and their bodies) alive
+    assert len(cache._digests) == 0 and cache._digests.bytes == 0
+
+
+def test_a_live_memo_holds_its_objects_weakly_within_a_byte_bound() -> None:
+    made: list[int] = []
+
+    def value(n: int) -> tuple[str, int]:
+        made.append(n)
+        return "v" * n, n
+
+    memo: LiveMemo[str] = LiveMemo(10_000)
+    keep = [Box(i) for i in range(100)]
+    for box in keep:
+        memo.get(box, lambda b=box: value(1000 + b.n))  # type: ignore[misc]
+    assert memo.bytes <= 10_000 and 0 < len(memo) < 10  # 100 KB of values: the newest kept
+    made.clear()
+    assert memo.get(keep[-1], lambda: value(5)) == "v" * 1099 and made == []  # found, not made again
+    assert memo.get(keep[0], lambda: value(7)) == "v" * 7  # evicted: made again
+    # A dead object's id may be taken by the next object: its value is never handed out for that one.
+    for n in range(200):
+        box = Box(n)
+        assert memo.get(box, lambda n=n: value(n)) == "v" * n  # type: ignore[misc]
+        del box
+    assert len(memo) <= len(keep)  # the dead boxes' entries are gone, the live ones' may stay
+    # What takes no weak reference is made each time, never kept.
+    made.clear()
+    assert memo.get((1, 2), lambda: value(3)) == "vvv" and memo.get((1, 2), lambda: value(3)) == "vvv"
+    assert made == [3, 3]
+
+
+class Box:
+    def __init__(self, n: int) -> None:
+        self.n = n
 
 
 def test_item_parts_are_memoised_within_a_byte_bound() -> None:
-    memo = _PartsMemo(1_000_000)
+    memo: LiveMemo[_Parts] = LiveMemo(1_000_000)
     base = random_item(random.Random(1), 1)
     items = [replace(base, id=i, content_html=f"<p>{i}</p>" + "x" * 100_000) for i in range(30)]
-    parts = [memo.get(item) for item in items]  # 6 MB of bodies and contents: a count of 512 would hold them all
-    assert memo._size <= 1_000_000 and 0 < len(memo._memo) < 10
-    assert memo.get(items[-1]) is parts[-1]  # kept: the same parts object
-    assert memo.get(items[0]) == parts[0] and memo.get(items[0]) is not parts[0]  # made again, equal
+    parts = [memo.get(item, partial(_make_parts, item)) for item in items]  # 3 MB of contents, all in use
+    assert memo.bytes <= 1_000_000 and 0 < len(memo) < 10
+    assert memo.get(items[-1], partial(_make_parts, items[-1])) is parts[-1]  # kept: the same parts object
+    again = memo.get(items[0], partial(_make_parts, items[0]))
+    assert again == parts[0] and again is not parts[0]  # made again, equal
