@@ -14,7 +14,19 @@ from typing import Annotated, Any
 
 import typer
 
-from syndication.cli.common import JsonOpt, _state, emit_json, err, fail, out, runtime, settings, setup_logging
+from syndication.cli.common import (
+    JsonOpt,
+    _state,
+    emit_json,
+    err,
+    fail,
+    hold_collections,
+    out,
+    runtime,
+    settings,
+    settle,
+    setup_logging,
+)
 
 app = typer.Typer(help="Republish partner agencies' news, properly credited.", no_args_is_help=True,
                   add_completion=False)
@@ -250,7 +262,11 @@ _register_areas()
 
 
 def main() -> None:
-    app()
+    hold_collections()  # until the command has its runtime (common.settle)
+    try:
+        app()
+    finally:
+        settle()  # and before the interpreter's last collection at exit
 
 
 if __name__ == "__main__":

@@ -75,11 +75,12 @@ def _sources(rt: Runtime, partners: list[str]) -> list[tuple[int, str, str]]:
 
 def poll_round(rt: Runtime, sources: list[tuple[int, str, str]], progress_on: Console | None) -> list[dict[str, Any]]:
     """Claim the sources as one round, poll them concurrently, publish once; the reports in source order."""
-    from syndication.runtime import (
-        cpu,  # lazy: an ingest with nothing to poll needs none of the pipeline
-        jobs,
-    )
-    from syndication.runtime.schedule import claim_sources, holder_for
+    with cli.loading():
+        from syndication.runtime import (
+            cpu,  # lazy: an ingest with nothing to poll needs none of the pipeline
+            jobs,
+        )
+        from syndication.runtime.schedule import claim_sources, holder_for
 
     # Holder: if this command dies, a service started on the same data dir takes the leases back at once.
     tokens = dict(claim_sources(rt.sessions, [sid for sid, _, _ in sources], utcnow(),

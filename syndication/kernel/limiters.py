@@ -30,12 +30,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
-from limits.storage import MemoryStorage, RedisStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
-
 if TYPE_CHECKING:
     import redis
+    from limits import RateLimitItem
+    from limits.storage import Storage
 
     from syndication.kernel.settings import Settings
 
@@ -182,6 +180,10 @@ class WindowRateLimit:
     of burst ÷ rate seconds (whole seconds, never stricter than the per-minute rate)."""
 
     def __init__(self, storage: Storage, per_minute: int, burst: int | None = None, prefix: str = "") -> None:
+        # lazy: start-up: `limits` costs ~20 ms, and a process that only fetches (host slots) never needs it
+        from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
+        from limits.strategies import MovingWindowRateLimiter
+
         self.storage = storage
         self.strategy = MovingWindowRateLimiter(storage)
         self.prefix = prefix
@@ -234,6 +236,10 @@ class FailureThrottle:
     """
 
     def __init__(self, storage: Storage, max_failures: int, window_seconds: int, prefix: str = "") -> None:
+        # lazy: start-up: `limits` costs ~20 ms, and a process that only fetches (host slots) never needs it
+        from limits import RateLimitItemPerSecond
+        from limits.strategies import MovingWindowRateLimiter
+
         self.strategy = MovingWindowRateLimiter(storage)
         self.item = RateLimitItemPerSecond(max_failures, window_seconds)
         self.prefix = prefix
@@ -306,6 +312,8 @@ def host_slots(settings: Settings) -> HostSlots:
 
 def push_rate_limit(settings: Settings) -> RateLimit:
     """The push API's per-partner rate: in memory embedded, in Redis (shared by every web process) scaled."""
+    from limits.storage import MemoryStorage, RedisStorage  # lazy: start-up: only the web's push API needs it
+
     api = settings.api
     if settings.embedded:
         return WindowRateLimit(MemoryStorage(), api.rate_limit_per_minute, api.rate_limit_burst)
@@ -317,6 +325,8 @@ def push_rate_limit(settings: Settings) -> RateLimit:
 def failed_auth_throttle(settings: Settings) -> FailureThrottle:
     """Failed authentication per client address: in memory embedded, in Redis (every web process counts the
     same failures) scaled."""
+    from limits.storage import MemoryStorage, RedisStorage  # lazy: start-up: only the web's guards need it
+
     auth = settings.auth
     if settings.embedded:
         return FailureThrottle(MemoryStorage(), auth.max_failures, auth.window_seconds)

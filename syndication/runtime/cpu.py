@@ -10,11 +10,8 @@ boundary is the fetched bytes one way and the normalised items (plain dataclasse
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from syndication.kernel.domain import NormalisedItem, PartnerPolicy, Rejection
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from syndication.runtime.context import Runtime
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,10 @@ class ParsePool:
     def _get(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # lazy: start-up: multiprocessing and its pool cost ~15 ms; only parse_processes > 0 starts one
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
                 # spawn, not fork: the parent runs threads (pollers, the web server), and forking a
                 # threaded process can copy a held lock into the child.
                 self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
@@ -91,6 +94,8 @@ class ParsePool:
         self, body: bytes, headers: Mapping[str, str], url: str | None, status: int | None, policy: PartnerPolicy,
         now: datetime,
     ) -> PreparedDocument:
+        from concurrent.futures.process import BrokenProcessPool  # lazy: start-up (see _get)
+
         pool = self._get()
         try:
             return pool.submit(prepare_document, body, dict(headers), url, status, policy, now).result()

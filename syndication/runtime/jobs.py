@@ -113,10 +113,13 @@ def poll_source(
         assert partner is not None
         policy = policy_of(partner, rt.settings)
         kind, locator = source.kind, source.locator
+        # What a feed's fetch needs, read here: one read of the source per poll, not two.
+        ask = _FeedAsk(source.effective_url or source.locator, source.etag, source.last_modified,
+                       dict(source.credentials) if source.credentials else None)
     report = SourceReport(partner=policy.id, source=locator, status="ok")
     try:
         if kind == "feed":
-            report = _poll_feed(rt, source_id, policy, started, t0)
+            report = _poll_feed(rt, source_id, policy, started, t0, locator, ask)
         elif kind == "folder":
             report = _poll_folder(rt, source_id, policy, started, t0)
         else:
@@ -152,14 +155,20 @@ def sealing_key(rt: Runtime) -> bytes:
     return key  # type: ignore[no-any-return]
 
 
-def _poll_feed(rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float) -> SourceReport:
-    with rt.sessions() as session:
-        src = session.get(Source, source_id)
-        assert src is not None
-        url = src.effective_url or src.locator
-        etag, last_modified = src.etag, src.last_modified
-        record = dict(src.credentials) if src.credentials else None
-        locator = src.locator
+@dataclass(frozen=True, slots=True)
+class _FeedAsk:
+    """How a feed is asked for: where, with the validators of its last answer and its credentials record."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    credentials: dict[str, Any] | None
+
+
+def _poll_feed(
+    rt: Runtime, source_id: int, policy: PartnerPolicy, started: datetime, t0: float, locator: str, ask: _FeedAsk,
+) -> SourceReport:
+    url, etag, last_modified, record = ask.url, ask.etag, ask.last_modified, ask.credentials
     report = SourceReport(policy.id, locator, "ok")
     try:
         creds = _credentials_for(rt, record)

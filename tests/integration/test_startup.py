@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.builders import rss
 from tests.conftest import REPO, FeedServer
 
@@ -15,8 +17,12 @@ HEAVY = ("sqlalchemy", "pydantic", "rich.console", "alembic", "celery", "httpx",
          "syndication.kernel.settings", "syndication.runtime.jobs", "syndication.pipeline", "syndication.publish")
 
 
+# The modules a probe has imported (an entry set to None marks a module known absent: syndication/__init__.py).
+LOADED = "\nimport json, sys\nprint(json.dumps(sorted(m for m, v in sys.modules.items() if v is not None)))\n"
+
+
 def loaded_after(code: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> set[str]:
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    probe = code + LOADED
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, timeout=120,
                          env=env)
     assert out.returncode == 0, out.stderr
@@ -67,7 +73,7 @@ def test_a_round_of_not_modified_polls_loads_no_parser(tmp_path: Path, feed_serv
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
     code = ("from syndication.cli.app import app\n"
             "try:\n    app(['ingest', '--json'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
-    probe = code + "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    probe = code + LOADED
 
     def run() -> tuple[dict[str, int], set[str], set[str]]:
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
@@ -87,3 +93,63 @@ def test_a_round_of_not_modified_polls_loads_no_parser(tmp_path: Path, feed_serv
     again, loaded, published = run()
     assert (again["status"], again["new"]) == ("not_modified", 0)
     assert loaded == set() and published == set()
+
+
+def test_fetching_loads_neither_httpx_command_line_client_nor_the_rate_limiter() -> None:
+    """httpx imports its CLI (click, rich, pygments) unless told it is absent (syndication/__init__.py), and the
+    fetch path holds host slots only: `limits` is the push API's and the web guards'."""
+    code = "import syndication.intake.fetch, syndication.runtime.jobs, httpx\nassert callable(httpx.main)\n"
+    probe = code + LOADED
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "httpx" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("click", "pygments", "limits", "multiprocessing")}
+
+
+def test_start_up_runs_without_the_collector_and_the_command_with_it(tmp_path: Path) -> None:
+    """`syndication` (main) turns the cyclic collector off while the command starts, and on again, with what
+    start-up made frozen, once the runtime is open: a long `ingest` or `run` collects its own garbage."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
+    env["SYNDICATION_DATA_DIR"] = str(tmp_path / "var")
+    code = (
+        "import gc, json, sys\n"
+        "import syndication.runtime.context as context\n"
+        "seen = {}\n"
+        "opened = context.open_runtime\n"
+        "def open_runtime(*a, **k):\n"
+        "    seen['starting'] = gc.isenabled()\n"
+        "    return opened(*a, **k)\n"
+        "context.open_runtime = open_runtime\n"
+        "closed = context.Runtime.close\n"
+        "def close(self):\n"
+        "    seen['working'], seen['frozen'] = gc.isenabled(), gc.get_freeze_count()\n"
+        "    closed(self)\n"
+        "context.Runtime.close = close\n"
+        "from syndication.cli.app import main\n"
+        "sys.argv = ['syndication', 'ingest', '--json']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps(seen))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["starting"] is False
+    assert seen["working"] is True and seen["frozen"] > 10_000
+
+
+def test_the_app_called_in_process_leaves_the_collector_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests (and any caller of `app` other than main) keep their collector as it is: nothing frozen."""
+    import gc
+
+    from typer.testing import CliRunner
+
+    from syndication.cli.app import app
+
+    monkeypatch.chdir(tmp_path)  # no config/syndication.toml here: no partners
+    before = gc.get_freeze_count()
+    result = CliRunner().invoke(app, ["ingest", "--json"], env={"SYNDICATION_DATA_DIR": str(tmp_path / "var")})
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled() and gc.get_freeze_count() == before

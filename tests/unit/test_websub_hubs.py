@@ -71,6 +71,17 @@ def test_discovery_from_rss_atom_link_and_fallback_topic() -> None:
     assert found.topic == FEED  # no rel=self: the URL we fetched
 
 
+def test_a_feed_only_mentioning_hub_inside_words_is_not_read_for_links() -> None:
+    """"hub" inside a longer word (github, pubsubhubbub, hubris) names no hub: the document is not read for links;
+    the rel token itself, in either quote and among other tokens, still is."""
+    mentions = ('<link rel="alternate" href="https://github.com/agency"/><subtitle>hubris at '
+                "pubsubhubbub.example</subtitle>")
+    assert discover(atom(mentions), {}, FEED) is None
+    for head in ("<link rel='hub' href='https://hub.example/'/>", '<link rel="self hub" href="https://hub.example/"/>'):
+        found = discover(atom(head), {}, FEED)
+        assert found is not None and found.hub == "https://hub.example/"
+
+
 def test_discovery_from_json_feed_hubs() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "t", "feed_url": "https://agency.example/f.json",
            "hubs": [{"type": "rssCloud", "url": "https://cloud.example/"},
