@@ -134,8 +134,13 @@ class EntryFiles:
         for key, entry in entries:
             # Spliced one after the other, at most a separator apart (",\n" in JSON): compared in place. A search
             # from `pos` finds the first one (after the document's head), or one a renderer placed otherwise.
-            at = next((pos + gap for gap in (0, 1, 2) if pos and data.startswith(entry, pos + gap)), None)
-            if at is None:
+            at = -1
+            if pos:  # a loop, not a generator over the gaps: this runs for every entry of every document
+                for gap in (0, 1, 2):
+                    if data.startswith(entry, pos + gap):
+                        at = pos + gap
+                        break
+            if at < 0:
                 at = data.find(entry, pos)
                 if at < 0:
                     return  # a renderer that does not splice entries as they are: nothing to read back
