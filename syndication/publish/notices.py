@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session, load_only, sessionmaker
@@ -35,7 +35,6 @@ from syndication.db import counters as figures
 from syndication.db.models import (
     Channel,
     Delivery,
-    Event,
     Item,
     Notice,
     Partner,
@@ -219,8 +218,25 @@ def add_notice(
     return notice
 
 
+class RelayedEvent(Protocol):
+    """An Event, or a row of the columns the relay reads (publisher.RELAY_COLUMNS)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def item_id(self) -> int | None: ...
+    @property
+    def partner_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
 def record_for_events(
-    session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
+    session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[RelayedEvent], now: datetime
 ) -> set[str]:
     """One pending notice per item event (called by the relay, in its transaction, after it marked the
     events' channels: each notice waits for the mark its channels have now).
