@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import delete, event, func, insert, or_, select, update
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db import counters as figures
 from syndication.db.models import (
@@ -271,10 +271,9 @@ def record_for_events(
     ids = [e.id for e in events]
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
     done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
-    # Only what the channels and the notice need: a first import relays thousands of whole items (bodies, JSON).
-    items = {i.id: i for i in session.scalars(
-        select(Item).options(load_only(Item.partner_id, Item.categories, Item.language, Item.embargo_until,
-                                       Item.change_note))
+    # Only what the channels and the notice need, as rows, not ORM objects: a first import relays thousands of items.
+    items = {i.id: i for i in session.execute(
+        select(Item.id, Item.partner_id, Item.categories, Item.language, Item.embargo_until, Item.change_note)
         .where(Item.id.in_({e.item_id for e in events})))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
