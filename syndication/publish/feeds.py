@@ -262,15 +262,16 @@ def splice_xml(skeleton: bytes, closing: bytes, fragments: Sequence[bytes]) -> b
     return b"".join((skeleton[: len(skeleton) - len(closing)], *fragments, closing))
 
 
-def indented_json(obj: object) -> bytes:
+def indented_json(obj: object, *, floats: bool | None = None) -> bytes:
     """json.dumps(obj, ensure_ascii=False, indent=2), UTF-8 encoded.
 
     The standard library writes indented JSON in pure Python (its C encoder is for compact output only): that
     was a sixth of a first import's publish. orjson writes the same bytes (same layout, same escapes: tested on
     the real corpus and on generated values) for what a feed holds; where the two would differ (floats: orjson
     writes 1e16 where json writes 1e+16) or orjson refuses (ints beyond 64 bits, keys that are not strings,
-    objects json cannot write either), json writes it."""
-    if orjson is not None and not _has_float(obj):
+    objects json cannot write either), json writes it. `floats`: whether `obj` may hold a float, when the caller
+    knows it from what `obj` was made of (an item's entry: item_floats); None looks through `obj`."""
+    if orjson is not None and not (_has_float(obj) if floats is None else floats):
         try:
             return orjson.dumps(obj, option=_ORJSON_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError is a TypeError
@@ -298,11 +299,11 @@ def _has_float(obj: object) -> bool:
     return False
 
 
-def json_fragment(obj: object, level: int) -> bytes:
+def json_fragment(obj: object, level: int, *, floats: bool | None = None) -> bytes:
     """`obj` as json.dumps(indent=2) writes it at nesting `level` of a document (JSON strings hold no raw
-    newline, so re-indenting lines is exact)."""
+    newline, so re-indenting lines is exact); `floats` as for indented_json."""
     pad = b"  " * level
-    return pad + indented_json(obj).replace(b"\n", b"\n" + pad)
+    return pad + indented_json(obj, floats=floats).replace(b"\n", b"\n" + pad)
 
 
 def json_with_items(doc: dict[str, object], fragments: Sequence[bytes]) -> bytes:
@@ -344,11 +345,13 @@ class _Parts:
     content: str
     images: tuple[Image, ...]
     unplaced: tuple[dict[str, Any], ...]
+    floats: bool  # a float among the item's values (see item_floats)
 
 
 def _make_parts(item: PublishedItem) -> tuple[_Parts, int]:
     images, unplaced = _item_images(item)
-    parts = _Parts(_content_with_footer(item), tuple(images), tuple(unplaced))
+    floats = _has_float(_item_values(item)) or _has_float(_partner_values(item.partner))
+    parts = _Parts(_content_with_footer(item), tuple(images), tuple(unplaced), floats)
     return parts, len(parts.content)
 
 
@@ -423,6 +426,14 @@ def _img_sources(html: str) -> tuple[tuple[str, str | None], ...]:
 def _guess_type(url: str) -> str | None:
     guessed, _ = mimetypes.guess_type(url.split("?", 1)[0], strict=True)
     return guessed if guessed and guessed.startswith("image/") else None
+
+
+def item_floats(item: PublishedItem) -> bool:
+    """Whether a float is among the item's values (its JSON fields, nested, and its partner's). An entry made
+    from an item makes no number of its own (the version is written as it is, or as a string), so an entry
+    without a float in its item holds none: its JSON is written without looking through it (_has_float over
+    every value of every JSON and ninjs entry was a tenth of their cost), once per item, not once per format."""
+    return _parts(item).floats
 
 
 def item_images(item: PublishedItem) -> tuple[list[Image], list[dict[str, Any]]]:
@@ -653,7 +664,7 @@ def render_json(
 
 
 def json_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
-    return json_fragment(_json_item(item, ctx), 2)
+    return json_fragment(_json_item(item, ctx), 2, floats=item_floats(item))
 
 
 def _json_head(

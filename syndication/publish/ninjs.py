@@ -38,6 +38,7 @@ from syndication.publish.feeds import (
     cached_entries,
     channel_updated,
     content_with_footer,
+    item_floats,
     item_images,
     item_license,
     item_rights,
@@ -212,7 +213,7 @@ def ninjs_item_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
 
 
 def _entry_bytes(item: PublishedItem, ctx: FeedContext) -> bytes:
-    return json_fragment(ninjs_item(item, ctx), 2)
+    return json_fragment(ninjs_item(item, ctx), 2, floats=item_floats(item))
 
 
 def canceled(stone: Tombstone) -> dict[str, Any]:

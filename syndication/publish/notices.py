@@ -26,16 +26,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, event, func, insert, or_, select, update
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from syndication.db import counters as figures
 from syndication.db.models import (
     Channel,
     Delivery,
-    Event,
     Item,
     Notice,
     Partner,
@@ -142,7 +141,28 @@ def endpoint_secret(settings: Settings, endpoint: str) -> str | None:
     return None
 
 
-def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
+class NoticeItem(Protocol):
+    """What a notice copies of its item: an Item, or a row of NOTICE_COLUMNS."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def partner_id(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def guid(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def attribution(self) -> dict[str, Any] | None: ...
+
+
+def _attribution(item: NoticeItem | None, partner: Partner | None) -> dict[str, Any]:
     a = dict(item.attribution or {}) if item is not None else {}
     lic = a.get("license_url") or (partner.license_url if partner else None)
     return {
@@ -154,12 +174,12 @@ def _attribution(item: Item | None, partner: Partner | None) -> dict[str, Any]:
     }
 
 
-NOTICE_COLUMNS = load_only(Item.partner_id, Item.key, Item.guid, Item.url, Item.version, Item.title,
-                           Item.attribution)
+# Columns, not ORM rows (even with load_only): a first import releases thousands of notices, each item read once.
+NOTICE_COLUMNS = (Item.id, Item.partner_id, Item.key, Item.guid, Item.url, Item.version, Item.title, Item.attribution)
 
 
 def notice_values(
-    settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
+    settings: Settings, *, kind: str, partner_id: str, now: datetime, item: NoticeItem | None = None,
     version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
     event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
 ) -> dict[str, Any]:
@@ -186,9 +206,9 @@ def notice_values(
 
 
 def add_notice(
-    session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime, item: Item | None = None,
-    version: int | None = None, channels: Sequence[str] = (), reason: str | None = None,
-    event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
+    session: Session, settings: Settings, *, kind: str, partner_id: str, now: datetime,
+    item: NoticeItem | None = None, version: int | None = None, channels: Sequence[str] = (),
+    reason: str | None = None, event_id: int | None = None, partner: Partner | None = None, embargoed: bool = False,
 ) -> Notice:
     """Create a notice and its pending deliveries in the caller's transaction (the publisher's release)."""
     if partner is None:
@@ -219,8 +239,25 @@ def add_notice(
     return notice
 
 
+class RelayedEvent(Protocol):
+    """An Event, or a row of the columns the relay reads (publisher.RELAY_COLUMNS)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def item_id(self) -> int | None: ...
+    @property
+    def partner_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
 def record_for_events(
-    session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[Event], now: datetime
+    session: Session, settings: Settings, specs: list[ChannelSpec], events: Iterable[RelayedEvent], now: datetime
 ) -> set[str]:
     """One pending notice per item event (called by the relay, in its transaction, after it marked the
     events' channels: each notice waits for the mark its channels have now).
@@ -234,10 +271,9 @@ def record_for_events(
     ids = [e.id for e in events]
     done = set(session.scalars(select(Notice.event_id).where(Notice.event_id.in_(ids))))
     done.update(session.scalars(select(PendingNotice.event_id).where(PendingNotice.event_id.in_(ids))))
-    # Only what the channels and the notice need: a first import relays thousands of whole items (bodies, JSON).
-    items = {i.id: i for i in session.scalars(
-        select(Item).options(load_only(Item.partner_id, Item.categories, Item.language, Item.embargo_until,
-                                       Item.change_note))
+    # Only what the channels and the notice need, as rows, not ORM objects: a first import relays thousands of items.
+    items = {i.id: i for i in session.execute(
+        select(Item.id, Item.partner_id, Item.categories, Item.language, Item.embargo_until, Item.change_note)
         .where(Item.id.in_({e.item_id for e in events})))}
     # The channels of an item depend only on these fields: a backlog of thousands of events over
     # hundreds of channels asks each combination once.
@@ -325,7 +361,7 @@ def _release_batch(sessions: sessionmaker[Session], settings: Settings, after: i
         if not ready:
             return 0, last, more
         # The columns a notice copies (add_notice), not whole items: a first import releases thousands.
-        items = {i.id: i for i in session.scalars(select(Item).options(NOTICE_COLUMNS).where(
+        items = {i.id: i for i in session.execute(select(*NOTICE_COLUMNS).where(
             Item.id.in_({p.item_id for p in ready if p.item_id is not None})))}
         dirty: set[str] = set()
         # Notices no webhook waits for are inserted together (one executemany, not an ORM object each: a first

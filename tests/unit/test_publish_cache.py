@@ -215,6 +215,38 @@ def test_json_feed_entries_of_random_items_are_json_dumps() -> None:
                                            .replace("\n", "\n    ")).encode("utf-8")
 
 
+@pytest.mark.parametrize("where", ["attribution", "credit", "carriers", "authors", "categories", "version", "none"])
+def test_entries_of_items_with_floats_are_json_dumps(where: str) -> None:
+    """An entry is written without a look through it for floats when its item holds none (feeds.item_floats): a
+    float anywhere in the item's values, nested in its JSON fields too, must still reach json's way of writing
+    it (1e+16, not orjson's 1e16), in JSON Feed and ninjs entries alike."""
+    import json
+    from dataclasses import replace
+
+    from syndication.publish.feeds import _json_item, item_floats, json_item_bytes
+    from syndication.publish.ninjs import _entry_bytes, ninjs_item
+
+    item = random_item(random.Random(5), 1)
+    big = 1e16
+    photo = {"credit": "C", "url": None, "width": big}
+    carrier = {"partner_id": "p1", "partner_name": "P", "credit": "C", "url": None, "rank": big}
+    item = {
+        "attribution": replace(item, attribution={**item.attribution, "score": big}),
+        "credit": replace(item, attribution={**item.attribution, "image_credits": [photo]}),
+        "carriers": replace(item, carriers=(carrier,)),
+        "authors": replace(item, authors=(big,)),  # type: ignore[arg-type]
+        "categories": replace(item, categories=("a", big)),  # type: ignore[arg-type]
+        "version": replace(item, version=big),  # type: ignore[arg-type]
+        "none": item,
+    }[where]
+    assert item_floats(item) is (where != "none")
+    ctx = CONTEXTS[0]
+    for entry, written in ((_json_item(item, ctx), json_item_bytes(item, ctx)),
+                           (ninjs_item(item, ctx), _entry_bytes(item, ctx))):
+        assert written == ("    " + json.dumps(entry, ensure_ascii=False, indent=2)
+                           .replace("\n", "\n    ")).encode("utf-8")
+
+
 def test_an_items_footer_and_images_are_made_once_for_all_formats(monkeypatch: pytest.MonkeyPatch) -> None:
     """The three formats of an entry share one footer and one scan of the body for images (an HTML parse):
     an item rendered in every format, cached or not, costs one of each; a changed item gets its own."""
