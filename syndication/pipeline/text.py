@@ -16,7 +16,22 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 _TEXT_ONLY = nh3.Cleaner(tags=set())  # built once: nh3.clean converts its options on every call
 
 
+# The characters above as UTF-8 bytes: the C0 controls are bytes no other character's encoding holds, U+FFFE and
+# U+FFFF are these two sequences, and a lone surrogate does not encode at all.
+_ILLEGAL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
+_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
+
+
 def xml_legal(text: str) -> str:
+    # Nearly every text is legal already: told so by C-speed byte operations (encoding, deleting the C0 bytes,
+    # two substring searches) at half the cost of the regex's scan, which then runs only on the rare text to mend.
+    try:
+        encoded = text.encode("ascii" if text.isascii() else "utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return _XML_ILLEGAL.sub("", text)
+    if (len(encoded.translate(None, _ILLEGAL_BYTES)) == len(encoded)
+            and (text.isascii() or not any(seq in encoded for seq in _NONCHARACTERS))):
+        return text
     return _XML_ILLEGAL.sub("", text)
 
 
