@@ -9,7 +9,6 @@ becomes structured data here. Patterns tolerate case, punctuation, missing parts
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from syndication.pipeline.credits import (
 )
 from syndication.pipeline.credits import match_byline as match_byline_credits
 from syndication.pipeline.credits import match_dateline as match_dateline_credits
-from syndication.pipeline.text import clean_text, serialised_parts
+from syndication.pipeline.text import clean_text, serialised_parts, unescape
 
 DEFAULT_RULES = credit_rules()
 
@@ -520,7 +519,7 @@ def _tree(html: str) -> _Node | None:
             if parent in _LIST_ITEMS and not text.isspace():
                 return None
             if "&" in text:
-                text = html_lib.unescape(text)
+                text = unescape(text)
             if opaque_depth:
                 buf.append(text)
                 if first is not None:
@@ -610,7 +609,7 @@ def _tree(html: str) -> _Node | None:
         return None
     tail = parts[-1]
     if tail:
-        root.items.append(html_lib.unescape(tail) if "&" in tail else tail)
+        root.items.append(unescape(tail) if "&" in tail else tail)
     return root
 
 
@@ -666,7 +665,7 @@ def _phrasing_run(
                         break
                     if tag not in _VOID:
                         depth += 1
-    node.content = html_lib.unescape(text) if "&" in text else text
+    node.content = unescape(text) if "&" in text else text
     return node, end + 1
 
 

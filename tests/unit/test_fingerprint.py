@@ -189,7 +189,17 @@ _XML_EDGES = st.sampled_from(
 
 
 @given(st.text(st.one_of(_ALPHABET, _XML_EDGES), max_size=40))
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 def test_xml_legal_equals_the_regex_definition(raw: str) -> None:
     # Checked through the bytes first (text.xml_legal): the same characters must go as the regex removes.
     assert text.xml_legal(raw) == text._XML_ILLEGAL.sub("", raw)
+
+
+@given(st.lists(st.one_of(_ALPHABET, st.sampled_from(
+    ["&", "&amp;", "&lt;", "&gt;", "&nbsp;", "&quot;", "&amp;lt;", "&amp;amp;", "&lt", "&nbsp", "&#38;", "&#x3c;",
+     "&eacute;", "&notit;", ";", "amp;", "nbsp;"])), max_size=30).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_unescape_equals_the_standard_library(raw: str) -> None:
+    import html  # lazy: the reference definition only
+
+    assert text.unescape(raw) == html.unescape(raw)
