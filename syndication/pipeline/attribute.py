@@ -9,7 +9,6 @@ becomes structured data here. Patterns tolerate case, punctuation, missing parts
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from syndication.pipeline.credits import (
 )
 from syndication.pipeline.credits import match_byline as match_byline_credits
 from syndication.pipeline.credits import match_dateline as match_dateline_credits
-from syndication.pipeline.text import SERIALISED_TAG, clean_text
+from syndication.pipeline.text import clean_text, serialised_parts, unescape
 
 DEFAULT_RULES = credit_rules()
 
@@ -498,7 +497,7 @@ def _tree(html: str) -> _Node | None:
     if (len(html) > _MAX_CHARS or "\x00" in html or "\r" in html or _BREAK in html
             or ("&" in html and _ODD_ENTITY.search(html))):
         return None
-    parts = SERIALISED_TAG.split(html)
+    parts = serialised_parts(html)  # the split sanitize_html's parse-back check made of the same body
     names = parts[1::2]
     if len(names) != html.count("<") or not _KNOWN_TOKENS.issuperset(names):
         return None
@@ -520,7 +519,7 @@ def _tree(html: str) -> _Node | None:
             if parent in _LIST_ITEMS and not text.isspace():
                 return None
             if "&" in text:
-                text = html_lib.unescape(text)
+                text = unescape(text)
             if opaque_depth:
                 buf.append(text)
                 if first is not None:
@@ -610,12 +609,12 @@ def _tree(html: str) -> _Node | None:
         return None
     tail = parts[-1]
     if tail:
-        root.items.append(html_lib.unescape(tail) if "&" in tail else tail)
+        root.items.append(unescape(tail) if "&" in tail else tail)
     return root
 
 
 def _phrasing_run(
-    names: list[str], parts: list[str], at: int, anchored: bool, depth: int
+    names: Sequence[str], parts: Sequence[str], at: int, anchored: bool, depth: int
 ) -> tuple[_Node, int] | None:
     """The element opened by token `at` that holds inline content only, read to its end tag: the element, and the
     index of the token after its end tag. None if its tags are not well nested inline ones (`anchored`: it stands
@@ -647,9 +646,11 @@ def _phrasing_run(
             return None
         texts = parts[2 * at + 2:2 * end + 1:2]
         if "br" in inner:
+            marked = list(texts)
             for k, tag in enumerate(inner):
                 if tag == "br":
-                    texts[k + 1] = _BREAK + texts[k + 1]
+                    marked[k + 1] = _BREAK + marked[k + 1]
+            texts = marked
         text = "".join(texts)
         node.kids = True
         node.img = "img" in inner
@@ -664,7 +665,7 @@ def _phrasing_run(
                         break
                     if tag not in _VOID:
                         depth += 1
-    node.content = html_lib.unescape(text) if "&" in text else text
+    node.content = unescape(text) if "&" in text else text
     return node, end + 1
 
 
@@ -854,9 +855,17 @@ def _too_long_for_heading(raw: str) -> bool:
     characters at the cut could take."""
     if len(raw) <= HEADING_MAX_CHARS:
         return False
-    if len(raw.encode("ascii", "ignore").translate(None, _ASCII_SPACE_AND_CONTROLS)) > HEADING_MAX_CHARS:
+    # The count over the block's start bounds the count over the whole from below: a long paragraph is told by its
+    # start, without encoding all of it.
+    if len(raw) > _PROBE_CHARS and _printable_ascii(raw[:_PROBE_CHARS]) > HEADING_MAX_CHARS:
+        return True
+    if _printable_ascii(raw) > HEADING_MAX_CHARS:
         return True
     return not raw.isascii() and len(clean_text(raw[:_PROBE_CHARS])) > 2 * HEADING_MAX_CHARS
+
+
+def _printable_ascii(raw: str) -> int:
+    return len(raw.encode("ascii", "ignore").translate(None, _ASCII_SPACE_AND_CONTROLS))
 
 
 def _is_furniture_text(el: etree._Element, text: str, patterns: Sequence[re.Pattern[str]], defaults: bool) -> bool:

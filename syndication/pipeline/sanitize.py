@@ -244,6 +244,9 @@ _TABLE_CONTENT = {"table": frozenset({"caption", "colgroup", "tbody", "thead", "
                   "tbody": frozenset({"tr"}), "thead": frozenset({"tr"}), "tfoot": frozenset({"tr"}),
                   "tr": frozenset({"td", "th"}), "colgroup": frozenset({"col"})}
 _TABLE_PARTS = frozenset().union(*_TABLE_CONTENT.values())
+# Start tags that none of `_parses_back`'s rules but the table context concerns: opened where they stand.
+_PLAIN_START = frozenset(
+    ALLOWED_TAGS - {"rp", "rt", "a", "li", "dd", "dt"} - _CLOSE_P - _HEADINGS - _TABLE_PARTS - _VOID)
 _PARSES_BACK_TAGS = (ALLOWED_TAGS - {"rp", "rt"}) | {"/" + t for t in ALLOWED_TAGS - {"rp", "rt"}}
 
 
@@ -261,8 +264,15 @@ def _parses_back(out: str) -> bool:
         return False
     texts = parts[0::2]
     stack: list[str] = []
+    top = ""
     for i, name in enumerate(names):
-        top = stack[-1] if stack else ""
+        if name in _PLAIN_START:
+            # Most tags (the spans of highlighted code, emphasis): only a table context can move them.
+            if top in _TABLE_CONTENT:
+                return False
+            stack.append(name)
+            top = name
+            continue
         if name[0] == "/":
             if name[1:] != top:
                 return False

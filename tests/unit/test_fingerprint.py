@@ -180,3 +180,26 @@ def test_a_long_summary_is_read_only_as_far_as_needed() -> None:
     head, whole = text.plain_text_head(raw, 600), text.plain_text(raw)
     assert 600 < len(head) < len(whole) // 2 and whole.startswith(head)
     assert text.plain_text_head("<table>" + raw, 600) == text.plain_text("<table>" + raw)  # a table: read it all
+
+
+_XML_EDGES = st.sampled_from(
+    ["\x00", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\x1f", " ", "\x7f", "\x85", "\ud800", "\udfff", "\ufffd",
+     "\ufffe", "\uffff", "\U00010000", "\U0010ffff", "\uefbf", "é"]
+)
+
+
+@given(st.text(st.one_of(_ALPHABET, _XML_EDGES), max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_xml_legal_equals_the_regex_definition(raw: str) -> None:
+    # Checked through the bytes first (text.xml_legal): the same characters must go as the regex removes.
+    assert text.xml_legal(raw) == text._XML_ILLEGAL.sub("", raw)
+
+
+@given(st.lists(st.one_of(_ALPHABET, st.sampled_from(
+    ["&", "&amp;", "&lt;", "&gt;", "&nbsp;", "&quot;", "&amp;lt;", "&amp;amp;", "&lt", "&nbsp", "&#38;", "&#x3c;",
+     "&eacute;", "&notit;", ";", "amp;", "nbsp;"])), max_size=30).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_unescape_equals_the_standard_library(raw: str) -> None:
+    import html  # lazy: the reference definition only
+
+    assert text.unescape(raw) == html.unescape(raw)
