@@ -160,6 +160,8 @@ def test_the_scheduler_samples_every_ops_sample_seconds(make_runtime: Callable[.
     try:
         job = sched.get_job("ops_samples")
         assert job is not None and job.trigger.interval == timedelta(seconds=1)
+        trim = sched.get_job("release_free_heap")  # [hardening] 10: freed pages handed back (kernel.memory)
+        assert trim is not None and trim.trigger.interval <= timedelta(seconds=60)
         deadline = utcnow() + timedelta(seconds=15)
         slots: set[object] = set()
         while len(slots) < 2 and utcnow() < deadline:
