@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from itertools import permutations
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from syndication.db.models import Item, Partner, Story
 from syndication.db.session import transaction
 from syndication.intake.parse import parse_document
+from syndication.pipeline.dedupe import duplicate_reason, fingerprint
 from syndication.pipeline.ingest import store_items
 from syndication.pipeline.normalise import normalise_feed
 from syndication.runtime.context import Runtime
@@ -89,8 +90,6 @@ ORDERS = list(permutations(COPIES))  # every order of the four partners' copies
 
 
 def test_the_copies_match_pairwise_for_different_reasons() -> None:
-    from syndication.pipeline.dedupe import duplicate_reason, fingerprint  # lazy: only this check needs them
-
     def fp(event: int, pid: str, title: str, change: tuple[str, str] | None) -> Any:
         doc = _copy(event, pid, title, change)
         return fingerprint(doc["url"], title, doc["content_html"], NOW)
@@ -157,8 +156,12 @@ def _waiting_for_a_lock(rt: Runtime) -> bool:
 
 
 @pytest.fixture
-def pg_runtimes(make_runtime: Callable[..., Runtime], postgres_url: str) -> Iterator[tuple[Runtime, Runtime, Runtime]]:
-    yield tuple(make_runtime(database_url=postgres_url, partners=PARTNERS) for _ in range(3))  # type: ignore[misc]
+def pg_runtimes(make_runtime: Callable[..., Runtime], postgres_url: str) -> tuple[Runtime, Runtime, Runtime]:
+    """Two storing processes and a fresh one, on one PostgreSQL database."""
+    def process() -> Runtime:
+        return make_runtime(database_url=postgres_url, partners=PARTNERS)
+
+    return process(), process(), process()
 
 
 @pytest.mark.parametrize("order", [o[:3] for o in ORDERS if o[3] == "trend"])
@@ -191,3 +194,16 @@ def test_overlapping_transactions_of_two_processes_are_one_story(
     worker.join()
     assert not failures, failures
     _assert_one_story(one, fresh, 1, list(order))
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: two copies stored at once by overlapping PostgreSQL transactions, "
+                   "with no earlier copy, do not see each other (neither is committed); only serialising story "
+                   "matching across workers would group them")
+def test_first_two_copies_stored_at_once_are_one_story(pg_runtimes: tuple[Runtime, Runtime, Runtime]) -> None:
+    one, two, fresh = pg_runtimes
+    first, second = "turan", "commonspace"
+    with transaction(one.sessions) as session:
+        _store(session, one, first, _copy(1, first, *COPIES[first]))
+        with transaction(two.sessions) as other:
+            _store(other, two, second, _copy(1, second, *COPIES[second]))
+    _assert_one_story(one, fresh, 1, [first, second])
