@@ -423,6 +423,12 @@ def assign_story(session: Session, row: Item, now: datetime) -> int | None:
     cand_item = session.get(Item, cand.id)
     assert cand_item is not None
     story_id = cand.story_id
+    if story_id is None and session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL, read committed: another storing transaction may be making this candidate a story of its own,
+        # unseen until it commits; both would open a story and the later write would take the candidate, one event
+        # in two stories. Its row lock waits for that transaction, then this reads the story it committed. (On
+        # SQLite a storing transaction holds the write lock from BEGIN IMMEDIATE: the read above is already current.)
+        story_id = session.scalar(select(Item.story_id).where(Item.id == cand.id).with_for_update())
     if story_id is None:
         story = Story(title=cand_item.title, original_agency=None, created_at=now, updated_at=now)
         session.add(story)
