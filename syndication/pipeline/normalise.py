@@ -43,7 +43,13 @@ from syndication.pipeline.dates import (
 from syndication.pipeline.dedupe import fingerprint
 from syndication.pipeline.policy import license_name, rights_line
 from syndication.pipeline.sanitize import clean_url, sanitize_html
-from syndication.pipeline.text import clean_text, plain_text, plain_text_head, xml_legal
+from syndication.pipeline.text import (
+    clean_text,
+    mark_forbidden_references,
+    plain_text,
+    plain_text_head,
+    xml_legal,
+)
 
 WITHDRAWN_WORDS = {"withdrawn", "withdraw", "canceled", "cancelled", "kill", "killed"}
 WITHHELD = "withheld"
@@ -179,7 +185,9 @@ def _clean_body(raw_html: str, base: str | None, policy: PartnerPolicy) -> tuple
     """The entry's HTML sanitised, the partner's furniture and credit lines taken out (read but kept when it
     forbids derivatives); and what the extraction found."""
     if policy.furniture_selectors:
-        raw_html = strip_selected(xml_legal(raw_html), policy.furniture_selectors)
+        # lxml decodes references too: those to characters XML forbids are marked for sanitize_html to drop.
+        raw_html = xml_legal(raw_html)
+        raw_html = strip_selected(mark_forbidden_references(raw_html) or raw_html, policy.furniture_selectors)
     body = sanitize_html(raw_html, base, iframe_hosts=policy.allowed_iframe_hosts)
     rules = FurnitureRules(
         selectors=policy.furniture_selectors, patterns=policy.furniture_patterns,

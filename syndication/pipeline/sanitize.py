@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-from syndication.pipeline.text import serialised_parts, xml_legal
+from syndication.pipeline.text import mark_forbidden_references, serialised_parts, xml_legal
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
@@ -181,6 +181,12 @@ def sanitize_html(
     if not fragment:
         return ""
     fragment = unicodedata.normalize("NFC", xml_legal(fragment))
+    # The parser decodes character references after xml_legal has looked: those to characters XML forbids are
+    # made ones it decodes into U+0001, which xml_legal takes out of its output (the serialiser writes no
+    # numeric references, so re-cleaning below brings none back).
+    marked = mark_forbidden_references(fragment)
+    if marked is not None:
+        fragment = marked
     hosts = tuple(iframe_hosts)
     filtered, plain = _cleaners(hosts)
     if urls_clean:
@@ -191,6 +197,8 @@ def sanitize_html(
             out = filtered.clean(fragment).strip()
         finally:
             _URL_CONTEXT.reset(token)
+    if marked is not None:
+        out = xml_legal(out).strip()
     # Removing a disallowed element can leave a tree html5ever serialises in a form it would parse
     # differently (e.g. `<p><p></p></p>` after an <object> goes). Re-clean until the output is stable,
     # so that sanitising is idempotent and what we store is what any reader will parse. The attribute

@@ -33,6 +33,40 @@ def xml_legal(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+# A character reference (as an HTML parser reads one: the ";" may be missing, the digits run as far as they go) to a
+# character XML 1.0 forbids (`_XML_ILLEGAL`), NUL, or a number past U+10FFFF. A parser decodes it into that raw
+# character, after xml_legal has looked, or into U+FFFD for NUL, a surrogate or too great a number: a replacement
+# character standing where the partner's text had nothing printable. Matched by the digits' spelling, without a
+# Python call per reference (most bodies hold references: "&#8217;"). Tested against every code point.
+_FORBIDDEN_REFERENCE = re.compile(
+    r"&#(?:[xX](?:0++|0*+(?:"
+    r"[1-8bBcCeEfF]|1[0-9a-fA-F]"  # C0 controls but tab, LF, CR
+    r"|[dD][89a-fA-F][0-9a-fA-F]{2}|[fF]{3}[eEfF]"  # surrogates, U+FFFE, U+FFFF
+    r"|1[1-9a-fA-F][0-9a-fA-F]{4}|[2-9a-fA-F][0-9a-fA-F]{5}|[1-9a-fA-F][0-9a-fA-F]{6,}"  # past U+10FFFF
+    r"))(?![0-9a-fA-F])"
+    r"|(?:0++|0*+(?:"
+    r"[1-8]|1[1-24-9]|2[0-9]|3[01]"
+    r"|5529[6-9]|55[3-9][0-9]{2}|56[0-9]{3}|57[0-2][0-9]{2}|573[0-3][0-9]|5734[0-3]|6553[45]"
+    r"|111411[2-9]|11141[2-9][0-9]|1114[2-9][0-9]{2}|111[5-9][0-9]{3}|11[2-9][0-9]{4}|1[2-9][0-9]{5}"
+    r"|[2-9][0-9]{6}|[1-9][0-9]{7,}"
+    r"))(?![0-9]));?"
+)
+# What such a reference is written as: one every parser decodes into U+0001, which xml_legal then removes, so the
+# reference goes without a trace (dropping the reference itself could join its neighbours into a new one:
+# "&&#1;amp;"), and html.unescape drops it outright.
+_DROPPED_REFERENCE = "&#1;"
+
+
+def mark_forbidden_references(fragment: str) -> str | None:
+    """`fragment` (HTML, or text whose references are decoded) with each reference to a character XML forbids
+    written `&#1;`, or None when it holds none (nor `&#1;` itself). Not None: what a parser makes of it needs
+    xml_legal (clean_text does it)."""
+    if "&#" not in fragment:
+        return None
+    marked, found = _FORBIDDEN_REFERENCE.subn(_DROPPED_REFERENCE, fragment)
+    return marked if found else None
+
+
 def clean_text(text: str | None) -> str:
     """NFC, XML-legal, single-spaced, trimmed."""
     if not text:
@@ -65,6 +99,7 @@ def plain_text(fragment: str | None) -> str:
     if not fragment:
         return ""
     fragment = xml_legal(fragment)
+    fragment = mark_forbidden_references(fragment) or fragment  # decoded into U+0001: clean_text removes it
     if "<" in fragment:
         # nh3 with no tags keeps the text and escapes it; unescape once to get plain text back.
         fragment = unescape(_TEXT_ONLY.clean(fragment))

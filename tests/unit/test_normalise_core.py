@@ -32,7 +32,7 @@ from syndication.pipeline.policy import (
     same_org,
 )
 from syndication.pipeline.sanitize import clean_url, sanitize_html
-from syndication.pipeline.text import plain_text
+from syndication.pipeline.text import mark_forbidden_references, plain_text, plain_text_head
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = PartnerPolicy(
@@ -123,6 +123,42 @@ def test_text_hygiene() -> None:
     assert item.title == "Café &amp; bar ok"  # NFC, tags gone, entities decoded exactly once
     assert item.content_html == "<p>AB &amp; C</p>"
     assert plain_text("Tom &amp; Jerry") == "Tom & Jerry"
+
+
+def test_references_to_characters_xml_forbids_are_dropped_not_replaced() -> None:
+    # The colleague's case: sanitising decoded them into the raw characters, after the raw ones were removed.
+    assert sanitize_html("a&#1;b&#xfffe;c") == "abc"
+    # A surrogate, NUL or a number past U+10FFFF: parsers write U+FFFD; the partner's text had nothing there.
+    refs = "B&#xD800;a&#0;k&#x110000;u&#27 &#65535;x&#x0001b;y"
+    assert sanitize_html(f'<p title="{refs}">{refs}</p>') == '<p title="Baku xy">Baku xy</p>'
+    assert plain_text(refs) == plain_text(f"<b>{refs}</b>") == "Baku xy"
+    assert plain_text_head(f"<p>{refs}</p> " * 100, 5).startswith("Baku xy Baku")
+    # Legal ones stay, however written; a reference spelt out in the text stays text.
+    assert sanitize_html("x&#9;&#x20;&#xD7FF;&#xE000;&#xFFFD;&#x10000;&#1114111;&#x80;&amp;#1;") == (
+        "x\t \ud7ff\ue000\ufffd\U00010000\U0010ffff€&amp;#1;")
+    # Dropping a reference joins no neighbours into a new one: "&" "\x01" "amp;" is the text "&amp;".
+    assert plain_text("&&#1;amp;") == "&amp;"
+    assert sanitize_html("&&#1;amp;") == "&amp;amp;"
+    # Through the partner's furniture selectors too (lxml decodes references before sanitising).
+    item = norm(entry(content_html=f'<p>{refs}</p><div class="related">Related</div>'),
+                replace(POLICY, furniture_selectors=("div.related",)))
+    assert item.content_html == "<p>Baku xy</p>"
+    item = norm(entry(title=f"<b>{refs}</b>", summary_html=refs, content_html=f"<p>{refs} and more</p>"))
+    assert (item.title, item.summary, item.content_html) == ("Baku xy", "Baku xy", "<p>Baku xy and more</p>")
+
+
+def test_forbidden_references_are_those_of_xml_1_0s_char_production() -> None:
+    def forbidden(code: int) -> bool:  # XML 1.0 (5th ed.) 2.2: Char, NUL and beyond Unicode included
+        return not (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+                    or 0x10000 <= code <= 0x10FFFF)
+    # Every code point of the BMP and around U+10FFFF, a sample of the rest, two numbers far past the end.
+    codes = (*range(0x1_0100), *range(0x1_0100, 0x10_FF00, 97), *range(0x10_FF00, 0x11_0100), 0x10_0000_0000, 10**12)
+    for code in codes:
+        expected = forbidden(code)
+        for ref in (f"&#{code};", f"&#x{code:X}", f"&#00{code}z"):
+            assert (mark_forbidden_references(f"a{ref}z") is not None) == expected, ref
+    assert mark_forbidden_references("&#13a &#x9g; &#xD7FF; &#x; &#; &amp;#1; &#x10FFFF") is None
+    assert mark_forbidden_references("&#x1;&#11&#x0;") == "&#1;&#1;&#1;"
 
 
 # ------------------------------------------------------------------------------------------ dates
