@@ -101,7 +101,7 @@ def discover(body: bytes, headers: Mapping[str, str], url: str) -> Advertised | 
             if "self" in rels:
                 selfs.append(resolved)
     if not hubs or not selfs:
-        doc_hubs, doc_selfs = _document_links(body, url)
+        doc_hubs, doc_selfs = _document_links(body, url, hubs_needed=not hubs)
         hubs = hubs or doc_hubs
         selfs = selfs or doc_selfs
     hubs = list(dict.fromkeys(hubs))
@@ -122,12 +122,13 @@ def _names_a_hub(body: bytes) -> bool:
     return False
 
 
-_HUB_WORD = re.compile(rb"hubs?\b")  # starts with a literal: the regex engine scans for it as fast as bytes.find
+_HUB_WORD = re.compile(rb"(?i)hubs?\b")  # rel tokens are case-insensitive (rel="Hub" names a hub)
 
 
-def _document_links(body: bytes, url: str) -> tuple[list[str], list[str]]:
-    # Most feeds cost one scan here (_names_a_hub) and are never parsed for their links.
-    if not _names_a_hub(body):
+def _document_links(body: bytes, url: str, hubs_needed: bool = True) -> tuple[list[str], list[str]]:
+    # Most feeds cost one scan here (_names_a_hub) and are never parsed for their links; one whose hub came in the
+    # Link header is read for its self link whatever words it holds (WebSub's topic is the self URL).
+    if hubs_needed and not _names_a_hub(body):
         return [], []
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped[:1] == b"{":

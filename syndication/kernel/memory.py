@@ -10,20 +10,18 @@ milliseconds on a heap of a few hundred MB; it is glibc's own call, found at run
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 
 log = logging.getLogger(__name__)
 
+RELEASE_EVERY_SECONDS = 30.0  # how often a long-running process (run's scheduler, a Celery worker) releases
+
 
 @functools.cache
 def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the C library this process already runs on
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
         return None
     trim.argtypes = [ctypes.c_size_t]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndication.kernel.clock import UTC, utcnow
-from syndication.kernel.memory import release_free_heap
+from syndication.kernel.memory import RELEASE_EVERY_SECONDS, release_free_heap
 from syndication.operations import retention
 from syndication.operations.ops import take_samples
 from syndication.runtime import jobs, rounds
@@ -19,7 +19,6 @@ from syndication.runtime.tasks import TASK_DELIVER_NOTICES, TASK_DELIVER_PINGS, 
 log = logging.getLogger(__name__)
 
 RETENTION_FIRST_DELAY = 300.0  # seconds after start
-HEAP_RELEASE_SECONDS = 30.0
 
 
 def tick(rt: Runtime) -> int:
@@ -81,7 +80,7 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     sched.add_job(_sample_ops, "interval", args=[rt], seconds=rt.settings.ops.sample_seconds,
                   next_run_time=now, max_instances=1, coalesce=True, id="ops_samples")
     # The pages freed since (evicted entries, a written channel's items) back to the system (kernel.memory).
-    sched.add_job(release_free_heap, "interval", seconds=HEAP_RELEASE_SECONDS, max_instances=1, coalesce=True,
+    sched.add_job(release_free_heap, "interval", seconds=RELEASE_EVERY_SECONDS, max_instances=1, coalesce=True,
                   id="release_free_heap")
     sched.start()
     return sched

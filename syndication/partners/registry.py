@@ -40,8 +40,8 @@ def sync_partners(sessions: sessionmaker[Session], settings: Settings) -> None:
             session.execute(text("SELECT pg_advisory_xact_lock(724012)"))
         # Every partner and source read once (two queries), not one query per partner and per source: a start
         # with the 112 real feeds' partners spent ~60 ms here. The partners sit in the session, where
-        # upsert_partner's get finds them.
-        session.scalars(select(Partner)).all()
+        # upsert_partner's get finds them, as long as this list holds them (the session holds its objects weakly).
+        _partners = session.scalars(select(Partner)).all()
         sources = {(s.partner_id, s.kind, s.locator): s for s in session.scalars(select(Source))}
         for cfg in settings.partners:
             upsert_partner(session, cfg, credentials_key=key, sources=sources)

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from syndication.kernel.memory import RELEASE_EVERY_SECONDS, release_free_heap
 from syndication.runtime import cpu, jobs, rounds
 from syndication.runtime.tasks import QUEUES, TASK_POLL, TASK_PUBLISH_ALL, TASK_PUBLISH_DIRTY
 
@@ -295,11 +296,25 @@ def make_celery(settings: Settings) -> Celery:
     conf["task_queues"] = [Queue(q, routing_key=q) for q in QUEUES]
     app.conf.update(conf)
     # lazy: start-up: Celery costs ~0.1 s; embedded installs never load it
-    from celery.signals import before_task_publish
+    from celery.signals import before_task_publish, task_postrun
 
     # [operators] the age of the oldest waiting message is read from this header (syndication.operations.ops).
     before_task_publish.connect(_stamp_enqueued_at, weak=False, dispatch_uid="syndication.enqueued_at")
+    # [hardening] 10: a worker renders and evicts all day, as `run` does; its freed pages go back too.
+    task_postrun.connect(_release_heap_now_and_then, weak=False, dispatch_uid="syndication.release_heap")
     return app
+
+
+_heap_released_at = 0.0
+
+
+def _release_heap_now_and_then(**_: Any) -> None:
+    """After a task, at most every RELEASE_EVERY_SECONDS (kernel.memory: a few ms on a large heap)."""
+    global _heap_released_at
+    now = time.monotonic()
+    if now - _heap_released_at >= RELEASE_EVERY_SECONDS:
+        _heap_released_at = now
+        release_free_heap()
 
 
 def _stamp_enqueued_at(headers: dict[str, Any] | None = None, **_: Any) -> None:

@@ -85,3 +85,21 @@ def test_key_prefix_separates_deployments_sharing_a_redis() -> None:
     assert "global_keyprefix" not in plain.conf.broker_transport_options
     app = make_celery(load_settings(None, broker_url="redis://127.0.0.1:6379/0", celery={"key_prefix": "blue:"}))
     assert app.conf.broker_transport_options["global_keyprefix"] == "blue:"
+
+
+def test_a_worker_releases_freed_heap_pages_after_tasks_at_most_every_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """[hardening] 10: a worker renders and evicts as `run` does; its freed pages go back (kernel.memory)."""
+    from celery.signals import task_postrun
+
+    from syndication.runtime import dispatch
+
+    make_celery(load_settings(None, broker_url="redis://127.0.0.1:6379/0"))
+    calls: list[int] = []
+    monkeypatch.setattr(dispatch, "release_free_heap", lambda: calls.append(1) or True)
+    monkeypatch.setattr(dispatch, "_heap_released_at", 0.0)
+    for _ in range(5):  # five tasks back to back: one release
+        task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
+    assert calls == [1]
+    monkeypatch.setattr(dispatch, "_heap_released_at", dispatch.time.monotonic() - dispatch.RELEASE_EVERY_SECONDS)
+    task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
+    assert calls == [1, 1]

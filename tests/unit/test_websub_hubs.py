@@ -82,6 +82,18 @@ def test_a_feed_only_mentioning_hub_inside_words_is_not_read_for_links() -> None
         assert found is not None and found.hub == "https://hub.example/"
 
 
+def test_a_hub_in_the_link_header_takes_the_self_link_of_a_document_never_naming_a_hub() -> None:
+    body = atom('<link rel="self" href="https://agency.example/topic.atom"/><link href="https://github.com/a"/>', 0)
+    found = discover(body, {"Link": '<https://hub.example/>; rel="hub"'}, FEED)
+    assert found is not None and (found.hub, found.topic) == ("https://hub.example/", "https://agency.example/topic.atom")
+
+
+def test_rel_tokens_name_a_hub_whatever_their_case() -> None:
+    for head in ('<link rel="Hub" href="https://push.example/"/>', '<link rel="HUB" href="https://push.example/"/>'):
+        found = discover(atom(head, 0), {}, FEED)
+        assert found is not None and found.hub == "https://push.example/", head
+
+
 def test_discovery_from_json_feed_hubs() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "t", "feed_url": "https://agency.example/f.json",
            "hubs": [{"type": "rssCloud", "url": "https://cloud.example/"},
