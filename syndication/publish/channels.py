@@ -95,8 +95,9 @@ PUBLISHED_COLUMNS = (Item.id, Item.partner_id, Item.key, Item.url, Item.title, I
                      Item.attribution, Item.version, Item.guid)
 
 
-class ItemColumns(Protocol):
-    """An Item, or a row of PUBLISHED_COLUMNS."""
+class ItemIdentity(Protocol):
+    """What identifies and credits an item: an Item, or a row of columns holding at least these (a notice copies
+    them: publish.notices)."""
 
     @property
     def id(self) -> int: ...
@@ -105,9 +106,20 @@ class ItemColumns(Protocol):
     @property
     def key(self) -> str: ...
     @property
+    def guid(self) -> str | None: ...
+    @property
     def url(self) -> str | None: ...
     @property
+    def version(self) -> int: ...
+    @property
     def title(self) -> str: ...
+    @property
+    def attribution(self) -> dict[str, Any] | None: ...
+
+
+class ItemColumns(ItemIdentity, Protocol):
+    """An Item, or a row of PUBLISHED_COLUMNS."""
+
     @property
     def content_html(self) -> str: ...
     @property
@@ -122,12 +134,6 @@ class ItemColumns(Protocol):
     def published_at(self) -> datetime: ...
     @property
     def updated_at(self) -> datetime: ...
-    @property
-    def attribution(self) -> dict[str, Any] | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def guid(self) -> str | None: ...
 
 
 def select_items(

@@ -49,7 +49,7 @@ from syndication.kernel.settings import Settings
 from syndication.pipeline.policy import license_name
 from syndication.publish import feedgen_ext as fx
 from syndication.publish.archives import matches
-from syndication.publish.channels import channel_specs, embargo_passed
+from syndication.publish.channels import ItemIdentity, channel_specs, embargo_passed
 from syndication.publish.failures import clear_failures
 from syndication.publish.feedgen_ext import SYND, node, rfc3339
 from syndication.publish.feeds import (
@@ -141,25 +141,8 @@ def endpoint_secret(settings: Settings, endpoint: str) -> str | None:
     return None
 
 
-class NoticeItem(Protocol):
-    """What a notice copies of its item: an Item, or a row of NOTICE_COLUMNS."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def partner_id(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def guid(self) -> str | None: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def attribution(self) -> dict[str, Any] | None: ...
+# What a notice copies of its item: an Item, or a row of NOTICE_COLUMNS.
+NoticeItem = ItemIdentity
 
 
 def _attribution(item: NoticeItem | None, partner: Partner | None) -> dict[str, Any]:
